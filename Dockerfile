@@ -1,0 +1,58 @@
+# One image for every role of the distributed mode: the command picks the role
+# (`api`, `relay`, `projector all`, `policies`, `worker`); see docker-compose.yml.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# --- build: install the project and its dependencies into a self-contained venv -----------
+FROM ${PYTHON_IMAGE} AS build
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /src
+# Only what `pip install .` needs: metadata plus the packages listed in pyproject.toml
+# ([tool.setuptools.packages.find] include). Tests, benches and docs stay out of the image.
+# README.md is pyproject's readme; the glob keeps the build working before it exists.
+COPY pyproject.toml README.md* ./
+COPY domain/ domain/
+COPY commands/ commands/
+COPY projections/ projections/
+COPY api/ api/
+COPY workers/ workers/
+COPY infra/ infra/
+
+# A non-editable install copies the packages (and their byte-code, compiled here because the
+# non-root runtime user cannot write it) into site-packages, so /src is not needed at run time.
+RUN pip install .
+
+# --- runtime: the venv and nothing else ---------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+LABEL org.opencontainers.image.title="languagemate" \
+      org.opencontainers.image.description="LanguageMate backend (event-sourced CQRS)"
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    LANGUAGEMATE_HOST=0.0.0.0 \
+    LANGUAGEMATE_PORT=8000 \
+    LANGUAGEMATE_DATA_DIR=/var/lib/languagemate
+
+RUN groupadd --system --gid 10001 languagemate \
+    && useradd --system --uid 10001 --gid languagemate --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin languagemate \
+    && mkdir -p /var/lib/languagemate \
+    && chown languagemate:languagemate /var/lib/languagemate
+
+COPY --from=build /opt/venv /opt/venv
+
+WORKDIR /var/lib/languagemate
+USER languagemate:languagemate
+
+EXPOSE 8000
+
+ENTRYPOINT ["languagemate"]
+CMD ["api"]

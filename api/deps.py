@@ -1,0 +1,60 @@
+"""Dependencies shared by the routers: the runtime, the caller, command contexts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID, uuid4
+
+from fastapi import Depends, Header, Request
+
+from api.errors import ApiError
+from commands.base import CommandContext
+from infra.runtime import Runtime
+from infra.tokens import InvalidToken, TokenClaims
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "인증이 필요합니다 (authentication required)", "AUTH_REQUIRED")
+    return token.strip()
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    claims: TokenClaims
+
+
+def caller(rt: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> Caller:
+    try:
+        claims = rt.tokens.verify(token, "access")
+    except InvalidToken:
+        raise ApiError(401, "토큰이 유효하지 않거나 만료되었습니다 (invalid or expired token)", "AUTH_ERROR") from None
+    return Caller(claims.user_id, claims)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def correlation_id(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID:
+    try:
+        return UUID(x_correlation_id) if x_correlation_id else uuid4()
+    except ValueError:
+        return uuid4()
+
+
+def command_context(
+    correlation: Annotated[UUID, Depends(correlation_id)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    caller_id: str | None = None,
+) -> CommandContext:
+    return CommandContext(actor_id=caller_id, correlation_id=correlation, idempotency_key=idempotency_key)

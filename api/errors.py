@@ -1,0 +1,67 @@
+"""Errors to HTTP in one place: domain errors by kind, bad input as 422, the rest as 500.
+
+403 is reserved for real authorisation failures because the SPA logs the user out on it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.envelope import error
+from domain.errors import ConcurrencyConflict, Conflict, DomainError, Forbidden, NotFound, RuleViolation
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
+    (ConcurrencyConflict, 409),
+    (Conflict, 409),
+    (NotFound, 404),
+    (Forbidden, 403),
+    (RuleViolation, 422),
+    (DomainError, 400),
+]
+
+
+class ApiError(Exception):
+    """An HTTP-level refusal raised by routes and dependencies (auth, feature flags)."""
+
+    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.headers = status, message, code, headers
+
+
+def status_for(exc: DomainError) -> int:
+    return next(status for kind, status in STATUS_BY_KIND if isinstance(exc, kind))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return error(status_for(exc), exc.message, exc.code, exc.details)
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error(exc.status, exc.message, exc.code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return error(422, "입력값이 올바르지 않습니다 (invalid input)", "VALIDATION_ERROR", {"fields": fields})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return error(exc.status_code, str(exc.detail), code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error(500, "서버 오류가 발생했습니다 (internal error)", "INTERNAL_ERROR")

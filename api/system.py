@@ -1,0 +1,90 @@
+"""System routes: health (the SPA polls it every 30 s) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from kafka import KafkaAdminClient
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import RuntimeDep
+from api.envelope import ok
+from infra.runtime import Runtime
+
+router = APIRouter()
+CACHE_SECONDS = 5.0
+_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+_lock = threading.Lock()
+
+
+def _kafka(rt: Runtime) -> None:
+    admin = KafkaAdminClient(
+        bootstrap_servers=rt.settings.kafka_bootstrap, request_timeout_ms=3000, client_id="health"
+    )
+    try:
+        if rt.settings.kafka_topic not in admin.list_topics():
+            raise RuntimeError(f"topic {rt.settings.kafka_topic} does not exist yet")
+    finally:
+        admin.close()
+
+
+def _read_models(rt: Runtime) -> None:
+    with rt.read_models.engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def checks(rt: Runtime) -> dict[str, Callable[[], None]]:
+    """The dependencies this process is configured to use, each with a probe."""
+    probes: dict[str, Callable[[], None]] = {
+        "eventStore": rt.store.check,
+        "readModels": lambda: _read_models(rt),
+        "blobStore": rt.blobs.check,
+    }
+    if rt.settings.redis_url:
+        probes["redis"] = lambda: bool(rt.redis.ping())
+    if rt.settings.kafka_bootstrap:
+        probes["kafka"] = lambda: _kafka(rt)
+    return probes
+
+
+def run_checks(rt: Runtime) -> dict[str, Any]:
+    with _lock:
+        cached = _cache.get(id(rt))
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+    results: dict[str, Any] = {}
+    for name, probe in checks(rt).items():
+        started = time.perf_counter()
+        try:
+            probe()
+            results[name] = {"status": "UP"}
+        except Exception as exc:
+            results[name] = {"status": "DOWN", "error": type(exc).__name__}
+        results[name]["latencyMs"] = round((time.perf_counter() - started) * 1000, 1)
+    healthy = all(r["status"] == "UP" for r in results.values())
+    report = {
+        "status": "UP" if healthy else "DOWN",
+        "mode": "distributed" if rt.settings.distributed else "embedded",
+        "checks": results,
+    }
+    with _lock:
+        _cache[id(rt)] = (time.monotonic(), report)
+    return report
+
+
+@router.get("/api/v1/health", tags=["system"])
+@router.get("/health", include_in_schema=False)
+def health(rt: RuntimeDep) -> JSONResponse:
+    report = run_checks(rt)
+    return JSONResponse(ok(report), status_code=200 if report["status"] == "UP" else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

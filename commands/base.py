@@ -1,0 +1,132 @@
+"""The command runner: load aggregates, let them decide, append what they recorded.
+
+Every command goes through ``CommandBus.run`` so that the cross-cutting rules live in one
+place: optimistic concurrency (a stale expected version is a 409, a lost race without one is
+retried on fresh state), idempotency keys (a repeated key returns the first outcome and
+appends nothing), and event metadata (actor, correlation and causation ids, one clock).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID, uuid4, uuid5
+
+from domain.aggregate import Aggregate, Cause
+from domain.errors import ConcurrencyConflict
+from domain.system import CommandHandled, HandledCommand
+from infra.event_store import EventStore
+
+log = logging.getLogger(__name__)
+A = TypeVar("A", bound=Aggregate)
+IDEMPOTENCY_NAMESPACE = UUID("6f1c1f43-3a51-4b3c-9d7e-0c1d8c5d9a10")
+MAX_ATTEMPTS = 25
+"""Racing writers on one aggregate win one per round; jittered backoff spreads the rounds."""
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who issues a command and why; built by the API or a policy, never by the domain."""
+
+    actor_id: str | None = None
+    correlation_id: UUID = field(default_factory=uuid4)
+    causation_id: UUID | None = None
+    idempotency_key: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command produced. ``duplicate`` means an earlier run with the same key did."""
+
+    result: dict[str, Any]
+    positions: list[int]
+    duplicate: bool = False
+
+    @property
+    def last_position(self) -> int:
+        return self.positions[-1] if self.positions else 0
+
+
+class UnitOfWork:
+    """The aggregates one command touches; their pending events are saved together."""
+
+    def __init__(self, store: EventStore, ctx: CommandContext, cause: Cause) -> None:
+        self._store = store
+        self._ctx = ctx
+        self.cause = cause
+        self._loaded: list[Aggregate] = []
+
+    def load(self, cls: type[A], aggregate_id: UUID, *, check_expected: bool = False) -> A:
+        """Load (or start, when it has no history) an aggregate for this command."""
+        aggregate = self._store.load(cls, aggregate_id) or cls(aggregate_id)
+        expected = self._ctx.expected_version
+        if check_expected and expected is not None and aggregate.version != expected:
+            raise ConcurrencyConflict(
+                "the data was changed by someone else; reload and try again",
+                expected_version=expected,
+                actual_version=aggregate.version,
+            )
+        self._loaded.append(aggregate)
+        return aggregate
+
+    def pending(self) -> list[Any]:
+        return [event for aggregate in self._loaded for event in aggregate.collect()]
+
+
+Decision = Callable[[UnitOfWork], dict[str, Any]]
+
+
+class CommandBus:
+    def __init__(self, store: EventStore, clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def run(self, command: str, ctx: CommandContext, decide: Decision) -> Outcome:
+        """Run ``decide`` against fresh state and append its events (with retries on races)."""
+        marker_id = self._marker_id(command, ctx)
+        if marker_id is not None and (previous := self._previous_outcome(marker_id)):
+            return previous
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            cause = Cause(
+                occurred_at=self.clock(),
+                correlation_id=ctx.correlation_id,
+                actor_id=ctx.actor_id,
+                causation_id=ctx.causation_id,
+            )
+            uow = UnitOfWork(self.store, ctx, cause)
+            result = decide(uow)
+            events = uow.pending()
+            if marker_id is not None:
+                marker = HandledCommand(marker_id)
+                marker.handled(cause, command=command, outcome=result)
+                events.extend(marker.collect())
+            try:
+                return Outcome(result, self.store.append(events))
+            except ConcurrencyConflict:
+                if marker_id is not None and (previous := self._previous_outcome(marker_id)):
+                    return previous
+                if ctx.expected_version is not None or attempt == MAX_ATTEMPTS:
+                    raise
+                log.debug("command %s lost a race (attempt %d); retrying", command, attempt)
+                time.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _marker_id(command: str, ctx: CommandContext) -> UUID | None:
+        if ctx.idempotency_key is None:
+            return None
+        return uuid5(IDEMPOTENCY_NAMESPACE, f"{command}\x1f{ctx.actor_id}\x1f{ctx.idempotency_key}")
+
+    def _previous_outcome(self, marker_id: UUID) -> Outcome | None:
+        history = self.store.history(marker_id)
+        if not history:
+            return None
+        marker = history[0]
+        assert isinstance(marker, CommandHandled)
+        return Outcome(marker.outcome, [], duplicate=True)

@@ -1,0 +1,27 @@
+"""The event catalogue: every event type, its schema version and JSON Schema.
+
+Importing the context modules here registers their events, so the catalogue is complete by
+construction; a test checks that every ``DomainEvent`` subclass in ``domain`` is listed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import domain.identity
+import domain.system
+from domain.events import registry
+
+CONTEXT_MODULES = (domain.identity, domain.system)
+
+
+def catalog() -> list[dict[str, Any]]:
+    return [
+        {
+            "topic": cls.topic,
+            "schemaVersion": cls.schema_version,
+            "description": (cls.__doc__ or "").strip() or None,
+            "schema": cls.payload_schema(),
+        }
+        for cls in registry
+    ]

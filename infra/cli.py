@@ -1,0 +1,215 @@
+"""``languagemate``: the server roles and the operator and analyst tools."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from infra import logs
+from infra.settings import Settings, SettingsError, load_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _runtime(settings: Settings) -> Iterator[Any]:
+    from infra.runtime import Runtime
+
+    rt = Runtime.build(settings)
+    try:
+        yield rt
+    finally:
+        rt.close()
+
+
+def _wait_for_signal(rt: Any) -> None:
+    """Block the main thread until SIGINT/SIGTERM, then let the runtime stop its threads."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: rt.stop_event.set())
+    while not rt.stop_event.wait(0.5):
+        pass
+
+
+@click.group()
+def main() -> None:
+    """LanguageMate backend: server roles, operator and analyst tools."""
+
+
+def _serve_api(rt: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(rt), host=host, port=port, log_config=None, ws="websockets-sansio")
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (LANGUAGEMATE_HOST).")
+@click.option("--port", type=int, default=None, help="Port to listen on (LANGUAGEMATE_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Everything in one process (API, projectors, policies, workers); no servers needed."""
+    settings = _settings(host=host, port=port)
+    logs.setup(settings.log_level)
+    from workers.broker import configure, start_in_process_worker
+
+    broker = configure(settings)
+    with _runtime(settings) as rt:
+        rt.start_projectors(kafka=False)
+        rt.start_policies(kafka=False)
+        if settings.kafka_bootstrap:
+            rt.start_relay()
+        worker = start_in_process_worker(broker)
+        try:
+            _serve_api(rt, settings.host, settings.port)
+        finally:
+            worker.stop()
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def api(host: str | None, port: int | None) -> None:
+    """The HTTP and WebSocket API only (distributed mode; run several behind a balancer)."""
+    settings = _settings(host=host, port=port)
+    logs.setup(settings.log_level)
+    from workers.broker import configure
+
+    configure(settings)
+    with _runtime(settings) as rt:
+        _serve_api(rt, settings.host, settings.port)
+
+
+@main.command()
+def relay() -> None:
+    """Publish the event log to Kafka, in order, resuming from the stored position."""
+    settings = _settings()
+    logs.setup(settings.log_level)
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("LANGUAGEMATE_KAFKA_BOOTSTRAP is not set")
+    with _runtime(settings) as rt:
+        rt.start_relay()
+        _wait_for_signal(rt)
+
+
+@main.command()
+@click.argument("name")
+def projector(name: str) -> None:
+    """Run one projection (or ``all``), from Kafka when configured, else from the log."""
+    settings = _settings()
+    logs.setup(settings.log_level)
+    with _runtime(settings) as rt:
+        names = None if name == "all" else [rt.read_models.projection(name).name]
+        rt.start_projectors(names)
+        _wait_for_signal(rt)
+
+
+@main.command()
+def policies() -> None:
+    """Run the policies (event -> command), from Kafka when configured, else from the log."""
+    settings = _settings()
+    logs.setup(settings.log_level)
+    with _runtime(settings) as rt:
+        rt.start_policies()
+        _wait_for_signal(rt)
+
+
+@main.command()
+def worker() -> None:
+    """Run the Dramatiq actors (distributed mode: consumes the Redis queues)."""
+    settings = _settings()
+    logs.setup(settings.log_level)
+    from workers.broker import ACTOR_MODULES, configure, start_in_process_worker
+
+    broker = configure(settings)
+    for module in ACTOR_MODULES:
+        __import__(module)
+    with _runtime(settings) as rt:
+        running = start_in_process_worker(broker, threads=4)
+        try:
+            _wait_for_signal(rt)
+        finally:
+            running.stop()
+
+
+@main.command()
+@click.option("--role", default="api", help="Which role's dependencies to probe.")
+def health(role: str) -> None:
+    """Exit 0 when this role's dependencies answer (container health checks)."""
+    settings = _settings()
+    from api.system import run_checks
+
+    with _runtime(settings) as rt:
+        report = run_checks(rt)
+    click.echo(json.dumps({"role": role, **report}))
+    sys.exit(0 if report["status"] == "UP" else 1)
+
+
+@main.group()
+def events() -> None:
+    """The event history: catalogue, export and replay."""
+
+
+@events.command("catalog")
+def events_catalog() -> None:
+    """Every event type with its JSON Schema (the analysts' contract)."""
+    from domain.catalog import catalog
+
+    click.echo(json.dumps(catalog(), indent=2, ensure_ascii=False))
+
+
+@main.group()
+def projections() -> None:
+    """Read-model lifecycle: status, rebuild, skip a poison event."""
+
+
+@projections.command("status")
+def projections_status() -> None:
+    settings = _settings()
+    with _runtime(settings) as rt:
+        report = rt.read_models.status(rt.store.max_position())
+    click.echo(json.dumps({"head": rt.store.max_position(), "projections": report}, indent=2))
+
+
+@projections.command("rebuild")
+@click.argument("name")
+@click.option("--keep-old", is_flag=True, help="Keep the previous version's tables.")
+def projections_rebuild(name: str, keep_old: bool) -> None:
+    """Rebuild NAME from position 0 into a new version while the old one serves, then switch."""
+    settings = _settings()
+    logs.setup(settings.log_level)
+    from infra.rebuild import rebuild
+
+    with _runtime(settings) as rt:
+        started = time.perf_counter()
+        result = rebuild(rt, name, keep_old=keep_old)
+    click.echo(json.dumps({**result, "seconds": round(time.perf_counter() - started, 2)}))
+
+
+@projections.command("skip")
+@click.argument("name")
+@click.argument("position", type=int)
+def projections_skip(name: str, position: int) -> None:
+    """Tell NAME's runner to pass over the failing event at POSITION."""
+    settings = _settings()
+    with _runtime(settings) as rt:
+        if not rt.read_models.request_skip(name, position):
+            raise click.ClickException(f"{name} has no failing event at position {position}")
+    click.echo(f"{name}: position {position} will be skipped by the running projector")
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "main"
+    main()

@@ -1,0 +1,224 @@
+"""The event store: the ``eventsourcing`` library's recorders plus our event codec.
+
+The library supplies the parts that are hard to get right (one global order where commit
+order equals notification order, optimistic concurrency on ``(originator_id, version)``,
+connection pooling). We keep our own codec rather than the library's mapper because events
+are pydantic models with stable topics, and the stored state must be JSON a person can read
+(``SELECT * FROM languagemate_events_json``).
+
+The events table is append-only: database triggers refuse UPDATE, DELETE and TRUNCATE, so not
+even a bug elsewhere in the application can rewrite history.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from domain.aggregate import Aggregate
+from domain.errors import ConcurrencyConflict
+from domain.events import DomainEvent, EventMeta, registry
+from infra.settings import Settings
+
+EVENTS_TABLE = "languagemate_events"
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A stored event as followers see it: position, topic and the raw JSON, decoded lazily.
+
+    Followers filter by topic before paying for decoding, and the relay forwards ``state``
+    to Kafka unchanged.
+    """
+
+    position: int
+    aggregate_id: UUID
+    version: int
+    topic: str
+    state: bytes
+    offset: int = -1
+    """Kafka offset when the event came from Kafka (-1 from the notification log)."""
+
+    def decode(self) -> DomainEvent:
+        return decode(self.topic, self.state, position=self.position)
+
+    def document(self) -> dict[str, Any]:
+        return cast(dict[str, Any], json.loads(self.state))
+
+
+def encode(event: DomainEvent) -> StoredEvent:
+    meta = event.meta.model_dump(mode="json", exclude={"position"})
+    document = {"schema_version": event.schema_version, "meta": meta, "data": event.payload()}
+    state = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return StoredEvent(
+        originator_id=event.meta.aggregate_id,
+        originator_version=event.meta.version,
+        topic=event.topic,
+        state=state,
+    )
+
+
+def decode(topic: str, state: bytes, *, position: int | None = None) -> DomainEvent:
+    cls = registry.resolve(topic)
+    document = json.loads(state)
+    data = registry.upcast(cls, document["data"], int(document["schema_version"]))
+    meta = EventMeta.model_validate({**document["meta"], "position": position})
+    return cls.model_validate({**data, "meta": meta})
+
+
+def _recorded(n: Notification) -> RecordedEvent:
+    return RecordedEvent(
+        position=n.id,
+        aggregate_id=cast(UUID, n.originator_id),
+        version=n.originator_version,
+        topic=n.topic,
+        state=n.state,
+    )
+
+
+class EventStore:
+    """Append and read events; wakes in-process followers after every append."""
+
+    def __init__(self, recorder: ApplicationRecorder, *, conninfo: str = "") -> None:
+        self.recorder = recorder
+        self.postgres = bool(conninfo)
+        self._conninfo = conninfo
+        self._appended = threading.Condition()
+        self._local = threading.local()
+        self._listeners: list[psycopg.Connection[Any]] = []
+
+    def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        stored = self.recorder.select_events(aggregate_id)
+        return cls.replay(aggregate_id, (decode(s.topic, s.state) for s in stored))
+
+    def history(self, aggregate_id: UUID) -> list[DomainEvent]:
+        return [decode(s.topic, s.state) for s in self.recorder.select_events(aggregate_id)]
+
+    def append(self, events: Sequence[DomainEvent]) -> list[int]:
+        """Append atomically; a version already taken raises ``ConcurrencyConflict``."""
+        if not events:
+            return []
+        try:
+            positions = self.recorder.insert_events([encode(e) for e in events])
+        except IntegrityError as exc:
+            raise ConcurrencyConflict(
+                "the data was changed by someone else; reload and try again"
+            ) from exc
+        with self._appended:
+            self._appended.notify_all()
+        return list(positions or [])
+
+    def read(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[RecordedEvent]:
+        """Events with position > ``after`` in global order (positions may have holes)."""
+        notifications = self.recorder.select_notifications(
+            after, limit, topics=topics, inclusive_of_start=False
+        )
+        return [_recorded(n) for n in notifications]
+
+    def read_all(self, after: int = 0, batch: int = 1000) -> Iterator[RecordedEvent]:
+        while chunk := self.read(after, batch):
+            yield from chunk
+            after = chunk[-1].position
+
+    def max_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def wait_for_append(self, timeout: float) -> None:
+        """Block until an append or the timeout.
+
+        PostgreSQL: the recorder NOTIFYs on every insert, so a LISTEN connection (one per
+        thread) wakes followers in other processes too. SQLite: in-process appends wake
+        followers at once; other processes are picked up by the caller's next poll.
+        """
+        if not self.postgres:
+            with self._appended:
+                self._appended.wait(timeout)
+            return
+        listener = getattr(self._local, "listener", None)
+        if listener is None or listener.closed:
+            listener = psycopg.connect(self._conninfo, autocommit=True)
+            listener.execute(f"LISTEN {EVENTS_TABLE}")
+            self._local.listener = listener
+            self._listeners.append(listener)
+        for _ in listener.notifies(timeout=timeout, stop_after=1):
+            pass
+
+    def check(self) -> None:
+        self.max_position()
+
+    def close(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
+
+
+def _postgres_datastore(url: str) -> PostgresDatastore:
+    info = conninfo_to_dict(url)
+    return PostgresDatastore(
+        dbname=str(info.get("dbname") or "postgres"),
+        host=str(info.get("host") or "127.0.0.1"),
+        port=str(info.get("port") or 5432),
+        user=str(info.get("user") or "postgres"),
+        password=str(info.get("password") or ""),
+        pool_size=8,
+        max_overflow=8,
+        max_waiting=64,
+        pre_ping=True,
+    )
+
+
+_PG_GUARDS = f"""
+CREATE OR REPLACE FUNCTION {EVENTS_TABLE}_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'stored events are append-only (% refused)', TG_OP; END $$;
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_no_update_delete BEFORE UPDATE OR DELETE
+  ON {EVENTS_TABLE} FOR EACH ROW EXECUTE FUNCTION {EVENTS_TABLE}_refuse_change();
+CREATE OR REPLACE TRIGGER {EVENTS_TABLE}_no_truncate BEFORE TRUNCATE
+  ON {EVENTS_TABLE} FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS_TABLE}_refuse_change();
+CREATE OR REPLACE VIEW {EVENTS_TABLE}_json AS
+  SELECT notification_id AS position, originator_id AS aggregate_id,
+         originator_version AS version, topic, convert_from(state, 'UTF8')::jsonb AS event
+  FROM {EVENTS_TABLE};
+"""
+
+_SQLITE_GUARDS = [
+    f"CREATE TRIGGER IF NOT EXISTS {EVENTS_TABLE}_no_update BEFORE UPDATE ON {EVENTS_TABLE} "
+    "BEGIN SELECT RAISE(ABORT, 'stored events are append-only (UPDATE refused)'); END",
+    f"CREATE TRIGGER IF NOT EXISTS {EVENTS_TABLE}_no_delete BEFORE DELETE ON {EVENTS_TABLE} "
+    "BEGIN SELECT RAISE(ABORT, 'stored events are append-only (DELETE refused)'); END",
+    f"CREATE VIEW IF NOT EXISTS {EVENTS_TABLE}_json AS SELECT rowid AS position, "
+    "originator_id AS aggregate_id, originator_version AS version, topic, "
+    f"CAST(state AS TEXT) AS event FROM {EVENTS_TABLE}",
+]
+
+
+def open_event_store(settings: Settings) -> EventStore:
+    """Open (and create if needed) the event store the settings describe."""
+    if settings.database_url:
+        pg_datastore = _postgres_datastore(settings.database_url)
+        pg_recorder = PostgresApplicationRecorder(pg_datastore, events_table_name=EVENTS_TABLE)
+        pg_recorder.create_table()
+        with pg_datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(7342001)")
+            curs.execute(_PG_GUARDS.encode())
+        return EventStore(pg_recorder, conninfo=settings.database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sqlite_datastore = SQLiteDatastore(str(settings.event_store_sqlite_path), lock_timeout=30)
+    sqlite_recorder = SQLiteApplicationRecorder(sqlite_datastore, events_table_name=EVENTS_TABLE)
+    sqlite_recorder.create_table()
+    with sqlite_datastore.transaction(commit=True) as c:
+        for statement in _SQLITE_GUARDS:
+            c.execute(statement)
+    return EventStore(sqlite_recorder)

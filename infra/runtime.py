@@ -1,0 +1,178 @@
+"""The composition root: builds every shared service from the settings, once per process.
+
+Each role (``serve``, ``api``, ``relay``, ``projector``, ``policies``, ``worker``) builds one
+``Runtime`` and starts the parts it runs. Nothing else constructs infrastructure, so the
+embedded and the distributed mode differ only in what the settings point at.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+from uuid import UUID
+
+import redis
+
+from commands.base import CommandBus
+from infra.blobs import BlobStore, blob_store_from_settings
+from infra.event_store import EventStore, open_event_store
+from commands.policies import POLICIES
+from infra.kafka import partition_for
+from infra.policies import Policy
+from infra.relay import Relay
+from infra.runners import ProjectionRunner
+from infra.secrets import resolve
+from infra.settings import Settings
+from infra.sources import EventSource, KafkaSource, LogSource
+from infra.tokens import TokenService
+from projections.catalog import PROJECTIONS
+from projections.engine import LOG, Projection, ReadModels, create_engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: EventStore
+    read_models: ReadModels
+    threads: list[threading.Thread] = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    policies: list[Policy] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        projections: list[Projection] | None = None,
+        policies: list[Policy] | None = None,
+    ) -> Runtime:
+        store = open_event_store(settings)
+        policies = POLICIES if policies is None else policies
+        projections = PROJECTIONS if projections is None else projections
+        read_models = ReadModels(create_engine(settings.readmodel_url), [*projections, *policies])
+        read_models.ensure_ready()
+        runtime = cls(settings=settings, store=store, read_models=read_models, policies=policies)
+        for policy in policies:
+            policy.bind(runtime.bus)
+        return runtime
+
+    @cached_property
+    def bus(self) -> CommandBus:
+        return CommandBus(self.store)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        return TokenService.from_settings(self.settings)
+
+    @cached_property
+    def pepper(self) -> str:
+        return resolve(self.settings, self.settings.identity_pepper, "identity_pepper")
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        """Real Redis when configured; otherwise an in-process stand-in (embedded mode)."""
+        if self.settings.redis_url:
+            return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5)
+        import fakeredis
+
+        return fakeredis.FakeRedis()
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return blob_store_from_settings(self.settings)
+
+    # -- projections --------------------------------------------------------------------
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.settings.kafka_bootstrap)
+
+    def log_source(self, projection: Projection, _: int, tracking: dict[int, int]) -> EventSource:
+        return LogSource(
+            self.store,
+            after=tracking.get(LOG, 0),
+            batch_size=self.settings.projection_batch_size,
+            topics=projection.topics,
+        )
+
+    def kafka_source(self, projection: Projection, version: int, _: dict[int, int]) -> EventSource:
+        group = f"{self.settings.kafka_group_prefix}.projection.{projection.name}.v{version}"
+        return KafkaSource(self.settings, group)
+
+    def projection_runner(self, projection: Projection, *, kafka: bool) -> ProjectionRunner:
+        return ProjectionRunner(
+            self.read_models,
+            projection,
+            self.kafka_source if kafka else self.log_source,
+            poll_seconds=self.settings.projection_poll_seconds,
+            retry_max_seconds=self.settings.projection_retry_max_seconds,
+        )
+
+    def partition_of(self, aggregate_id: UUID) -> int | None:
+        if not self.uses_kafka:
+            return None
+        return partition_for(str(aggregate_id).encode(), self.settings.kafka_partitions)
+
+    def wait_applied(
+        self, projection: Projection, position: int, aggregate_id: UUID, timeout: float | None = None
+    ) -> bool:
+        """Read-your-writes: wait (bounded) until a projection has applied ``position``."""
+        if position <= 0:
+            return True
+        deadline = time.monotonic() + (
+            self.settings.read_your_writes_timeout_seconds if timeout is None else timeout
+        )
+        partition = self.partition_of(aggregate_id)
+        delay = 0.002
+        while not self.read_models.has_applied(projection.name, position, partition):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return True
+
+    # -- background roles ---------------------------------------------------------------
+    def spawn(self, name: str, target: Callable[[threading.Event], Any]) -> None:
+        def guarded() -> None:
+            while not self.stop_event.is_set():
+                try:
+                    target(self.stop_event)
+                except Exception:
+                    log.exception("%s crashed; restarting in 1 s", name)
+                    self.stop_event.wait(1.0)
+                else:
+                    return
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def start_projectors(self, names: list[str] | None = None, *, kafka: bool | None = None) -> None:
+        use_kafka = self.uses_kafka if kafka is None else kafka
+        policy_names = {p.name for p in self.policies}
+        for name in names or sorted(set(self.read_models.projections) - policy_names):
+            projection = self.read_models.projection(name)
+            self.spawn(f"projector:{name}", self.projection_runner(projection, kafka=use_kafka).run)
+
+    def start_policies(self, *, kafka: bool | None = None) -> None:
+        use_kafka = self.uses_kafka if kafka is None else kafka
+        for policy in self.policies:
+            self.spawn(policy.name, self.projection_runner(policy, kafka=use_kafka).run)
+
+    def start_relay(self) -> Relay:
+        relay = Relay(self.store, self.settings)
+        self.spawn("relay", relay.run)
+        return relay
+
+    def close(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(timeout=15)
+        self.store.close()
+        self.read_models.engine.dispose()

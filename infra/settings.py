@@ -1,0 +1,133 @@
+"""One settings class for the whole backend: nothing else reads ``os.environ``.
+
+Every field is read from ``LANGUAGEMATE_<FIELD>``. Defaults describe the embedded mode
+(SQLite under ``./var``, no servers); setting the service URLs switches each part to the
+distributed mode. An unknown ``LANGUAGEMATE_*`` variable is refused at start-up, because a
+typo in a deployment (``LANGUAGEMATE_DATABSE_URL``) would otherwise silently fall back to the
+embedded default and lose data into a local file.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "LANGUAGEMATE_"
+
+
+class SettingsError(Exception):
+    """A setting is unknown or malformed; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    data_dir: Path = Path("var")
+    public_url: str = ""
+    """Absolute origin of this API as browsers see it (used for file URLs); derived if empty."""
+
+    database_url: str = ""
+    """``postgresql://user@host:port/db`` for the event store; empty means SQLite in data_dir."""
+    readmodel_database_url: str = ""
+    """SQLAlchemy URL of the read-model database; empty means the event-store database."""
+    redis_url: str = ""
+    kafka_bootstrap: str = ""
+    kafka_topic: str = "languagemate.events"
+    kafka_partitions: int = Field(default=4, ge=1, le=1024)
+    kafka_group_prefix: str = "languagemate"
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
+    kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+
+    s3_endpoint: str = ""
+    s3_bucket: str = "languagemate"
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+
+    dev_login: bool = False
+    jwt_keys: str = ""
+    """Signing keys as ``kid:secret,kid:secret``; the first one signs, all verify. Empty in the
+    embedded mode means a key generated once and kept in ``data_dir``."""
+    jwt_issuer: str = "languagemate"
+    access_token_ttl_seconds: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    identity_pepper: str = ""
+    """Secret mixed into e-mail derived account ids; generated into ``data_dir`` if empty."""
+
+    cors_origins: str = "http://localhost:3000,http://localhost:4173,http://localhost:5173"
+
+    projection_batch_size: int = Field(default=500, ge=1, le=10_000)
+    projection_poll_seconds: float = Field(default=0.5, gt=0)
+    projection_retry_max_seconds: float = Field(default=30.0, gt=0)
+    read_your_writes_timeout_seconds: float = Field(default=2.0, ge=0)
+    relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (empty selects embedded SQLite)")
+        return value
+
+    @field_validator("jwt_keys")
+    @classmethod
+    def _key_ring(cls, value: str) -> str:
+        for item in filter(None, value.split(",")):
+            kid, _, secret = item.partition(":")
+            if not kid or len(secret) < 32:
+                raise ValueError("each key must be 'kid:secret' with a secret of 32+ characters")
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Settings:
+        if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
+            raise ValueError("kafka_heartbeat_interval_ms must be at most a third of the session")
+        return self
+
+    @cached_property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def distributed(self) -> bool:
+        return bool(self.database_url)
+
+    @property
+    def event_store_sqlite_path(self) -> Path:
+        return self.data_dir / "events.sqlite3"
+
+    @property
+    def readmodel_url(self) -> str:
+        """SQLAlchemy URL (psycopg 3 driver) of the read-model database."""
+        url = self.readmodel_database_url or self.database_url
+        if not url:
+            return f"sqlite:///{self.data_dir / 'readmodels.sqlite3'}"
+        for scheme in ("postgresql://", "postgres://"):
+            if url.startswith(scheme):
+                return "postgresql+psycopg://" + url[len(scheme) :]
+        return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, refusing unknown ``LANGUAGEMATE_*`` variables by name."""
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(k for k in os.environ if k.startswith(PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{PREFIX}{'.'.join(str(p) for p in err['loc']).upper() or '(settings)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid setting(s): {problems}") from exc

@@ -1,0 +1,120 @@
+"""The two event sources a projector can follow: the notification log and Kafka.
+
+Both hand out ``(partition, events)`` batches of ``RecordedEvent`` in per-partition order, and
+both can be rewound to re-deliver a batch's unapplied tail, so the projector and policy
+runners are identical whichever source feeds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from infra.event_store import EventStore, RecordedEvent
+from infra.kafka import consumer, header
+from infra.settings import Settings
+from projections.engine import LOG
+
+
+class EventSource(Protocol):
+    def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
+        """Batches as ``(partition, events, seen_upto)``; ``seen_upto`` may exceed the last
+        event when the source knows nothing relevant lies between them."""
+
+    def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
+        """The given events are durably applied (Kafka: commit their offsets)."""
+
+    def rewind(self, partition: int, unapplied: Sequence[RecordedEvent]) -> None:
+        """Deliver these events again on a later poll."""
+
+    def close(self) -> None: ...
+
+
+class LogSource:
+    """Follows the event store's notification log from a tracked position."""
+
+    def __init__(
+        self, store: EventStore, after: int, batch_size: int, topics: Sequence[str] = ()
+    ) -> None:
+        self.store = store
+        self.after = after
+        self.batch_size = batch_size
+        self.topics = list(topics)
+
+    def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
+        for attempt in range(2):
+            head = self.store.max_position()
+            events = self.store.read(self.after, self.batch_size, self.topics)
+            if events or head > self.after:
+                # Commit order equals position order, so with a short (topic-filtered) page
+                # every event up to ``head`` has been seen.
+                seen = head if len(events) < self.batch_size else events[-1].position
+                seen = max(seen, events[-1].position if events else 0)
+                self.after = seen
+                return [(LOG, events, seen)]
+            if attempt == 0:
+                self.store.wait_for_append(timeout)
+        return []
+
+    def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
+        return None
+
+    def rewind(self, partition: int, unapplied: Sequence[RecordedEvent]) -> None:
+        if unapplied:
+            self.after = min(self.after, unapplied[0].position - 1)
+
+    def close(self) -> None:
+        return None
+
+
+def _from_record(partition: int, offset: int, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> RecordedEvent:
+    return RecordedEvent(
+        position=int(header(headers, "position") or b"0"),
+        aggregate_id=UUID(key.decode()),
+        version=int(header(headers, "aggregate-version") or b"0"),
+        topic=(header(headers, "event-type") or b"").decode(),
+        state=value,
+        offset=offset,
+    )
+
+
+class KafkaSource:
+    """Follows ``languagemate.events`` as one member of a consumer group.
+
+    Offsets are committed only after the read-model transaction, and only as a hint: the
+    read model's own per-partition tracking decides what is a duplicate, so an offset lost in
+    a crash (or a broker that lost its data) leads to skipped re-deliveries, never to events
+    applied twice.
+    """
+
+    def __init__(self, settings: Settings, group_id: str) -> None:
+        self.topic = settings.kafka_topic
+        self.consumer: KafkaConsumer = consumer(settings, group_id)
+        self.consumer.subscribe([self.topic])
+
+    def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
+        records = self.consumer.poll(timeout_ms=int(timeout * 1000))
+        batches = []
+        for tp, items in records.items():
+            events = [
+                _from_record(tp.partition, r.offset, r.key, r.value, list(r.headers or []))
+                for r in items
+            ]
+            batches.append((tp.partition, events, 0))
+        return batches
+
+    def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
+        if events:
+            offset = OffsetAndMetadata(events[-1].offset + 1, None, -1)
+            self.consumer.commit_async({TopicPartition(self.topic, partition): offset})
+
+    def rewind(self, partition: int, unapplied: Sequence[RecordedEvent]) -> None:
+        if unapplied:
+            self.consumer.seek(TopicPartition(self.topic, partition), unapplied[0].offset)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)

@@ -1,0 +1,8 @@
+"""Every projection the backend runs, in one list (the CLI and runtime read it)."""
+
+from __future__ import annotations
+
+from projections.engine import Projection
+from projections.identity import accounts
+
+PROJECTIONS: list[Projection] = [accounts]

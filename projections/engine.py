@@ -1,0 +1,559 @@
+"""The projection engine: read models that are exactly-once, rebuildable and observable.
+
+A ``Projection`` declares its tables and one small handler per event type. The engine applies
+events in batches and commits the read-model writes together with the tracking position in
+one transaction, so a crash or a redelivered event never applies anything twice.
+
+Tracking is kept per source partition: partition ``LOG`` (-1) is the notification log (the
+embedded mode and rebuilds), partitions 0..n are Kafka partitions. An event is applied only if
+its global position is above what its partition *and* the log have already applied, so a
+projection rebuilt from the log can continue from Kafka without re-applying history.
+
+Every projection's tables are versioned (``accounts_v1``): a rebuild fills version n+1 while
+queries keep reading version n, then ``projection_versions`` switches atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from domain.events import DomainEvent, registry
+from infra.event_store import RecordedEvent
+
+LOG = -1
+Handler = Callable[[Any, "ProjectionTx"], None]
+TableBuilder = Callable[[sa.MetaData, Callable[[str], str]], None]
+
+
+class Projection:
+    """A named read model: versioned tables plus handlers keyed by event type."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.handlers: dict[str, Handler] = {}
+        self._builders: list[TableBuilder] = []
+        self._tables: dict[int, dict[str, sa.Table]] = {}
+
+    def tables(self, builder: TableBuilder) -> TableBuilder:
+        """Decorator: ``builder(metadata, name)`` defines tables named ``name("base")``."""
+        self._builders.append(builder)
+        return builder
+
+    def on(self, *event_types: type[DomainEvent]) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for event_type in event_types:
+                if event_type.topic in self.handlers:
+                    raise ValueError(f"{self.name}: two handlers for {event_type.topic}")
+                self.handlers[event_type.topic] = handler
+            return handler
+
+        return register
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self.handlers)
+
+    def tables_for(self, version: int) -> dict[str, sa.Table]:
+        """The Table objects of one version, keyed by base name."""
+        if version not in self._tables:
+            metadata = sa.MetaData()
+            names: dict[str, str] = {}
+
+            def versioned(base: str) -> str:
+                names[f"{base}_v{version}"] = base
+                return f"{base}_v{version}"
+
+            for builder in self._builders:
+                builder(metadata, versioned)
+            self._tables[version] = {names[t.name]: t for t in metadata.sorted_tables}
+        return self._tables[version]
+
+
+class ProjectionTx:
+    """The handlers' view of one batch transaction.
+
+    Writes are buffered and flushed in bulk (consecutive writes of one shape become a single
+    executemany), which is what lets a projector apply tens of thousands of events a second.
+    Reading through ``execute`` flushes first, so handlers always see their own writes.
+    """
+
+    def __init__(self, conn: Connection, tables: dict[str, sa.Table]) -> None:
+        self.conn = conn
+        self._tables = tables
+        self._ops: list[tuple[tuple[Any, ...], sa.Executable, dict[str, Any], tuple[str, ...]]] = []
+        self._postgres = conn.dialect.name == "postgresql"
+
+    def table(self, name: str) -> sa.Table:
+        return self._tables[name]
+
+    def insert(self, name: str, row: dict[str, Any]) -> None:
+        table = self._tables[name]
+        self._queue(("insert", name, tuple(row)), table.insert(), row, ())
+
+    def upsert(self, name: str, row: dict[str, Any], key: Sequence[str]) -> None:
+        """Insert or replace the given columns of the row identified by ``key``."""
+        table = self._tables[name]
+        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
+        stmt = dialect_insert(table)
+        updates = {c: stmt.excluded[c] for c in row if c not in key}
+        if updates:
+            stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+        self._queue(("upsert", name, tuple(row), tuple(key)), stmt, row, tuple(key))
+
+    def update(self, name: str, where: dict[str, Any], values: dict[str, Any]) -> None:
+        table = self._tables[name]
+        stmt = (
+            table.update()
+            .where(*(table.c[k] == sa.bindparam(f"w_{k}") for k in where))
+            .values({c: sa.bindparam(f"v_{c}") for c in values})
+        )
+        params = {f"w_{k}": v for k, v in where.items()} | {f"v_{c}": v for c, v in values.items()}
+        self._queue(("update", name, tuple(where), tuple(values)), stmt, params, ())
+
+    def delete(self, name: str, where: dict[str, Any]) -> None:
+        table = self._tables[name]
+        stmt = table.delete().where(*(table.c[k] == sa.bindparam(f"w_{k}") for k in where))
+        params = {f"w_{k}": v for k, v in where.items()}
+        self._queue(("delete", name, tuple(where)), stmt, params, ())
+
+    def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
+        self.flush()
+        return self.conn.execute(statement)
+
+    def _queue(
+        self, shape: tuple[Any, ...], stmt: sa.Executable, params: dict[str, Any], key: tuple[str, ...]
+    ) -> None:
+        self._ops.append((shape, stmt, params, key))
+
+    def flush(self) -> None:
+        ops, self._ops = self._ops, []
+        start = 0
+        while start < len(ops):
+            shape, stmt, _, key = ops[start]
+            end = start
+            while end < len(ops) and ops[end][0] == shape:
+                end += 1
+            rows = [params for _, _, params, _ in ops[start:end]]
+            if key:
+                # Several upserts of one row in a bulk statement would collide; the last wins.
+                rows = list({tuple(r[k] for k in key): r for r in rows}.values())
+            self.conn.execute(stmt, rows)
+            start = end
+
+
+_system = sa.MetaData()
+tracking_table = sa.Table(
+    "projection_tracking",
+    _system,
+    sa.Column("projection", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+versions_table = sa.Table(
+    "projection_versions",
+    _system,
+    sa.Column("projection", sa.String(100), primary_key=True),
+    sa.Column("active", sa.Integer, nullable=False),
+    sa.Column("building", sa.Integer, nullable=True),
+)
+errors_table = sa.Table(
+    "projection_errors",
+    _system,
+    sa.Column("projection", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("topic", sa.String(200), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+)
+"""``status``: ``failing`` (retried with backoff), ``skip`` (operator asked to skip it),
+``skipped`` (passed over by operator command), ``resolved`` (a later retry succeeded)."""
+
+
+class PoisonEvent(Exception):
+    """A handler failed on one event; the batch before it was committed."""
+
+    def __init__(
+        self, event: RecordedEvent, error: BaseException, partition: int, index: int
+    ) -> None:
+        super().__init__(f"position {event.position} ({event.topic}): {error!r}")
+        self.event = event
+        self.error = error
+        self.partition = partition
+        self.index = index
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    skipped_duplicates: int = 0
+    last_position: int = 0
+    poison: PoisonEvent | None = None
+    positions: list[int] = field(default_factory=list)
+
+
+def create_engine(url: str) -> Engine:
+    """A read-model engine. SQLite gets WAL (readers never block the writer) and explicit
+    BEGINs so transactions really are transactions; every batch writes its tracking row
+    first, so a write lock is taken at the start and never upgraded mid-transaction."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa_event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _: Any) -> None:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReadModels:
+    """Owns the read-model database: versions, tracking, errors, and applying batches."""
+
+    def __init__(self, engine: Engine, projections: Iterable[Projection]) -> None:
+        self.engine = engine
+        self.projections = {p.name: p for p in projections}
+        self._active_cache: dict[str, tuple[float, int]] = {}
+        _system.create_all(engine)
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def projection(self, name: str) -> Projection:
+        try:
+            return self.projections[name]
+        except KeyError:
+            raise KeyError(f"no projection named {name!r}") from None
+
+    # -- versions -----------------------------------------------------------------------
+    def ensure_ready(self) -> None:
+        """Create the active version's tables of every projection (first start: version 1)."""
+        for projection in self.projections.values():
+            with self.engine.begin() as conn:
+                row = conn.execute(
+                    sa.select(versions_table.c.active).where(
+                        versions_table.c.projection == projection.name
+                    )
+                ).first()
+                if row is None:
+                    conn.execute(versions_table.insert().values(projection=projection.name, active=1))
+            self.create_tables(projection, self.active_version(projection.name, fresh=True))
+
+    def create_tables(self, projection: Projection, version: int) -> None:
+        tables = projection.tables_for(version)
+        with self.engine.begin() as conn:
+            for table in tables.values():
+                table.create(conn, checkfirst=True)
+
+    def drop_tables(self, projection: Projection, version: int) -> None:
+        tables = projection.tables_for(version)
+        with self.engine.begin() as conn:
+            for table in reversed(list(tables.values())):
+                table.drop(conn, checkfirst=True)
+            conn.execute(
+                tracking_table.delete().where(
+                    tracking_table.c.projection == projection.name,
+                    tracking_table.c.version == version,
+                )
+            )
+
+    def active_version(self, name: str, *, fresh: bool = False) -> int:
+        """The version queries read; cached for a second because it changes only on rebuild."""
+        cached = self._active_cache.get(name)
+        if cached and not fresh and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                sa.select(versions_table.c.active).where(versions_table.c.projection == name)
+            ).scalar_one_or_none()
+        version = version or 1
+        self._active_cache[name] = (time.monotonic(), version)
+        return version
+
+    def table(self, projection: Projection, name: str) -> sa.Table:
+        """The active version of one of a projection's tables, for query functions."""
+        return projection.tables_for(self.active_version(projection.name))[name]
+
+    def begin_rebuild(self, projection: Projection) -> int:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(versions_table).where(versions_table.c.projection == projection.name)
+            ).one()
+            version = max(row.active, row.building or 0) + 1
+            conn.execute(
+                versions_table.update()
+                .where(versions_table.c.projection == projection.name)
+                .values(building=version)
+            )
+        self.drop_tables(projection, version)
+        self.create_tables(projection, version)
+        return version
+
+    def switch(self, projection: Projection, version: int) -> int:
+        """Make ``version`` the one queries read; returns the previous version."""
+        with self.engine.begin() as conn:
+            previous = conn.execute(
+                sa.select(versions_table.c.active).where(
+                    versions_table.c.projection == projection.name
+                )
+            ).scalar_one()
+            conn.execute(
+                versions_table.update()
+                .where(versions_table.c.projection == projection.name)
+                .values(active=version, building=None)
+            )
+        self._active_cache.pop(projection.name, None)
+        return int(previous)
+
+    # -- tracking -----------------------------------------------------------------------
+    def tracking(self, name: str, version: int) -> dict[int, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tracking_table.c.partition, tracking_table.c.position).where(
+                    tracking_table.c.projection == name, tracking_table.c.version == version
+                )
+            ).all()
+        return {int(r.partition): int(r.position) for r in rows}
+
+    def applied_upto(self, tracking: dict[int, int], partition: int) -> int:
+        return max(tracking.get(partition, 0), tracking.get(LOG, 0))
+
+    def has_applied(self, name: str, position: int, partition: int | None = None) -> bool:
+        """Whether the active version has applied the event at ``position``.
+
+        ``partition`` names the Kafka partition the event's aggregate maps to; ``None`` means
+        only the log is consulted (the embedded mode).
+        """
+        tracking = self.tracking(name, self.active_version(name))
+        return self.applied_upto(tracking, LOG if partition is None else partition) >= position
+
+    # -- applying -----------------------------------------------------------------------
+    def apply_batch(
+        self,
+        projection: Projection,
+        version: int,
+        partition: int,
+        events: Sequence[RecordedEvent],
+        *,
+        skip_positions: frozenset[int] = frozenset(),
+        seen_upto: int = 0,
+    ) -> BatchResult:
+        """Apply events of one partition in one transaction, together with the tracking row.
+
+        On a handler failure the transaction is rolled back and the events before the
+        failing one are applied again on their own, so progress is never lost to a poison
+        event; the failure is returned for the runner to record and retry.
+        """
+        result = BatchResult()
+        tables = projection.tables_for(version)
+        try:
+            with self.engine.begin() as conn:
+                upto = self._lock_tracking(conn, projection.name, version, partition)
+                tx = ProjectionTx(conn, tables)
+                for index, recorded in enumerate(events):
+                    if recorded.position <= upto:
+                        result.skipped_duplicates += 1
+                        continue
+                    handler = projection.handlers.get(recorded.topic)
+                    if handler is not None and recorded.position not in skip_positions:
+                        try:
+                            handler(recorded.decode(), tx)
+                            tx.flush()
+                        except Exception as exc:
+                            raise PoisonEvent(recorded, exc, partition, index) from exc
+                        result.applied += 1
+                    upto = recorded.position
+                    result.last_position = upto
+                    result.positions.append(upto)
+                if seen_upto > upto:
+                    upto = result.last_position = seen_upto
+                self._save_tracking(conn, projection.name, version, partition, upto)
+            return result
+        except PoisonEvent as poison:
+            retry = self.apply_batch(projection, version, partition, events[: poison.index])
+            retry.poison = poison
+            return retry
+
+    def _lock_tracking(self, conn: Connection, name: str, version: int, partition: int) -> int:
+        key = {"projection": name, "version": version}
+        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
+        conn.execute(
+            dialect_insert(tracking_table)
+            .values(**key, partition=partition, position=0, updated_at=_now())
+            .on_conflict_do_nothing()
+        )
+        query = sa.select(tracking_table.c.partition, tracking_table.c.position).where(
+            tracking_table.c.projection == name,
+            tracking_table.c.version == version,
+            tracking_table.c.partition.in_([partition, LOG]),
+        )
+        if self.postgres:
+            query = query.with_for_update()
+        rows = {int(r.partition): int(r.position) for r in conn.execute(query)}
+        return self.applied_upto(rows, partition)
+
+    @staticmethod
+    def _save_tracking(conn: Connection, name: str, version: int, partition: int, position: int) -> None:
+        conn.execute(
+            tracking_table.update()
+            .where(
+                tracking_table.c.projection == name,
+                tracking_table.c.version == version,
+                tracking_table.c.partition == partition,
+                tracking_table.c.position < position,
+            )
+            .values(position=position, updated_at=_now())
+        )
+
+    # -- errors -------------------------------------------------------------------------
+    def record_error(self, name: str, version: int, poison: PoisonEvent) -> str:
+        """Remember a failing event (or count another attempt); returns its status."""
+        key = {"projection": name, "version": version, "position": poison.event.position}
+        now = _now()
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(errors_table.c.attempts, errors_table.c.status).where(
+                    *(errors_table.c[k] == v for k, v in key.items())
+                )
+            ).first()
+            if row is None:
+                conn.execute(
+                    errors_table.insert().values(
+                        **key,
+                        partition=poison.partition,
+                        topic=poison.event.topic,
+                        error=repr(poison.error)[:2000],
+                        attempts=1,
+                        first_seen=now,
+                        last_seen=now,
+                        status="failing",
+                    )
+                )
+                return "failing"
+            conn.execute(
+                errors_table.update()
+                .where(*(errors_table.c[k] == v for k, v in key.items()))
+                .values(attempts=row.attempts + 1, last_seen=now, error=repr(poison.error)[:2000])
+            )
+            return str(row.status)
+
+    def skip_requests(self, name: str, version: int) -> frozenset[int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(errors_table.c.position).where(
+                    errors_table.c.projection == name,
+                    errors_table.c.version == version,
+                    errors_table.c.status == "skip",
+                )
+            )
+            return frozenset(int(r.position) for r in rows)
+
+    def mark_errors(self, name: str, version: int, positions: Iterable[int], status: str) -> None:
+        positions = list(positions)
+        if not positions:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                errors_table.update()
+                .where(
+                    errors_table.c.projection == name,
+                    errors_table.c.version == version,
+                    errors_table.c.position.in_(positions),
+                    errors_table.c.status.in_(["failing", "skip"]),
+                )
+                .values(status=status, last_seen=_now())
+            )
+
+    def request_skip(self, name: str, position: int) -> bool:
+        """Operator command: pass over one failing event of the active version."""
+        version = self.active_version(name, fresh=True)
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                errors_table.update()
+                .where(
+                    errors_table.c.projection == name,
+                    errors_table.c.version == version,
+                    errors_table.c.position == position,
+                    errors_table.c.status == "failing",
+                )
+                .values(status="skip")
+            ).rowcount
+        return bool(updated)
+
+    def status(self, head: int) -> list[dict[str, Any]]:
+        """Position, lag and last error of every projection, for operators and metrics."""
+        report = []
+        with self.engine.connect() as conn:
+            versions = {
+                r.projection: r for r in conn.execute(sa.select(versions_table)).all()
+            }
+            for name in sorted(self.projections):
+                row = versions.get(name)
+                active = row.active if row else 1
+                tracking = self.tracking(name, active)
+                position = max(tracking.values(), default=0)
+                error = conn.execute(
+                    sa.select(errors_table)
+                    .where(
+                        errors_table.c.projection == name,
+                        errors_table.c.version == active,
+                        errors_table.c.status.in_(["failing", "skip"]),
+                    )
+                    .order_by(errors_table.c.position)
+                    .limit(1)
+                ).first()
+                report.append(
+                    {
+                        "projection": name,
+                        "active_version": active,
+                        "building_version": row.building if row else None,
+                        "position": position,
+                        "partitions": {str(k): v for k, v in sorted(tracking.items())},
+                        "lag": max(head - position, 0),
+                        "error": None
+                        if error is None
+                        else {
+                            "position": error.position,
+                            "topic": error.topic,
+                            "error": error.error,
+                            "attempts": error.attempts,
+                            "status": error.status,
+                            "last_seen": error.last_seen.isoformat()
+                            if error.last_seen
+                            else None,
+                        },
+                    }
+                )
+        return report
+
+
+def known_topics() -> list[str]:
+    return [cls.topic for cls in registry]

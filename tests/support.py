@@ -1,0 +1,84 @@
+"""Test-only domain: a counter aggregate and a projection that would double-count on a
+double apply, so exactly-once claims are checked by arithmetic, not by trusting the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from domain.aggregate import Aggregate, Cause, applies
+from domain.events import DomainEvent
+from projections.engine import Projection, ProjectionTx, ReadModels
+
+
+class Incremented(DomainEvent):
+    topic = "test.Incremented"
+
+    by: int = 1
+    poison: bool = False
+
+
+class Counter(Aggregate):
+    value: int = 0
+
+    def increment(self, cause: Cause, by: int = 1, *, poison: bool = False) -> None:
+        self._record(Incremented, cause, by=by, poison=poison)
+
+    @applies(Incremented)
+    def _incremented(self, event: Incremented) -> None:
+        self.value += event.by
+
+
+def increment(bus: CommandBus, ctx: CommandContext, counter_id: UUID, by: int = 1, *, poison: bool = False, times: int = 1) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        counter = uow.load(Counter, counter_id, check_expected=True)
+        for _ in range(times):
+            counter.increment(uow.cause, by, poison=poison)
+        return {"counter": str(counter_id), "value": counter.value}
+
+    return bus.run("test.Increment", ctx, decide)
+
+
+class PoisonSwitch:
+    """Lets a test decide whether poison events fail (to simulate a fix being deployed)."""
+
+    armed = True
+
+
+def make_counters_projection(name: str = "counters") -> Projection:
+    projection = Projection(name)
+
+    @projection.tables
+    def _tables(metadata: sa.MetaData, table_name: Callable[[str], str]) -> None:
+        sa.Table(
+            table_name("counters"),
+            metadata,
+            sa.Column("counter_id", sa.String(36), primary_key=True),
+            sa.Column("value", sa.Integer, nullable=False),
+            sa.Column("events", sa.Integer, nullable=False),
+        )
+
+    @projection.on(Incremented)
+    def _incremented(event: Incremented, tx: ProjectionTx) -> None:
+        if event.poison and PoisonSwitch.armed:
+            raise ValueError("poison event")
+        table = tx.table("counters")
+        updated = tx.execute(
+            table.update()
+            .where(table.c.counter_id == str(event.aggregate_id))
+            .values(value=table.c.value + event.by, events=table.c.events + 1)
+        ).rowcount
+        if not updated:
+            tx.insert("counters", {"counter_id": str(event.aggregate_id), "value": event.by, "events": 1})
+
+    return projection
+
+
+def counter_values(read_models: ReadModels, projection: Projection) -> dict[str, tuple[int, int]]:
+    table = read_models.table(projection, "counters")
+    with read_models.engine.connect() as conn:
+        return {r.counter_id: (r.value, r.events) for r in conn.execute(sa.select(table))}
