@@ -111,6 +111,7 @@ class Relay:
     def run(self, stop: threading.Event) -> None:
         after = self.position.load()
         log.info("relay starting after position %d", after)
+        ensure_topic(self.settings)
         while not stop.is_set():
             new = self.step(after)
             RELAY_LAG.set(max(self.store.max_position() - new, 0))

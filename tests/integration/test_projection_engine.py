@@ -78,21 +78,24 @@ class Harness:
 def harness(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    runtimes: Callable[..., Runtime],
     unique_name: Callable[[str], str],
 ) -> Iterator[Harness]:
     PoisonSwitch.armed = True
     projection = make_counters_projection()
+    services = {} if request.param == "log" else {
+        "postgres_url": request.getfixturevalue("postgres_url"),
+        "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
+    }
+    # Requested after the services so that it is torn down before them.
+    runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
     if request.param == "log":
         settings = make_settings(tmp_path / "var", projection_batch_size=7)
         yield Harness(runtimes(settings, projections=[projection], policies=[]), projection, kafka=False)
         return
-    postgres_url = request.getfixturevalue("postgres_url")
-    bootstrap = request.getfixturevalue("kafka_bootstrap")
     settings = make_settings(
         tmp_path / "var",
-        database_url=postgres_url,
-        kafka_bootstrap=bootstrap,
+        database_url=services["postgres_url"],
+        kafka_bootstrap=services["kafka_bootstrap"],
         kafka_topic=unique_name("events"),
         kafka_group_prefix=unique_name("group"),
         kafka_partitions=3,

@@ -1,0 +1,139 @@
+"""The first slice over HTTP, in the embedded mode and through Kafka in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infra.runtime import Runtime
+from infra.settings import Settings
+from tests.conftest import make_settings
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def client(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    unique_name: Callable[[str], str],
+) -> Iterator[TestClient]:
+    services = {} if request.param == "embedded" else {
+        "postgres_url": request.getfixturevalue("postgres_url"),
+        "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
+    }
+    # Requested after the services so that it is torn down before them.
+    runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
+    if request.param == "embedded":
+        rt = runtimes(make_settings(tmp_path / "var"))
+        rt.start_projectors(kafka=False)
+    else:
+        settings = make_settings(
+            tmp_path / "var",
+            database_url=services["postgres_url"],
+            kafka_bootstrap=services["kafka_bootstrap"],
+            kafka_topic=unique_name("events"),
+            kafka_group_prefix=unique_name("group"),
+            read_your_writes_timeout_seconds=15,
+        )
+        rt = runtimes(settings)
+        rt.start_relay()
+        rt.start_projectors(kafka=True)
+    with TestClient(create_app(rt)) as test_client:
+        yield test_client
+
+
+def _login(client: TestClient, email: str, name: str) -> dict:  # type: ignore[type-arg]
+    response = client.post("/api/v1/auth/dev-login", json={"email": email, "name": name})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]  # type: ignore[no-any-return]
+
+
+def test_dev_login_then_name_reads_the_projection(client: TestClient) -> None:
+    data = _login(client, "Mina@Example.com", "김민아")
+    assert data["user"]["email"] == "mina@example.com" and data["isNewUser"] is True
+    assert all(token.count(".") == 2 for token in (data["accessToken"], data["refreshToken"]))
+    response = client.get("/api/v1/users/name", headers={"Authorization": f"Bearer {data['accessToken']}"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True and body["data"]["name"] == "김민아"
+    assert body["name"] == "김민아"  # the callback pages read the top-level field
+
+
+def test_second_login_is_the_same_user_and_not_new(client: TestClient) -> None:
+    first = _login(client, "sam@example.com", "Sam")
+    second = _login(client, " SAM@example.com ", "Other name")
+    assert second["user"]["id"] == first["user"]["id"]
+    assert second["isNewUser"] is False and second["user"]["name"] == "Sam"
+
+
+def test_refresh_token_is_not_accepted_as_an_access_token(client: TestClient) -> None:
+    data = _login(client, "lee@example.com", "Lee")
+    response = client.get("/api/v1/users/name", headers={"Authorization": f"Bearer {data['refreshToken']}"})
+    assert response.status_code == 401
+    assert response.json()["code"] == "AUTH_ERROR"
+
+
+def test_missing_token_is_401_in_the_error_envelope(client: TestClient) -> None:
+    body = client.get("/api/v1/users/name").json()
+    assert body["success"] is False and body["code"] == "AUTH_REQUIRED"
+    assert body["error"]["code"] == "AUTH_REQUIRED" and body["message"] == body["error"]["message"]
+
+
+def test_malformed_dev_login_is_422_and_appends_nothing(client: TestClient) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    head = rt.store.max_position()
+    for body in ({"email": "not-an-email", "name": "x"}, {"email": "a@b.co"}, {"email": "a@b.co", "name": "x", "admin": True}, []):
+        response = client.post("/api/v1/auth/dev-login", json=body)
+        assert response.status_code == 422
+        assert response.json()["code"] == "VALIDATION_ERROR"
+    assert rt.store.max_position() == head
+
+
+def test_health_reports_each_dependency(client: TestClient) -> None:
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    report = response.json()["data"]
+    assert report["status"] == "UP"
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    expected = {"eventStore", "readModels", "blobStore"} | ({"kafka"} if rt.settings.kafka_bootstrap else set())
+    assert set(report["checks"]) == expected
+    assert all(check["status"] == "UP" for check in report["checks"].values())
+
+
+def test_cors_preflight_echoes_an_allowed_origin_with_credentials(client: TestClient) -> None:
+    response = client.options(
+        "/api/v1/users/name",
+        headers={
+            "Origin": "http://localhost:4173",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization, Content-Type",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "http://localhost:4173"
+    assert response.headers["access-control-allow-credentials"] == "true"
+    denied = client.options(
+        "/api/v1/users/name",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in denied.headers
+
+
+def test_dev_login_is_404_unless_enabled(tmp_path: Path, runtimes: Callable[..., Runtime]) -> None:
+    settings: Settings = make_settings(tmp_path / "var", dev_login=False)
+    with TestClient(create_app(runtimes(settings))) as client:
+        response = client.post("/api/v1/auth/dev-login", json={"email": "a@b.co", "name": "A"})
+    assert response.status_code == 404
+    assert response.json()["success"] is False
+
+
+def test_health_is_503_when_a_dependency_is_down(tmp_path: Path, runtimes: Callable[..., Runtime]) -> None:
+    settings = make_settings(tmp_path / "var", redis_url="redis://127.0.0.1:1/0")
+    with TestClient(create_app(runtimes(settings))) as client:
+        response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    checks = response.json()["data"]["checks"]
+    assert checks["redis"]["status"] == "DOWN" and checks["eventStore"]["status"] == "UP"
