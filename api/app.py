@@ -22,19 +22,27 @@ def create_app(rt: Runtime) -> FastAPI:
         allow_origins=rt.settings.cors_origin_list,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Correlation-Id"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "Idempotency-Key",
+            "X-Correlation-Id",
+        ],
         max_age=600,
     )
 
     @app.middleware("http")
-    async def _timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        REQUEST_LATENCY.labels(request.method, template, f"{response.status_code // 100}xx").observe(
-            time.perf_counter() - started
-        )
+        REQUEST_LATENCY.labels(
+            request.method, template, f"{response.status_code // 100}xx"
+        ).observe(time.perf_counter() - started)
         return response
 
     for router in (system.router, identity.router):

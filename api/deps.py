@@ -38,7 +38,9 @@ def caller(rt: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> Call
     try:
         claims = rt.tokens.verify(token, "access")
     except InvalidToken:
-        raise ApiError(401, "토큰이 유효하지 않거나 만료되었습니다 (invalid or expired token)", "AUTH_ERROR") from None
+        raise ApiError(
+            401, "토큰이 유효하지 않거나 만료되었습니다 (invalid or expired token)", "AUTH_ERROR"
+        ) from None
     return Caller(claims.user_id, claims)
 
 
@@ -57,4 +59,6 @@ def command_context(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     caller_id: str | None = None,
 ) -> CommandContext:
-    return CommandContext(actor_id=caller_id, correlation_id=correlation, idempotency_key=idempotency_key)
+    return CommandContext(
+        actor_id=caller_id, correlation_id=correlation, idempotency_key=idempotency_key
+    )

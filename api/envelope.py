@@ -32,5 +32,9 @@ def error_body(status: int, message: str, code: str, details: Any = None) -> dic
     }
 
 
-def error(status: int, message: str, code: str, details: Any = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, message, code, details), status_code=status, headers=headers)
+def error(
+    status: int, message: str, code: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(status, message, code, details), status_code=status, headers=headers
+    )

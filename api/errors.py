@@ -13,7 +13,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.envelope import error
-from domain.errors import ConcurrencyConflict, Conflict, DomainError, Forbidden, NotFound, RuleViolation
+from domain.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RuleViolation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +37,9 @@ STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
 class ApiError(Exception):
     """An HTTP-level refusal raised by routes and dependencies (auth, feature flags)."""
 
-    def __init__(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.headers = status, message, code, headers
 
@@ -54,7 +63,12 @@ def install(app: FastAPI) -> None:
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
-        return error(422, "입력값이 올바르지 않습니다 (invalid input)", "VALIDATION_ERROR", {"fields": fields})
+        return error(
+            422,
+            "입력값이 올바르지 않습니다 (invalid input)",
+            "VALIDATION_ERROR",
+            {"fields": fields},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

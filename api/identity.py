@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -24,9 +24,9 @@ def _dev_login_enabled(rt: RuntimeDep) -> None:
 
 @router.post("/auth/dev-login", dependencies=[Depends(_dev_login_enabled)])
 def post_dev_login(
-    body: DevLogin, rt: RuntimeDep, correlation: UUID = Depends(correlation_id)
+    body: DevLogin, rt: RuntimeDep, correlation: Annotated[UUID, Depends(correlation_id)]
 ) -> dict[str, Any]:
-    """Sign in as anyone by e-mail: local use and browser tests only (``LANGUAGEMATE_DEV_LOGIN=1``)."""
+    """Sign in as anyone by e-mail: local use and browser tests only (off by default)."""
     outcome = dev_login(rt.bus, CommandContext(correlation_id=correlation), body, pepper=rt.pepper)
     user_id = outcome.result["user_id"]
     session_id = outcome.result["session_id"]

@@ -33,6 +33,10 @@ def _kafka(rt: Runtime) -> None:
         admin.close()
 
 
+def _redis(rt: Runtime) -> None:
+    rt.redis.ping()
+
+
 def _read_models(rt: Runtime) -> None:
     with rt.read_models.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
@@ -46,7 +50,7 @@ def checks(rt: Runtime) -> dict[str, Callable[[], None]]:
         "blobStore": rt.blobs.check,
     }
     if rt.settings.redis_url:
-        probes["redis"] = lambda: bool(rt.redis.ping())
+        probes["redis"] = lambda: _redis(rt)
     if rt.settings.kafka_bootstrap:
         probes["kafka"] = lambda: _kafka(rt)
     return probes

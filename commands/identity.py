@@ -50,6 +50,7 @@ def sign_in(
     provider: Provider,
 ) -> Outcome:
     """Register the account on first use, then record the sign-in (one session per login)."""
+    email = normalise_email(email)
     account_id = account_id_for(pepper, email)
     session_id = uuid4().hex
 

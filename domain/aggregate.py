@@ -88,6 +88,8 @@ class Aggregate:
         return event
 
     def _apply(self, event: DomainEvent) -> None:
+        if event.meta.aggregate_id != self.id:
+            raise ValueError(f"{type(self).__name__} {self.id}: event of {event.meta.aggregate_id}")
         if event.meta.version != self.version + 1:
             raise ValueError(
                 f"{type(self).__name__} {self.id}: event v{event.meta.version} "

@@ -117,7 +117,11 @@ class EventRegistry:
         if not topic or "." not in topic or ":" in topic:
             raise ValueError(f"{cls.__qualname__}: topic must look like 'context.EventName'")
         existing = self._by_topic.get(topic)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
+        same_class = existing is not None and (existing.__module__, existing.__qualname__) == (
+            cls.__module__,
+            cls.__qualname__,
+        )
+        if existing is not None and not same_class:
             raise DuplicateEventTopic(
                 f"topic {topic!r} is already registered by {existing.__module__}."
                 f"{existing.__qualname__}"
@@ -142,7 +146,9 @@ class EventRegistry:
     def upcast(self, cls: type[DomainEvent], data: dict[str, Any], version: int) -> dict[str, Any]:
         """Bring a stored payload from ``version`` up to the class's current schema version."""
         if version > cls.schema_version:
-            raise ValueError(f"{cls.topic}: stored v{version} is newer than code v{cls.schema_version}")
+            raise ValueError(
+                f"{cls.topic}: stored v{version} is newer than code v{cls.schema_version}"
+            )
         while version < cls.schema_version:
             upcaster: Upcaster = getattr(cls, f"upcast_v{version}")
             data = upcaster(data)

@@ -70,15 +70,15 @@ class Blob:
     content_type: str
 
 
-class BlobNotFound(KeyError):  # noqa: N818 - the name reads better at call sites
+class BlobNotFound(KeyError):
     """No blob is stored under the key (a ``KeyError`` so mapping-style code works)."""
 
 
-class InvalidBlobKey(ValueError):  # noqa: N818 - the name reads better at call sites
+class InvalidBlobKey(ValueError):
     """The key is not a safe relative path; nothing was read or written."""
 
 
-class BlobStoreUnavailable(RuntimeError):  # noqa: N818 - the name reads better at call sites
+class BlobStoreUnavailable(RuntimeError):
     """The backend cannot be reached or used (network down, disk not writable).
 
     Raised by ``check()`` for the health endpoint, and by the S3 store's operations when the

@@ -179,8 +179,9 @@ def projections() -> None:
 def projections_status() -> None:
     settings = _settings()
     with _runtime(settings) as rt:
-        report = rt.read_models.status(rt.store.max_position())
-    click.echo(json.dumps({"head": rt.store.max_position(), "projections": report}, indent=2))
+        head = rt.store.max_position()
+        report = rt.read_models.status(head)
+    click.echo(json.dumps({"head": head, "projections": report}, indent=2))
 
 
 @projections.command("rebuild")

@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.aggregate import Aggregate
@@ -165,6 +166,21 @@ class EventStore:
             datastore.close()
 
 
+SCHEMA_LOCK_KEY = 7342001
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Serialise schema creation across processes: every role creates what it needs at
+    start-up, and concurrent ``CREATE ... IF NOT EXISTS`` races in PostgreSQL's catalogue."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+
+
 def _postgres_datastore(url: str) -> PostgresDatastore:
     info = conninfo_to_dict(url)
     return PostgresDatastore(
@@ -209,10 +225,10 @@ def open_event_store(settings: Settings) -> EventStore:
     if settings.database_url:
         pg_datastore = _postgres_datastore(settings.database_url)
         pg_recorder = PostgresApplicationRecorder(pg_datastore, events_table_name=EVENTS_TABLE)
-        pg_recorder.create_table()
-        with pg_datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT pg_advisory_xact_lock(7342001)")
-            curs.execute(_PG_GUARDS.encode())
+        with schema_lock(settings.database_url):
+            pg_recorder.create_table()
+            with pg_datastore.transaction(commit=True) as curs:
+                curs.execute(_PG_GUARDS.encode())
         return EventStore(pg_recorder, conninfo=settings.database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sqlite_datastore = SQLiteDatastore(str(settings.event_store_sqlite_path), lock_timeout=30)

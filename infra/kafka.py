@@ -8,6 +8,7 @@ key = aggregate id (UTF-8), value = the stored event JSON
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -20,15 +21,15 @@ from infra.settings import Settings
 
 def ensure_topic(settings: Settings) -> None:
     """Create the events topic explicitly (brokers may auto-create it with the wrong shape)."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="languagemate-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, client_id="languagemate-admin"
+    )
     try:
         if settings.kafka_topic in admin.list_topics():
             return
         topic = NewTopic(settings.kafka_topic, settings.kafka_partitions, replication_factor=1)
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics([topic])
-        except TopicAlreadyExistsError:
-            pass
     finally:
         admin.close()
 
@@ -67,7 +68,7 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> KafkaConsum
 
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition the default partitioner picks for ``key`` (murmur2, like the JVM client)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def header(headers: list[tuple[str, bytes]], name: str) -> bytes | None:

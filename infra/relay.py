@@ -41,7 +41,9 @@ class RelayPosition:
 
     def load(self) -> int:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._sql(f"SELECT position FROM {POSITION_TABLE} WHERE name = %s"), (self.name,))
+            curs.execute(
+                self._sql(f"SELECT position FROM {POSITION_TABLE} WHERE name = %s"), (self.name,)
+            )
             row = curs.fetchone()
         if row is None:
             return 0

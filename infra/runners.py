@@ -89,8 +89,12 @@ class ProjectionRunner:
             PROJECTION_POSITION.labels(name, str(partition)).set(result.last_position)
         settled = [p for p in self.failing if p <= result.last_position]
         if settled:
-            self.read_models.mark_errors(name, version, [p for p in settled if p not in skips], "resolved")
-            self.read_models.mark_errors(name, version, [p for p in settled if p in skips], "skipped")
+            self.read_models.mark_errors(
+                name, version, [p for p in settled if p not in skips], "resolved"
+            )
+            self.read_models.mark_errors(
+                name, version, [p for p in settled if p in skips], "skipped"
+            )
             for position in settled:
                 del self.failing[position]
         if result.poison is not None:

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -19,9 +20,9 @@ from uuid import UUID
 import redis
 
 from commands.base import CommandBus
-from infra.blobs import BlobStore, blob_store_from_settings
-from infra.event_store import EventStore, open_event_store
 from commands.policies import POLICIES
+from infra.blobs import BlobStore, blob_store_from_settings
+from infra.event_store import EventStore, open_event_store, schema_lock
 from infra.kafka import partition_for
 from infra.policies import Policy
 from infra.relay import Relay
@@ -56,8 +57,12 @@ class Runtime:
         store = open_event_store(settings)
         policies = POLICIES if policies is None else policies
         projections = PROJECTIONS if projections is None else projections
-        read_models = ReadModels(create_engine(settings.readmodel_url), [*projections, *policies])
-        read_models.ensure_ready()
+        lock = schema_lock(settings.database_url) if settings.distributed else nullcontext()
+        with lock:
+            read_models = ReadModels(
+                create_engine(settings.readmodel_url), [*projections, *policies]
+            )
+            read_models.ensure_ready()
         runtime = cls(settings=settings, store=store, read_models=read_models, policies=policies)
         for policy in policies:
             policy.bind(runtime.bus)
@@ -76,7 +81,7 @@ class Runtime:
         return resolve(self.settings, self.settings.identity_pepper, "identity_pepper")
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> redis.Redis[bytes]:
         """Real Redis when configured; otherwise an in-process stand-in (embedded mode)."""
         if self.settings.redis_url:
             return redis.Redis.from_url(self.settings.redis_url, socket_timeout=5)
@@ -120,7 +125,11 @@ class Runtime:
         return partition_for(str(aggregate_id).encode(), self.settings.kafka_partitions)
 
     def wait_applied(
-        self, projection: Projection, position: int, aggregate_id: UUID, timeout: float | None = None
+        self,
+        projection: Projection,
+        position: int,
+        aggregate_id: UUID,
+        timeout: float | None = None,
     ) -> bool:
         """Read-your-writes: wait (bounded) until a projection has applied ``position``."""
         if position <= 0:
@@ -153,7 +162,9 @@ class Runtime:
         thread.start()
         self.threads.append(thread)
 
-    def start_projectors(self, names: list[str] | None = None, *, kafka: bool | None = None) -> None:
+    def start_projectors(
+        self, names: list[str] | None = None, *, kafka: bool | None = None
+    ) -> None:
         use_kafka = self.uses_kafka if kafka is None else kafka
         policy_names = {p.name for p in self.policies}
         for name in names or sorted(set(self.read_models.projections) - policy_names):

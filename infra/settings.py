@@ -90,7 +90,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:
         if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
-            raise ValueError("kafka_heartbeat_interval_ms must be at most a third of the session")
+            raise ValueError(
+                f"{PREFIX}KAFKA_HEARTBEAT_INTERVAL_MS must be at most a third of "
+                f"{PREFIX}KAFKA_SESSION_TIMEOUT_MS"
+            )
         return self
 
     @cached_property
@@ -120,7 +123,10 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Build settings, refusing unknown ``LANGUAGEMATE_*`` variables by name."""
     known = {PREFIX + name.upper() for name in Settings.model_fields}
-    unknown = sorted(k for k in os.environ if k.startswith(PREFIX) and k not in known)
+    # pydantic-settings matches names case-insensitively, so the check must too.
+    unknown = sorted(
+        k for k in os.environ if k.upper().startswith(PREFIX) and k.upper() not in known
+    )
     if unknown:
         raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
     try:

@@ -15,7 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import consumer, header
+from infra.kafka import consumer, ensure_topic, header
 from infra.settings import Settings
 from projections.engine import LOG
 
@@ -71,7 +71,9 @@ class LogSource:
         return None
 
 
-def _from_record(partition: int, offset: int, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> RecordedEvent:
+def _from_record(
+    partition: int, offset: int, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+) -> RecordedEvent:
     return RecordedEvent(
         position=int(header(headers, "position") or b"0"),
         aggregate_id=UUID(key.decode()),
@@ -93,6 +95,9 @@ class KafkaSource:
 
     def __init__(self, settings: Settings, group_id: str) -> None:
         self.topic = settings.kafka_topic
+        # Subscribing to a topic that does not exist yet would wait for the next metadata
+        # refresh (minutes); creating it first makes start-up order irrelevant.
+        ensure_topic(settings)
         self.consumer: KafkaConsumer = consumer(settings, group_id)
         self.consumer.subscribe([self.topic])
 

@@ -38,7 +38,9 @@ class TokenClaims:
 
 
 class TokenService:
-    def __init__(self, keys: dict[str, str], issuer: str, access_ttl: int, refresh_ttl: int) -> None:
+    def __init__(
+        self, keys: dict[str, str], issuer: str, access_ttl: int, refresh_ttl: int
+    ) -> None:
         if not keys:
             raise ValueError("the key ring is empty")
         self.keys = keys
@@ -60,7 +62,13 @@ class TokenService:
         )
 
     def issue(
-        self, user_id: str, token_type: TokenType, *, session_id: str, role: str = "user", now: float | None = None
+        self,
+        user_id: str,
+        token_type: TokenType,
+        *,
+        session_id: str,
+        role: str = "user",
+        now: float | None = None,
     ) -> tuple[str, TokenClaims]:
         issued = int(now if now is not None else time.time())
         claims = TokenClaims(
@@ -81,7 +89,9 @@ class TokenService:
             "iat": issued,
             "exp": claims.expires_at,
         }
-        token = jwt.encode(payload, self.keys[self.signing_kid], ALGORITHM, headers={"kid": self.signing_kid})
+        token = jwt.encode(
+            payload, self.keys[self.signing_kid], ALGORITHM, headers={"kid": self.signing_kid}
+        )
         return token, claims
 
     def verify(self, token: str, expected: TokenType) -> TokenClaims:

@@ -132,7 +132,11 @@ class ProjectionTx:
         return self.conn.execute(statement)
 
     def _queue(
-        self, shape: tuple[Any, ...], stmt: sa.Executable, params: dict[str, Any], key: tuple[str, ...]
+        self,
+        shape: tuple[Any, ...],
+        stmt: sa.Executable,
+        params: dict[str, Any],
+        key: tuple[str, ...],
     ) -> None:
         self._ops.append((shape, stmt, params, key))
 
@@ -264,7 +268,9 @@ class ReadModels:
                     )
                 ).first()
                 if row is None:
-                    conn.execute(versions_table.insert().values(projection=projection.name, active=1))
+                    conn.execute(
+                        versions_table.insert().values(projection=projection.name, active=1)
+                    )
             self.create_tables(projection, self.active_version(projection.name, fresh=True))
 
     def create_tables(self, projection: Projection, version: int) -> None:
@@ -307,7 +313,7 @@ class ReadModels:
             row = conn.execute(
                 sa.select(versions_table).where(versions_table.c.projection == projection.name)
             ).one()
-            version = max(row.active, row.building or 0) + 1
+            version = int(max(row.active, row.building or 0)) + 1
             conn.execute(
                 versions_table.update()
                 .where(versions_table.c.projection == projection.name)
@@ -421,7 +427,9 @@ class ReadModels:
         return self.applied_upto(rows, partition)
 
     @staticmethod
-    def _save_tracking(conn: Connection, name: str, version: int, partition: int, position: int) -> None:
+    def _save_tracking(
+        conn: Connection, name: str, version: int, partition: int, position: int
+    ) -> None:
         conn.execute(
             tracking_table.update()
             .where(
@@ -512,9 +520,7 @@ class ReadModels:
         """Position, lag and last error of every projection, for operators and metrics."""
         report = []
         with self.engine.connect() as conn:
-            versions = {
-                r.projection: r for r in conn.execute(sa.select(versions_table)).all()
-            }
+            versions = {r.projection: r for r in conn.execute(sa.select(versions_table)).all()}
             for name in sorted(self.projections):
                 row = versions.get(name)
                 active = row.active if row else 1
@@ -546,9 +552,7 @@ class ReadModels:
                             "error": error.error,
                             "attempts": error.attempts,
                             "status": error.status,
-                            "last_seen": error.last_seen.isoformat()
-                            if error.last_seen
-                            else None,
+                            "last_seen": error.last_seen.isoformat() if error.last_seen else None,
                         },
                     }
                 )

@@ -33,7 +33,15 @@ class Counter(Aggregate):
         self.value += event.by
 
 
-def increment(bus: CommandBus, ctx: CommandContext, counter_id: UUID, by: int = 1, *, poison: bool = False, times: int = 1) -> Outcome:
+def increment(
+    bus: CommandBus,
+    ctx: CommandContext,
+    counter_id: UUID,
+    by: int = 1,
+    *,
+    poison: bool = False,
+    times: int = 1,
+) -> Outcome:
     def decide(uow: UnitOfWork) -> dict[str, Any]:
         counter = uow.load(Counter, counter_id, check_expected=True)
         for _ in range(times):
@@ -73,7 +81,9 @@ def make_counters_projection(name: str = "counters") -> Projection:
             .values(value=table.c.value + event.by, events=table.c.events + 1)
         ).rowcount
         if not updated:
-            tx.insert("counters", {"counter_id": str(event.aggregate_id), "value": event.by, "events": 1})
+            tx.insert(
+                "counters", {"counter_id": str(event.aggregate_id), "value": event.by, "events": 1}
+            )
 
     return projection
 

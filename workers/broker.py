@@ -11,7 +11,14 @@ from __future__ import annotations
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 from infra.settings import Settings
 
@@ -26,7 +33,9 @@ def _middleware() -> list[dramatiq.Middleware]:
 def configure(settings: Settings) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.redis_url:
-        broker = RedisBroker(url=settings.redis_url, namespace="languagemate", middleware=_middleware())
+        broker = RedisBroker(  # type: ignore[no-untyped-call]
+            url=settings.redis_url, namespace="languagemate", middleware=_middleware()
+        )
     else:
         broker = StubBroker(middleware=_middleware())
         broker.emit_after("process_boot")

@@ -52,7 +52,13 @@ class Harness:
             version=version,
         )
 
-    def drain(self, runner: ProjectionRunner, source: EventSource, until: Callable[[], bool], timeout: float = 30) -> None:
+    def drain(
+        self,
+        runner: ProjectionRunner,
+        source: EventSource,
+        until: Callable[[], bool],
+        timeout: float = 30,
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not until():
             assert time.monotonic() < deadline, "projection did not catch up in time"
@@ -82,15 +88,21 @@ def harness(
 ) -> Iterator[Harness]:
     PoisonSwitch.armed = True
     projection = make_counters_projection()
-    services = {} if request.param == "log" else {
-        "postgres_url": request.getfixturevalue("postgres_url"),
-        "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
-    }
+    services = (
+        {}
+        if request.param == "log"
+        else {
+            "postgres_url": request.getfixturevalue("postgres_url"),
+            "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
+        }
+    )
     # Requested after the services so that it is torn down before them.
     runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
     if request.param == "log":
         settings = make_settings(tmp_path / "var", projection_batch_size=7)
-        yield Harness(runtimes(settings, projections=[projection], policies=[]), projection, kafka=False)
+        yield Harness(
+            runtimes(settings, projections=[projection], policies=[]), projection, kafka=False
+        )
         return
     settings = make_settings(
         tmp_path / "var",
@@ -168,7 +180,9 @@ def test_redelivered_events_are_applied_once(harness: Harness) -> None:
         redelivered = 0
         while redelivered < 2 * head and time.monotonic() < deadline:
             for partition, events, _ in again.poll(0.5):
-                result = harness.rt.read_models.apply_batch(harness.projection, 1, partition, events)
+                result = harness.rt.read_models.apply_batch(
+                    harness.projection, 1, partition, events
+                )
                 assert result.applied == 0
                 redelivered += len(events)
         again.close()
@@ -190,7 +204,10 @@ def test_poison_event_is_recorded_retried_and_skipped_only_by_operator(harness: 
     runner, source = harness.runner(), harness.source()
     try:
         harness.drain(runner, source, lambda: runner.failing.get(poison_position, 0) >= 3)
-        status = {s["projection"]: s for s in harness.rt.read_models.status(harness.rt.store.max_position())}
+        status = {
+            s["projection"]: s
+            for s in harness.rt.read_models.status(harness.rt.store.max_position())
+        }
         error = status["counters"]["error"]
         assert error["position"] == poison_position and error["status"] == "failing"
         assert "poison event" in error["error"] and error["attempts"] >= 3
@@ -200,7 +217,9 @@ def test_poison_event_is_recorded_retried_and_skipped_only_by_operator(harness: 
     finally:
         source.close()
     assert harness.values() == {str(counter): (11, 2)}
-    status = {s["projection"]: s for s in harness.rt.read_models.status(harness.rt.store.max_position())}
+    status = {
+        s["projection"]: s for s in harness.rt.read_models.status(harness.rt.store.max_position())
+    }
     assert status["counters"]["error"] is None and status["counters"]["lag"] == 0
 
 

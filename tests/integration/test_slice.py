@@ -20,10 +20,14 @@ def client(
     tmp_path: Path,
     unique_name: Callable[[str], str],
 ) -> Iterator[TestClient]:
-    services = {} if request.param == "embedded" else {
-        "postgres_url": request.getfixturevalue("postgres_url"),
-        "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
-    }
+    services = (
+        {}
+        if request.param == "embedded"
+        else {
+            "postgres_url": request.getfixturevalue("postgres_url"),
+            "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
+        }
+    )
     # Requested after the services so that it is torn down before them.
     runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
     if request.param == "embedded":
@@ -55,7 +59,9 @@ def test_dev_login_then_name_reads_the_projection(client: TestClient) -> None:
     data = _login(client, "Mina@Example.com", "김민아")
     assert data["user"]["email"] == "mina@example.com" and data["isNewUser"] is True
     assert all(token.count(".") == 2 for token in (data["accessToken"], data["refreshToken"]))
-    response = client.get("/api/v1/users/name", headers={"Authorization": f"Bearer {data['accessToken']}"})
+    response = client.get(
+        "/api/v1/users/name", headers={"Authorization": f"Bearer {data['accessToken']}"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is True and body["data"]["name"] == "김민아"
@@ -71,7 +77,9 @@ def test_second_login_is_the_same_user_and_not_new(client: TestClient) -> None:
 
 def test_refresh_token_is_not_accepted_as_an_access_token(client: TestClient) -> None:
     data = _login(client, "lee@example.com", "Lee")
-    response = client.get("/api/v1/users/name", headers={"Authorization": f"Bearer {data['refreshToken']}"})
+    response = client.get(
+        "/api/v1/users/name", headers={"Authorization": f"Bearer {data['refreshToken']}"}
+    )
     assert response.status_code == 401
     assert response.json()["code"] == "AUTH_ERROR"
 
@@ -85,7 +93,12 @@ def test_missing_token_is_401_in_the_error_envelope(client: TestClient) -> None:
 def test_malformed_dev_login_is_422_and_appends_nothing(client: TestClient) -> None:
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     head = rt.store.max_position()
-    for body in ({"email": "not-an-email", "name": "x"}, {"email": "a@b.co"}, {"email": "a@b.co", "name": "x", "admin": True}, []):
+    for body in (
+        {"email": "not-an-email", "name": "x"},
+        {"email": "a@b.co"},
+        {"email": "a@b.co", "name": "x", "admin": True},
+        [],
+    ):
         response = client.post("/api/v1/auth/dev-login", json=body)
         assert response.status_code == 422
         assert response.json()["code"] == "VALIDATION_ERROR"
@@ -98,7 +111,9 @@ def test_health_reports_each_dependency(client: TestClient) -> None:
     report = response.json()["data"]
     assert report["status"] == "UP"
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    expected = {"eventStore", "readModels", "blobStore"} | ({"kafka"} if rt.settings.kafka_bootstrap else set())
+    expected = {"eventStore", "readModels", "blobStore"} | (
+        {"kafka"} if rt.settings.kafka_bootstrap else set()
+    )
     assert set(report["checks"]) == expected
     assert all(check["status"] == "UP" for check in report["checks"].values())
 
@@ -130,7 +145,9 @@ def test_dev_login_is_404_unless_enabled(tmp_path: Path, runtimes: Callable[...,
     assert response.json()["success"] is False
 
 
-def test_health_is_503_when_a_dependency_is_down(tmp_path: Path, runtimes: Callable[..., Runtime]) -> None:
+def test_health_is_503_when_a_dependency_is_down(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
     settings = make_settings(tmp_path / "var", redis_url="redis://127.0.0.1:1/0")
     with TestClient(create_app(runtimes(settings))) as client:
         response = client.get("/api/v1/health")

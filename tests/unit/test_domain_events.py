@@ -85,13 +85,6 @@ def test_second_class_claiming_a_taken_topic_is_refused_at_definition() -> None:
     assert registry.resolve("unittest.ClaimedTopic1") is NoteAdded
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: EventRegistry.register compares only __qualname__, so a class with the same "
-        "name in another module silently replaces the registered one for that topic"
-    ),
-    strict=True,
-)
 def test_same_named_class_from_another_module_cannot_take_over_a_topic() -> None:
     first = type(
         "MessagePosted",
