@@ -1,0 +1,108 @@
+"""Operator and analyst commands, run through the real CLI entry point."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from commands.base import CommandContext
+from commands.identity import sign_in
+from domain.catalog import CONTEXT_MODULES
+from domain.events import DomainEvent
+from infra.cli import main
+from infra.runtime import Runtime
+from projections.identity import accounts, get_account
+from tests.conftest import TEST_JWT_KEYS, make_settings
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    return {
+        "LANGUAGEMATE_DATA_DIR": str(data_dir),
+        "LANGUAGEMATE_JWT_KEYS": TEST_JWT_KEYS,
+        "LANGUAGEMATE_IDENTITY_PEPPER": "test-pepper",
+    }
+
+
+def test_events_catalog_lists_every_domain_event_with_its_schema() -> None:
+    result = CliRunner().invoke(main, ["events", "catalog"])
+    assert result.exit_code == 0, result.output
+    catalog = {entry["topic"]: entry for entry in json.loads(result.output)}
+    declared = {
+        obj.topic
+        for module in CONTEXT_MODULES
+        for _, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, DomainEvent) and "topic" in obj.__dict__
+    }
+    assert declared <= set(catalog)
+    registered = catalog["identity.AccountRegistered"]
+    assert registered["schemaVersion"] == 1
+    assert set(registered["schema"]["properties"]) == {"email", "name", "provider"}
+    assert "meta" not in registered["schema"]["properties"]
+
+
+def _seed(tmp_path: Path, runtimes: Callable[..., Runtime], users: int) -> Runtime:
+    rt = runtimes(make_settings(tmp_path / "var"))
+    for index in range(users):
+        sign_in(
+            rt.bus,
+            CommandContext(),
+            pepper="test-pepper",
+            email=f"u{index}@example.com",
+            name=f"User {index}",
+            provider="dev",
+        )
+    runner = rt.projection_runner(accounts, kafka=False)
+    source = rt.log_source(accounts, 1, {})
+    runner.catch_up(source, 1, rt.store.max_position())
+    return rt
+
+
+def test_projections_status_reports_position_and_lag(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
+    rt = _seed(tmp_path, runtimes, users=3)
+    result = CliRunner().invoke(main, ["projections", "status"], env=_env(tmp_path / "var"))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    status = {p["projection"]: p for p in report["projections"]}["accounts"]
+    assert report["head"] == rt.store.max_position() == 6
+    assert (status["position"], status["lag"], status["error"]) == (6, 0, None)
+
+
+def test_rebuild_from_the_cli_switches_to_a_new_version_with_the_same_rows(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
+    rt = _seed(tmp_path, runtimes, users=4)
+    before = {u: get_account(rt.read_models, u) for u in _user_ids(rt)}
+    result = CliRunner().invoke(
+        main, ["projections", "rebuild", "accounts"], env=_env(tmp_path / "var")
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["version"] == 2
+    assert rt.read_models.active_version("accounts", fresh=True) == 2
+    assert {u: get_account(rt.read_models, u) for u in _user_ids(rt)} == before
+    with rt.read_models.engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert "accounts_v2" in tables and "accounts_v1" not in tables
+
+
+def _user_ids(rt: Runtime) -> list[str]:
+    table = rt.read_models.table(accounts, "accounts")
+    with rt.read_models.engine.connect() as conn:
+        return sorted(conn.execute(sa.select(table.c.user_id)).scalars())
+
+
+def test_skip_refuses_a_position_that_is_not_failing(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
+    _seed(tmp_path, runtimes, users=1)
+    result = CliRunner().invoke(
+        main, ["projections", "skip", "accounts", "1"], env=_env(tmp_path / "var")
+    )
+    assert result.exit_code != 0
+    assert "no failing event at position 1" in result.output
