@@ -14,10 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from functools import cache
+from typing import Annotated, Any, ClassVar, Self
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Personal:
+    """Marks a field as personal data: encrypted at rest with its subject's key."""
+
+    def __repr__(self) -> str:
+        return "Personal"
+
+
+PERSONAL = _Personal()
+Personal = Annotated[str, PERSONAL]
+ERASED = "[erased]"
+"""What a personal field reads as once its subject's key was destroyed."""
 
 
 class EventMeta(BaseModel):
@@ -49,6 +63,9 @@ class DomainEvent(BaseModel):
 
     topic: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    personal_subject: ClassVar[str | None] = None
+    """Field holding the user whose key protects this event's personal fields; ``None``
+    means the aggregate itself is that user (accounts, profiles)."""
 
     meta: EventMeta
 
@@ -69,6 +86,15 @@ class DomainEvent(BaseModel):
         """The event's own fields as JSON-compatible data (no metadata)."""
         return self.model_dump(mode="json", exclude={"meta"})
 
+    @classmethod
+    def personal_fields(cls) -> tuple[str, ...]:
+        return _personal_fields(cls)
+
+    def subject(self) -> str:
+        if self.personal_subject is None:
+            return str(self.meta.aggregate_id)
+        return str(getattr(self, self.personal_subject))
+
     def with_position(self, position: int) -> Self:
         return self.model_copy(update={"meta": self.meta.model_copy(update={"position": position})})
 
@@ -81,9 +107,20 @@ class DomainEvent(BaseModel):
         defs.pop("EventMeta", None)
         if not defs:
             schema.pop("$defs", None)
+        for name in cls.personal_fields():
+            schema["properties"][name]["x-personal"] = True
         schema["title"] = cls.topic
         schema["x-schema-version"] = cls.schema_version
         return schema
+
+
+@cache
+def _personal_fields(cls: type[DomainEvent]) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, info in cls.model_fields.items()
+        if any(isinstance(m, _Personal) for m in info.metadata)
+    )
 
 
 def event_id_for(aggregate_id: UUID, version: int) -> UUID:

@@ -16,11 +16,12 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import psycopg
+import sqlalchemy as sa
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
@@ -29,6 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 from domain.aggregate import Aggregate
 from domain.errors import ConcurrencyConflict
 from domain.events import DomainEvent, EventMeta, registry
+from infra.keystore import KeyStore, PersonalDataCipher
 from infra.settings import Settings
 
 EVENTS_TABLE = "languagemate_events"
@@ -51,16 +53,27 @@ class RecordedEvent:
     offset: int = -1
     """Kafka offset when the event came from Kafka (-1 from the notification log)."""
 
+    cipher: PersonalDataCipher | None = field(default=None, compare=False, repr=False)
+
     def decode(self) -> DomainEvent:
-        return decode(self.topic, self.state, position=self.position)
+        return decode(self.topic, self.state, position=self.position, cipher=self.cipher)
 
     def document(self) -> dict[str, Any]:
         return cast(dict[str, Any], json.loads(self.state))
 
 
-def encode(event: DomainEvent) -> StoredEvent:
+def encode(event: DomainEvent, cipher: PersonalDataCipher | None = None) -> StoredEvent:
     meta = event.meta.model_dump(mode="json", exclude={"position"})
-    document = {"schema_version": event.schema_version, "meta": meta, "data": event.payload()}
+    data = event.payload()
+    personal = event.personal_fields()
+    if personal:
+        if cipher is None:
+            raise ValueError(f"{event.topic} carries personal data and no cipher was given")
+        subject = event.subject()
+        for name in personal:
+            if data[name]:
+                data[name] = cipher.encrypt(subject, data[name])
+    document = {"schema_version": event.schema_version, "meta": meta, "data": data}
     state = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     return StoredEvent(
         originator_id=event.meta.aggregate_id,
@@ -70,29 +83,53 @@ def encode(event: DomainEvent) -> StoredEvent:
     )
 
 
-def decode(topic: str, state: bytes, *, position: int | None = None) -> DomainEvent:
+def decode(
+    topic: str,
+    state: bytes,
+    *,
+    position: int | None = None,
+    cipher: PersonalDataCipher | None = None,
+) -> DomainEvent:
+    """Stored JSON -> event. Personal fields are decrypted with ``cipher``; without one (an
+    analyst's tool) they stay ciphertext, and with a destroyed key they read as erased."""
     cls = registry.resolve(topic)
     document = json.loads(state)
     data = registry.upcast(cls, document["data"], int(document["schema_version"]))
     meta = EventMeta.model_validate({**document["meta"], "position": position})
+    personal = cls.personal_fields()
+    if personal and cipher is not None:
+        subject = (
+            str(data[cls.personal_subject]) if cls.personal_subject else str(meta.aggregate_id)
+        )
+        for name in personal:
+            if isinstance(data.get(name), str):
+                data[name] = cipher.decrypt(subject, data[name])
     return cls.model_validate({**data, "meta": meta})
 
 
-def _recorded(n: Notification) -> RecordedEvent:
+def _recorded(n: Notification, cipher: PersonalDataCipher | None) -> RecordedEvent:
     return RecordedEvent(
         position=n.id,
         aggregate_id=cast(UUID, n.originator_id),
         version=n.originator_version,
         topic=n.topic,
         state=n.state,
+        cipher=cipher,
     )
 
 
 class EventStore:
     """Append and read events; wakes in-process followers after every append."""
 
-    def __init__(self, recorder: ApplicationRecorder, *, conninfo: str = "") -> None:
+    def __init__(
+        self,
+        recorder: ApplicationRecorder,
+        *,
+        conninfo: str = "",
+        cipher: PersonalDataCipher | None = None,
+    ) -> None:
         self.recorder = recorder
+        self.cipher = cipher
         self.postgres = bool(conninfo)
         self._conninfo = conninfo
         self._appended = threading.Condition()
@@ -101,17 +138,20 @@ class EventStore:
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
         stored = self.recorder.select_events(aggregate_id)
-        return cls.replay(aggregate_id, (decode(s.topic, s.state) for s in stored))
+        return cls.replay(
+            aggregate_id, (decode(s.topic, s.state, cipher=self.cipher) for s in stored)
+        )
 
     def history(self, aggregate_id: UUID) -> list[DomainEvent]:
-        return [decode(s.topic, s.state) for s in self.recorder.select_events(aggregate_id)]
+        stored = self.recorder.select_events(aggregate_id)
+        return [decode(s.topic, s.state, cipher=self.cipher) for s in stored]
 
     def append(self, events: Sequence[DomainEvent]) -> list[int]:
         """Append atomically; a version already taken raises ``ConcurrencyConflict``."""
         if not events:
             return []
         try:
-            positions = self.recorder.insert_events([encode(e) for e in events])
+            positions = self.recorder.insert_events([encode(e, self.cipher) for e in events])
         except IntegrityError as exc:
             raise ConcurrencyConflict(
                 "the data was changed by someone else; reload and try again"
@@ -125,7 +165,7 @@ class EventStore:
         notifications = self.recorder.select_notifications(
             after, limit, topics=topics, inclusive_of_start=False
         )
-        return [_recorded(n) for n in notifications]
+        return [_recorded(n, self.cipher) for n in notifications]
 
     def read_all(self, after: int = 0, batch: int = 1000) -> Iterator[RecordedEvent]:
         while chunk := self.read(after, batch):
@@ -220,8 +260,19 @@ _SQLITE_GUARDS = [
 ]
 
 
+def open_key_store(settings: Settings) -> KeyStore:
+    url = settings.keystore_database_url or settings.database_url
+    if not url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return KeyStore(sa.create_engine(f"sqlite:///{settings.data_dir / 'keys.sqlite3'}"))
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return KeyStore(sa.create_engine(url, pool_pre_ping=True))
+
+
 def open_event_store(settings: Settings) -> EventStore:
     """Open (and create if needed) the event store the settings describe."""
+    cipher = PersonalDataCipher(open_key_store(settings))
     if settings.database_url:
         pg_datastore = _postgres_datastore(settings.database_url)
         pg_recorder = PostgresApplicationRecorder(pg_datastore, events_table_name=EVENTS_TABLE)
@@ -229,7 +280,7 @@ def open_event_store(settings: Settings) -> EventStore:
             pg_recorder.create_table()
             with pg_datastore.transaction(commit=True) as curs:
                 curs.execute(_PG_GUARDS.encode())
-        return EventStore(pg_recorder, conninfo=settings.database_url)
+        return EventStore(pg_recorder, conninfo=settings.database_url, cipher=cipher)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sqlite_datastore = SQLiteDatastore(str(settings.event_store_sqlite_path), lock_timeout=30)
     sqlite_recorder = SQLiteApplicationRecorder(sqlite_datastore, events_table_name=EVENTS_TABLE)
@@ -237,4 +288,4 @@ def open_event_store(settings: Settings) -> EventStore:
     with sqlite_datastore.transaction(commit=True) as c:
         for statement in _SQLITE_GUARDS:
             c.execute(statement)
-    return EventStore(sqlite_recorder)
+    return EventStore(sqlite_recorder, cipher=cipher)

@@ -108,7 +108,7 @@ class Runtime:
 
     def kafka_source(self, projection: Projection, version: int, _: dict[int, int]) -> EventSource:
         group = f"{self.settings.kafka_group_prefix}.projection.{projection.name}.v{version}"
-        return KafkaSource(self.settings, group)
+        return KafkaSource(self.settings, group, self.store.cipher)
 
     def projection_runner(self, projection: Projection, *, kafka: bool) -> ProjectionRunner:
         return ProjectionRunner(

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     """``postgresql://user@host:port/db`` for the event store; empty means SQLite in data_dir."""
     readmodel_database_url: str = ""
     """SQLAlchemy URL of the read-model database; empty means the event-store database."""
+    keystore_database_url: str = ""
+    """Where per-user data keys live (outside the event store); empty means the event-store
+    database (its own table) or, embedded, ``keys.sqlite3`` in data_dir."""
     redis_url: str = ""
     kafka_bootstrap: str = ""
     kafka_topic: str = "languagemate.events"
@@ -62,6 +65,23 @@ class Settings(BaseSettings):
     """Secret mixed into e-mail derived account ids; generated into ``data_dir`` if empty."""
 
     cors_origins: str = "http://localhost:3000,http://localhost:4173,http://localhost:5173"
+
+    oauth_redirect_base: str = ""
+    """Public origin providers redirect back to (``{base}/login/oauth2/code/{provider}``);
+    defaults to ``public_url`` or ``http://{host}:{port}``."""
+    oauth_allowed_targets: str = ""
+    """SPA origins a login may return to; empty means the CORS origins."""
+    oauth_state_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    oauth_google_client_id: str = ""
+    oauth_google_client_secret: str = ""
+    oauth_google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_google_token_url: str = "https://oauth2.googleapis.com/token"
+    oauth_google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    oauth_naver_client_id: str = ""
+    oauth_naver_client_secret: str = ""
+    oauth_naver_authorize_url: str = "https://nid.naver.com/oauth2.0/authorize"
+    oauth_naver_token_url: str = "https://nid.naver.com/oauth2.0/token"
+    oauth_naver_userinfo_url: str = "https://openapi.naver.com/v1/nid/me"
 
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
@@ -99,6 +119,15 @@ class Settings(BaseSettings):
     @cached_property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @cached_property
+    def oauth_target_list(self) -> list[str]:
+        raw = self.oauth_allowed_targets or self.cors_origins
+        return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+
+    @property
+    def public_origin(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def distributed(self) -> bool:

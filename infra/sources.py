@@ -16,6 +16,7 @@ from kafka.structs import OffsetAndMetadata
 
 from infra.event_store import EventStore, RecordedEvent
 from infra.kafka import consumer, ensure_topic, header
+from infra.keystore import PersonalDataCipher
 from infra.settings import Settings
 from projections.engine import LOG
 
@@ -72,7 +73,11 @@ class LogSource:
 
 
 def _from_record(
-    partition: int, offset: int, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    offset: int,
+    key: bytes,
+    value: bytes,
+    headers: list[tuple[str, bytes]],
+    cipher: PersonalDataCipher | None,
 ) -> RecordedEvent:
     return RecordedEvent(
         position=int(header(headers, "position") or b"0"),
@@ -81,6 +86,7 @@ def _from_record(
         topic=(header(headers, "event-type") or b"").decode(),
         state=value,
         offset=offset,
+        cipher=cipher,
     )
 
 
@@ -93,8 +99,11 @@ class KafkaSource:
     applied twice.
     """
 
-    def __init__(self, settings: Settings, group_id: str) -> None:
+    def __init__(
+        self, settings: Settings, group_id: str, cipher: PersonalDataCipher | None = None
+    ) -> None:
         self.topic = settings.kafka_topic
+        self.cipher = cipher
         # Subscribing to a topic that does not exist yet would wait for the next metadata
         # refresh (minutes); creating it first makes start-up order irrelevant.
         ensure_topic(settings)
@@ -106,7 +115,7 @@ class KafkaSource:
         batches = []
         for tp, items in records.items():
             events = [
-                _from_record(tp.partition, r.offset, r.key, r.value, list(r.headers or []))
+                _from_record(r.offset, r.key, r.value, list(r.headers or []), self.cipher)
                 for r in items
             ]
             batches.append((tp.partition, events, 0))

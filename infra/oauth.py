@@ -1,0 +1,464 @@
+"""OAuth 2.0 authorization-code sign-in with Google (OIDC, PKCE) and Naver.
+
+The flow (spa-contract 2.5):
+
+1. ``start(provider, target)`` checks ``target`` (the SPA origin the user returns to) against
+   ``settings.oauth_target_list`` exactly, stores a random single-use ``state`` in Redis under
+   ``oauth:state:{state}`` for ``oauth_state_ttl_seconds``, and returns the provider's
+   authorize URL. Google also gets a PKCE S256 challenge; the verifier stays in Redis.
+2. ``finish(provider, code, state)`` consumes the state atomically (``GETDEL``: a replayed or
+   expired state fails), exchanges the code at the token endpoint and reads the profile.
+
+The redirect URI registered with the providers is
+``{oauth_redirect_base or public_origin}/login/oauth2/code/{provider}``.
+
+Error codes (``OAuthError.status`` / ``.code``):
+
+* 404 ``OAUTH_PROVIDER_UNKNOWN``: not ``google`` or ``naver``.
+* 404 ``OAUTH_PROVIDER_NOT_CONFIGURED``: the provider's client id or secret is empty (the login
+  does not exist in this deployment, like ``/auth/dev-login`` when it is off).
+* 400 ``OAUTH_TARGET_INVALID``: ``target`` is not an allowed origin; nothing is stored.
+* 400 ``OAUTH_STATE_INVALID``: missing, malformed, unknown, expired, replayed, or issued for
+  another provider. The target is not trusted then, so callers must not redirect.
+* 400 ``OAUTH_CODE_MISSING``: valid state but no ``code`` (state is consumed).
+* 400 ``OAUTH_DENIED``: the provider reported ``?error=`` (the user refused); carries target.
+* 400 ``OAUTH_EMAIL_REQUIRED``: the profile has no (verified, well-formed) e-mail, which the
+  account id is derived from; carries target.
+* 502 ``OAUTH_PROVIDER_ERROR``: the token or userinfo endpoint failed or answered nonsense.
+* 504 ``OAUTH_PROVIDER_TIMEOUT``: a provider call took longer than ``HTTP_TIMEOUT_SECONDS``.
+
+Errors carrying ``target`` happen after the state was verified, so the API may send the
+browser back to the SPA with ``?error=``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import redis
+
+from commands.identity import EMAIL_PATTERN, normalise_email
+from infra.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ProviderName = Literal["google", "naver"]
+PROVIDERS: tuple[ProviderName, ...] = ("google", "naver")
+STATE_PREFIX = "oauth:state:"
+HTTP_TIMEOUT_SECONDS = 5.0
+CALLBACK_PATH = "/login/oauth2/code/{provider}"
+_STATE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_EMAIL = re.compile(EMAIL_PATTERN)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_NAME_LENGTH = 100
+MAX_EMAIL_LENGTH = 320
+
+
+class OAuthError(Exception):
+    """A refused or failed OAuth step; ``target`` is set only once the state was verified."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        target: str | None = None,
+        provider: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+        self.target, self.provider = target, provider
+        self.reason = reason or code.lower()
+        """Short ``error`` value for a redirect back to the SPA (``access_denied`` ...)."""
+
+
+def _state_invalid() -> OAuthError:
+    return OAuthError(
+        400,
+        "로그인 요청이 만료되었거나 올바르지 않습니다 (invalid or expired OAuth state)",
+        "OAUTH_STATE_INVALID",
+    )
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: ProviderName
+    client_id: str
+    client_secret: str
+    authorize_url: str
+    token_url: str
+    userinfo_url: str
+    scopes: str
+    pkce: bool
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+@dataclass(frozen=True)
+class ProviderProfile:
+    """Who the provider says signed in; ``email`` is normalised (the account key)."""
+
+    provider: ProviderName
+    subject: str
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """What ``start`` stored under the state."""
+
+    provider: ProviderName
+    target: str
+    verifier: str | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class FinishedLogin:
+    target: str
+    profile: ProviderProfile
+
+
+def provider_configs(settings: Settings) -> dict[ProviderName, ProviderConfig]:
+    return {
+        "google": ProviderConfig(
+            name="google",
+            client_id=settings.oauth_google_client_id,
+            client_secret=settings.oauth_google_client_secret,
+            authorize_url=settings.oauth_google_authorize_url,
+            token_url=settings.oauth_google_token_url,
+            userinfo_url=settings.oauth_google_userinfo_url,
+            scopes="openid email profile",
+            pkce=True,
+        ),
+        "naver": ProviderConfig(
+            name="naver",
+            client_id=settings.oauth_naver_client_id,
+            client_secret=settings.oauth_naver_client_secret,
+            authorize_url=settings.oauth_naver_authorize_url,
+            token_url=settings.oauth_naver_token_url,
+            userinfo_url=settings.oauth_naver_userinfo_url,
+            scopes="",
+            pkce=False,
+        ),
+    }
+
+
+def canonical_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` for a bare http(s) origin, else None.
+
+    Refuses anything but an origin: userinfo (``user@host``), paths other than ``/``, queries,
+    fragments, scheme-relative ``//host``, backslashes, whitespace and control characters.
+    Scheme and host are lower-cased and a default port is dropped, so equal origins compare
+    equal as strings.
+    """
+    if not value or len(value) > 300 or not value.isascii():
+        return None
+    if any(ch.isspace() or ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return None
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+        return None
+    if parts.path not in ("", "/") or "?" in value or "#" in value:
+        return None
+    if not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]", host if ":" not in host else f"[{host}]"):
+        return None
+    display_host = f"[{host}]" if ":" in host else host
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{display_host}"
+    return f"{scheme}://{display_host}:{port}"
+
+
+def pkce_challenge(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class OAuth:
+    """The two steps of the flow; one per process (it keeps an HTTP connection pool)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis_client: redis.Redis[bytes],
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis_client
+        self.providers = provider_configs(settings)
+        self.http = httpx.Client(
+            timeout=HTTP_TIMEOUT_SECONDS,
+            transport=transport,
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "languagemate-oauth/1"},
+        )
+        self.allowed_targets: list[str] = []
+        for entry in settings.oauth_target_list:
+            origin = canonical_origin(entry)
+            if origin is None:
+                log.warning("ignoring OAuth target %r: not a bare http(s) origin", entry)
+            elif origin not in self.allowed_targets:
+                self.allowed_targets.append(origin)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- configuration ------------------------------------------------------------------
+    def provider(self, name: str) -> ProviderConfig:
+        if name not in self.providers:
+            raise OAuthError(
+                404,
+                f"알 수 없는 로그인 제공자입니다 (unknown provider {name!r})",
+                "OAUTH_PROVIDER_UNKNOWN",
+            )
+        config = self.providers[cast(ProviderName, name)]
+        if not config.configured:
+            raise OAuthError(
+                404,
+                f"{name} 로그인이 설정되지 않았습니다 (provider {name} is not configured)",
+                "OAUTH_PROVIDER_NOT_CONFIGURED",
+            )
+        return config
+
+    def redirect_uri(self, provider: str) -> str:
+        base = (self.settings.oauth_redirect_base or self.settings.public_origin).rstrip("/")
+        return base + CALLBACK_PATH.format(provider=provider)
+
+    def allowed_target(self, target: str | None) -> str:
+        """The allow-listed origin ``target`` names exactly (the first one when omitted)."""
+        if target is None and self.allowed_targets:
+            return self.allowed_targets[0]
+        origin = canonical_origin(target or "")
+        if origin is None or origin not in self.allowed_targets:
+            raise OAuthError(
+                400,
+                "허용되지 않은 target 입니다 (target is not an allowed origin)",
+                "OAUTH_TARGET_INVALID",
+            )
+        return origin
+
+    # -- step 1 -------------------------------------------------------------------------
+    def start(self, provider: str, target: str | None) -> str:
+        """Remember a new state for ``provider`` and return the authorize URL to send to."""
+        config = self.provider(provider)
+        origin = self.allowed_target(target)
+        state = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(64) if config.pkce else None
+        record = {
+            "provider": config.name,
+            "target": origin,
+            "verifier": verifier,
+            "created_at": time.time(),
+        }
+        stored = self.redis.set(
+            STATE_PREFIX + state,
+            json.dumps(record),
+            ex=self.settings.oauth_state_ttl_seconds,
+            nx=True,
+        )
+        if not stored:  # 256 random bits never collide; refuse rather than overwrite anyway
+            raise OAuthError(500, "state collision", "OAUTH_STATE_COLLISION")
+        params = {
+            "response_type": "code",
+            "client_id": config.client_id,
+            "redirect_uri": self.redirect_uri(config.name),
+            "state": state,
+        }
+        if config.scopes:
+            params["scope"] = config.scopes
+        if verifier is not None:
+            params["code_challenge"] = pkce_challenge(verifier)
+            params["code_challenge_method"] = "S256"
+        separator = "&" if urlsplit(config.authorize_url).query else "?"
+        return config.authorize_url + separator + urlencode(params)
+
+    # -- step 2 -------------------------------------------------------------------------
+    def consume_state(self, provider: str, state: str | None) -> PendingLogin:
+        """Take the state out of Redis (once); it must have been issued for ``provider``."""
+        if not state or not _STATE_SHAPE.fullmatch(state):
+            raise _state_invalid()
+        raw = self.redis.getdel(STATE_PREFIX + state)
+        if raw is None:
+            raise _state_invalid()
+        try:
+            record = json.loads(raw)
+            pending = PendingLogin(
+                provider=record["provider"],
+                target=str(record["target"]),
+                verifier=record.get("verifier"),
+                created_at=float(record.get("created_at", 0)),
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable OAuth state record")
+            raise _state_invalid() from None
+        if pending.provider != provider:
+            raise _state_invalid()
+        # The allow-list may have shrunk since the state was issued.
+        if pending.target not in self.allowed_targets:
+            raise _state_invalid()
+        return pending
+
+    def denied(self, provider: str, state: str | None, error: str, description: str) -> OAuthError:
+        """The provider sent ``?error=``: consume the state and describe the refusal."""
+        self.provider(provider)
+        pending = self.consume_state(provider, state)
+        return OAuthError(
+            400,
+            description or error,
+            "OAUTH_DENIED",
+            target=pending.target,
+            provider=provider,
+            reason=error,
+        )
+
+    def finish(self, provider: str, code: str | None, state: str | None) -> FinishedLogin:
+        config = self.provider(provider)
+        pending = self.consume_state(provider, state)
+        if not code:
+            raise OAuthError(
+                400,
+                "인가 코드가 없습니다 (missing authorization code)",
+                "OAUTH_CODE_MISSING",
+                target=pending.target,
+                provider=provider,
+                reason="invalid_request",
+            )
+        assert state is not None  # consume_state accepted it
+        access_token = self._exchange(config, pending, code, state)
+        profile = self._profile(config, access_token)
+        return FinishedLogin(target=pending.target, profile=self._checked(profile, pending))
+
+    # -- provider calls -----------------------------------------------------------------
+    def _call(self, config: ProviderConfig, what: str, request: httpx.Request) -> Any:
+        try:
+            response = self.http.send(request)
+        except httpx.TimeoutException:
+            log.warning("%s %s timed out", config.name, what)
+            raise OAuthError(
+                504,
+                f"{config.name} 응답이 지연되었습니다 ({config.name} {what} timed out)",
+                "OAUTH_PROVIDER_TIMEOUT",
+            ) from None
+        except httpx.HTTPError as exc:
+            log.warning("%s %s failed: %s", config.name, what, exc)
+            raise self._provider_error(config, what) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict):
+            log.warning(
+                "%s %s answered %s: %.300s", config.name, what, response.status_code, response.text
+            )
+            raise self._provider_error(config, what)
+        return body
+
+    @staticmethod
+    def _provider_error(config: ProviderConfig, what: str) -> OAuthError:
+        return OAuthError(
+            502,
+            f"{config.name} 로그인 처리에 실패했습니다 ({config.name} {what} failed)",
+            "OAUTH_PROVIDER_ERROR",
+        )
+
+    def _exchange(
+        self, config: ProviderConfig, pending: PendingLogin, code: str, state: str
+    ) -> str:
+        form = {
+            "grant_type": "authorization_code",
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+            "code": code,
+            "redirect_uri": self.redirect_uri(config.name),
+        }
+        if config.name == "naver":
+            form["state"] = state  # Naver's token endpoint wants the state back
+        if pending.verifier is not None:
+            form["code_verifier"] = pending.verifier
+        request = self.http.build_request("POST", config.token_url, data=form)
+        body = self._call(config, "token exchange", request)
+        token = body.get("access_token")
+        if body.get("error") or not isinstance(token, str) or not token:
+            # Naver reports a refused code as 200 {"error": ..., "error_description": ...}.
+            log.warning(
+                "%s token exchange refused: %s %s",
+                config.name,
+                body.get("error"),
+                body.get("error_description"),
+            )
+            raise self._provider_error(config, "token exchange")
+        return token
+
+    def _profile(self, config: ProviderConfig, access_token: str) -> dict[str, Any]:
+        request = self.http.build_request(
+            "GET", config.userinfo_url, headers={"Authorization": f"Bearer {access_token}"}
+        )
+        body: dict[str, Any] = self._call(config, "userinfo", request)
+        if config.name == "naver":
+            inner = body.get("response")
+            if body.get("resultcode") != "00" or not isinstance(inner, dict):
+                log.warning("naver userinfo refused: %s", body.get("message"))
+                raise self._provider_error(config, "userinfo")
+            return {
+                "subject": inner.get("id"),
+                "email": inner.get("email"),
+                "email_verified": True,  # Naver only returns the account's confirmed address
+                "name": inner.get("name") or inner.get("nickname"),
+            }
+        verified = body.get("email_verified")
+        return {
+            "subject": body.get("sub"),
+            "email": body.get("email"),
+            "email_verified": verified is True or verified == "true",
+            "name": body.get("name") or body.get("given_name"),
+        }
+
+    def _checked(self, raw: dict[str, Any], pending: PendingLogin) -> ProviderProfile:
+        subject = raw.get("subject")
+        if not isinstance(subject, str | int) or not str(subject):
+            log.warning("%s profile without a subject", pending.provider)
+            raise self._provider_error(self.providers[pending.provider], "userinfo")
+        email = raw.get("email")
+        email = normalise_email(email) if isinstance(email, str) else ""
+        if (
+            not email
+            or len(email) > MAX_EMAIL_LENGTH
+            or not _EMAIL.fullmatch(email)
+            or not raw.get("email_verified")
+        ):
+            raise OAuthError(
+                400,
+                "확인된 이메일 주소가 필요합니다 (a verified e-mail address is required)",
+                "OAUTH_EMAIL_REQUIRED",
+                target=pending.target,
+                provider=pending.provider,
+                reason="email_required",
+            )
+        name = raw.get("name")
+        name = name.strip() if isinstance(name, str) else ""
+        name = (name or email.split("@", 1)[0])[:MAX_NAME_LENGTH]
+        return ProviderProfile(
+            provider=pending.provider, subject=str(subject), email=email, name=name
+        )
