@@ -54,11 +54,15 @@ def correlation_id(x_correlation_id: Annotated[str | None, Header()] = None) -> 
         return uuid4()
 
 
-def command_context(
+def user_context(
+    caller: CallerDep,
     correlation: Annotated[UUID, Depends(correlation_id)],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-    caller_id: str | None = None,
 ) -> CommandContext:
+    """The context of a command a signed-in user issues (``Idempotency-Key`` honoured)."""
     return CommandContext(
-        actor_id=caller_id, correlation_id=correlation, idempotency_key=idempotency_key
+        actor_id=caller.user_id, correlation_id=correlation, idempotency_key=idempotency_key
     )
+
+
+UserContext = Annotated[CommandContext, Depends(user_context)]

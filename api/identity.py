@@ -1,35 +1,46 @@
-"""Identity routes: sign-in and who-am-I (``/users/name``, read from the accounts projection)."""
+"""Identity routes: sign-up, login, refresh, logout, login history, account deletion.
+
+Every successful sign-in answers with the same shape (``login_response``) whichever way the
+user came in (dev login, password, OAuth).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Body, Depends, Request
 
-from api.deps import CallerDep, RuntimeDep, correlation_id
+from api.deps import CallerDep, RuntimeDep, bearer_token, correlation_id
 from api.envelope import ok
 from api.errors import ApiError
 from commands.base import CommandContext, Outcome
-from commands.identity import DevLogin, dev_login
+from commands.identity import (
+    Client,
+    CloseAccount,
+    DevLogin,
+    Login,
+    Register,
+    delete_account,
+    dev_login,
+    log_in,
+    log_out,
+    refresh,
+    register,
+)
+from domain.identity import RefreshResult
+from infra.ratelimit import TooManyAttempts
 from infra.runtime import Runtime
-from projections.identity import accounts, get_account
+from infra.tokens import InvalidToken
+from projections.identity import accounts, get_account, login_history
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
+Correlation = Annotated[UUID, Depends(correlation_id)]
 
 
-def _dev_login_enabled(rt: RuntimeDep) -> None:
-    if not rt.settings.dev_login:
-        raise ApiError(404, "Not Found", "NOT_FOUND")
-
-
-@router.post("/auth/dev-login", dependencies=[Depends(_dev_login_enabled)])
-def post_dev_login(
-    body: DevLogin, rt: RuntimeDep, correlation: Annotated[UUID, Depends(correlation_id)]
-) -> dict[str, Any]:
-    """Sign in as anyone by e-mail: local use and browser tests only (off by default)."""
-    outcome = dev_login(rt.bus, CommandContext(correlation_id=correlation), body, pepper=rt.pepper)
-    return ok(login_response(rt, outcome))
+def client_of(request: Request) -> Client:
+    host = request.client.host if request.client else ""
+    return Client(ip=host[:64], user_agent=request.headers.get("user-agent", "")[:512])
 
 
 def login_response(rt: Runtime, outcome: Outcome) -> dict[str, Any]:
@@ -39,18 +50,126 @@ def login_response(rt: Runtime, outcome: Outcome) -> dict[str, Any]:
     call (``/users/name``) reads its own write.
     """
     user_id = outcome.result["user_id"]
-    session_id = outcome.result["session_id"]
     rt.wait_applied(accounts, outcome.last_position, UUID(user_id))
     account = get_account(rt.read_models, user_id) or {}
-    access, _ = rt.tokens.issue(user_id, "access", session_id=session_id)
-    refresh, _ = rt.tokens.issue(user_id, "refresh", session_id=session_id)
     return {
-        "accessToken": access,
-        "refreshToken": refresh,
-        "expiresIn": rt.settings.access_token_ttl_seconds,
+        **_token_pair(rt, user_id, outcome.result["session_id"], outcome.result["refresh_jti"]),
         "user": {"id": user_id, "email": account.get("email"), "name": account.get("name")},
         "isNewUser": bool(outcome.result["created"]),
     }
+
+
+def _token_pair(rt: Runtime, user_id: str, session_id: str, refresh_jti: str) -> dict[str, Any]:
+    access, _ = rt.tokens.issue(user_id, "access", session_id=session_id)
+    refresh_token, _ = rt.tokens.issue(user_id, "refresh", session_id=session_id, jti=refresh_jti)
+    return {
+        "accessToken": access,
+        "refreshToken": refresh_token,
+        "expiresIn": rt.settings.access_token_ttl_seconds,
+    }
+
+
+def _dev_login_enabled(rt: RuntimeDep) -> None:
+    if not rt.settings.dev_login:
+        raise ApiError(404, "Not Found", "NOT_FOUND")
+
+
+@router.post("/auth/dev-login", dependencies=[Depends(_dev_login_enabled)])
+def post_dev_login(
+    body: DevLogin, request: Request, rt: RuntimeDep, correlation: Correlation
+) -> dict[str, Any]:
+    """Sign in as anyone by e-mail: local use and browser tests only (off by default)."""
+    ctx = CommandContext(correlation_id=correlation)
+    outcome = dev_login(rt.bus, ctx, body, pepper=rt.pepper, client=client_of(request))
+    return ok(login_response(rt, outcome))
+
+
+@router.post("/auth/register")
+def post_register(
+    body: Register, request: Request, rt: RuntimeDep, correlation: Correlation
+) -> dict[str, Any]:
+    outcome = register(
+        rt.bus,
+        CommandContext(correlation_id=correlation),
+        body,
+        pepper=rt.pepper,
+        client=client_of(request),
+    )
+    return ok(login_response(rt, outcome))
+
+
+@router.post("/auth/login")
+def post_login(
+    body: Login, request: Request, rt: RuntimeDep, correlation: Correlation
+) -> dict[str, Any]:
+    client = client_of(request)
+    throttle = rt.login_throttle
+    try:
+        throttle.check(body.email, client.ip)
+    except TooManyAttempts as exc:
+        raise ApiError(
+            429,
+            "로그인 시도가 너무 많습니다. 잠시 후 다시 시도하세요 (too many login attempts)",
+            "TOO_MANY_ATTEMPTS",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    outcome = log_in(
+        rt.bus, CommandContext(correlation_id=correlation), body, pepper=rt.pepper, client=client
+    )
+    if outcome.result.get("failed"):
+        throttle.failed(body.email, client.ip)
+        raise ApiError(
+            401,
+            "이메일 또는 비밀번호가 올바르지 않습니다 (invalid e-mail or password)",
+            "INVALID_CREDENTIALS",
+        )
+    throttle.succeeded(body.email)
+    return ok(login_response(rt, outcome))
+
+
+@router.post("/auth/refresh")
+def post_refresh(
+    request: Request,
+    rt: RuntimeDep,
+    token: Annotated[str, Depends(bearer_token)],
+    correlation: Correlation,
+) -> dict[str, Any]:
+    """Rotate: the SPA sends the refresh token as the Bearer token and no body."""
+    try:
+        claims = rt.tokens.verify(token, "refresh")
+    except InvalidToken:
+        raise ApiError(
+            401,
+            "리프레시 토큰이 유효하지 않습니다 (invalid refresh token)",
+            "INVALID_REFRESH_TOKEN",
+        ) from None
+    outcome = refresh(
+        rt.bus,
+        CommandContext(actor_id=claims.user_id, correlation_id=correlation),
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        presented_jti=claims.jti,
+        client=client_of(request),
+    )
+    result = RefreshResult(outcome.result["result"])
+    if result in (RefreshResult.REUSED, RefreshResult.REVOKED):
+        rt.revocations.revoke_session(claims.session_id)
+        raise ApiError(
+            401, "세션이 만료되었습니다. 다시 로그인하세요 (session revoked)", "SESSION_REVOKED"
+        )
+    return ok(_token_pair(rt, claims.user_id, claims.session_id, outcome.result["refresh_jti"]))
+
+
+@router.post("/auth/logout")
+def post_logout(caller: CallerDep, rt: RuntimeDep, correlation: Correlation) -> dict[str, Any]:
+    """Revokes the whole refresh-token family of this sign-in, and its access tokens."""
+    log_out(
+        rt.bus,
+        CommandContext(actor_id=caller.user_id, correlation_id=correlation),
+        session_id=caller.claims.session_id,
+    )
+    rt.revocations.revoke_session(caller.claims.session_id)
+    return ok({"loggedOut": True})
 
 
 @router.get("/users/name")
@@ -59,3 +178,46 @@ def get_user_name(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     if account is None:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
     return ok({"name": account["name"]}, mirror=True)
+
+
+@router.get("/settings/login-history")
+def get_login_history(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    entries = [_history_entry(row) for row in login_history(rt.read_models, caller.user_id)]
+    return ok(entries)
+
+
+def _history_entry(row: dict[str, Any]) -> dict[str, Any]:
+    from user_agents import parse
+
+    agent = parse(row["user_agent"] or "")
+    device = "Mobile" if agent.is_mobile else "Tablet" if agent.is_tablet else "Desktop"
+    return {
+        "loginTime": row["at"].isoformat(),
+        "ipAddress": row["ip"],
+        "device": f"{device} · {agent.os.family}",
+        "browser": agent.browser.family,
+        "location": None,
+        "provider": row["provider"],
+        "outcome": row["outcome"],
+        "suspicious": row["suspicious"],
+        "suspiciousReason": row["suspicious_reason"],
+    }
+
+
+@router.delete("/settings/account")
+def delete_my_account(
+    caller: CallerDep,
+    rt: RuntimeDep,
+    correlation: Correlation,
+    body: Annotated[CloseAccount | None, Body()] = None,
+) -> dict[str, Any]:
+    """Deactivates the account, destroys its key (crypto-shredding) and signs it out."""
+    ctx = CommandContext(actor_id=caller.user_id, correlation_id=correlation)
+    outcome = delete_account(
+        rt.bus, ctx, user_id=caller.user_id, password=body.password if body else None
+    )
+    if rt.store.cipher is not None:
+        rt.store.cipher.keys.destroy(caller.user_id)
+    rt.revocations.revoke_user(caller.user_id)
+    rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
+    return ok({"deleted": True})

@@ -1,19 +1,27 @@
-"""Identity commands: sign-in flows that register accounts on first use."""
+"""Identity commands: sign-in flows, refresh-token rotation, logout and account deletion."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
+import bcrypt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
-from domain.identity import Account, Provider
+from domain.errors import RuleViolation
+from domain.identity import Account, AccountDeleted, AuthSession, Provider, RefreshResult
+from infra.policies import Policy, PolicyContext
 
 ACCOUNT_NAMESPACE = UUID("0b8f3f5e-5d55-4d0e-8b0a-6a3f2f1c7e21")
 EMAIL_PATTERN = r"^[^@\s<>?~]+@[^@\s<>?~]+\.[^@\s<>?~]+$"
+BCRYPT_ROUNDS = 12
+_DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(BCRYPT_ROUNDS))
+"""Checked against when the account does not exist, so unknown and known addresses take the
+same time to fail (no account enumeration by timing)."""
 
 
 def normalise_email(email: str) -> str:
@@ -26,10 +34,24 @@ def account_id_for(pepper: str, email: str) -> UUID:
     return uuid5(ACCOUNT_NAMESPACE, digest.hexdigest())
 
 
-class DevLogin(BaseModel):
-    """``POST /auth/dev-login`` for local use and browser tests (off in production)."""
+def current_account_id(bus: CommandBus, pepper: str, email: str) -> UUID:
+    """The live account id for an address.
 
+    Deleting an account destroys its key for good, so a later sign-up with the same address
+    must be a new account: ids form a chain, each deleted one pointing to the next.
+    """
+    account_id = account_id_for(pepper, email)
+    while (account := bus.store.load(Account, account_id)) is not None and account.deleted:
+        account_id = uuid5(account_id, "next")
+    return account_id
+
+
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class DevLogin(_Body):
+    """``POST /auth/dev-login`` for local use and browser tests (off in production)."""
 
     email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     name: str = Field(min_length=1, max_length=100)
@@ -40,6 +62,56 @@ class DevLogin(BaseModel):
         return normalise_email(value)
 
 
+class Register(DevLogin):
+    password: str = Field(min_length=8, max_length=72)
+    """bcrypt reads at most 72 bytes; longer passwords would be silently truncated."""
+
+    @field_validator("password")
+    @classmethod
+    def _bytes(cls, value: str) -> str:
+        if len(value.encode()) > 72:
+            raise ValueError("password must be at most 72 bytes")
+        return value
+
+
+class Login(_Body):
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
+    password: str = Field(min_length=1, max_length=200)
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return normalise_email(value)
+
+
+class CloseAccount(_Body):
+    password: str | None = Field(default=None, max_length=200)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, for the login history (personal data: encrypted)."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+def _start_session(
+    uow: UnitOfWork, account: Account, provider: Provider, client: Client
+) -> dict[str, Any]:
+    session_id, jti = uuid4(), uuid4().hex
+    account.log_in(
+        uow.cause,
+        provider=provider,
+        session_id=session_id.hex,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    session = uow.load(AuthSession, session_id)
+    session.start(uow.cause, user_id=str(account.id), provider=provider, refresh_jti=jti)
+    return {"user_id": str(account.id), "session_id": session_id.hex, "refresh_jti": jti}
+
+
 def sign_in(
     bus: CommandBus,
     ctx: CommandContext,
@@ -48,26 +120,157 @@ def sign_in(
     email: str,
     name: str,
     provider: Provider,
+    client: Client = Client(),
 ) -> Outcome:
-    """Register the account on first use, then record the sign-in (one session per login)."""
+    """Register the account on first use (dev and OAuth), then start a session."""
     email = normalise_email(email)
-    account_id = account_id_for(pepper, email)
-    session_id = uuid4().hex
+    account_id = current_account_id(bus, pepper, email)
 
     def decide(uow: UnitOfWork) -> dict[str, Any]:
         account = uow.load(Account, account_id)
-        created = not account.version
+        created = not account.registered
         if created:
             account.register(uow.cause, email=email, name=name, provider=provider)
-        account.log_in(uow.cause, provider=provider, session_id=session_id)
-        return {
-            "user_id": str(account_id),
-            "session_id": session_id,
-            "created": created,
-        }
+        return {**_start_session(uow, account, provider, client), "created": created}
 
     return bus.run("identity.SignIn", ctx, decide)
 
 
-def dev_login(bus: CommandBus, ctx: CommandContext, command: DevLogin, *, pepper: str) -> Outcome:
-    return sign_in(bus, ctx, pepper=pepper, email=command.email, name=command.name, provider="dev")
+def dev_login(
+    bus: CommandBus,
+    ctx: CommandContext,
+    command: DevLogin,
+    *,
+    pepper: str,
+    client: Client = Client(),
+) -> Outcome:
+    return sign_in(
+        bus,
+        ctx,
+        pepper=pepper,
+        email=command.email,
+        name=command.name,
+        provider="dev",
+        client=client,
+    )
+
+
+def register(
+    bus: CommandBus,
+    ctx: CommandContext,
+    command: Register,
+    *,
+    pepper: str,
+    client: Client = Client(),
+) -> Outcome:
+    """Password sign-up. The hash is computed once, outside the retry loop (it is slow)."""
+    password_hash = bcrypt.hashpw(command.password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+    account_id = current_account_id(bus, pepper, command.email)
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        account = uow.load(Account, account_id)
+        account.register(uow.cause, email=command.email, name=command.name, provider="password")
+        account.set_password(uow.cause, password_hash=password_hash)
+        return {**_start_session(uow, account, "password", client), "created": True}
+
+    return bus.run("identity.Register", ctx, decide)
+
+
+def log_in(
+    bus: CommandBus, ctx: CommandContext, command: Login, *, pepper: str, client: Client = Client()
+) -> Outcome:
+    """Password login. Every failure is recorded (``LoginFailed``) and answered the same way."""
+    account_id = current_account_id(bus, pepper, command.email)
+    # Read once to check the password outside the retry loop; the decision re-checks state.
+    current = bus.store.load(Account, account_id)
+    stored = current.password_hash.encode() if current and current.password_hash else _DUMMY_HASH
+    password_ok = bcrypt.checkpw(command.password.encode(), stored) and stored is not _DUMMY_HASH
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        account = uow.load(Account, account_id)
+        usable = password_ok and account.registered and account.active and not account.deleted
+        if not usable or account.password_hash != stored.decode():
+            account.fail_login(uow.cause, ip=client.ip, user_agent=client.user_agent)
+            return {"user_id": None, "failed": True}
+        return {**_start_session(uow, account, "password", client), "created": False}
+
+    return bus.run("identity.LogIn", ctx, decide)
+
+
+def _password_matches(password: str | None, account: Account | None) -> bool:
+    if not password or account is None or not account.password_hash:
+        return False
+    return bcrypt.checkpw(password.encode(), account.password_hash.encode())
+
+
+def refresh(
+    bus: CommandBus,
+    ctx: CommandContext,
+    *,
+    user_id: str,
+    session_id: str,
+    presented_jti: str,
+    client: Client = Client(),
+) -> Outcome:
+    """Rotate the refresh token of a session; reuse of a rotated one revokes the family."""
+    new_jti = uuid4().hex
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        session = uow.load(AuthSession, UUID(hex=session_id))
+        account = uow.load(Account, UUID(user_id))
+        if session.user_id != user_id:
+            return {"result": RefreshResult.REVOKED.value}
+        if not account.active:
+            session.revoke(uow.cause, reason="account_closed")
+            return {"result": RefreshResult.REVOKED.value}
+        result = session.refresh(
+            uow.cause,
+            presented_jti=presented_jti,
+            new_jti=new_jti,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        return {
+            "result": result.value,
+            "refresh_jti": session.refresh_jti,
+            "session_id": session_id,
+        }
+
+    return bus.run("identity.Refresh", ctx, decide)
+
+
+def log_out(bus: CommandBus, ctx: CommandContext, *, session_id: str) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        uow.load(AuthSession, UUID(hex=session_id)).revoke(uow.cause, reason="logout")
+        return {"session_id": session_id}
+
+    return bus.run("identity.LogOut", ctx, decide)
+
+
+def delete_account(
+    bus: CommandBus, ctx: CommandContext, *, user_id: str, password: str | None
+) -> Outcome:
+    """The owner closes the account; password accounts must confirm with the password."""
+    account_id = UUID(user_id)
+    current = bus.store.load(Account, account_id)
+    needs_password = current is not None and bool(current.password_hash)
+    if needs_password and not _password_matches(password, current):
+        raise RuleViolation("the password is not correct", code="WRONG_PASSWORD")
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        uow.load(Account, account_id).delete(uow.cause)
+        return {"user_id": user_id}
+
+    return bus.run("identity.DeleteAccount", ctx, decide)
+
+
+shredder = Policy("identity.shredder")
+"""Destroys a deleted account's key. The API destroys it at once too; this policy makes the
+erasure certain even if that process died between the event and the key deletion."""
+
+
+@shredder.when(AccountDeleted)
+def _shred(event: AccountDeleted, policy: PolicyContext) -> None:
+    cipher = policy.bus.store.cipher
+    if cipher is not None:
+        cipher.keys.destroy(str(event.aggregate_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commands.identity import shredder
 from infra.policies import Policy
 
-POLICIES: list[Policy] = []
+POLICIES: list[Policy] = [shredder]

@@ -29,11 +29,11 @@ class Cause:
     causation_id: UUID | None = None
 
 
-def applies(event_type: type[DomainEvent]) -> Callable[[Applier], Applier]:
-    """Mark an aggregate method as the one that folds ``event_type`` into state."""
+def applies(*event_types: type[DomainEvent]) -> Callable[[Applier], Applier]:
+    """Mark an aggregate method as the one that folds these event types into state."""
 
     def mark(method: Applier) -> Applier:
-        method.__applies__ = event_type  # type: ignore[attr-defined]
+        method.__applies__ = event_types  # type: ignore[attr-defined]
         return method
 
     return mark
@@ -49,8 +49,7 @@ class Aggregate:
         appliers: dict[type[DomainEvent], Applier] = {}
         for base in reversed(cls.__mro__):
             for attr in vars(base).values():
-                event_type = getattr(attr, "__applies__", None)
-                if event_type is not None:
+                for event_type in getattr(attr, "__applies__", ()):
                     appliers[event_type] = attr
         cls._appliers = appliers
 

@@ -60,12 +60,19 @@ Choices worth knowing:
   the sides differ by an odd number.
 * **Speed.** JPEGs are decoded with libjpeg's DCT scaling (``Image.draft``) straight to the
   smallest power-of-two reduction that still has at least twice the largest rendition on its
-  shorter side, so a 12-megapixel photo is never decoded at full size; the extra 2x keeps the
-  final LANCZOS step doing real filtering. Smaller renditions are resampled from the largest.
-  Measured on the development machine (2 vCPU, Pillow 13, libwebp 1.6, libjpeg-turbo 6.2 API) for
-  a 4000x3000 quality-90 JPEG of about 3.5 MB, sizes ``(512, 256, 96)``: median **~44 ms** per
-  call (of which ~21 ms decode, ~20 ms WebP encoding; without the draft step the same call
-  takes ~185 ms). A 4000x3000 RGBA PNG (no draft possible) takes ~240 ms.
+  shorter side (the same 2x margin ``Image.thumbnail`` uses), so a 12-megapixel photo is never
+  decoded at full size and the final LANCZOS step still does real filtering. The square is
+  cropped before any mode conversion, the orientation transpose is applied to the largest
+  rendition only, and smaller renditions are resampled from the largest.
+  Measured on the development machine (2 vCPU AMD EPYC VM shared with other jobs, load average
+  1.5-3.5; Pillow 13.0, libwebp 1.6, libjpeg-turbo) for a 4000x3000 quality-90 JPEG of 3.0 MB
+  with sizes ``(512, 256, 96)``: **~140-170 ms best case, ~180-280 ms median** per call (up to
+  ~380 ms median when the machine is saturated), of which decoding is about half and
+  resampling and WebP encoding a quarter each. Without the draft step the same call takes
+  ~350-450 ms; with a 1x margin instead of 2x, ~95-130 ms at a PSNR cost of about 2 dB before
+  encoding (both above 44 dB against a full-resolution reference). A 4000x3000 RGBA PNG
+  (12.5 MB, so only with a raised ``max_bytes``; PNG has no scaled decoding) takes ~0.7-1 s,
+  and a 40-megapixel image, the pixel limit, proportionally more.
 * **Deterministic.** Same bytes in, same bytes out (no timestamps, no randomness, fixed encoder
   settings), so re-processing is idempotent and results can be compared in tests.
 
@@ -125,6 +132,9 @@ WEBP_QUALITY: Final = 82
 """Visually clean for photos at avatar sizes; about a third smaller than quality 95."""
 WEBP_METHOD: Final = 4
 """libwebp's speed/size trade-off (0 fast .. 6 small); 4 is its default balance."""
+
+_DRAFT_HEADROOM: Final = 2
+"""JPEG DCT scaling stops at >= this many times the largest rendition (see module doc)."""
 
 _MAX_ICC_BYTES: Final = 1024 * 1024
 """Profiles larger than this are ignored rather than parsed (real ones are a few KB)."""
@@ -240,9 +250,12 @@ def process_profile_image(
         largest = min(wanted[0], side)
         if fmt == "JPEG":
             # DCT-domain downscale while decoding; keeps >= 2x the largest rendition.
-            source.draft(source.mode, (2 * largest, 2 * largest))
+            headroom = _DRAFT_HEADROOM * largest
+            source.draft(source.mode, (headroom, headroom))
         try:
             source.load()
+        except Image.DecompressionBombError as exc:  # some plugins re-check sizes on load
+            raise ImageRejected(IMAGE_TOO_MANY_PIXELS, "the image has too many pixels") from exc
         except _DECODE_ERRORS as exc:
             raise ImageRejected(IMAGE_UNDECODABLE, f"the {fmt} image cannot be decoded") from exc
         transpose = _orientation(source)
@@ -334,7 +347,8 @@ def _to_rgb_or_rgba(image: Image.Image, icc: bytes | None) -> Image.Image:
     """Normalise any decoded mode to sRGB ``RGB`` or ``RGBA`` with no metadata attached.
 
     Alpha is kept only if the image has some (an alpha band or a transparency key, as palette
-    GIFs and PNGs use) *and* some pixel is not fully opaque.
+    GIFs and PNGs use) *and* some pixel is not fully opaque. Takes ownership of ``image`` (a
+    private crop): it may be returned with its ``info`` cleared rather than copied.
     """
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
@@ -351,8 +365,6 @@ def _to_rgb_or_rgba(image: Image.Image, icc: bytes | None) -> Image.Image:
         low, _high = converted.getchannel("A").getextrema()
         if low == 255:
             converted = converted.convert("RGB")
-    if converted is image:
-        converted = image.copy()
     converted.info = {}  # nothing of the upload's metadata survives past this point
     return converted
 
@@ -388,11 +400,11 @@ def _srgb_profile() -> ImageCms.ImageCmsProfile:
 
 
 def _resize(image: Image.Image, px: int) -> Image.Image:
-    """Square ``image`` to ``px`` x ``px`` with LANCZOS; a no-op copy when already that size.
+    """Square ``image`` to ``px`` x ``px`` with LANCZOS; returned as is when already that size.
 
     ``reducing_gap=3.0`` lets Pillow box-reduce by an integer factor first when shrinking a lot
-    (large PNGs), which Pillow documents as indistinguishable from a full LANCZOS pass at that
-    gap, and is much faster.
+    (large PNGs), which Pillow documents as indistinguishable from a full LANCZOS pass in most
+    cases at that gap, and is much faster.
     """
     if image.size == (px, px):
         return image
@@ -413,4 +425,3 @@ def _encode_webp(image: Image.Image) -> bytes:
         icc_profile=None,
     )
     return out.getvalue()
-

@@ -6,8 +6,13 @@ The flow (spa-contract 2.5):
    ``settings.oauth_target_list`` exactly, stores a random single-use ``state`` in Redis under
    ``oauth:state:{state}`` for ``oauth_state_ttl_seconds``, and returns the provider's
    authorize URL. Google also gets a PKCE S256 challenge; the verifier stays in Redis.
-2. ``finish(provider, code, state)`` consumes the state atomically (``GETDEL``: a replayed or
-   expired state fails), exchanges the code at the token endpoint and reads the profile.
+   The state is bound to the browser that started the sign-in: ``start`` also returns a
+   random key for an HttpOnly ``SameSite=Lax`` cookie (``lm_oauth_<hash of state>``) and stores
+   only its SHA-256, so a victim cannot be made to finish an attacker's authorisation
+   response (login CSRF).
+2. ``finish(provider, code, state, browser_key=)`` consumes the state atomically (``GETDEL``:
+   a replayed or expired state fails), checks the provider and the browser key, exchanges the
+   code at the token endpoint and reads the profile.
 
 The redirect URI registered with the providers is
 ``{oauth_redirect_base or public_origin}/login/oauth2/code/{provider}``.
@@ -18,8 +23,9 @@ Error codes (``OAuthError.status`` / ``.code``):
 * 404 ``OAUTH_PROVIDER_NOT_CONFIGURED``: the provider's client id or secret is empty (the login
   does not exist in this deployment, like ``/auth/dev-login`` when it is off).
 * 400 ``OAUTH_TARGET_INVALID``: ``target`` is not an allowed origin; nothing is stored.
-* 400 ``OAUTH_STATE_INVALID``: missing, malformed, unknown, expired, replayed, or issued for
-  another provider. The target is not trusted then, so callers must not redirect.
+* 400 ``OAUTH_STATE_INVALID``: missing, malformed, unknown, expired, replayed, issued for
+  another provider, or presented without its browser cookie. The target is not trusted then,
+  so callers must not redirect.
 * 400 ``OAUTH_CODE_MISSING``: valid state but no ``code`` (state is consumed).
 * 400 ``OAUTH_DENIED``: the provider reported ``?error=`` (the user refused); carries target.
 * 400 ``OAUTH_EMAIL_REQUIRED``: the profile has no (verified, well-formed) e-mail, which the
@@ -35,13 +41,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import logging
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -55,6 +63,7 @@ log = logging.getLogger(__name__)
 ProviderName = Literal["google", "naver"]
 PROVIDERS: tuple[ProviderName, ...] = ("google", "naver")
 STATE_PREFIX = "oauth:state:"
+COOKIE_PREFIX = "lm_oauth_"
 HTTP_TIMEOUT_SECONDS = 5.0
 CALLBACK_PATH = "/login/oauth2/code/{provider}"
 _STATE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
@@ -129,6 +138,17 @@ class PendingLogin:
 
 
 @dataclass(frozen=True)
+class Authorization:
+    """Where ``start`` sends the browser, and the cookie that binds the state to it."""
+
+    url: str
+    state: str
+    cookie_name: str
+    cookie_value: str
+    max_age: int
+
+
+@dataclass(frozen=True)
 class FinishedLogin:
     target: str
     profile: ProviderProfile
@@ -167,9 +187,12 @@ def canonical_origin(value: str) -> str | None:
     Scheme and host are lower-cased and a default port is dropped, so equal origins compare
     equal as strings.
     """
-    if not value or len(value) > 300 or not value.isascii():
-        return None
-    if any(ch.isspace() or ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if (
+        not value
+        or len(value) > 300
+        or not value.isascii()
+        or any(ch.isspace() or ch in "\\?#" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    ):
         return None
     try:
         parts = urlsplit(value)
@@ -178,16 +201,26 @@ def canonical_origin(value: str) -> str | None:
         return None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc:
+    bracketed = f"[{host}]" if ":" in host else host
+    if (
+        scheme not in _DEFAULT_PORTS
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]", bracketed)
+    ):
         return None
-    if parts.path not in ("", "/") or "?" in value or "#" in value:
-        return None
-    if not re.fullmatch(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]", host if ":" not in host else f"[{host}]"):
-        return None
-    display_host = f"[{host}]" if ":" in host else host
     if port is None or port == _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{display_host}"
-    return f"{scheme}://{display_host}:{port}"
+        return f"{scheme}://{bracketed}"
+    return f"{scheme}://{bracketed}:{port}"
+
+
+def binding_cookie_name(state: str) -> str:
+    """One cookie per state, so two sign-ins in two tabs do not overwrite each other."""
+    return COOKIE_PREFIX + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -196,7 +229,10 @@ def pkce_challenge(verifier: str) -> str:
 
 
 class OAuth:
-    """The two steps of the flow; one per process (it keeps an HTTP connection pool)."""
+    """The two steps of the flow; one per process (it keeps an HTTP connection pool).
+
+    Thread-safe: all state lives in Redis; the HTTP client is shared.
+    """
 
     def __init__(
         self,
@@ -208,12 +244,9 @@ class OAuth:
         self.settings = settings
         self.redis = redis_client
         self.providers = provider_configs(settings)
-        self.http = httpx.Client(
-            timeout=HTTP_TIMEOUT_SECONDS,
-            transport=transport,
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": "languagemate-oauth/1"},
-        )
+        self._transport = transport
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()
         self.allowed_targets: list[str] = []
         for entry in settings.oauth_target_list:
             origin = canonical_origin(entry)
@@ -222,8 +255,24 @@ class OAuth:
             elif origin not in self.allowed_targets:
                 self.allowed_targets.append(origin)
 
+    @property
+    def http(self) -> httpx.Client:
+        """Made on first use (building the TLS context takes ~0.1 s), then pooled."""
+        with self._http_lock:
+            if self._http is None:
+                self._http = httpx.Client(
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                    transport=self._transport,
+                    follow_redirects=False,
+                    headers={"Accept": "application/json", "User-Agent": "languagemate-oauth/1"},
+                )
+            return self._http
+
     def close(self) -> None:
-        self.http.close()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
 
     # -- configuration ------------------------------------------------------------------
     def provider(self, name: str) -> ProviderConfig:
@@ -233,7 +282,7 @@ class OAuth:
                 f"알 수 없는 로그인 제공자입니다 (unknown provider {name!r})",
                 "OAUTH_PROVIDER_UNKNOWN",
             )
-        config = self.providers[cast(ProviderName, name)]
+        config = self.providers[name]
         if not config.configured:
             raise OAuthError(
                 404,
@@ -260,16 +309,25 @@ class OAuth:
         return origin
 
     # -- step 1 -------------------------------------------------------------------------
-    def start(self, provider: str, target: str | None) -> str:
-        """Remember a new state for ``provider`` and return the authorize URL to send to."""
+    @property
+    def cookie_secure(self) -> bool:
+        """Mark the binding cookie ``Secure`` when the callback is served over https."""
+        base = self.settings.oauth_redirect_base or self.settings.public_origin
+        return base.lower().startswith("https://")
+
+    def start(self, provider: str, target: str | None) -> Authorization:
+        """Remember a new state for ``provider``; say where to send the browser and which
+        cookie to give it (the state only works in the browser holding that cookie)."""
         config = self.provider(provider)
         origin = self.allowed_target(target)
         state = secrets.token_urlsafe(32)
+        browser_key = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64) if config.pkce else None
         record = {
             "provider": config.name,
             "target": origin,
             "verifier": verifier,
+            "binding": _digest(browser_key),
             "created_at": time.time(),
         }
         stored = self.redis.set(
@@ -292,11 +350,20 @@ class OAuth:
             params["code_challenge"] = pkce_challenge(verifier)
             params["code_challenge_method"] = "S256"
         separator = "&" if urlsplit(config.authorize_url).query else "?"
-        return config.authorize_url + separator + urlencode(params)
+        return Authorization(
+            url=config.authorize_url + separator + urlencode(params),
+            state=state,
+            cookie_name=binding_cookie_name(state),
+            cookie_value=browser_key,
+            max_age=self.settings.oauth_state_ttl_seconds,
+        )
 
     # -- step 2 -------------------------------------------------------------------------
-    def consume_state(self, provider: str, state: str | None) -> PendingLogin:
-        """Take the state out of Redis (once); it must have been issued for ``provider``."""
+    def consume_state(
+        self, provider: str, state: str | None, *, browser_key: str | None
+    ) -> PendingLogin:
+        """Take the state out of Redis (once). It must have been issued for ``provider`` to
+        the browser presenting ``browser_key`` (the cookie named ``binding_cookie_name``)."""
         if not state or not _STATE_SHAPE.fullmatch(state):
             raise _state_invalid()
         raw = self.redis.getdel(STATE_PREFIX + state)
@@ -310,20 +377,36 @@ class OAuth:
                 verifier=record.get("verifier"),
                 created_at=float(record.get("created_at", 0)),
             )
+            binding = str(record["binding"])
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable OAuth state record")
             raise _state_invalid() from None
         if pending.provider != provider:
             raise _state_invalid()
+        if not hmac.compare_digest(_digest(browser_key or ""), binding):
+            # Login CSRF: someone else's authorisation response replayed in this browser.
+            raise OAuthError(
+                400,
+                "로그인을 시작한 브라우저가 아닙니다 (the sign-in was started in another browser)",
+                "OAUTH_STATE_INVALID",
+            )
         # The allow-list may have shrunk since the state was issued.
         if pending.target not in self.allowed_targets:
             raise _state_invalid()
         return pending
 
-    def denied(self, provider: str, state: str | None, error: str, description: str) -> OAuthError:
+    def denied(
+        self,
+        provider: str,
+        state: str | None,
+        *,
+        browser_key: str | None,
+        error: str,
+        description: str,
+    ) -> OAuthError:
         """The provider sent ``?error=``: consume the state and describe the refusal."""
         self.provider(provider)
-        pending = self.consume_state(provider, state)
+        pending = self.consume_state(provider, state, browser_key=browser_key)
         return OAuthError(
             400,
             description or error,
@@ -333,9 +416,12 @@ class OAuth:
             reason=error,
         )
 
-    def finish(self, provider: str, code: str | None, state: str | None) -> FinishedLogin:
+    def finish(
+        self, provider: str, code: str | None, state: str | None, *, browser_key: str | None
+    ) -> FinishedLogin:
+        """Consume the state, redeem the code and read who signed in."""
         config = self.provider(provider)
-        pending = self.consume_state(provider, state)
+        pending = self.consume_state(provider, state, browser_key=browser_key)
         if not code:
             raise OAuthError(
                 400,
@@ -424,7 +510,9 @@ class OAuth:
             return {
                 "subject": inner.get("id"),
                 "email": inner.get("email"),
-                "email_verified": True,  # Naver only returns the account's confirmed address
+                # Naver has no verified flag; its e-mail is the one registered with the Naver
+                # account, which is trusted here (accounts are keyed by e-mail).
+                "email_verified": True,
                 "name": inner.get("name") or inner.get("nickname"),
             }
         verified = body.get("email_verified")

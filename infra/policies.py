@@ -1,22 +1,25 @@
 """Policies: event -> command handlers with the projectors' tracking and runners.
 
-A policy is a projection without tables: its handlers issue commands. The tracking row is
+A policy is a projection without tables whose handlers issue commands. The tracking row is
 committed after the commands, so a crash re-delivers the event, and the causing event's id
 is the command's idempotency key, so re-delivery appends nothing new (exactly-once effect
 from at-least-once delivery).
+
+Policies are declared once at import time and *bound* to a runtime's command bus when the
+runtime starts (``bound`` returns a copy), so two runtimes in one process never share state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from commands.base import CommandBus, CommandContext
 from domain.events import DomainEvent
 from projections.engine import Projection, ProjectionTx
 
-E = TypeVar("E", bound=DomainEvent)
+Reaction = Callable[[Any, "PolicyContext"], None]
 
 
 @dataclass(frozen=True)
@@ -26,26 +29,32 @@ class PolicyContext:
 
 
 class Policy(Projection):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"policy.{name}")
+    def __init__(self, name: str, *, _full_name: str | None = None) -> None:
+        super().__init__(_full_name or f"policy.{name}")
+        self.reactions: list[tuple[tuple[type[DomainEvent], ...], Reaction]] = []
         self._bus: CommandBus | None = None
 
-    def bind(self, bus: CommandBus) -> None:
-        self._bus = bus
-
-    def when(
-        self, *event_types: type[DomainEvent]
-    ) -> Callable[[Callable[[Any, PolicyContext], None]], Callable[[Any, PolicyContext], None]]:
-        def register(
-            reaction: Callable[[Any, PolicyContext], None],
-        ) -> Callable[[Any, PolicyContext], None]:
-            def handler(event: DomainEvent, _: ProjectionTx) -> None:
-                reaction(event, self.context_for(event))
-
-            self.on(*event_types)(handler)
+    def when(self, *event_types: type[DomainEvent]) -> Callable[[Reaction], Reaction]:
+        def register(reaction: Reaction) -> Reaction:
+            self.reactions.append((event_types, reaction))
+            self._register(event_types, reaction)
             return reaction
 
         return register
+
+    def _register(self, event_types: tuple[type[DomainEvent], ...], reaction: Reaction) -> None:
+        def handler(event: DomainEvent, _: ProjectionTx) -> None:
+            reaction(event, self.context_for(event))
+
+        self.on(*event_types)(handler)
+
+    def bound(self, bus: CommandBus) -> Policy:
+        """A copy of this policy whose reactions issue commands on ``bus``."""
+        copy = Policy(self.name, _full_name=self.name)
+        copy._bus = bus
+        for event_types, reaction in self.reactions:
+            copy._register(event_types, reaction)
+        return copy
 
     def context_for(self, event: DomainEvent) -> PolicyContext:
         if self._bus is None:

@@ -25,7 +25,9 @@ from infra.blobs import BlobStore, blob_store_from_settings
 from infra.event_store import EventStore, open_event_store, schema_lock
 from infra.kafka import partition_for
 from infra.policies import Policy
+from infra.ratelimit import LoginThrottle
 from infra.relay import Relay
+from infra.revocations import Revocations
 from infra.runners import ProjectionRunner
 from infra.secrets import resolve
 from infra.settings import Settings
@@ -42,10 +44,10 @@ class Runtime:
     settings: Settings
     store: EventStore
     read_models: ReadModels
+    bus: CommandBus
+    policies: list[Policy] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
-
-    policies: list[Policy] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -55,7 +57,8 @@ class Runtime:
         policies: list[Policy] | None = None,
     ) -> Runtime:
         store = open_event_store(settings)
-        policies = POLICIES if policies is None else policies
+        bus = CommandBus(store)
+        policies = [p.bound(bus) for p in (POLICIES if policies is None else policies)]
         projections = PROJECTIONS if projections is None else projections
         lock = schema_lock(settings.database_url) if settings.distributed else nullcontext()
         with lock:
@@ -63,14 +66,9 @@ class Runtime:
                 create_engine(settings.readmodel_url), [*projections, *policies]
             )
             read_models.ensure_ready()
-        runtime = cls(settings=settings, store=store, read_models=read_models, policies=policies)
-        for policy in policies:
-            policy.bind(runtime.bus)
-        return runtime
-
-    @cached_property
-    def bus(self) -> CommandBus:
-        return CommandBus(self.store)
+        return cls(
+            settings=settings, store=store, read_models=read_models, bus=bus, policies=policies
+        )
 
     @cached_property
     def tokens(self) -> TokenService:
@@ -79,6 +77,14 @@ class Runtime:
     @cached_property
     def pepper(self) -> str:
         return resolve(self.settings, self.settings.identity_pepper, "identity_pepper")
+
+    @cached_property
+    def revocations(self) -> Revocations:
+        return Revocations(self.redis, self.settings.access_token_ttl_seconds)
+
+    @cached_property
+    def login_throttle(self) -> LoginThrottle:
+        return LoginThrottle.from_settings(self.settings, self.pepper)
 
     @cached_property
     def redis(self) -> redis.Redis[bytes]:
@@ -92,6 +98,12 @@ class Runtime:
     @cached_property
     def blobs(self) -> BlobStore:
         return blob_store_from_settings(self.settings)
+
+    def presence_of(self, user_id: str) -> dict[str, str | None]:
+        """Online status from the presence keys the socket layer keeps in Redis."""
+        raw = self.redis.hgetall(f"presence:{user_id}")
+        values = {k.decode(): v.decode() for k, v in raw.items()}
+        return {"status": values.get("status", "OFFLINE"), "lastSeen": values.get("lastSeen")}
 
     # -- projections --------------------------------------------------------------------
     @property

@@ -67,14 +67,17 @@ class TokenService:
         token_type: TokenType,
         *,
         session_id: str,
+        jti: str | None = None,
         role: str = "user",
         now: float | None = None,
     ) -> tuple[str, TokenClaims]:
+        """Sign a token. Refresh tokens carry their session's current ``jti`` so the session
+        can tell the current token from an already-rotated one."""
         issued = int(now if now is not None else time.time())
         claims = TokenClaims(
             user_id=user_id,
             type=token_type,
-            jti=uuid.uuid4().hex,
+            jti=jti or uuid.uuid4().hex,
             session_id=session_id,
             expires_at=issued + self.ttl[token_type],
             role=role,

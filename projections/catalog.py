@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from projections.engine import Projection
 from projections.identity import accounts
+from projections.profiles import profiles
 
-PROJECTIONS: list[Projection] = [accounts]
+PROJECTIONS: list[Projection] = [accounts, profiles]

@@ -50,8 +50,8 @@ def _run_until_idle(rt: Runtime, policy: Policy) -> None:
 def test_policy_issues_one_command_per_event_even_when_events_are_redelivered(
     settings: Settings, runtimes: Callable[..., Runtime]
 ) -> None:
-    policy = mirror_policy()
-    rt = runtimes(settings, projections=[], policies=[policy])
+    rt = runtimes(settings, projections=[], policies=[mirror_policy()])
+    policy = rt.policies[0]
     for by in (1, 2, 3):
         increment(rt.bus, CommandContext(), uuid4(), by)
     _run_until_idle(rt, policy)
@@ -71,8 +71,8 @@ def test_policy_issues_one_command_per_event_even_when_events_are_redelivered(
 def test_policy_commands_carry_the_causing_event_as_causation(
     settings: Settings, runtimes: Callable[..., Runtime]
 ) -> None:
-    policy = mirror_policy()
-    rt = runtimes(settings, projections=[], policies=[policy])
+    rt = runtimes(settings, projections=[], policies=[mirror_policy()])
+    policy = rt.policies[0]
     correlation = uuid4()
     cause = increment(
         rt.bus, CommandContext(actor_id="user-1", correlation_id=correlation), uuid4(), 5
@@ -89,8 +89,7 @@ def test_policy_commands_carry_the_causing_event_as_causation(
 def test_background_policy_thread_follows_new_events(
     sqlite_settings: Settings, runtimes: Callable[..., Runtime]
 ) -> None:
-    policy = mirror_policy()
-    rt = runtimes(sqlite_settings, projections=[], policies=[policy])
+    rt = runtimes(sqlite_settings, projections=[], policies=[mirror_policy()])
     rt.start_policies(kafka=False)
     for _ in range(5):
         increment(rt.bus, CommandContext(), uuid4(), 1)

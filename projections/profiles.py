@@ -1,0 +1,198 @@
+"""Profiles read model: one row per learner with everything onboarding collected, plus their
+settings sections. Queries shape it into the SPA's responses in ``api/profiles.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from domain.identity import AccountDeleted
+from domain.profiles import (
+    BirthdaySet,
+    BirthYearSet,
+    EnglishNameSet,
+    GenderSet,
+    InterestsChosen,
+    NativeLanguageSet,
+    OnboardingCompleted,
+    PartnerLevelPreferred,
+    PartnerPreferencesSet,
+    ProfileImageSet,
+    ResidenceSet,
+    ScheduleSet,
+    SelfBioSet,
+    SettingsChanged,
+    StudyPreferencesSet,
+    TargetLanguagesSet,
+)
+from projections.engine import Projection, ProjectionTx, ReadModels
+
+profiles = Projection("profiles")
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+@profiles.tables
+def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
+    sa.Table(
+        name("profiles"),
+        metadata,
+        sa.Column("user_id", sa.String(36), primary_key=True),
+        sa.Column("english_name", sa.String(50)),
+        sa.Column("location_id", sa.Integer),
+        sa.Column("bio", sa.Text),
+        sa.Column("image_key", sa.String(200)),
+        sa.Column("gender", sa.String(20)),
+        sa.Column("birth_year", sa.String(4)),
+        sa.Column("birthday", sa.String(5)),
+        sa.Column("native_language_id", sa.Integer, index=True),
+        sa.Column("target_languages", JSON),
+        sa.Column("partner_levels", JSON),
+        sa.Column("motivations", JSON),
+        sa.Column("topics", JSON),
+        sa.Column("learning_styles", JSON),
+        sa.Column("learning_expectations", JSON),
+        sa.Column("partner_gender", sa.String(20)),
+        sa.Column("partner_personalities", JSON),
+        sa.Column("communication_method", sa.String(20)),
+        sa.Column("group_sizes", JSON),
+        sa.Column("daily_minutes", sa.String(20)),
+        sa.Column("schedules", JSON),
+        sa.Column("onboarding_completed", sa.Boolean, nullable=False, default=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True)),
+        sa.Column("updated_at", sa.DateTime(timezone=True)),
+    )
+    sa.Table(
+        name("user_settings"),
+        metadata,
+        sa.Column("user_id", sa.String(36), primary_key=True),
+        sa.Column("section", sa.String(20), primary_key=True),
+        sa.Column("values", JSON, nullable=False),
+    )
+
+
+def _set(tx: ProjectionTx, event: Any, **columns: Any) -> None:
+    row = {"user_id": event.user_id, **columns, "updated_at": event.meta.occurred_at}
+    tx.upsert("profiles", row, key=["user_id"])
+
+
+@profiles.on(EnglishNameSet)
+def _english_name(e: EnglishNameSet, tx: ProjectionTx) -> None:
+    _set(tx, e, english_name=e.english_name)
+
+
+@profiles.on(ResidenceSet)
+def _residence(e: ResidenceSet, tx: ProjectionTx) -> None:
+    _set(tx, e, location_id=e.location_id)
+
+
+@profiles.on(SelfBioSet)
+def _bio(e: SelfBioSet, tx: ProjectionTx) -> None:
+    _set(tx, e, bio=e.bio)
+
+
+@profiles.on(ProfileImageSet)
+def _image(e: ProfileImageSet, tx: ProjectionTx) -> None:
+    _set(tx, e, image_key=e.image_key)
+
+
+@profiles.on(GenderSet)
+def _gender(e: GenderSet, tx: ProjectionTx) -> None:
+    _set(tx, e, gender=e.gender)
+
+
+@profiles.on(BirthYearSet)
+def _birth_year(e: BirthYearSet, tx: ProjectionTx) -> None:
+    _set(tx, e, birth_year=e.birth_year)
+
+
+@profiles.on(BirthdaySet)
+def _birthday(e: BirthdaySet, tx: ProjectionTx) -> None:
+    _set(tx, e, birthday=e.birthday)
+
+
+@profiles.on(NativeLanguageSet)
+def _native(e: NativeLanguageSet, tx: ProjectionTx) -> None:
+    _set(tx, e, native_language_id=e.language_id)
+
+
+@profiles.on(TargetLanguagesSet)
+def _targets(e: TargetLanguagesSet, tx: ProjectionTx) -> None:
+    _set(tx, e, target_languages=[t.model_dump() for t in e.languages])
+
+
+@profiles.on(PartnerLevelPreferred)
+def _partner_level(e: PartnerLevelPreferred, tx: ProjectionTx) -> None:
+    table = tx.table("profiles")
+    current = tx.execute(
+        sa.select(table.c.partner_levels).where(table.c.user_id == e.user_id)
+    ).scalar_one_or_none()
+    _set(tx, e, partner_levels={**(current or {}), str(e.language_id): e.partner_level_id})
+
+
+@profiles.on(InterestsChosen)
+def _interests(e: InterestsChosen, tx: ProjectionTx) -> None:
+    _set(tx, e, **{e.kind: list(e.ids)})
+
+
+@profiles.on(PartnerPreferencesSet)
+def _partner(e: PartnerPreferencesSet, tx: ProjectionTx) -> None:
+    columns: dict[str, Any] = {}
+    if e.gender is not None:
+        columns["partner_gender"] = e.gender
+    if e.personality_ids is not None:
+        columns["partner_personalities"] = list(e.personality_ids)
+    _set(tx, e, **columns)
+
+
+@profiles.on(StudyPreferencesSet)
+def _study(e: StudyPreferencesSet, tx: ProjectionTx) -> None:
+    columns: dict[str, Any] = {}
+    if e.communication_method is not None:
+        columns["communication_method"] = e.communication_method
+    if e.group_size_ids is not None:
+        columns["group_sizes"] = list(e.group_size_ids)
+    if e.daily_minutes is not None:
+        columns["daily_minutes"] = e.daily_minutes
+    _set(tx, e, **columns)
+
+
+@profiles.on(ScheduleSet)
+def _schedule(e: ScheduleSet, tx: ProjectionTx) -> None:
+    _set(tx, e, schedules=[s.model_dump() for s in e.schedules])
+
+
+@profiles.on(OnboardingCompleted)
+def _completed(e: OnboardingCompleted, tx: ProjectionTx) -> None:
+    _set(tx, e, onboarding_completed=True, completed_at=e.meta.occurred_at)
+
+
+@profiles.on(SettingsChanged)
+def _settings(e: SettingsChanged, tx: ProjectionTx) -> None:
+    tx.upsert(
+        "user_settings",
+        {"user_id": e.user_id, "section": e.section, "values": e.values},
+        key=["user_id", "section"],
+    )
+
+
+@profiles.on(AccountDeleted)
+def _deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
+    tx.delete("profiles", {"user_id": str(e.aggregate_id)})
+    tx.delete("user_settings", {"user_id": str(e.aggregate_id)})
+
+
+def get_profile(read_models: ReadModels, user_id: str) -> dict[str, Any] | None:
+    table = read_models.table(profiles, "profiles")
+    with read_models.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.user_id == user_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, Any]]:
+    table = read_models.table(profiles, "user_settings")
+    with read_models.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.user_id == user_id)).all()
+    return {r.section: dict(r.values) for r in rows}

@@ -1,0 +1,289 @@
+"""The SPA's first three journeys over HTTP, in the order the SPA performs them, in the
+embedded mode and through Kafka + PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from api.app import create_app
+from infra.runtime import Runtime
+from tests.conftest import make_settings
+
+ONBOARDING_WRITES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "/api/v1/onboarding/steps/1/save",
+        {
+            "stepNumber": 1,
+            "stepData": {"englishName": "Mina", "residence": "", "profileImage": None, "intro": ""},
+        },
+    ),
+    ("/api/v1/users/location", {"locationId": 1}),
+    ("/api/v1/users/self-bio", {"selfBio": "I love hiking and K-dramas."}),
+    ("/api/v1/onboarding/language/native-language", {"languageId": 1}),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 102, "targetLevelId": 102}]},
+    ),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 201, "targetLevelId": 202}]},
+    ),
+    ("/api/v1/onboarding/interest/motivation", {"motivationIds": [1, 3]}),
+    ("/api/v1/onboarding/interest/topic", {"topicIds": [2, 4, 5]}),
+    ("/api/v1/onboarding/interest/learning-style", {"learningStyleIds": [1]}),
+    ("/api/v1/onboarding/interest/learning-expectation", {"learningExpectationIds": [2]}),
+    ("/api/v1/onboarding/partner/gender", {"partnerGenderType": "ANY"}),
+    (
+        "/api/v1/onboarding/partner/personality",
+        {"personalPartnerIds": [{"partnerPersonalityId": 1}, {"partnerPersonalityId": 3}]},
+    ),
+    ("/api/v1/onboarding/schedule/communication-method", {"communicationMethodType": "VIDEO"}),
+    ("/api/v1/onboarding/schedule/group-size", {"groupSizeIds": [1, 2]}),
+    ("/api/v1/onboarding/schedule/daily-minute", {"dailyMinutesType": "MINUTES_30"}),
+    (
+        "/api/v1/onboarding/schedule",
+        {
+            "schedules": [
+                {"dayOfWeek": "MONDAY", "classTime": "19:00"},
+                {"dayOfWeek": "SATURDAY", "classTime": "10:00"},
+            ]
+        },
+    ),
+]
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: Callable[[str], str]
+) -> Iterator[TestClient]:
+    services = (
+        {}
+        if request.param == "embedded"
+        else {
+            "postgres_url": request.getfixturevalue("postgres_url"),
+            "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
+        }
+    )
+    runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
+    if request.param == "embedded":
+        rt = runtimes(make_settings(tmp_path / "var"))
+        rt.start_projectors(kafka=False)
+        rt.start_policies(kafka=False)
+    else:
+        rt = runtimes(
+            make_settings(
+                tmp_path / "var",
+                database_url=services["postgres_url"],
+                kafka_bootstrap=services["kafka_bootstrap"],
+                kafka_topic=unique_name("events"),
+                kafka_group_prefix=unique_name("group"),
+                read_your_writes_timeout_seconds=15,
+            )
+        )
+        rt.start_relay()
+        rt.start_projectors(kafka=True)
+        rt.start_policies(kafka=True)
+    with TestClient(create_app(rt)) as test_client:
+        yield test_client
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _status(client: TestClient, token: str) -> dict[str, Any]:
+    response = client.get("/api/v1/users/onboarding-status", headers=_auth(token))
+    assert response.status_code == 200
+    return response.json()["data"]  # type: ignore[no-any-return]
+
+
+def test_login_onboarding_and_profile_journey(client: TestClient) -> None:
+    login = client.post(
+        "/api/v1/auth/dev-login", json={"email": "mina@example.com", "name": "김민아"}
+    ).json()["data"]
+    token = login["accessToken"]
+    assert client.get("/api/v1/users/name", headers=_auth(token)).json()["name"] == "김민아"
+    status = _status(client, token)
+    assert (
+        status["isCompleted"],
+        status["currentStep"],
+        status["nextStep"],
+        status["totalSteps"],
+    ) == (False, 0, 1, 5)
+
+    early = client.post(
+        "/api/v1/users/complete-onboarding", json={"allStepsCompleted": True}, headers=_auth(token)
+    )
+    assert early.status_code == 422
+    assert early.json()["code"] == "ONBOARDING_INCOMPLETE"
+    assert "englishName" in early.json()["error"]["details"]["missing"]
+
+    for path, body in ONBOARDING_WRITES:
+        response = client.post(path, json=body, headers=_auth(token))
+        assert response.status_code == 200, (path, response.text)
+    status = _status(client, token)
+    assert status["missing"] == [] and status["currentStep"] == 5 and not status["isCompleted"]
+
+    done = client.post(
+        "/api/v1/users/complete-onboarding",
+        json={"completedAt": "2026-11-26T00:00:00Z", "allStepsCompleted": True},
+        headers=_auth(token),
+    )
+    assert done.status_code == 200, done.text
+    status = _status(client, token)
+    assert status["isCompleted"] is True and status["completed"] is True
+
+    info = client.get("/api/v1/users/info", headers=_auth(token)).json()["data"]
+    assert info["englishName"] == "Mina"
+    profile = client.get("/api/v1/users/profile", headers=_auth(token)).json()["data"]
+    assert profile["nativeLanguage"]["languageId"] == 1  # completing onboarding kept it
+    assert profile["location"]["timeZone"] == "Asia/Seoul"
+    assert profile["targetLanguages"][0]["languageId"] == 2
+    assert profile["selfBio"] == "I love hiking and K-dramas."
+    data = client.get("/api/v1/onboarding/data", headers=_auth(token)).json()["data"]
+    assert data["userOnboardingData"]["motivationIds"] == [1, 3]
+    assert data["userOnboardingData"]["nativeLanguageId"] == 1
+    assert {"id", "name"} <= set(data["availableOptions"]["languages"][0])
+
+
+def test_another_user_sees_the_public_profile_but_cannot_change_it(client: TestClient) -> None:
+    owner = client.post(
+        "/api/v1/auth/dev-login", json={"email": "owner@example.com", "name": "Owner"}
+    ).json()["data"]
+    other = client.post(
+        "/api/v1/auth/dev-login", json={"email": "other@example.com", "name": "Other"}
+    ).json()["data"]
+    client.post(
+        ONBOARDING_WRITES[0][0], json=ONBOARDING_WRITES[0][1], headers=_auth(owner["accessToken"])
+    )
+    seen = client.get(
+        f"/api/v1/users/{owner['user']['id']}/profile", headers=_auth(other["accessToken"])
+    )
+    assert seen.status_code == 200
+    assert seen.json()["data"]["englishName"] == "Mina"
+    assert "email" not in seen.json()["data"]
+    # Writes always target the caller: there is no route that takes another user's id.
+    client.post(
+        "/api/v1/users/self-bio", json={"selfBio": "hacked"}, headers=_auth(other["accessToken"])
+    )
+    mine = client.get("/api/v1/users/profile", headers=_auth(owner["accessToken"])).json()["data"]
+    assert mine["selfBio"] != "hacked"
+
+
+MALFORMED: list[tuple[str, Any]] = [
+    ("/api/v1/onboarding/steps/1/save", {"stepNumber": 1, "stepData": {"englishName": "x"}}),
+    ("/api/v1/onboarding/steps/1/save", {"stepNumber": 1}),
+    ("/api/v1/users/location", {"locationId": 99999}),
+    ("/api/v1/users/location", {"locationId": "seoul"}),
+    ("/api/v1/users/self-bio", {"selfBio": "x" * 1001}),
+    ("/api/v1/users/gender", {"genderType": "DRAGON"}),
+    ("/api/v1/users/birthyear", {"birthyear": "3020"}),
+    ("/api/v1/users/birthday", {"birthday": "13-40"}),
+    ("/api/v1/onboarding/language/native-language", {"languageId": 9999}),
+    ("/api/v1/onboarding/language/language-level", {"languages": []}),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 5, "targetLevelId": 5}]},
+    ),
+    ("/api/v1/onboarding/interest/motivation", {"motivationIds": [999]}),
+    ("/api/v1/onboarding/interest/topic", {"topicIds": []}),
+    ("/api/v1/onboarding/interest/learning-style", {"learningStyleIds": "1"}),
+    (
+        "/api/v1/onboarding/interest/learning-expectation",
+        {"learningExpectationIds": [1], "extra": 1},
+    ),
+    ("/api/v1/onboarding/partner/gender", {"partnerGenderType": "SOMETIMES"}),
+    (
+        "/api/v1/onboarding/partner/personality",
+        {"personalPartnerIds": [{"partnerPersonalityId": 77}]},
+    ),
+    ("/api/v1/onboarding/schedule/communication-method", {"communicationMethodType": "PIGEON"}),
+    ("/api/v1/onboarding/schedule/group-size", {"groupSizeIds": [42]}),
+    ("/api/v1/onboarding/schedule/daily-minute", {"dailyMinutesType": "MINUTES_999"}),
+    ("/api/v1/onboarding/schedule", {"schedules": [{"dayOfWeek": "FUNDAY", "classTime": "19:00"}]}),
+    ("/api/v1/onboarding/schedule", {"schedules": [{"dayOfWeek": "MONDAY", "classTime": "25:00"}]}),
+    ("/api/v1/auth/register", {"email": "x@example.com", "password": "short", "name": "X"}),
+    ("/api/v1/auth/login", {"email": "not-an-email", "password": "whatever"}),
+]
+
+
+def test_malformed_bodies_are_422_and_append_nothing(client: TestClient) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    token = client.post(
+        "/api/v1/auth/dev-login", json={"email": "bad@example.com", "name": "Bad"}
+    ).json()["data"]["accessToken"]
+    head = rt.store.max_position()
+    for path, body in MALFORMED:
+        response = client.post(path, json=body, headers=_auth(token))
+        assert response.status_code == 422, (path, body, response.text)
+        assert response.json()["success"] is False
+        response = client.post(
+            path, content=b"{not json", headers={**_auth(token), "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, path
+    assert rt.store.max_position() == head
+
+
+def _png(width: int = 800, height: int = 600) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_profile_image_is_reencoded_and_served_publicly(client: TestClient) -> None:
+    token = client.post(
+        "/api/v1/auth/dev-login", json={"email": "pic@example.com", "name": "Pic"}
+    ).json()["data"]["accessToken"]
+    response = client.post(
+        "/api/v1/users/me/profile-image",
+        files={"file": ("me.png", _png(), "image/png")},
+        headers=_auth(token),
+    )
+    assert response.status_code == 200, response.text
+    url = response.json()["data"]["url"]
+    assert url.startswith("http") and url.endswith("/512.webp")
+    served = client.get(url)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    assert Image.open(io.BytesIO(served.content)).size == (512, 512)
+    profile = client.get("/api/v1/users/profile", headers=_auth(token)).json()["data"]
+    assert profile["profileImageUrl"] == url
+    bad = client.post(
+        "/api/v1/users/me/profile-image",
+        files={"file": ("me.jpg", b"not an image", "image/jpeg")},
+        headers=_auth(token),
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "IMAGE_UNSUPPORTED_TYPE"
+    assert client.get("/api/v1/upload/file/leveltest/secret.webm").status_code == 404
+
+
+def test_settings_sections_persist_with_defaults(client: TestClient) -> None:
+    token = client.post(
+        "/api/v1/auth/dev-login", json={"email": "set@example.com", "name": "Set"}
+    ).json()["data"]["accessToken"]
+    defaults = client.get("/api/v1/settings/notifications", headers=_auth(token)).json()
+    assert defaults["pushChat"] is True
+    changed = client.patch(
+        "/api/v1/settings/notifications",
+        json={**defaults["data"], "pushChat": False},
+        headers=_auth(token),
+    )
+    assert changed.status_code == 200
+    again = client.get("/api/v1/settings/notifications", headers=_auth(token)).json()
+    assert again["pushChat"] is False and again["data"]["pushChat"] is False
+    language = client.patch(
+        "/api/v1/settings/language",
+        json={"appLanguage": "en", "targetLanguages": ["ko"]},
+        headers=_auth(token),
+    ).json()
+    assert language["targetLanguages"] == ["ko"]
+    bad = client.patch(
+        "/api/v1/settings/privacy", json={"showAge": "sometimes"}, headers=_auth(token)
+    )
+    assert bad.status_code == 422
