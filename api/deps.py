@@ -41,6 +41,8 @@ def caller(rt: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> Call
         raise ApiError(
             401, "토큰이 유효하지 않거나 만료되었습니다 (invalid or expired token)", "AUTH_ERROR"
         ) from None
+    if rt.revocations.is_revoked(claims.user_id, claims.session_id):
+        raise ApiError(401, "로그아웃된 세션입니다 (session signed out)", "SESSION_REVOKED")
     return Caller(claims.user_id, claims)
 
 

@@ -205,3 +205,43 @@ def runtimes() -> Iterator[Callable[..., Runtime]]:
     yield build
     for rt in reversed(built):
         rt.close()
+
+
+@pytest.fixture(params=["embedded", "kafka"])
+def client(
+    request: pytest.FixtureRequest, tmp_path: Path, unique_name: Callable[[str], str]
+) -> Iterator[object]:
+    """An HTTP client on a running backend, in the embedded mode (SQLite, log-following
+    projectors) and in the distributed mode (PostgreSQL, relay, Kafka consumer projectors)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    services = {}
+    if request.param == "kafka":
+        services = {
+            "postgres_url": request.getfixturevalue("postgres_url"),
+            "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
+            "redis_url": request.getfixturevalue("redis_url"),
+        }
+    # Requested after the services so that it is torn down before them.
+    build: Callable[..., Runtime] = request.getfixturevalue("runtimes")
+    if request.param == "embedded":
+        rt = build(make_settings(tmp_path / "var"))
+    else:
+        rt = build(
+            make_settings(
+                tmp_path / "var",
+                database_url=services["postgres_url"],
+                redis_url=services["redis_url"],
+                kafka_bootstrap=services["kafka_bootstrap"],
+                kafka_topic=unique_name("events"),
+                kafka_group_prefix=unique_name("group"),
+                read_your_writes_timeout_seconds=15,
+            )
+        )
+        rt.start_relay()
+    rt.start_projectors()
+    rt.start_policies()
+    with TestClient(create_app(rt)) as test_client:
+        yield test_client

@@ -4,17 +4,12 @@ embedded mode and through Kafka + PostgreSQL."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from api.app import create_app
 from infra.runtime import Runtime
-from tests.conftest import make_settings
 
 ONBOARDING_WRITES: list[tuple[str, dict[str, Any]]] = [
     (
@@ -57,41 +52,6 @@ ONBOARDING_WRITES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
 ]
-
-
-@pytest.fixture(params=["embedded", "kafka"])
-def client(
-    request: pytest.FixtureRequest, tmp_path: Path, unique_name: Callable[[str], str]
-) -> Iterator[TestClient]:
-    services = (
-        {}
-        if request.param == "embedded"
-        else {
-            "postgres_url": request.getfixturevalue("postgres_url"),
-            "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
-        }
-    )
-    runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
-    if request.param == "embedded":
-        rt = runtimes(make_settings(tmp_path / "var"))
-        rt.start_projectors(kafka=False)
-        rt.start_policies(kafka=False)
-    else:
-        rt = runtimes(
-            make_settings(
-                tmp_path / "var",
-                database_url=services["postgres_url"],
-                kafka_bootstrap=services["kafka_bootstrap"],
-                kafka_topic=unique_name("events"),
-                kafka_group_prefix=unique_name("group"),
-                read_your_writes_timeout_seconds=15,
-            )
-        )
-        rt.start_relay()
-        rt.start_projectors(kafka=True)
-        rt.start_policies(kafka=True)
-    with TestClient(create_app(rt)) as test_client:
-        yield test_client
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.runtime import Runtime
 from infra.settings import Settings
 from tests.conftest import make_settings
-
-
-@pytest.fixture(params=["embedded", "kafka"])
-def client(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    unique_name: Callable[[str], str],
-) -> Iterator[TestClient]:
-    services = (
-        {}
-        if request.param == "embedded"
-        else {
-            "postgres_url": request.getfixturevalue("postgres_url"),
-            "kafka_bootstrap": request.getfixturevalue("kafka_bootstrap"),
-        }
-    )
-    # Requested after the services so that it is torn down before them.
-    runtimes: Callable[..., Runtime] = request.getfixturevalue("runtimes")
-    if request.param == "embedded":
-        rt = runtimes(make_settings(tmp_path / "var"))
-        rt.start_projectors(kafka=False)
-    else:
-        settings = make_settings(
-            tmp_path / "var",
-            database_url=services["postgres_url"],
-            kafka_bootstrap=services["kafka_bootstrap"],
-            kafka_topic=unique_name("events"),
-            kafka_group_prefix=unique_name("group"),
-            read_your_writes_timeout_seconds=15,
-        )
-        rt = runtimes(settings)
-        rt.start_relay()
-        rt.start_projectors(kafka=True)
-    with TestClient(create_app(rt)) as test_client:
-        yield test_client
 
 
 def _login(client: TestClient, email: str, name: str) -> dict:  # type: ignore[type-arg]
@@ -111,9 +75,9 @@ def test_health_reports_each_dependency(client: TestClient) -> None:
     report = response.json()["data"]
     assert report["status"] == "UP"
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    expected = {"eventStore", "readModels", "blobStore"} | (
-        {"kafka"} if rt.settings.kafka_bootstrap else set()
-    )
+    expected = {"eventStore", "readModels", "blobStore"}
+    expected |= {"kafka"} if rt.settings.kafka_bootstrap else set()
+    expected |= {"redis"} if rt.settings.redis_url else set()
     assert set(report["checks"]) == expected
     assert all(check["status"] == "UP" for check in report["checks"].values())
 

