@@ -34,7 +34,9 @@ class Caller:
     claims: TokenClaims
 
 
-def caller(rt: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> Caller:
+def caller(
+    request: Request, rt: RuntimeDep, token: Annotated[str, Depends(bearer_token)]
+) -> Caller:
     try:
         claims = rt.tokens.verify(token, "access")
     except InvalidToken:
@@ -43,6 +45,7 @@ def caller(rt: RuntimeDep, token: Annotated[str, Depends(bearer_token)]) -> Call
         ) from None
     if rt.revocations.is_revoked(claims.user_id, claims.session_id):
         raise ApiError(401, "로그아웃된 세션입니다 (session signed out)", "SESSION_REVOKED")
+    request.state.user_id = claims.user_id
     return Caller(claims.user_id, claims)
 
 

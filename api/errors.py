@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -48,32 +50,45 @@ def status_for(exc: DomainError) -> int:
     return next(status for kind, status in STATUS_BY_KIND if isinstance(exc, kind))
 
 
+async def _localised(
+    request: Request,
+    status: int,
+    fallback: str,
+    code: str,
+    details: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    from api.i18n import message, request_language
+
+    lang = await run_in_threadpool(request_language, request)
+    return error(status, message(code, lang, fallback), code, details, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return error(status_for(exc), exc.message, exc.code, exc.details)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return await _localised(request, status_for(exc), exc.message, exc.code, exc.details)
 
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.message, exc.code, headers=exc.headers)
+    async def _api(request: Request, exc: ApiError) -> JSONResponse:
+        return await _localised(request, exc.status, exc.message, exc.code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = [
             {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
             for e in exc.errors()
         ]
-        return error(
-            422,
-            "입력값이 올바르지 않습니다 (invalid input)",
-            "VALIDATION_ERROR",
-            {"fields": fields},
+        return await _localised(
+            request, 422, "invalid input", "VALIDATION_ERROR", {"fields": fields}
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
-        return error(exc.status_code, str(exc.detail), code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        return await _localised(request, exc.status_code, str(exc.detail), code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

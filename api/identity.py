@@ -9,20 +9,27 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
+import pyotp
+import segno
 from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerDep, RuntimeDep, bearer_token, correlation_id
+from api.deps import CallerDep, RuntimeDep, UserContext, bearer_token, correlation_id
 from api.envelope import ok
 from api.errors import ApiError
 from commands.base import CommandContext, Outcome
 from commands.identity import (
+    ChangePassword,
     Client,
     CloseAccount,
     DevLogin,
     Login,
     Register,
+    change_password,
     delete_account,
     dev_login,
+    disable_two_factor,
+    enable_two_factor,
     log_in,
     log_out,
     refresh,
@@ -116,6 +123,9 @@ def post_login(
     outcome = log_in(
         rt.bus, CommandContext(correlation_id=correlation), body, pepper=rt.pepper, client=client
     )
+    if outcome.result.get("second_factor"):
+        throttle.failed(body.email, client.ip)
+        raise ApiError(401, "two-factor code required or wrong", "TWO_FACTOR_REQUIRED")
     if outcome.result.get("failed"):
         throttle.failed(body.email, client.ip)
         raise ApiError(
@@ -221,3 +231,49 @@ def delete_my_account(
     rt.revocations.revoke_user(caller.user_id)
     rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
     return ok({"deleted": True})
+
+
+@router.patch("/settings/password")
+def patch_password(
+    body: ChangePassword, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    change_password(rt.bus, ctx, body, user_id=caller.user_id)
+    return ok({"changed": True})
+
+
+def _two_factor_state(rt: Runtime, user_id: str, qr_code: str | None = None) -> dict[str, Any]:
+    account = get_account(rt.read_models, user_id) or {}
+    return ok({"enabled": bool(account.get("two_factor")), "qrCode": qr_code}, mirror=True)
+
+
+@router.get("/settings/two-factor")
+def get_two_factor(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    return _two_factor_state(rt, caller.user_id)
+
+
+@router.post("/settings/two-factor/enable")
+def post_enable_two_factor(caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+    """Turn TOTP on and hand back the QR code to scan; the secret is stored encrypted
+    with the user's key and required at every later password login."""
+    outcome, secret = enable_two_factor(rt.bus, ctx, user_id=caller.user_id)
+    rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
+    account = get_account(rt.read_models, caller.user_id) or {}
+    uri = pyotp.TOTP(secret).provisioning_uri(
+        name=account.get("email") or caller.user_id, issuer_name="LanguageMate"
+    )
+    return _two_factor_state(rt, caller.user_id, segno.make(uri, error="m").svg_data_uri(scale=4))
+
+
+class TwoFactorCode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+@router.post("/settings/two-factor/disable")
+def post_disable_two_factor(
+    body: TwoFactorCode, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = disable_two_factor(rt.bus, ctx, user_id=caller.user_id, code=body.code)
+    rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
+    return _two_factor_state(rt, caller.user_id)

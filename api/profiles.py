@@ -7,6 +7,9 @@ save returns and that page reads the status at once. Reads come from the project
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,10 +20,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from api.catalogs import LangDep, catalog_items
+from api.catalogs import catalog_items
 from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
+from api.i18n import UserLang
 from commands import profiles as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -29,7 +33,7 @@ from domain.profiles import STEPS, Profile, profile_id
 from infra.blobs import BlobNotFound, InvalidBlobKey
 from infra.images import ImageRejected, process_profile_image
 from infra.runtime import Runtime
-from projections.identity import get_account
+from projections.identity import get_account, login_history
 from projections.profiles import get_profile, get_settings, profiles
 
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
@@ -274,7 +278,7 @@ def get_onboarding_status(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/onboarding/data")
-def get_onboarding_data(caller: CallerDep, rt: RuntimeDep, lang: LangDep) -> dict[str, Any]:
+def get_onboarding_data(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
     row = get_profile(rt.read_models, caller.user_id) or {}
 
     def options(catalog: Any) -> list[dict[str, Any]]:
@@ -406,21 +410,21 @@ def _own_profile(rt: Runtime, request: Request, user_id: str, lang: ref.Lang) ->
 
 @router.get("/users/info")
 def get_user_info(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: LangDep
+    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
 ) -> dict[str, Any]:
     return ok(_own_profile(rt, request, caller.user_id, lang))
 
 
 @router.get("/users/profile")
 def get_my_profile(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: LangDep
+    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
 ) -> dict[str, Any]:
     return ok(_own_profile(rt, request, caller.user_id, lang))
 
 
 @router.get("/users/complete-profile")
 def get_complete_profile(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: LangDep
+    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
 ) -> dict[str, Any]:
     return ok(_own_profile(rt, request, caller.user_id, lang))
 
@@ -445,7 +449,7 @@ def put_complete_profile(
 
 
 @router.get("/users/language-info")
-def get_my_language_info(caller: CallerDep, rt: RuntimeDep, lang: LangDep) -> dict[str, Any]:
+def get_my_language_info(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
     return ok(_language_info(rt, caller.user_id, lang))
 
 
@@ -465,13 +469,15 @@ def _language_info(rt: Runtime, user_id: str, lang: ref.Lang) -> dict[str, Any]:
 
 
 @router.get("/users/{user_id}/language-info")
-def get_language_info(user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: LangDep) -> dict[str, Any]:
+def get_language_info(
+    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: UserLang
+) -> dict[str, Any]:
     return ok(_language_info(rt, str(user_id), lang))
 
 
 @router.get("/users/{user_id}/motivation-info")
 def get_motivation_info(
-    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: LangDep
+    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: UserLang
 ) -> dict[str, Any]:
     row = _visible_row(rt, str(user_id))
 
@@ -514,7 +520,7 @@ def get_schedule_info(user_id: UUID, _: CallerDep, rt: RuntimeDep) -> dict[str, 
 
 @router.get("/users/{user_id}/profile")
 def get_user_profile(
-    user_id: UUID, _: CallerDep, rt: RuntimeDep, request: Request, lang: LangDep
+    user_id: UUID, _: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
 ) -> dict[str, Any]:
     profile = public_profile(rt, request, str(user_id), lang)
     if profile is None:
@@ -524,7 +530,7 @@ def get_user_profile(
 
 @router.get("/onboarding/{user_id}/summary")
 def get_onboarding_summary(
-    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: LangDep
+    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: UserLang
 ) -> dict[str, Any]:
     row = _visible_row(rt, str(user_id))
     return ok(
@@ -697,7 +703,7 @@ for _name in SETTINGS_MODELS:
 
 @router.get("/settings/account")
 def get_account_settings(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: LangDep
+    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
 ) -> dict[str, Any]:
     profile = _own_profile(rt, request, caller.user_id, lang)
     row = get_profile(rt.read_models, caller.user_id) or {}
@@ -781,3 +787,60 @@ def put_user_settings(
     if body.preferences is not None:
         _patch_section(rt, ctx, caller.user_id, "language", body.preferences)
     return get_user_settings(caller, rt)
+
+
+# -- data export ------------------------------------------------------------------------
+EXPORT_TTL_SECONDS = 3600
+
+
+def _export_signature(rt: Runtime, user_id: str, request_id: str, expires: int) -> str:
+    message = f"{user_id}:{request_id}:{expires}".encode()
+    return hmac.new(rt.pepper.encode(), message, hashlib.sha256).hexdigest()
+
+
+@router.post("/settings/export")
+def post_export(
+    caller: CallerDep, ctx: UserContext, rt: RuntimeDep, request: Request, lang: UserLang
+) -> dict[str, Any]:
+    """Everything we hold about the caller as one JSON file, behind a signed one-hour link
+    (the SPA opens ``downloadUrl`` directly, without a bearer token)."""
+    request_id = uuid.uuid4().hex
+    history = login_history(rt.read_models, caller.user_id, limit=1000)
+    document = {
+        "exportedAt": datetime.now(UTC).isoformat(),
+        "profile": _own_profile(rt, request, caller.user_id, lang),
+        "settings": {name: _section(rt, caller.user_id, name) for name in SETTINGS_MODELS},
+        "loginHistory": [{**row, "at": row["at"].isoformat()} for row in history],
+    }
+    body = json.dumps(document, ensure_ascii=False, default=str, indent=2).encode()
+    rt.blobs.put(f"exports/{caller.user_id}/{request_id}.json", body, "application/json")
+    cmd.change_profile(
+        rt.bus, ctx, caller.user_id, "ExportData", lambda p, c: p.export(c, request_id)
+    )
+    expires = int(datetime.now(UTC).timestamp()) + EXPORT_TTL_SECONDS
+    signature = _export_signature(rt, caller.user_id, request_id, expires)
+    origin = rt.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    query = f"expires={expires}&signature={signature}"
+    url = f"{origin}/api/v1/settings/export/{caller.user_id}/{request_id}?{query}"
+    filename = f"languagemate-export-{request_id[:8]}.json"
+    return ok({"downloadUrl": url, "filename": filename, "requestId": request_id}, mirror=True)
+
+
+@router.get("/settings/export/{user_id}/{request_id}")
+def get_export(
+    user_id: UUID, request_id: str, expires: int, signature: str, rt: RuntimeDep
+) -> Response:
+    """Serves an export only with a valid, unexpired signature for that user and request."""
+    expected = _export_signature(rt, str(user_id), request_id, expires)
+    fresh = expires >= int(datetime.now(UTC).timestamp())
+    if not (fresh and hmac.compare_digest(expected, signature)):
+        raise ApiError(404, "file not found", "FILE_NOT_FOUND")
+    try:
+        blob = rt.blobs.get(f"exports/{user_id}/{request_id}.json")
+    except (BlobNotFound, InvalidBlobKey):
+        raise ApiError(404, "file not found", "FILE_NOT_FOUND") from None
+    headers = {
+        "Content-Disposition": f'attachment; filename="languagemate-export-{request_id[:8]}.json"',
+        "Cache-Control": "no-store",
+    }
+    return Response(blob.data, media_type="application/json", headers=headers)

@@ -513,7 +513,8 @@ def fast_decode(recorded: RecordedEvent) -> DomainEvent:
     document = _Document.model_validate_json(recorded.state)
     if document.schema_version != cls.schema_version:
         return recorded.decode()
-    meta = document.meta.model_copy(update={"position": recorded.position})
+    # Already validated: copying the fields is enough (``model_copy`` costs ~4 us).
+    meta = EventMeta.model_construct(**{**document.meta.__dict__, "position": recorded.position})
     return cls.model_validate({**document.data, "meta": meta})
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 import bcrypt
+import pyotp
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
@@ -77,6 +78,8 @@ class Register(DevLogin):
 class Login(_Body):
     email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=1, max_length=200)
+    code: str | None = Field(default=None, pattern=r"^\d{6}$")
+    """The TOTP code, required once two-factor authentication is on."""
 
     @field_validator("email")
     @classmethod
@@ -192,6 +195,11 @@ def log_in(
         if not usable or account.password_hash != stored.decode():
             account.fail_login(uow.cause, ip=client.ip, user_agent=client.user_agent)
             return {"user_id": None, "failed": True}
+        if account.two_factor_secret and not totp_ok(account.two_factor_secret, command.code):
+            account.fail_login(
+                uow.cause, ip=client.ip, user_agent=client.user_agent, second_factor=True
+            )
+            return {"user_id": None, "failed": True, "second_factor": True}
         return {**_start_session(uow, account, "password", client), "created": False}
 
     return bus.run("identity.LogIn", ctx, decide)
@@ -262,6 +270,55 @@ def delete_account(
         return {"user_id": user_id}
 
     return bus.run("identity.DeleteAccount", ctx, decide)
+
+
+class ChangePassword(_Body):
+    current_password: str = Field(min_length=1, max_length=200, alias="currentPassword")
+    new_password: str = Field(min_length=8, max_length=72, alias="newPassword")
+
+
+def change_password(
+    bus: CommandBus, ctx: CommandContext, command: ChangePassword, *, user_id: str
+) -> Outcome:
+    """Only for password accounts, and only with the current password."""
+    account_id = UUID(user_id)
+    current = bus.store.load(Account, account_id)
+    if not _password_matches(command.current_password, current):
+        raise RuleViolation("the current password is not correct", code="WRONG_PASSWORD")
+    new_hash = bcrypt.hashpw(command.new_password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        uow.load(Account, account_id).set_password(uow.cause, password_hash=new_hash)
+        return {"user_id": user_id}
+
+    return bus.run("identity.ChangePassword", ctx, decide)
+
+
+def totp_ok(secret: str, code: str | None) -> bool:
+    """A 6-digit TOTP code, accepting one 30 s step of clock drift either way."""
+    return bool(code) and pyotp.TOTP(secret).verify(str(code), valid_window=1)
+
+
+def enable_two_factor(bus: CommandBus, ctx: CommandContext, *, user_id: str) -> tuple[Outcome, str]:
+    secret = pyotp.random_base32()
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        uow.load(Account, UUID(user_id)).enable_two_factor(uow.cause, secret=secret)
+        return {"user_id": user_id}
+
+    return bus.run("identity.EnableTwoFactor", ctx, decide), secret
+
+
+def disable_two_factor(bus: CommandBus, ctx: CommandContext, *, user_id: str, code: str) -> Outcome:
+    current = bus.store.load(Account, UUID(user_id))
+    if current is None or not totp_ok(current.two_factor_secret, code):
+        raise RuleViolation("the code is not correct", code="WRONG_TWO_FACTOR_CODE")
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        uow.load(Account, UUID(user_id)).disable_two_factor(uow.cause)
+        return {"user_id": user_id}
+
+    return bus.run("identity.DisableTwoFactor", ctx, decide)
 
 
 shredder = Policy("identity.shredder")

@@ -57,9 +57,21 @@ class LoggedIn(DomainEvent):
 class LoginFailed(DomainEvent):
     topic = "identity.LoginFailed"
 
-    reason: Literal["bad_credentials", "deactivated"]
+    reason: Literal["bad_credentials", "deactivated", "second_factor"]
     ip: Personal = Field(default="", max_length=64)
     user_agent: Personal = Field(default="", max_length=512)
+
+
+class TwoFactorEnabled(DomainEvent):
+    """A TOTP secret (encrypted like personal data) now guards password logins."""
+
+    topic = "identity.TwoFactorEnabled"
+
+    secret: Personal = Field(max_length=64)
+
+
+class TwoFactorDisabled(DomainEvent):
+    topic = "identity.TwoFactorDisabled"
 
 
 class AccountDeactivated(DomainEvent):
@@ -82,6 +94,7 @@ class Account(Aggregate):
     active: bool = False
     registered: bool = False
     deleted: bool = False
+    two_factor_secret: str = ""
 
     def register(self, cause: Cause, *, email: str, name: str, provider: Provider) -> None:
         if self.registered:
@@ -106,9 +119,25 @@ class Account(Aggregate):
             LoggedIn, cause, provider=provider, session_id=session_id, ip=ip, user_agent=user_agent
         )
 
-    def fail_login(self, cause: Cause, *, ip: str = "", user_agent: str = "") -> None:
+    def fail_login(
+        self, cause: Cause, *, ip: str = "", user_agent: str = "", second_factor: bool = False
+    ) -> None:
         reason = "deactivated" if self.registered and not self.active else "bad_credentials"
+        reason = "second_factor" if second_factor and reason == "bad_credentials" else reason
         self._record(LoginFailed, cause, reason=reason, ip=ip, user_agent=user_agent)
+
+    def enable_two_factor(self, cause: Cause, *, secret: str) -> None:
+        self._require_active()
+        if self.two_factor_secret:
+            raise Conflict(
+                "two-factor authentication is already on", code="TWO_FACTOR_ALREADY_ENABLED"
+            )
+        self._record(TwoFactorEnabled, cause, secret=secret)
+
+    def disable_two_factor(self, cause: Cause) -> None:
+        self._require_active()
+        if self.two_factor_secret:
+            self._record(TwoFactorDisabled, cause)
 
     def deactivate(self, cause: Cause, *, reason: str) -> None:
         if self.registered and self.active:
@@ -138,6 +167,14 @@ class Account(Aggregate):
     @applies(LoggedIn, LoginFailed)
     def _login_attempt(self, event: DomainEvent) -> None:
         pass
+
+    @applies(TwoFactorEnabled)
+    def _two_factor_on(self, event: TwoFactorEnabled) -> None:
+        self.two_factor_secret = event.secret
+
+    @applies(TwoFactorDisabled)
+    def _two_factor_off(self, event: TwoFactorDisabled) -> None:
+        self.two_factor_secret = ""
 
     @applies(AccountDeactivated)
     def _deactivated(self, event: AccountDeactivated) -> None:

@@ -143,6 +143,13 @@ class OnboardingCompleted(ProfileEvent):
     topic = "profiles.OnboardingCompleted"
 
 
+class DataExported(ProfileEvent):
+    """The owner downloaded a copy of their data (GDPR-style portability), for the audit."""
+
+    topic = "profiles.DataExported"
+    request_id: str = Field(max_length=32)
+
+
 class SettingsChanged(ProfileEvent):
     """A user's preferences section (notifications, privacy, language), replaced whole."""
 
@@ -313,6 +320,9 @@ class Profile(Aggregate):
         if not self.completed:
             self._record(OnboardingCompleted, cause)
 
+    def export(self, cause: Cause, request_id: str) -> None:
+        self._record(DataExported, cause, request_id=request_id)
+
     def change_settings(
         self, cause: Cause, section: SettingsSection, values: dict[str, Any]
     ) -> None:
@@ -407,6 +417,10 @@ class Profile(Aggregate):
     @applies(OnboardingCompleted)
     def _completed(self, e: OnboardingCompleted) -> None:
         self.completed = True
+
+    @applies(DataExported)
+    def _exported(self, e: DataExported) -> None:
+        pass
 
     @applies(SettingsChanged)
     def _settings(self, e: SettingsChanged) -> None:

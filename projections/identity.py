@@ -20,6 +20,8 @@ from domain.identity import (
     RefreshTokenRotated,
     SessionRevoked,
     SessionStarted,
+    TwoFactorDisabled,
+    TwoFactorEnabled,
 )
 from projections.engine import Projection, ProjectionTx, ReadModels
 
@@ -39,6 +41,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("login_count", sa.Integer, nullable=False),
+        sa.Column("two_factor", sa.Boolean, nullable=False, default=False),
     )
     sa.Table(
         name("auth_sessions"),
@@ -79,6 +82,7 @@ def _registered(event: AccountRegistered, tx: ProjectionTx) -> None:
             "registered_at": event.meta.occurred_at,
             "last_login_at": None,
             "login_count": 0,
+            "two_factor": False,
         },
         key=["user_id"],
     )
@@ -170,6 +174,12 @@ def _revoked(event: SessionRevoked, tx: ProjectionTx) -> None:
         {"session_id": event.aggregate_id.hex},
         {"revoked_at": event.meta.occurred_at, "revoke_reason": event.reason},
     )
+
+
+@accounts.on(TwoFactorEnabled, TwoFactorDisabled)
+def _two_factor(event: TwoFactorEnabled | TwoFactorDisabled, tx: ProjectionTx) -> None:
+    enabled = isinstance(event, TwoFactorEnabled)
+    tx.update("accounts", {"user_id": str(event.aggregate_id)}, {"two_factor": enabled})
 
 
 @accounts.on(AccountDeactivated)

@@ -70,8 +70,9 @@ def test_projections_status_reports_position_and_lag(
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     status = {p["projection"]: p for p in report["projections"]}["accounts"]
-    assert report["head"] == rt.store.max_position() == 6
-    assert (status["position"], status["lag"], status["error"]) == (6, 0, None)
+    head = rt.store.max_position()
+    assert report["head"] == head and head >= 6  # three sign-ins, each several events
+    assert (status["position"], status["lag"], status["error"]) == (head, 0, None)
 
 
 def test_rebuild_from_the_cli_switches_to_a_new_version_with_the_same_rows(

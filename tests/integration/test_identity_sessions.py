@@ -188,3 +188,93 @@ def test_password_account_deletion_needs_the_password(client: TestClient) -> Non
         headers=_auth(token),
     )
     assert right.status_code == 200
+
+
+def test_errors_speak_the_users_language(client: TestClient) -> None:
+    anonymous = client.get("/api/v1/users/name")
+    assert anonymous.json()["message"] == "로그인이 필요합니다."  # Korean by default
+    english = client.get("/api/v1/users/name", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert english.json()["message"] == "Please sign in."
+    assert english.json()["code"] == anonymous.json()["code"] == "AUTH_REQUIRED"
+    token = _login(client, "lang@example.com", "Lang")["accessToken"]
+    client.patch("/api/v1/settings/language", json={"appLanguage": "en"}, headers=_auth(token))
+    bad = client.post("/api/v1/users/location", json={"locationId": 99999}, headers=_auth(token))
+    assert bad.status_code == 422 and bad.json()["message"] == "Unknown location."
+    labels = client.get("/api/v1/users/profile", headers=_auth(token))
+    assert labels.status_code == 200
+
+
+def test_password_change_and_two_factor_protect_password_logins(client: TestClient) -> None:
+    import pyotp
+
+    body = {"email": "tf@example.com", "password": "correct horse battery", "name": "Tf"}
+    token = client.post("/api/v1/auth/register", json=body).json()["data"]["accessToken"]
+    wrong = client.patch(
+        "/api/v1/settings/password",
+        json={"currentPassword": "nope", "newPassword": "another long one"},
+        headers=_auth(token),
+    )
+    assert wrong.status_code == 422
+    changed = client.patch(
+        "/api/v1/settings/password",
+        json={"currentPassword": body["password"], "newPassword": "another long one"},
+        headers=_auth(token),
+    )
+    assert changed.status_code == 200
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": body["email"], "password": body["password"]}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.get("/api/v1/settings/two-factor", headers=_auth(token)).json()["enabled"] is False
+    )
+    enabled = client.post("/api/v1/settings/two-factor/enable", headers=_auth(token)).json()
+    assert enabled["enabled"] is True and enabled["qrCode"].startswith("data:image/svg+xml")
+    assert client.get("/api/v1/settings/two-factor", headers=_auth(token)).json()["enabled"] is True
+    rt = _runtime(client)
+    from uuid import UUID
+
+    from domain.identity import Account
+
+    secret = rt.store.load(
+        Account, UUID(rt.tokens.verify(token, "access").user_id)
+    ).two_factor_secret  # type: ignore[union-attr]
+    without = client.post(
+        "/api/v1/auth/login", json={"email": body["email"], "password": "another long one"}
+    )
+    assert without.status_code == 401 and without.json()["code"] == "TWO_FACTOR_REQUIRED"
+    with_code = client.post(
+        "/api/v1/auth/login",
+        json={
+            "email": body["email"],
+            "password": "another long one",
+            "code": pyotp.TOTP(secret).now(),
+        },
+    )
+    assert with_code.status_code == 200
+    bad = client.post(
+        "/api/v1/settings/two-factor/disable", json={"code": "000000"}, headers=_auth(token)
+    )
+    assert bad.status_code == 422
+    off = client.post(
+        "/api/v1/settings/two-factor/disable",
+        json={"code": pyotp.TOTP(secret).now()},
+        headers=_auth(token),
+    )
+    assert off.status_code == 200 and off.json()["enabled"] is False
+
+
+def test_data_export_is_downloadable_only_through_its_signed_link(client: TestClient) -> None:
+    token = _login(client, "export@example.com", "내보내기")["accessToken"]
+    client.post("/api/v1/users/self-bio", json={"selfBio": "bio to export"}, headers=_auth(token))
+    export = client.post("/api/v1/settings/export", headers=_auth(token)).json()
+    assert {"downloadUrl", "filename", "requestId"} <= set(export)
+    download = client.get(export["downloadUrl"])
+    assert download.status_code == 200
+    document = download.json()
+    assert document["profile"]["selfBio"] == "bio to export"
+    assert document["profile"]["email"] == "export@example.com"
+    tampered = export["downloadUrl"].replace("signature=", "signature=0")
+    assert client.get(tampered).status_code == 404
