@@ -33,15 +33,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -59,11 +61,13 @@ from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 from sqlalchemy.dialects import postgresql  # noqa: E402
 
+import infra.sources as infra_sources  # noqa: E402
 from commands.base import CommandBus, CommandContext  # noqa: E402
 from domain.aggregate import Cause  # noqa: E402
 from domain.events import DomainEvent, EventMeta, registry  # noqa: E402
 from infra.event_store import EventStore, RecordedEvent, open_event_store  # noqa: E402
-from infra.relay import Relay  # noqa: E402
+from infra.kafka import ensure_topic  # noqa: E402
+from infra.relay import Relay, _partition  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 from infra.sources import EventSource, KafkaSource  # noqa: E402
@@ -616,13 +620,13 @@ class ExperimentTx(ProjectionTx):
 
 
 def experimental_apply_batch(
-    variant: EngineVariant,
     read_models: ReadModels,
     projection: Projection,
     version: int,
     partition: int,
     events: Sequence[RecordedEvent],
     *,
+    variant: EngineVariant,
     skip_positions: frozenset[int] = frozenset(),
     seen_upto: int = 0,
 ) -> BatchResult:
@@ -712,33 +716,134 @@ def producer_config(relay: Relay, settings: Settings) -> dict[str, Any]:
     )
     return {
         **{k: config.get(k) for k in keys},
-        "relay_batch_size (events read per step, one flush per step)": settings.relay_batch_size,
-        "partitions": settings.kafka_partitions,
         "client": f"kafka-python {metadata.version('kafka-python')}",
     }
 
 
+class ConfluentRelay(Relay):
+    """Experiment: ``Relay`` with the same records (key, explicit partition, headers, value)
+    produced through confluent-kafka (librdkafka, C) instead of kafka-python.
+    Only measured when ``confluent_kafka`` is importable."""
+
+    CONFIG: ClassVar[dict[str, Any]] = {
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "batch.size": 256 * 1024,
+        "compression.type": "lz4",
+        "message.max.bytes": 8 * 1024 * 1024,
+    }
+
+    def __init__(self, store: EventStore, settings: Settings, name: str = "kafka") -> None:
+        super().__init__(store, settings, name)
+        self._ck: Any = None
+        self._errors: list[Any] = []
+
+    @property
+    def producer(self) -> Any:  # type: ignore[override]
+        if self._ck is None:
+            from confluent_kafka import Producer
+
+            ensure_topic(self.settings)
+            self._ck = Producer({"bootstrap.servers": self.settings.kafka_bootstrap, **self.CONFIG})
+        return self._ck
+
+    def warm_up(self) -> None:
+        self.producer.list_topics(self.settings.kafka_topic, timeout=10)
+
+    def _delivered(self, error: Any, _: Any) -> None:
+        if error is not None:
+            self._errors.append(error)
+
+    def publish(self, events: list[RecordedEvent]) -> None:
+        topic = self.settings.kafka_topic
+        partitions = self.settings.kafka_partitions
+        producer = self.producer
+        for recorded in events:
+            document = recorded.document()
+            meta = document["meta"]
+            key = str(recorded.aggregate_id).encode()
+            headers = [
+                ("event-type", recorded.topic.encode()),
+                ("schema-version", str(document["schema_version"]).encode()),
+                ("position", str(recorded.position).encode()),
+                ("aggregate-version", str(recorded.version).encode()),
+                ("correlation-id", (meta.get("correlation_id") or "").encode()),
+                ("causation-id", (meta.get("causation_id") or "").encode()),
+            ]
+            while True:
+                try:
+                    producer.produce(
+                        topic,
+                        value=recorded.state,
+                        key=key,
+                        partition=_partition(key, partitions),
+                        headers=headers,
+                        on_delivery=self._delivered,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        if producer.flush(30) or self._errors:
+            raise RuntimeError(f"confluent relay: undelivered records ({self._errors[:3]})")
+
+    def close(self) -> None:
+        if self._ck is not None:
+            self._ck.flush(10)
+            self._ck = None
+
+
+def confluent_available() -> str | None:
+    try:
+        import confluent_kafka
+    except ImportError:
+        return None
+    client, librdkafka = confluent_kafka.version()[0], confluent_kafka.libversion()[0]
+    return f"confluent-kafka {client} (librdkafka {librdkafka})"
+
+
 def bench_relay(
-    cfg: Config, settings: Settings, store: EventStore, head: int, report: dict[str, Any]
+    cfg: Config,
+    settings: Settings,
+    store: EventStore,
+    head: int,
+    report: dict[str, Any],
+    *,
+    confluent: bool = False,
 ) -> dict[str, Any]:
-    relay = Relay(store, settings)
-    # Topic creation, producer start-up and the first metadata fetch are not timed.
-    relay.producer.partitions_for(settings.kafka_topic)
+    relay: Relay
+    if confluent:
+        ck = ConfluentRelay(store, settings, name="bench-confluent")
+        ck.warm_up()
+        relay = ck
+        config: dict[str, Any] = {**ConfluentRelay.CONFIG, "client": confluent_available()}
+    else:
+        relay = Relay(store, settings)
+        # Topic creation, producer start-up and the first metadata fetch are not timed.
+        relay.producer.partitions_for(settings.kafka_topic)
+        config = producer_config(relay, settings)
+    config["relay_batch_size (events read per step, one flush per step)"] = (
+        settings.relay_batch_size
+    )
+    config["partitions"] = settings.kafka_partitions
     steps = 0
     after = 0
+    cpu = time.process_time()
     start = time.perf_counter()
-    with maybe_profile(cfg, "relay", report):
+    with maybe_profile(cfg, "relay.confluent" if confluent else "relay", report):
         while after < head:
             after = relay.step(after)
             steps += 1
     elapsed = time.perf_counter() - start
-    config = producer_config(relay, settings)
+    cpu = time.process_time() - cpu
     relay.close()
     return {
+        "producer": "experiment: confluent-kafka" if confluent else "shipped: kafka-python",
         "events": head,
         "steps": steps,
         "seconds": round(elapsed, 3),
         "events_per_s": round(head / elapsed),
+        "bench_process_cpu_share": round(cpu / elapsed, 2),
         "saved_position": relay.position.load(),
         "producer_config": config,
         "topic": settings.kafka_topic,
@@ -786,7 +891,7 @@ def catch_up(
         try:
             if not variant.shipped:
                 rt.read_models.apply_batch = functools.partial(  # type: ignore[method-assign]
-                    experimental_apply_batch, variant, rt.read_models
+                    experimental_apply_batch, rt.read_models, variant=variant
                 )
             version = rt.read_models.active_version(projection.name, fresh=True)
             runner = rt.projection_runner(projection, kafka=kafka)
@@ -843,6 +948,18 @@ def bench_pipeline(
             progress(f"pre-loaded at {loaded['events_per_s']} events/s; relaying")
             out["relay"] = bench_relay(cfg, settings, store, head, report)
             progress(f"relay: {out['relay']['events_per_s']} events/s")
+            if cfg.experiments:
+                if confluent_available():
+                    other = Settings(
+                        **{**settings.model_dump(), "kafka_topic": unique_name("bench-ck")}
+                    )
+                    out["relay_experiment_confluent"] = bench_relay(
+                        cfg, other, store, head, report, confluent=True
+                    )
+                    rate = out["relay_experiment_confluent"]["events_per_s"]
+                    progress(f"relay (confluent-kafka experiment): {rate} events/s")
+                else:
+                    out["relay_experiment_confluent"] = "skipped: confluent_kafka not importable"
             if "projection" in wanted:
                 specs = [(False, batch, SHIPPED) for batch in cfg.batch_sizes]
                 specs += [(True, batch, SHIPPED) for batch in cfg.kafka_batch_sizes]
@@ -879,111 +996,168 @@ def bench_pipeline(
 # ======================================================================================
 
 
-def bench_freshness(env: Env, cfg: Config) -> dict[str, Any]:
-    with env.database("fresh") as url:
+@dataclass
+class Timeline:
+    """Monotonic timestamps per event position, filled by the command thread(s) and by the
+    wrapped relay/read-model functions."""
+
+    returned: dict[int, float] = field(default_factory=dict)
+    published: dict[int, float] = field(default_factory=dict)
+    visible: dict[int, float] = field(default_factory=dict)
+    aggregates: dict[int, uuid.UUID] = field(default_factory=dict)
+    command_seconds: list[float] = field(default_factory=list)
+    lateness: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def instrument(rt: Runtime, relay: Relay, timeline: Timeline) -> None:
+    """Timestamp each position right after the read-model transaction commits (visible to
+    queries) and right after the relay's flush returns (acknowledged by the broker)."""
+    apply_batch = rt.read_models.apply_batch
+    publish = relay.publish
+
+    def timed_apply(*args: Any, **kwargs: Any) -> BatchResult:
+        result = apply_batch(*args, **kwargs)
+        now = time.monotonic()
+        for position in result.positions:
+            timeline.visible.setdefault(position, now)
+        return result
+
+    def timed_publish(events: list[RecordedEvent]) -> None:
+        publish(events)
+        now = time.monotonic()
+        for recorded in events:
+            timeline.published.setdefault(recorded.position, now)
+
+    rt.read_models.apply_batch = timed_apply  # type: ignore[method-assign]
+    relay.publish = timed_publish  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def consumer_overrides(**overrides: Any) -> Iterator[None]:
+    """Experiment: extra kafka-python consumer options for every ``KafkaSource`` built inside
+    the block (``infra.sources`` calls ``infra.kafka.consumer(settings, group_id)``)."""
+    original = infra_sources.consumer
+    if overrides:
+        infra_sources.consumer = functools.partial(original, **overrides)
+    try:
+        yield
+    finally:
+        infra_sources.consumer = original
+
+
+def paced_commands(bus: CommandBus, timeline: Timeline, cfg: Config, workers: int) -> float:
+    """Issue ``increment(times=1)`` on new counters on a fixed schedule (open loop); with
+    ``workers > 1`` the schedule is kept by this thread and commands run in a pool."""
+    count = int(cfg.freshness_rate * cfg.freshness_seconds)
+    interval = 1 / cfg.freshness_rate
+
+    def command(target: float) -> None:
+        issued = time.monotonic()
+        counter_id = uuid.uuid4()
+        position = increment(bus, CommandContext(), counter_id).last_position
+        done = time.monotonic()
+        with timeline.lock:
+            timeline.lateness.append(issued - target)
+            timeline.returned[position] = done
+            timeline.aggregates[position] = counter_id
+            timeline.command_seconds.append(done - issued)
+
+    start = time.monotonic() + 0.05
+    with (
+        ThreadPoolExecutor(max_workers=workers)
+        if workers > 1
+        else contextlib.nullcontext(None) as pool
+    ):
+        futures = []
+        for i in range(count):
+            target = start + i * interval
+            delay = target - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if pool is None:
+                command(target)
+            else:
+                futures.append(pool.submit(command, target))
+        for future in futures:
+            future.result()
+    return time.monotonic() - start
+
+
+def distribution(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {
+        "p50": ms(percentile(values, 50)),
+        "p95": ms(percentile(values, 95)),
+        "p99": ms(percentile(values, 99)),
+        "max": ms(max(values)),
+        "mean": ms(statistics.fmean(values)),
+    }
+
+
+@dataclass(frozen=True)
+class FreshnessVariant:
+    label: str
+    workers: int = 1
+    consumer: dict[str, Any] = field(default_factory=dict)
+
+
+def freshness_run(env: Env, cfg: Config, variant: FreshnessVariant) -> dict[str, Any]:
+    timeline = Timeline()
+    with env.database("fresh") as url, consumer_overrides(**variant.consumer):
         settings = env.kafka_settings(url)
         projection = make_bench_projection("bench_fresh")
         rt = Runtime.build(settings, projections=[projection], policies=[])
-        returned: dict[int, float] = {}
-        published: dict[int, float] = {}
-        visible: dict[int, float] = {}
-        aggregates: dict[int, uuid.UUID] = {}
         try:
-            # Timestamps right after the read-model transaction commits (visible to queries)
-            # and right after the relay's flush (acknowledged by the broker).
-            apply_batch = rt.read_models.apply_batch
-
-            def timed_apply(*args: Any, **kwargs: Any) -> BatchResult:
-                result = apply_batch(*args, **kwargs)
-                now = time.monotonic()
-                for position in result.positions:
-                    visible.setdefault(position, now)
-                return result
-
-            rt.read_models.apply_batch = timed_apply  # type: ignore[method-assign]
             relay = Relay(rt.store, settings)
-            publish = relay.publish
-
-            def timed_publish(events: list[RecordedEvent]) -> None:
-                publish(events)
-                now = time.monotonic()
-                for e in events:
-                    published.setdefault(e.position, now)
-
-            relay.publish = timed_publish  # type: ignore[method-assign]
-            rt.spawn("relay", relay.run)  # what Runtime.start_relay does
+            instrument(rt, relay, timeline)
+            rt.spawn("relay", relay.run)  # what Runtime.start_relay does, with our Relay
             rt.start_projectors(kafka=True)
-            bus = rt.bus
-
-            # Warm-up: the group join (session 2 s -> ~1 s hold in Tansu) is not measured.
+            # Warm-up: the group join (session 2 s -> ~1 s in Tansu) is not measured.
             warm_start = time.monotonic()
-            first = increment(bus, CommandContext(), uuid.uuid4()).last_position
-            while first not in visible:
+            first = increment(rt.bus, CommandContext(), uuid.uuid4()).last_position
+            while first not in timeline.visible:
                 if time.monotonic() - warm_start > 60:
                     raise TimeoutError("the first event never became visible")
                 time.sleep(0.005)
             warmup = time.monotonic() - warm_start
-            progress(f"freshness: pipeline warm after {warmup:.2f} s; pacing")
-
-            count = int(cfg.freshness_rate * cfg.freshness_seconds)
-            interval = 1 / cfg.freshness_rate
-            lateness: list[float] = []
-            start = time.monotonic() + 0.05
-            for i in range(count):
-                target = start + i * interval
-                delay = target - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                issued = time.monotonic()
-                lateness.append(issued - target)
-                counter_id = uuid.uuid4()
-                position = increment(bus, CommandContext(), counter_id).last_position
-                returned[position] = time.monotonic()
-                aggregates[position] = counter_id
-            sent_seconds = time.monotonic() - start
+            progress(f"freshness {variant.label}: warm after {warmup:.2f} s; pacing")
+            sent_seconds = paced_commands(rt.bus, timeline, cfg, variant.workers)
             drain_deadline = time.monotonic() + 15
-            while len(set(returned) - set(visible)) and time.monotonic() < drain_deadline:
+            while set(timeline.returned) - set(timeline.visible):
+                if time.monotonic() > drain_deadline:
+                    break
                 time.sleep(0.01)
-            # Cross-check the engine's own read-your-writes predicate for the last command.
-            last = max(returned)
+            # Cross-check with the engine's own read-your-writes predicate.
+            last = max(timeline.returned)
             has_applied = rt.read_models.has_applied(
-                projection.name, last, rt.partition_of(aggregates[last])
+                projection.name, last, rt.partition_of(timeline.aggregates[last])
             )
             counts = read_model_counts(rt.read_models, projection)
         finally:
             rt.close()
-    missing = sorted(set(returned) - set(visible))
-    total = [visible[p] - returned[p] for p in returned if p in visible]
-    relay_part = [published[p] - returned[p] for p in returned if p in published]
-    tail_part = [visible[p] - published[p] for p in returned if p in visible and p in published]
-
-    def dist(values: list[float]) -> dict[str, float]:
-        if not values:
-            return {}
-        return {
-            "p50": ms(percentile(values, 50)),
-            "p95": ms(percentile(values, 95)),
-            "p99": ms(percentile(values, 99)),
-            "max": ms(max(values)),
-            "mean": ms(statistics.fmean(values)),
-        }
-
-    return {
-        "method": (
-            "one thread issues increment(times=1) commands on new counters at a fixed schedule; "
-            "relay (Relay.run) and projector (ProjectionRunner.run, KafkaSource) run as "
-            "Runtime threads in the same process; latency = read-model commit (wrapping "
-            "ReadModels.apply_batch) minus command return"
-        ),
+    returned, published, visible = timeline.returned, timeline.published, timeline.visible
+    result = {
+        "variant": variant.label,
+        "command_threads": variant.workers,
+        "consumer_overrides": variant.consumer,
         "target_rate_per_s": cfg.freshness_rate,
         "commands": len(returned),
         "achieved_rate_per_s": round(len(returned) / sent_seconds, 1),
-        "pacing_lateness_ms": dist(lateness),
         "warmup_seconds_untimed": round(warmup, 3),
-        "latency_ms_command_to_visible": dist(total),
-        "latency_ms_command_to_kafka_ack": dist(relay_part),
-        "latency_ms_kafka_ack_to_visible": dist(tail_part),
-        "not_visible_after_15s_drain": len(missing),
+        "latency_ms_command_to_visible": distribution(
+            [visible[p] - returned[p] for p in returned if p in visible]
+        ),
+        "latency_ms_command_to_kafka_ack": distribution(
+            [published[p] - returned[p] for p in returned if p in published]
+        ),
+        "latency_ms_kafka_ack_to_visible": distribution(
+            [visible[p] - published[p] for p in returned if p in visible and p in published]
+        ),
+        "command_duration_ms": distribution(timeline.command_seconds),
+        "pacing_lateness_ms": distribution(timeline.lateness),
+        "not_visible_after_15s_drain": len(set(returned) - set(visible)),
         "has_applied_last": has_applied,
         "rows": counts,
         "settings": {
@@ -994,6 +1168,35 @@ def bench_freshness(env: Env, cfg: Config) -> dict[str, Any]:
             "relay_batch_size": settings.relay_batch_size,
             "partitions": settings.kafka_partitions,
         },
+    }
+    fresh = result["latency_ms_command_to_visible"]
+    progress(
+        f"freshness {variant.label}: {result['achieved_rate_per_s']}/s achieved, "
+        f"p50 {fresh.get('p50')} p95 {fresh.get('p95')} p99 {fresh.get('p99')} ms"
+    )
+    return result
+
+
+FRESHNESS_VARIANTS = [
+    FreshnessVariant("shipped"),
+    FreshnessVariant("fetch_max_wait_ms=20", consumer={"fetch_max_wait_ms": 20}),
+    FreshnessVariant(
+        "fetch_max_wait_ms=20, 4 command threads", workers=4, consumer={"fetch_max_wait_ms": 20}
+    ),
+]
+
+
+def bench_freshness(env: Env, cfg: Config) -> dict[str, Any]:
+    variants = FRESHNESS_VARIANTS if cfg.experiments else FRESHNESS_VARIANTS[:1]
+    return {
+        "method": (
+            "commands (increment, times=1, new counter each) on a fixed schedule; relay "
+            "(Relay.run) and projector (ProjectionRunner.run with KafkaSource) run as Runtime "
+            "threads in the same process, the bench projection on the shipped engine; latency "
+            "= read-model commit (wrapping ReadModels.apply_batch) minus command return. "
+            "Variants other than 'shipped' are experiments."
+        ),
+        "runs": [freshness_run(env, cfg, variant) for variant in variants],
     }
 
 
@@ -1096,12 +1299,16 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
                 "met": run["events_per_s"] >= 10_000 and run["rows_ok"],
             }
     fresh = results.get("freshness")
-    if fresh and fresh["latency_ms_command_to_visible"]:
-        p95 = fresh["latency_ms_command_to_visible"]["p95"]
-        out["freshness_p95_ms"] = {
+    if fresh and fresh["runs"][0]["latency_ms_command_to_visible"]:
+        run = fresh["runs"][0]
+        p95 = run["latency_ms_command_to_visible"]["p95"]
+        out["freshness_p95_ms_at_200_per_s"] = {
             "value": p95,
-            "goal": "< 250",
-            "met": p95 < 250 and not fresh["not_visible_after_15s_drain"],
+            "achieved_rate_per_s": run["achieved_rate_per_s"],
+            "goal": "< 250 at 200 commands/s",
+            "met": p95 < 250
+            and not run["not_visible_after_15s_drain"]
+            and run["achieved_rate_per_s"] >= 0.95 * run["target_rate_per_s"],
         }
     return out
 
@@ -1171,8 +1378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["pipeline"] = bench_pipeline(env, cfg, wanted, report)
         if "freshness" in wanted:
             results["freshness"] = bench_freshness(env, cfg)
-            fresh = results["freshness"]["latency_ms_command_to_visible"]
-            progress(f"freshness: {fresh}")
     finally:
         env.close()
         tmp.cleanup()

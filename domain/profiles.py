@@ -1,6 +1,7 @@
 """Profiles and onboarding: what a learner tells us about themselves, step by step.
 
-The profile aggregate's id is the user's account id. Every onboarding save is its own event,
+A profile is its own stream (``profile_id(user_id)``, derived from the account id), and every
+event names its user. Every onboarding save is its own event,
 so the onboarding status is derived from history, and a later save never wipes an earlier
 one (the original system's "complete onboarding" erased the native language; here completing
 only records that it happened, after checking nothing required is missing).
@@ -212,6 +213,12 @@ class Profile(Aggregate):
 
     def set_native_language(self, cause: Cause, language_id: int) -> None:
         _known("languages", [language_id], "UNKNOWN_LANGUAGE")
+        targets = {t.language_id for t in self.items.get("targetLanguages", [])}
+        if language_id in targets:
+            raise RuleViolation(
+                "your native language cannot be one of your target languages",
+                code="TARGET_IS_NATIVE",
+            )
         self._change(
             "nativeLanguage", language_id, NativeLanguageSet, cause, language_id=language_id
         )

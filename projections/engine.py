@@ -141,19 +141,30 @@ class ProjectionTx:
         self._ops.append((shape, stmt, params, key))
 
     def flush(self) -> None:
+        """Write the buffer table by table: writes to one table keep their order (runs of
+        one shape become one executemany); writes to different tables may be reordered,
+        which is safe because read models have no cross-table constraints and every read
+        (``execute``) flushes first."""
         ops, self._ops = self._ops, []
-        start = 0
-        while start < len(ops):
-            shape, stmt, _, key = ops[start]
-            end = start
-            while end < len(ops) and ops[end][0] == shape:
-                end += 1
-            rows = [params for _, _, params, _ in ops[start:end]]
-            if key:
-                # Several upserts of one row in a bulk statement would collide; the last wins.
-                rows = list({tuple(r[k] for k in key): r for r in rows}.values())
-            self.conn.execute(stmt, rows)
-            start = end
+        by_table: dict[
+            str, list[tuple[tuple[Any, ...], sa.Executable, dict[str, Any], tuple[str, ...]]]
+        ] = {}
+        for op in ops:
+            by_table.setdefault(op[0][1], []).append(op)
+        for table_ops in by_table.values():
+            start = 0
+            while start < len(table_ops):
+                shape, stmt, _, key = table_ops[start]
+                end = start
+                while end < len(table_ops) and table_ops[end][0] == shape:
+                    end += 1
+                rows = [params for _, _, params, _ in table_ops[start:end]]
+                if key:
+                    # Several upserts of one row in one bulk statement would collide; the
+                    # last one wins, as it would have executed one by one.
+                    rows = list({tuple(r[k] for k in key): r for r in rows}.values())
+                self.conn.execute(stmt, rows)
+                start = end
 
 
 _system = sa.MetaData()
@@ -378,6 +389,41 @@ class ReadModels:
         failing one are applied again on their own, so progress is never lost to a poison
         event; the failure is returned for the runner to record and retry.
         """
+        try:
+            return self._apply(
+                projection,
+                version,
+                partition,
+                events,
+                skip_positions=skip_positions,
+                seen_upto=seen_upto,
+                careful=False,
+            )
+        except Exception:
+            # Some event in the batch fails: find which, one flush per event this time.
+            return self._apply(
+                projection,
+                version,
+                partition,
+                events,
+                skip_positions=skip_positions,
+                seen_upto=seen_upto,
+                careful=True,
+            )
+
+    def _apply(
+        self,
+        projection: Projection,
+        version: int,
+        partition: int,
+        events: Sequence[RecordedEvent],
+        *,
+        skip_positions: frozenset[int],
+        seen_upto: int,
+        careful: bool,
+    ) -> BatchResult:
+        """One transaction. Fast mode flushes once per batch; careful mode flushes after
+        every event so that a failure is pinned to the event that caused it."""
         result = BatchResult()
         tables = projection.tables_for(version)
         try:
@@ -392,19 +438,31 @@ class ReadModels:
                     if handler is not None and recorded.position not in skip_positions:
                         try:
                             handler(recorded.decode(), tx)
-                            tx.flush()
+                            if careful:
+                                tx.flush()
                         except Exception as exc:
+                            if not careful:
+                                raise
                             raise PoisonEvent(recorded, exc, partition, index) from exc
                         result.applied += 1
                     upto = recorded.position
                     result.last_position = upto
                     result.positions.append(upto)
+                tx.flush()
                 if seen_upto > upto:
                     upto = result.last_position = seen_upto
                 self._save_tracking(conn, projection.name, version, partition, upto)
             return result
         except PoisonEvent as poison:
-            retry = self.apply_batch(projection, version, partition, events[: poison.index])
+            retry = self._apply(
+                projection,
+                version,
+                partition,
+                events[: poison.index],
+                skip_positions=skip_positions,
+                seen_upto=0,
+                careful=True,
+            )
             retry.poison = poison
             return retry
 
