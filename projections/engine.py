@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -78,67 +78,77 @@ class Projection:
         return self._tables[version]
 
 
+Shape = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+"""(kind, table, columns, key-or-where columns): writes of one shape share one statement."""
+
+
 class ProjectionTx:
     """The handlers' view of one batch transaction.
 
     Writes are buffered and flushed in bulk (consecutive writes of one shape become a single
-    executemany), which is what lets a projector apply tens of thousands of events a second.
-    Reading through ``execute`` flushes first, so handlers always see their own writes.
+    executemany, built once per shape), which is what lets a projector apply thousands of
+    events a second. Reading through ``execute`` flushes first, so handlers always see their
+    own writes.
     """
+
+    _statements: ClassVar[dict[tuple[int, Shape, bool], sa.Executable]] = {}
 
     def __init__(self, conn: Connection, tables: dict[str, sa.Table]) -> None:
         self.conn = conn
         self._tables = tables
-        self._ops: list[tuple[tuple[Any, ...], sa.Executable, dict[str, Any], tuple[str, ...]]] = []
+        self._ops: list[tuple[Shape, dict[str, Any]]] = []
         self._postgres = conn.dialect.name == "postgresql"
 
     def table(self, name: str) -> sa.Table:
         return self._tables[name]
 
     def insert(self, name: str, row: dict[str, Any]) -> None:
-        table = self._tables[name]
-        self._queue(("insert", name, tuple(row)), table.insert(), row, ())
+        self._ops.append((("insert", name, tuple(row), ()), row))
 
     def upsert(self, name: str, row: dict[str, Any], key: Sequence[str]) -> None:
         """Insert or replace the given columns of the row identified by ``key``."""
-        table = self._tables[name]
-        dialect_insert = postgresql.insert if self._postgres else sqlite.insert
-        stmt = dialect_insert(table)
-        updates = {c: stmt.excluded[c] for c in row if c not in key}
-        if updates:
-            stmt = stmt.on_conflict_do_update(index_elements=list(key), set_=updates)
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-        self._queue(("upsert", name, tuple(row), tuple(key)), stmt, row, tuple(key))
+        self._ops.append((("upsert", name, tuple(row), tuple(key)), row))
 
     def update(self, name: str, where: dict[str, Any], values: dict[str, Any]) -> None:
-        table = self._tables[name]
-        stmt = (
-            table.update()
-            .where(*(table.c[k] == sa.bindparam(f"w_{k}") for k in where))
-            .values({c: sa.bindparam(f"v_{c}") for c in values})
-        )
         params = {f"w_{k}": v for k, v in where.items()} | {f"v_{c}": v for c, v in values.items()}
-        self._queue(("update", name, tuple(where), tuple(values)), stmt, params, ())
+        self._ops.append((("update", name, tuple(values), tuple(where)), params))
 
     def delete(self, name: str, where: dict[str, Any]) -> None:
-        table = self._tables[name]
-        stmt = table.delete().where(*(table.c[k] == sa.bindparam(f"w_{k}") for k in where))
         params = {f"w_{k}": v for k, v in where.items()}
-        self._queue(("delete", name, tuple(where)), stmt, params, ())
+        self._ops.append((("delete", name, (), tuple(where)), params))
 
     def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         self.flush()
         return self.conn.execute(statement)
 
-    def _queue(
-        self,
-        shape: tuple[Any, ...],
-        stmt: sa.Executable,
-        params: dict[str, Any],
-        key: tuple[str, ...],
-    ) -> None:
-        self._ops.append((shape, stmt, params, key))
+    def _statement(self, shape: Shape) -> sa.Executable:
+        table = self._tables[shape[1]]
+        cache_key = (id(table), shape, self._postgres)
+        cached = self._statements.get(cache_key)
+        if cached is not None:
+            return cached
+        kind, _, columns, keys = shape
+        stmt: sa.Executable
+        if kind == "insert":
+            stmt = table.insert()
+        elif kind == "upsert":
+            dialect_insert = (postgresql.insert if self._postgres else sqlite.insert)(table)
+            updates = {c: dialect_insert.excluded[c] for c in columns if c not in keys}
+            stmt = (
+                dialect_insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
+                if updates
+                else dialect_insert.on_conflict_do_nothing(index_elements=list(keys))
+            )
+        elif kind == "update":
+            stmt = (
+                table.update()
+                .where(*(table.c[k] == sa.bindparam(f"w_{k}") for k in keys))
+                .values({c: sa.bindparam(f"v_{c}") for c in columns})
+            )
+        else:
+            stmt = table.delete().where(*(table.c[k] == sa.bindparam(f"w_{k}") for k in keys))
+        self._statements[cache_key] = stmt
+        return stmt
 
     def flush(self) -> None:
         """Write the buffer table by table: writes to one table keep their order (runs of
@@ -146,24 +156,23 @@ class ProjectionTx:
         which is safe because read models have no cross-table constraints and every read
         (``execute``) flushes first."""
         ops, self._ops = self._ops, []
-        by_table: dict[
-            str, list[tuple[tuple[Any, ...], sa.Executable, dict[str, Any], tuple[str, ...]]]
-        ] = {}
+        by_table: dict[str, list[tuple[Shape, dict[str, Any]]]] = {}
         for op in ops:
             by_table.setdefault(op[0][1], []).append(op)
         for table_ops in by_table.values():
             start = 0
             while start < len(table_ops):
-                shape, stmt, _, key = table_ops[start]
+                shape = table_ops[start][0]
                 end = start
                 while end < len(table_ops) and table_ops[end][0] == shape:
                     end += 1
-                rows = [params for _, _, params, _ in table_ops[start:end]]
-                if key:
+                rows = [params for _, params in table_ops[start:end]]
+                if shape[0] == "upsert":
                     # Several upserts of one row in one bulk statement would collide; the
                     # last one wins, as it would have executed one by one.
-                    rows = list({tuple(r[k] for k in key): r for r in rows}.values())
-                self.conn.execute(stmt, rows)
+                    keys = shape[3]
+                    rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
+                self.conn.execute(self._statement(shape), rows)
                 start = end
 
 
