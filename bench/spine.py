@@ -26,9 +26,11 @@ import functools
 import io
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import pstats
+import queue as queue_module
 import statistics
 import subprocess
 import sys
@@ -889,10 +891,7 @@ def catch_up(
         rt = Runtime.build(rm_settings, projections=[projection], policies=[])
         source: EventSource | None = None
         try:
-            if not variant.shipped:
-                rt.read_models.apply_batch = functools.partial(  # type: ignore[method-assign]
-                    experimental_apply_batch, rt.read_models, variant=variant
-                )
+            use_engine(rt.read_models, variant)
             version = rt.read_models.active_version(projection.name, fresh=True)
             runner = rt.projection_runner(projection, kafka=kafka)
             source = runner.source_factory(projection, version, {})
@@ -1101,6 +1100,122 @@ class FreshnessVariant:
     label: str
     workers: int = 1
     consumer: dict[str, Any] = field(default_factory=dict)
+    processes: bool = False
+    """Relay and projector in their own processes (the distributed roles) instead of
+    threads of the commanding process."""
+    engine: EngineVariant = SHIPPED
+    """The projection engine variant (see ``EngineVariant``)."""
+
+
+def use_engine(read_models: ReadModels, engine: EngineVariant) -> None:
+    if not engine.shipped:
+        read_models.apply_batch = functools.partial(  # type: ignore[method-assign]
+            experimental_apply_batch, read_models, variant=engine
+        )
+
+
+def role_main(spec: dict[str, Any], stop: Any, out: Any) -> None:
+    """Child process: run the relay or the projector (``spec["role"]``) until ``stop`` is
+    set, sending ``[(position, monotonic time)]`` batches to ``out`` (CLOCK_MONOTONIC is
+    system-wide, so the parent can subtract its own timestamps)."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = Settings(**spec["settings"])
+    with consumer_overrides(**spec["consumer"]):
+        if spec["role"] == "relay":
+            store = open_event_store(settings)
+            relay = Relay(store, settings)
+            publish = relay.publish
+
+            def timed_publish(events: list[RecordedEvent]) -> None:
+                publish(events)
+                now = time.monotonic()
+                out.put([(e.position, now) for e in events])
+
+            relay.publish = timed_publish  # type: ignore[method-assign]
+            try:
+                relay.run(stop)  # only calls stop.is_set()
+            finally:
+                store.close()
+            return
+        projection = make_bench_projection(spec["projection"])
+        rt = Runtime.build(settings, projections=[projection], policies=[])
+        use_engine(rt.read_models, spec["engine"])
+        apply_batch = rt.read_models.apply_batch
+
+        def timed_apply(*args: Any, **kwargs: Any) -> BatchResult:
+            result = apply_batch(*args, **kwargs)
+            now = time.monotonic()
+            out.put([(p, now) for p in result.positions])
+            return result
+
+        rt.read_models.apply_batch = timed_apply  # type: ignore[method-assign]
+        rt.start_projectors(kafka=True)
+        stop.wait()
+        rt.close()
+
+
+@contextlib.contextmanager
+def pipeline(
+    rt: Runtime,
+    settings: Settings,
+    projection: Projection,
+    variant: FreshnessVariant,
+    timeline: Timeline,
+) -> Iterator[None]:
+    """Run relay and projector as threads of ``rt`` or as two child processes."""
+    if not variant.processes:
+        relay = Relay(rt.store, settings)
+        use_engine(rt.read_models, variant.engine)
+        instrument(rt, relay, timeline)
+        rt.spawn("relay", relay.run)  # what Runtime.start_relay does, with our Relay
+        rt.start_projectors(kafka=True)
+        yield
+        return
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    queues = {"relay": ctx.Queue(), "projector": ctx.Queue()}
+    children = [
+        ctx.Process(
+            target=role_main,
+            args=(
+                {
+                    "role": role,
+                    "settings": settings.model_dump(),
+                    "projection": projection.name,
+                    "consumer": variant.consumer,
+                    "engine": variant.engine,
+                },
+                stop,
+                queue,
+            ),
+            name=f"bench-{role}",
+        )
+        for role, queue in queues.items()
+    ]
+    targets = {"relay": timeline.published, "projector": timeline.visible}
+    done = threading.Event()
+
+    def drain(role: str) -> None:
+        while not done.is_set():
+            with contextlib.suppress(queue_module.Empty):
+                for position, at in queues[role].get(timeout=0.05):
+                    targets[role].setdefault(position, at)
+
+    drains = [threading.Thread(target=drain, args=(r,), daemon=True) for r in queues]
+    for thread in [*children, *drains]:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for child in children:
+            child.join(timeout=20)
+            if child.is_alive():
+                child.kill()
+        done.set()
+        for thread in drains:
+            thread.join(timeout=5)
 
 
 def freshness_run(env: Env, cfg: Config, variant: FreshnessVariant) -> dict[str, Any]:
@@ -1110,37 +1225,36 @@ def freshness_run(env: Env, cfg: Config, variant: FreshnessVariant) -> dict[str,
         projection = make_bench_projection("bench_fresh")
         rt = Runtime.build(settings, projections=[projection], policies=[])
         try:
-            relay = Relay(rt.store, settings)
-            instrument(rt, relay, timeline)
-            rt.spawn("relay", relay.run)  # what Runtime.start_relay does, with our Relay
-            rt.start_projectors(kafka=True)
-            # Warm-up: the group join (session 2 s -> ~1 s in Tansu) is not measured.
-            warm_start = time.monotonic()
-            first = increment(rt.bus, CommandContext(), uuid.uuid4()).last_position
-            while first not in timeline.visible:
-                if time.monotonic() - warm_start > 60:
-                    raise TimeoutError("the first event never became visible")
-                time.sleep(0.005)
-            warmup = time.monotonic() - warm_start
-            progress(f"freshness {variant.label}: warm after {warmup:.2f} s; pacing")
-            sent_seconds = paced_commands(rt.bus, timeline, cfg, variant.workers)
-            drain_deadline = time.monotonic() + 15
-            while set(timeline.returned) - set(timeline.visible):
-                if time.monotonic() > drain_deadline:
-                    break
-                time.sleep(0.01)
-            # Cross-check with the engine's own read-your-writes predicate.
-            last = max(timeline.returned)
-            has_applied = rt.read_models.has_applied(
-                projection.name, last, rt.partition_of(timeline.aggregates[last])
-            )
-            counts = read_model_counts(rt.read_models, projection)
+            with pipeline(rt, settings, projection, variant, timeline):
+                # Warm-up: the group join (session 2 s -> ~1 s in Tansu) is not measured.
+                warm_start = time.monotonic()
+                first = increment(rt.bus, CommandContext(), uuid.uuid4()).last_position
+                while first not in timeline.visible:
+                    if time.monotonic() - warm_start > 60:
+                        raise TimeoutError("the first event never became visible")
+                    time.sleep(0.005)
+                warmup = time.monotonic() - warm_start
+                progress(f"freshness {variant.label}: warm after {warmup:.2f} s; pacing")
+                sent_seconds = paced_commands(rt.bus, timeline, cfg, variant.workers)
+                drain_deadline = time.monotonic() + 15
+                while set(timeline.returned) - set(timeline.visible):
+                    if time.monotonic() > drain_deadline:
+                        break
+                    time.sleep(0.01)
+                # Cross-check with the engine's own read-your-writes predicate.
+                last = max(timeline.returned)
+                has_applied = rt.read_models.has_applied(
+                    projection.name, last, rt.partition_of(timeline.aggregates[last])
+                )
+                counts = read_model_counts(rt.read_models, projection)
         finally:
             rt.close()
     returned, published, visible = timeline.returned, timeline.published, timeline.visible
     result = {
         "variant": variant.label,
         "command_threads": variant.workers,
+        "relay_and_projector": "child processes" if variant.processes else "threads",
+        "projection_engine": variant.engine.label,
         "consumer_overrides": variant.consumer,
         "target_rate_per_s": cfg.freshness_rate,
         "commands": len(returned),
@@ -1181,7 +1295,15 @@ FRESHNESS_VARIANTS = [
     FreshnessVariant("shipped"),
     FreshnessVariant("fetch_max_wait_ms=20", consumer={"fetch_max_wait_ms": 20}),
     FreshnessVariant(
-        "fetch_max_wait_ms=20, 4 command threads", workers=4, consumer={"fetch_max_wait_ms": 20}
+        "fetch_max_wait_ms=20, relay+projector processes",
+        consumer={"fetch_max_wait_ms": 20},
+        processes=True,
+    ),
+    FreshnessVariant(
+        "fetch_max_wait_ms=20, relay+projector processes, engine fixes",
+        consumer={"fetch_max_wait_ms": 20},
+        processes=True,
+        engine=EXPERIMENTS[-1],
     ),
 ]
 

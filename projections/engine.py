@@ -238,7 +238,12 @@ def create_engine(url: str) -> Engine:
     BEGINs so transactions really are transactions; every batch writes its tracking row
     first, so a write lock is taken at the start and never upgraded mid-transaction."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=20,
+            max_overflow=20,
+        )
 
         @sa_event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _: Any) -> None:
