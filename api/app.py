@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import catalogs, errors, identity, oauth, profiles, system
+from api import catalogs, errors, identity, matching, oauth, profiles, system
 from infra.metrics import REQUEST_LATENCY
 from infra.runtime import Runtime
 
@@ -45,6 +45,6 @@ def create_app(rt: Runtime) -> FastAPI:
         ).observe(time.perf_counter() - started)
         return response
 
-    for router in (system.router, identity.router, oauth.router, catalogs.router, profiles.router):
-        app.include_router(router)
+    for module in (system, identity, oauth, catalogs, profiles, matching):
+        app.include_router(module.router)
     return app

@@ -35,7 +35,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Too many attempts. Please try again later.",
     ),
     "SESSION_EXISTS": ("이미 시작된 세션입니다.", "This session has already started."),
-    "CONFLICT": ("요청이 현재 상태와 맞지 않습니다.", "The request conflicts with the current state."),
+    "CONFLICT": (
+        "요청이 현재 상태와 맞지 않습니다.",
+        "The request conflicts with the current state.",
+    ),
     "RULE_VIOLATION": ("요청을 처리할 수 없습니다.", "The request cannot be carried out."),
     "FORBIDDEN": ("권한이 없습니다.", "You are not allowed to do this."),
     "TWO_FACTOR_REQUIRED": ("2단계 인증 코드를 확인하세요.", "Please check your two-factor code."),

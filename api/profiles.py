@@ -649,10 +649,24 @@ class LanguageSettings(BaseModel):
     voiceGender: str = "ANY"  # noqa: N815
 
 
+class MatchingSettings(BaseModel):
+    """Validated and enforced: ``allowMatchRequests`` is checked by the request command."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    autoAcceptMatches: bool = False  # noqa: N815
+    showOnlineStatus: bool = True  # noqa: N815
+    allowMatchRequests: bool = True  # noqa: N815
+    preferredAgeRange: tuple[int, int] | None = None  # noqa: N815
+    preferredGenders: list[str] = []  # noqa: N815
+    preferredLanguages: list[int] = []  # noqa: N815
+
+
 SETTINGS_MODELS: dict[str, type[BaseModel]] = {
     "notifications": NotificationSettings,
     "privacy": PrivacySettings,
     "language": LanguageSettings,
+    "matching": MatchingSettings,
 }
 
 
@@ -666,7 +680,7 @@ def settings_section(rt: Runtime, user_id: str, section: str) -> dict[str, Any]:
     return _section(rt, user_id, section)
 
 
-def _patch_section(
+def patch_settings_section(
     rt: Runtime, ctx: CommandContext, user_id: str, section: Any, body: dict[str, Any]
 ) -> dict[str, Any]:
     merged = {**_section(rt, user_id, section), **body}
@@ -687,7 +701,7 @@ def _settings_routes(section: str) -> None:
     def write(
         body: dict[str, Any], caller: CallerDep, ctx: UserContext, rt: RuntimeDep
     ) -> dict[str, Any]:
-        return _patch_section(rt, ctx, caller.user_id, section, body)
+        return patch_settings_section(rt, ctx, caller.user_id, section, body)
 
     router.add_api_route(
         f"/settings/{section}", read, methods=["GET"], name=f"get_{section}_settings"
@@ -781,11 +795,11 @@ def put_user_settings(
             "emailEnabled": body.notifications.get("email", False),
             "pushEnabled": body.notifications.get("push", True),
         }
-        _patch_section(rt, ctx, caller.user_id, "notifications", mapped)
+        patch_settings_section(rt, ctx, caller.user_id, "notifications", mapped)
     if body.privacy is not None:
-        _patch_section(rt, ctx, caller.user_id, "privacy", body.privacy)
+        patch_settings_section(rt, ctx, caller.user_id, "privacy", body.privacy)
     if body.preferences is not None:
-        _patch_section(rt, ctx, caller.user_id, "language", body.preferences)
+        patch_settings_section(rt, ctx, caller.user_id, "language", body.preferences)
     return get_user_settings(caller, rt)
 
 

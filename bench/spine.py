@@ -61,7 +61,6 @@ from eventsourcing.domain import event  # noqa: E402
 from psycopg import sql as pg_sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
-from sqlalchemy.dialects import postgresql  # noqa: E402
 
 import infra.sources as infra_sources  # noqa: E402
 from commands.base import CommandBus, CommandContext  # noqa: E402
@@ -80,6 +79,7 @@ from projections.engine import (  # noqa: E402
     ReadModels,
 )
 from tests.services import (  # noqa: E402
+    PostgresCluster,
     Tansu,
     create_database,
     drop_database,
@@ -124,6 +124,7 @@ class Config:
     freshness_rate: float
     freshness_seconds: float
     profile: set[str]
+    postgres: str = "local"
 
 
 @dataclass
@@ -444,41 +445,30 @@ def read_model_counts(read_models: ReadModels, projection: Projection) -> dict[s
         }
 
 
-# -- experiments: what the projection engine could do (bench-only variants) ---------------
+# -- experiments: what the projection engine could still gain (bench-only variants) ------
 
 
 @dataclass(frozen=True)
 class EngineVariant:
-    """Which of three proposed engine changes to switch on (all off = as shipped).
+    """Proposed changes on top of the shipped engine (all off = as shipped). The shipped
+    engine already flushes once per batch, coalesces writes per table and caches statements.
 
-    * ``flush_once``: ``ReadModels.apply_batch`` calls ``tx.flush()`` after *every* event, so
-      nothing is ever batched across events; flush once at the end of the batch instead (a
-      failure falls back to the shipped per-event path, which pinpoints the poison event).
-    * ``group_by_table``: ``ProjectionTx.flush`` merges only *consecutive* writes of one shape,
-      so a handler alternating insert(increments)/upsert(counter_heads) gets runs of length 1;
-      merge same-shape runs per table instead (order within each table kept).
-    * ``cache_statements``: ``ProjectionTx.upsert`` builds a new ``insert().on_conflict_do_update``
-      construct per call (``stmt.excluded`` alone re-derives the column collection each time)
-      and ``insert`` a new ``table.insert()``; build each once per (table, columns, key).
-    * ``unnest``: an executemany of N rows is N pipelined INSERTs (~20K rows/s here); one
-      ``INSERT INTO t (cols) SELECT * FROM unnest(%s::type[], ...) [ON CONFLICT ...]`` per
-      same-shape run sends the rows as column arrays in one statement (PostgreSQL only).
-      (SQLAlchemy's ``use_insertmanyvalues_wo_returning`` multi-row VALUES was also tried:
-      slower than the pipelined executemany, because the rendering is done in Python.)
+    * ``unnest``: an executemany of N rows is N pipelined INSERTs (about 20K rows/s here);
+      one ``INSERT INTO t (cols) SELECT * FROM unnest(%s::type[], ...) [ON CONFLICT ...]``
+      per same-shape run sends the rows as column arrays in one statement (PostgreSQL only).
+      SQLAlchemy's ``use_insertmanyvalues_wo_returning`` multi-row VALUES was also tried and
+      was slower than the pipelined executemany (its rendering is done in Python).
     * ``fast_decode``: ``infra/event_store.py::decode`` parses the JSON in Python, validates
-      ``EventMeta`` from a dict, then validates the event from another dict (~30 us/event).
+      ``EventMeta`` from a dict, then the event from another dict (about 30 us/event).
       Validating the whole document from bytes in pydantic-core (``model_validate_json``)
-      and passing the ``EventMeta`` instance on takes ~11 us (fast path only for events at
-      their current schema version without personal fields; others use ``decode``).
+      and handing the ``EventMeta`` instance on takes about 11 us. Fast path only for events
+      at their current schema version without personal fields; the rest use ``decode``.
     """
 
-    flush_once: bool = False
-    group_by_table: bool = False
-    cache_statements: bool = False
     unnest: bool = False
     fast_decode: bool = False
 
-    NAMES = ("flush_once", "group_by_table", "cache_statements", "unnest", "fast_decode")
+    NAMES: ClassVar[tuple[str, ...]] = ("unnest", "fast_decode")
 
     @property
     def shipped(self) -> bool:
@@ -493,13 +483,9 @@ class EngineVariant:
 
 SHIPPED = EngineVariant()
 EXPERIMENTS = [
-    EngineVariant(cache_statements=True),
-    EngineVariant(flush_once=True, group_by_table=True),
-    EngineVariant(flush_once=True, group_by_table=True, cache_statements=True),
-    EngineVariant(flush_once=True, group_by_table=True, cache_statements=True, unnest=True),
-    EngineVariant(
-        flush_once=True, group_by_table=True, cache_statements=True, unnest=True, fast_decode=True
-    ),
+    EngineVariant(unnest=True),
+    EngineVariant(fast_decode=True),
+    EngineVariant(unnest=True, fast_decode=True),
 ]
 
 
@@ -519,75 +505,36 @@ def fast_decode(recorded: RecordedEvent) -> DomainEvent:
     document = _Document.model_validate_json(recorded.state)
     if document.schema_version != cls.schema_version:
         return recorded.decode()
-    # Already validated: copying the fields is enough (``model_copy`` costs ~4 us).
+    # Already validated: copying the fields is enough (``model_copy`` costs about 4 us).
     meta = EventMeta.model_construct(**{**document.meta.__dict__, "position": recorded.position})
     return cls.model_validate({**document.data, "meta": meta})
 
 
-_STATEMENTS: dict[tuple[Any, ...], sa.Executable] = {}
-
-
 class ExperimentTx(ProjectionTx):
-    variant = SHIPPED
-
-    def insert(self, name: str, row: dict[str, Any]) -> None:
-        if not self.variant.cache_statements:
-            super().insert(name, row)
-            return
-        table = self._tables[name]
-        shape = ("insert", name, tuple(row))
-        stmt = _STATEMENTS.get((table, *shape))
-        if stmt is None:
-            stmt = _STATEMENTS[(table, *shape)] = table.insert()
-        self._queue(shape, stmt, row, ())
-
-    def upsert(self, name: str, row: dict[str, Any], key: Sequence[str]) -> None:
-        if not self.variant.cache_statements:
-            super().upsert(name, row, key)
-            return
-        table = self._tables[name]
-        shape = ("upsert", name, tuple(row), tuple(key))
-        stmt = _STATEMENTS.get((table, *shape))
-        if stmt is None:
-            base = postgresql.insert(table)
-            updates = {c: base.excluded[c] for c in row if c not in key}
-            stmt = base.on_conflict_do_update(index_elements=list(key), set_=updates)
-            _STATEMENTS[(table, *shape)] = stmt
-        self._queue(shape, stmt, row, tuple(key))
+    """``ProjectionTx`` whose flush sends insert/upsert runs through ``unnest``."""
 
     def flush(self) -> None:
-        if not self.variant.group_by_table:
-            self._flush_runs()
-            return
         ops, self._ops = self._ops, []
         by_table: dict[str, list[Any]] = {}
         for op in ops:
             by_table.setdefault(op[0][1], []).append(op)
         for table_ops in by_table.values():
-            self._ops = table_ops
-            self._flush_runs()
-
-    def _flush_runs(self) -> None:
-        """``ProjectionTx.flush``, with insert/upsert runs sent through ``unnest`` if asked."""
-        if not self.variant.unnest:
-            super().flush()
-            return
-        ops, self._ops = self._ops, []
-        start = 0
-        while start < len(ops):
-            shape, _, _, key = ops[start]
-            end = start
-            while end < len(ops) and ops[end][0] == shape:
-                end += 1
-            if shape[0] in ("insert", "upsert"):
-                rows = [params for _, _, params, _ in ops[start:end]]
-                if key:
-                    rows = list({tuple(r[k] for k in key): r for r in rows}.values())
-                self._unnest_insert(shape[1], list(shape[2]), rows, list(key))
-            else:
-                self._ops = ops[start:end]
-                super().flush()
-            start = end
+            start = 0
+            while start < len(table_ops):
+                shape = table_ops[start][0]
+                end = start
+                while end < len(table_ops) and table_ops[end][0] == shape:
+                    end += 1
+                rows = [params for _, params in table_ops[start:end]]
+                kind, name, columns, keys = shape
+                if kind == "upsert":
+                    rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
+                if kind in ("insert", "upsert") and self._postgres:
+                    key = list(keys) if kind == "upsert" else []
+                    self._unnest_insert(name, list(columns), rows, key)
+                else:
+                    self.conn.execute(self._statement(shape), rows)
+                start = end
 
     def _unnest_insert(
         self, name: str, columns: list[str], rows: list[dict[str, Any]], key: list[str]
@@ -632,8 +579,11 @@ def experimental_apply_batch(
     skip_positions: frozenset[int] = frozenset(),
     seen_upto: int = 0,
 ) -> BatchResult:
-    """``ReadModels.apply_batch`` (same tracking, same duplicate rule) with ``variant``."""
-    tx_class = type("Tx", (ExperimentTx,), {"variant": variant})
+    """The fast path of ``ReadModels.apply_batch`` (same tracking, same duplicate rule, one
+    flush per batch) with ``variant``; any failure falls back to the shipped method, which
+    pins the poison event."""
+    tx_class = ExperimentTx if variant.unnest else ProjectionTx
+    decode = fast_decode if variant.fast_decode else RecordedEvent.decode
     result = BatchResult()
     tables = projection.tables_for(version)
     try:
@@ -646,10 +596,7 @@ def experimental_apply_batch(
                     continue
                 handler = projection.handlers.get(recorded.topic)
                 if handler is not None and recorded.position not in skip_positions:
-                    decoded = fast_decode(recorded) if variant.fast_decode else recorded.decode()
-                    handler(decoded, tx)
-                    if not variant.flush_once:
-                        tx.flush()
+                    handler(decode(recorded), tx)
                     result.applied += 1
                 upto = result.last_position = recorded.position
                 result.positions.append(upto)
@@ -659,7 +606,6 @@ def experimental_apply_batch(
             read_models._save_tracking(conn, projection.name, version, partition, upto)
         return result
     except Exception:
-        # Locate the failing event with the shipped one-event-at-a-time path.
         return ReadModels.apply_batch(
             read_models,
             projection,
@@ -1300,7 +1246,7 @@ FRESHNESS_VARIANTS = [
         processes=True,
     ),
     FreshnessVariant(
-        "fetch_max_wait_ms=20, relay+projector processes, engine fixes",
+        "fetch_max_wait_ms=20, relay+projector processes, engine unnest+fast_decode",
         consumer={"fetch_max_wait_ms": 20},
         processes=True,
         engine=EXPERIMENTS[-1],
@@ -1394,7 +1340,7 @@ def machine_facts(admin_url: str) -> dict[str, Any]:
 def goals(results: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     commands = results.get("commands")
-    if commands:
+    if commands and "error" not in commands:
         for size in ("single_event", "batch_10"):
             ratio = commands[size]["ratio_ours_over_bare"]
             out[f"commands_{size}_ours_within_15pct_of_bare"] = {
@@ -1421,7 +1367,7 @@ def goals(results: dict[str, Any]) -> dict[str, Any]:
                 "met": run["events_per_s"] >= 10_000 and run["rows_ok"],
             }
     fresh = results.get("freshness")
-    if fresh and fresh["runs"][0]["latency_ms_command_to_visible"]:
+    if fresh and "error" not in fresh and fresh["runs"][0]["latency_ms_command_to_visible"]:
         run = fresh["runs"][0]
         p95 = run["latency_ms_command_to_visible"]["p95"]
         out["freshness_p95_ms_at_200_per_s"] = {
@@ -1457,6 +1403,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, set[str], Pat
         help="comma-separated labels to cProfile, e.g. relay, projection.log.1000, "
         "commands.ours.single_event (slows them down; profiles go to stderr and the JSON)",
     )
+    parser.add_argument(
+        "--postgres",
+        choices=["local", "throwaway"],
+        default="local",
+        help="local: the server tests.services.postgres_admin_url() finds (TEST_POSTGRES_URL, "
+        "else 127.0.0.1:5432); throwaway: a private initdb cluster with fsync=off",
+    )
     parser.add_argument("--out", type=Path, help="report path (default bench/results/...)")
     args = parser.parse_args(argv)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
@@ -1466,8 +1419,8 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, set[str], Pat
     quick = bool(args.quick)
     cfg = Config(
         quick=quick,
-        command_seconds=args.command_seconds or (1.5 if quick else 5.0),
-        command_rounds=args.rounds or (1 if quick else 3),
+        command_seconds=args.command_seconds or (1.5 if quick else 3.0),
+        command_rounds=args.rounds or (1 if quick else 5),
         events=args.events or (10_000 if quick else 50_000),
         batch_sizes=[500, 1000, 2000],
         kafka_batch_sizes=[1000] if quick else [500, 1000, 2000],
@@ -1475,6 +1428,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, set[str], Pat
         freshness_rate=args.freshness_rate,
         freshness_seconds=args.freshness_seconds or (5.0 if quick else 20.0),
         profile={p.strip() for p in args.profile.split(",") if p.strip()},
+        postgres=args.postgres,
     )
     return cfg, wanted, args.out
 
@@ -1484,25 +1438,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     started = datetime.now(UTC)
     tmp = tempfile.TemporaryDirectory(prefix="lm-bench-")
-    admin_url = postgres_admin_url()
+    cluster: PostgresCluster | None = None
+    if cfg.postgres == "throwaway":
+        progress("starting a throwaway PostgreSQL cluster (fsync=off)")
+        cluster = PostgresCluster().start()
+        admin_url = cluster.admin_url
+    else:
+        admin_url = postgres_admin_url()
     env = Env(admin_url=admin_url, tmp=Path(tmp.name))
     report: dict[str, Any] = {
         "benchmark": "spine",
         "started_at": started.isoformat(timespec="seconds"),
         "quick": cfg.quick,
+        "postgres_mode": cfg.postgres,
+        "argv": sys.argv[1:],
         "machine": machine_facts(admin_url),
     }
     results: dict[str, Any] = {}
+    stages: list[tuple[str, Callable[[], dict[str, Any]]]] = []
+    if "commands" in wanted:
+        stages.append(("commands", lambda: bench_commands(env, cfg, report)))
+    if wanted & {"relay", "projection"}:
+        stages.append(("pipeline", lambda: bench_pipeline(env, cfg, wanted, report)))
+    if "freshness" in wanted:
+        stages.append(("freshness", lambda: bench_freshness(env, cfg)))
     try:
-        if "commands" in wanted:
-            results["commands"] = bench_commands(env, cfg, report)
-        if wanted & {"relay", "projection"}:
-            results["pipeline"] = bench_pipeline(env, cfg, wanted, report)
-        if "freshness" in wanted:
-            results["freshness"] = bench_freshness(env, cfg)
+        for name, stage in stages:
+            try:
+                results[name] = stage()
+            except Exception as exc:  # one failed stage must not lose the others' numbers
+                log.exception("stage %s failed", name)
+                results[name] = {"error": repr(exc)}
     finally:
         env.close()
         tmp.cleanup()
+        if cluster is not None:
+            cluster.stop()
     report["results"] = results
     report["goals"] = goals(results)
     report["machine"]["loadavg_at_end"] = os.getloadavg()

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import domain.identity
+import domain.matching
 import domain.profiles
 import domain.system
 from domain.events import registry
 
-CONTEXT_MODULES = (domain.identity, domain.profiles, domain.system)
+CONTEXT_MODULES = (domain.identity, domain.matching, domain.profiles, domain.system)
 
 
 def catalog() -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from domain.errors import RuleViolation
 from domain.events import DomainEvent, Personal
 
 E = TypeVar("E", bound=DomainEvent)
-SettingsSection = Literal["notifications", "privacy", "language", "preferences"]
+SettingsSection = Literal["notifications", "privacy", "language", "preferences", "matching"]
 
 
 class TargetLanguage(BaseModel):

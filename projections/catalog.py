@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.engine import Projection
 from projections.identity import accounts
+from projections.matching import matching
 from projections.profiles import profiles
 
-PROJECTIONS: list[Projection] = [accounts, profiles]
+PROJECTIONS: list[Projection] = [accounts, profiles, matching]

@@ -211,3 +211,12 @@ def login_history(read_models: ReadModels, user_id: str, limit: int = 50) -> lis
             .limit(limit)
         ).all()
     return [dict(r._mapping) for r in rows]
+
+
+def get_accounts(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not user_ids:
+        return {}
+    table = read_models.table(accounts, "accounts")
+    with read_models.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.user_id.in_(user_ids))).all()
+    return {r.user_id: dict(r._mapping) for r in rows}

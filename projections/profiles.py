@@ -196,3 +196,13 @@ def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, A
     with read_models.engine.connect() as conn:
         rows = conn.execute(sa.select(table).where(table.c.user_id == user_id)).all()
     return {r.section: dict(r.values) for r in rows}
+
+
+def get_profiles(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Several profiles in one query (partner search scores a page of candidates at once)."""
+    if not user_ids:
+        return {}
+    table = read_models.table(profiles, "profiles")
+    with read_models.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.user_id.in_(user_ids))).all()
+    return {r.user_id: dict(r._mapping) for r in rows}

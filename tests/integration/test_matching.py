@@ -1,0 +1,346 @@
+"""The matching journey over HTTP (spa-contract 4.5, journey 5) in both modes."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from infra.runtime import Runtime
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _user(
+    client: TestClient,
+    name: str,
+    *,
+    native: int = 1,
+    target: int = 2,
+    year: str = "1995",
+    gender: str = "FEMALE",
+) -> dict[str, Any]:
+    data = client.post(
+        "/api/v1/auth/dev-login", json={"email": f"{name.lower()}@example.com", "name": name}
+    ).json()["data"]
+    headers = _auth(data["accessToken"])
+    for path, body in (
+        ("/api/v1/onboarding/language/native-language", {"languageId": native}),
+        (
+            "/api/v1/onboarding/language/language-level",
+            {"languages": [{"languageId": target, "currentLevelId": 102, "targetLevelId": 104}]},
+        ),
+        ("/api/v1/onboarding/interest/topic", {"topicIds": [1, 2, 3]}),
+        ("/api/v1/users/birthyear", {"birthyear": year}),
+        ("/api/v1/users/gender", {"genderType": gender}),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    return {"id": data["user"]["id"], "headers": headers}
+
+
+def _head(client: TestClient) -> int:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    return rt.store.max_position()
+
+
+def test_request_accept_and_match_journey(client: TestClient) -> None:
+    mina, jun = _user(client, "Mina"), _user(client, "Jun", native=2, target=1)
+    sent = client.post(
+        "/api/v1/matching/request",
+        json={"targetUserId": jun["id"], "message": "안녕하세요!"},
+        headers=mina["headers"],
+    )
+    assert sent.status_code == 200, sent.text
+    request_id = sent.json()["data"]["requestId"]
+    received = client.get(
+        "/api/v1/matching/requests/received?status=pending", headers=jun["headers"]
+    ).json()
+    assert [r["requestId"] for r in received["data"]] == [request_id]
+    assert received["data"][0]["status"] == "pending"
+    assert received["data"][0]["sender"]["userId"] == mina["id"]
+    assert received["data"][0]["message"] == "안녕하세요!"
+    outgoing = client.get("/api/v1/matching/requests/sent", headers=mina["headers"]).json()["data"]
+    assert outgoing[0]["receiverId"] == jun["id"]
+    accepted = client.post(
+        f"/api/v1/matching/accept/{request_id}",
+        json={"responseMessage": ""},
+        headers=jun["headers"],
+    )
+    assert accepted.status_code == 200, accepted.text
+    for user, partner in ((mina, jun), (jun, mina)):
+        matches = client.get(
+            "/api/v1/matching/matches?page=1&size=12", headers=user["headers"]
+        ).json()
+        assert [m["partnerId"] for m in matches["data"]] == [partner["id"]]
+        assert matches["meta"]["total"] == 1
+    again = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    )
+    assert again.status_code == 409 and again.json()["code"] == "ALREADY_MATCHED"
+    status = client.get("/api/v1/matching/requests/sent", headers=mina["headers"]).json()["data"][
+        0
+    ]["status"]
+    assert status == "accepted"
+
+
+def test_rule_violations_answer_4xx_and_append_nothing(client: TestClient) -> None:
+    mina, jun = _user(client, "Mina"), _user(client, "Jun", native=2, target=1)
+    first = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    )
+    request_id = first.json()["data"]["requestId"]
+    head = _head(client)
+    cases = [
+        (
+            client.post(
+                "/api/v1/matching/request",
+                json={"targetUserId": mina["id"]},
+                headers=mina["headers"],
+            ),
+            422,
+            "MATCHING_SELF_REQUEST",
+        ),
+        (
+            client.post(
+                "/api/v1/matching/request",
+                json={"targetUserId": jun["id"]},
+                headers=mina["headers"],
+            ),
+            409,
+            "MATCHING_DUPLICATE_REQUEST",
+        ),
+        (
+            client.post(
+                "/api/v1/matching/request",
+                json={"targetUserId": "00000000-0000-0000-0000-000000000001"},
+                headers=mina["headers"],
+            ),
+            404,
+            "USER_NOT_FOUND",
+        ),
+        (
+            client.post(
+                "/api/v1/matching/request",
+                json={"targetUserId": "not-a-uuid"},
+                headers=mina["headers"],
+            ),
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            client.post(f"/api/v1/matching/accept/{request_id}", json={}, headers=mina["headers"]),
+            422,
+            "NOT_THE_RECEIVER",
+        ),
+        (
+            client.post(
+                "/api/v1/matching/accept/00000000-0000-0000-0000-000000000009",
+                json={},
+                headers=jun["headers"],
+            ),
+            404,
+            "REQUEST_NOT_FOUND",
+        ),
+        (
+            client.delete(f"/api/v1/matching/requests/{request_id}", headers=jun["headers"]),
+            422,
+            "NOT_THE_SENDER",
+        ),
+        (
+            client.delete(
+                "/api/v1/matching/matches/00000000-0000-0000-0000-000000000009",
+                headers=jun["headers"],
+            ),
+            404,
+            "MATCH_NOT_FOUND",
+        ),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, response.text
+        assert response.json()["code"] == code
+    assert "PENDING" in cases[1][0].json()["message"] or "대기 중" in cases[1][0].json()["message"]
+    assert _head(client) == head
+
+
+def test_requesting_each_other_at_once_makes_one_match(client: TestClient) -> None:
+    mina, jun = _user(client, "Mina"), _user(client, "Jun", native=2, target=1)
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def send(sender: dict[str, Any], receiver: dict[str, Any]) -> None:
+        barrier.wait()
+        results.append(
+            client.post(
+                "/api/v1/matching/request",
+                json={"targetUserId": receiver["id"]},
+                headers=sender["headers"],
+            )
+        )
+
+    threads = [threading.Thread(target=send, args=pair) for pair in ((mina, jun), (jun, mina))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(r.status_code for r in results) == [200, 200]
+    matches = client.get("/api/v1/matching/matches", headers=mina["headers"]).json()["data"]
+    assert len(matches) == 1
+    pending = client.get(
+        "/api/v1/matching/requests/received?status=pending", headers=mina["headers"]
+    ).json()["data"]
+    pending += client.get(
+        "/api/v1/matching/requests/received?status=pending", headers=jun["headers"]
+    ).json()["data"]
+    assert pending == []
+
+
+def test_reject_cancel_and_settings_are_enforced(client: TestClient) -> None:
+    mina, jun, ara = (
+        _user(client, "Mina"),
+        _user(client, "Jun", native=2, target=1),
+        _user(client, "Ara", native=2, target=1),
+    )
+    request_id = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    ).json()["data"]["requestId"]
+    assert (
+        client.post(
+            f"/api/v1/matching/reject/{request_id}", json={}, headers=jun["headers"]
+        ).status_code
+        == 200
+    )
+    late = client.post(f"/api/v1/matching/accept/{request_id}", json={}, headers=jun["headers"])
+    assert late.status_code == 409 and late.json()["code"] == "REQUEST_NOT_PENDING"
+    second = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    ).json()["data"]["requestId"]
+    assert (
+        client.delete(f"/api/v1/matching/requests/{second}", headers=mina["headers"]).status_code
+        == 200
+    )
+    statuses = {
+        r["requestId"]: r["status"]
+        for r in client.get("/api/v1/matching/requests/sent", headers=mina["headers"]).json()[
+            "data"
+        ]
+    }
+    assert statuses == {request_id: "rejected", second: "cancelled"}
+    off = client.patch(
+        "/api/v1/matching/settings", json={"allowMatchRequests": False}, headers=ara["headers"]
+    )
+    assert off.status_code == 200 and off.json()["allowMatchRequests"] is False
+    refused = client.post(
+        "/api/v1/matching/request", json={"targetUserId": ara["id"]}, headers=mina["headers"]
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "MATCH_REQUESTS_DISABLED"
+    assert (
+        client.patch(
+            "/api/v1/matching/settings",
+            json={"allowMatchRequests": "maybe"},
+            headers=ara["headers"],
+        ).status_code
+        == 422
+    )
+
+
+def test_search_filters_orders_and_excludes(client: TestClient) -> None:
+    me = _user(client, "Me", native=1, target=2)
+    exchange = _user(client, "Exchange", native=2, target=1, year="1996")
+    same_language = _user(client, "Same", native=1, target=2, year="1970")
+    blocked = _user(client, "Blocked", native=2, target=1)
+    matched = _user(client, "Matched", native=2, target=1)
+    request_id = client.post(
+        "/api/v1/matching/request", json={"targetUserId": matched["id"]}, headers=me["headers"]
+    ).json()["data"]["requestId"]
+    client.post(f"/api/v1/matching/accept/{request_id}", json={}, headers=matched["headers"])
+    assert (
+        client.post(f"/api/v1/matching/block/{me['id']}", headers=blocked["headers"]).status_code
+        == 200
+    )
+
+    found = client.get("/api/v1/matching/partners?page=0&size=20", headers=me["headers"]).json()
+    ids = [p["userId"] for p in found["data"]]
+    assert ids[0] == exchange["id"]  # the language-exchange partner ranks first
+    assert set(ids) == {exchange["id"], same_language["id"]}
+    assert found["meta"]["total"] == 2
+    assert found["data"][0]["compatibilityScore"] > found["data"][1]["compatibilityScore"]
+    by_native = client.get(
+        "/api/v1/matching/partners?nativeLanguage=2", headers=me["headers"]
+    ).json()["data"]
+    assert [p["userId"] for p in by_native] == [exchange["id"]]
+    by_age = client.get(
+        "/api/v1/matching/partners?minAge=40&maxAge=70", headers=me["headers"]
+    ).json()["data"]
+    assert [p["userId"] for p in by_age] == [same_language["id"]]
+    bad_range = client.get("/api/v1/matching/partners?minAge=50&maxAge=20", headers=me["headers"])
+    assert bad_range.status_code == 422
+    # The block hides both ways, and the blocked user cannot send a request either.
+    theirs = [
+        p["userId"]
+        for p in client.get("/api/v1/matching/partners", headers=blocked["headers"]).json()["data"]
+    ]
+    assert me["id"] not in theirs
+    refused = client.post(
+        "/api/v1/matching/request", json={"targetUserId": blocked["id"]}, headers=me["headers"]
+    )
+    assert refused.status_code == 422
+
+
+def test_dissolve_and_feedback_rules(client: TestClient) -> None:
+    mina, jun, ara = (
+        _user(client, "Mina"),
+        _user(client, "Jun", native=2, target=1),
+        _user(client, "Ara"),
+    )
+    request_id = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    ).json()["data"]["requestId"]
+    match_id = client.post(
+        f"/api/v1/matching/accept/{request_id}", json={}, headers=jun["headers"]
+    ).json()["data"]["matchId"]
+    feedback = {
+        "partnerId": jun["id"],
+        "matchId": match_id,
+        "overallRating": 5,
+        "writtenFeedback": "great",
+    }
+    assert (
+        client.post("/api/v1/matching/feedback", json=feedback, headers=mina["headers"]).status_code
+        == 200
+    )
+    twice = client.post("/api/v1/matching/feedback", json=feedback, headers=mina["headers"])
+    assert twice.status_code == 409 and twice.json()["code"] == "FEEDBACK_EXISTS"
+    assert (
+        client.post(
+            "/api/v1/matching/feedback",
+            json={**feedback, "overallRating": 6},
+            headers=jun["headers"],
+        ).status_code
+        == 422
+    )
+    stranger = client.post(
+        "/api/v1/matching/feedback",
+        json={**feedback, "partnerId": mina["id"]},
+        headers=ara["headers"],
+    )
+    assert stranger.status_code == 404
+    assert (
+        client.delete(f"/api/v1/matching/matches/{match_id}", headers=ara["headers"]).status_code
+        == 404
+    )
+    assert (
+        client.delete(f"/api/v1/matching/matches/{match_id}", headers=jun["headers"]).status_code
+        == 200
+    )
+    assert client.get("/api/v1/matching/matches", headers=mina["headers"]).json()["data"] == []
+    compatibility = client.get(
+        f"/api/v1/matching/compatibility/{jun['id']}", headers=mina["headers"]
+    )
+    assert compatibility.status_code == 200
+    assert {"overallScore", "compatibilityLevel", "categoryScores"} <= set(
+        compatibility.json()["data"]
+    )
