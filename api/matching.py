@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from domain.compatibility import LearnerProfile, compatibility
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +23,7 @@ from api.profiles import file_url, patch_settings_section, settings_section
 from commands import matching as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
+from domain.compatibility import LearnerProfile, compatibility
 from domain.matching import MatchPair, pair_id
 from infra.runtime import Runtime
 from projections import matching as rm
