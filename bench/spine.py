@@ -117,6 +117,7 @@ class Config:
     quick: bool
     command_seconds: float
     command_rounds: int
+    projection_rounds: int
     events: int
     batch_sizes: list[int]
     kafka_batch_sizes: list[int]
@@ -879,6 +880,57 @@ def catch_up(
     return result
 
 
+def bench_projection(
+    env: Env, cfg: Config, settings: Settings, report: dict[str, Any]
+) -> dict[str, Any]:
+    """Shipped engine at several batch sizes from both sources, then the engine experiments
+    in interleaved rounds against the shipped engine (medians; single runs are too noisy
+    on a shared 2-core machine to rank variants 10-20% apart)."""
+
+    def run(kafka: bool, batch: int, variant: EngineVariant) -> dict[str, Any]:
+        return catch_up(
+            env,
+            cfg,
+            settings,
+            expected=cfg.events,
+            kafka=kafka,
+            batch_size=batch,
+            variant=variant,
+            report=report,
+        )
+
+    sweep = [run(False, batch, SHIPPED) for batch in cfg.batch_sizes]
+    sweep += [run(True, batch, SHIPPED) for batch in cfg.kafka_batch_sizes]
+    out: dict[str, Any] = {
+        "projection": "bench_increments: per event tx.insert(increments) + "
+        "tx.upsert(counter_heads, key=counter_id); read model in its own fresh database per run",
+        "reference": "eventsourcing ProjectionRunner ~1.3K events/s (infra-notes 4.2)",
+        "runs": sweep,
+    }
+    if not cfg.experiments:
+        return out
+    comparisons: dict[str, Any] = {}
+    for kafka, variants in ((False, [SHIPPED, *EXPERIMENTS]), (True, [SHIPPED, EXPERIMENTS[-1]])):
+        rounds: dict[str, list[int]] = {v.label: [] for v in variants}
+        for _ in range(cfg.projection_rounds):
+            for variant in variants:
+                result = run(kafka, 1000, variant)
+                if not result["rows_ok"]:
+                    raise AssertionError(f"{variant.label}: wrong row count {result['rows']}")
+                rounds[variant.label].append(result["events_per_s"])
+        medians = {label: statistics.median(values) for label, values in rounds.items()}
+        comparisons["kafka" if kafka else "log"] = {
+            "batch_size": 1000,
+            "events_per_s_rounds": rounds,
+            "events_per_s_median": medians,
+            "speedup_over_shipped": {
+                label: round(value / medians[SHIPPED.label], 2) for label, value in medians.items()
+            },
+        }
+    out["engine_experiments"] = comparisons
+    return out
+
+
 def bench_pipeline(
     env: Env, cfg: Config, wanted: set[str], report: dict[str, Any]
 ) -> dict[str, Any]:
@@ -906,31 +958,7 @@ def bench_pipeline(
                 else:
                     out["relay_experiment_confluent"] = "skipped: confluent_kafka not importable"
             if "projection" in wanted:
-                specs = [(False, batch, SHIPPED) for batch in cfg.batch_sizes]
-                specs += [(True, batch, SHIPPED) for batch in cfg.kafka_batch_sizes]
-                if cfg.experiments:
-                    specs += [(False, 1000, variant) for variant in EXPERIMENTS]
-                    specs += [(True, 1000, EXPERIMENTS[-1])]
-                runs = [
-                    catch_up(
-                        env,
-                        cfg,
-                        settings,
-                        expected=cfg.events,
-                        kafka=kafka,
-                        batch_size=batch,
-                        variant=variant,
-                        report=report,
-                    )
-                    for kafka, batch, variant in specs
-                ]
-                out["projection"] = {
-                    "projection": "bench_increments: per event tx.insert(increments) + "
-                    "tx.upsert(counter_heads, key=counter_id); read model in its own fresh "
-                    "database per run",
-                    "reference": "eventsourcing ProjectionRunner ~1.3K events/s (infra-notes 4.2)",
-                    "runs": runs,
-                }
+                out["projection"] = bench_projection(env, cfg, settings, report)
         finally:
             store.close()
     return out
@@ -1421,6 +1449,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Config, set[str], Pat
         quick=quick,
         command_seconds=args.command_seconds or (1.5 if quick else 3.0),
         command_rounds=args.rounds or (1 if quick else 5),
+        projection_rounds=1 if quick else 3,
         events=args.events or (10_000 if quick else 50_000),
         batch_sizes=[500, 1000, 2000],
         kafka_batch_sizes=[1000] if quick else [500, 1000, 2000],

@@ -69,6 +69,7 @@ def serve(host: str | None, port: int | None) -> None:
     with _runtime(settings) as rt:
         rt.start_projectors(kafka=False)
         rt.start_policies(kafka=False)
+        rt.start_schedules()
         if settings.kafka_bootstrap:
             rt.start_relay()
         worker = start_in_process_worker(broker)
@@ -123,6 +124,7 @@ def policies() -> None:
     logs.setup(settings.log_level)
     with _runtime(settings) as rt:
         rt.start_policies()
+        rt.start_schedules()
         _wait_for_signal(rt)
 
 

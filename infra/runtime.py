@@ -188,6 +188,16 @@ class Runtime:
         for policy in self.policies:
             self.spawn(policy.name, self.projection_runner(policy, kafka=use_kafka).run)
 
+    def start_schedules(self) -> None:
+        """Time-driven policies (request expiry), every ``schedule_interval_seconds``."""
+        from commands.schedules import run_due
+
+        def loop(stop: threading.Event) -> None:
+            while not stop.wait(self.settings.schedule_interval_seconds):
+                run_due(self.bus, self.read_models)
+
+        self.spawn("schedules", loop)
+
     def start_relay(self) -> Relay:
         relay = Relay(self.store, self.settings)
         self.spawn("relay", relay.run)

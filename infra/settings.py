@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)
     read_your_writes_timeout_seconds: float = Field(default=2.0, ge=0)
+    schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -344,3 +344,35 @@ def test_dissolve_and_feedback_rules(client: TestClient) -> None:
     assert {"overallScore", "compatibilityLevel", "categoryScores"} <= set(
         compatibility.json()["data"]
     )
+
+
+def test_requests_expire_after_seven_days_by_the_schedule(client: TestClient) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from commands.schedules import run_due
+
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    mina, jun = _user(client, "Mina"), _user(client, "Jun", native=2, target=1)
+    request_id = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    ).json()["data"]["requestId"]
+    assert run_due(rt.bus, rt.read_models, datetime.now(UTC) + timedelta(days=6)) == 0
+    assert run_due(rt.bus, rt.read_models, datetime.now(UTC) + timedelta(days=8)) == 1
+    head = rt.store.max_position()
+
+    from domain.matching import MatchPair, MatchRequestExpired, pair_id
+
+    history = rt.store.history(pair_id(mina["id"], jun["id"]))
+    assert isinstance(history[-1], MatchRequestExpired)
+    pair = rt.store.load(MatchPair, pair_id(mina["id"], jun["id"]))
+    assert pair is not None and pair.requests[request_id].status == "expired"
+    # A second run of the job (a restarted scheduler) appends nothing.
+    rt.wait_applied(
+        __import__("projections.matching", fromlist=["matching"]).matching, head, pair.id
+    )
+    assert run_due(rt.bus, rt.read_models, datetime.now(UTC) + timedelta(days=8)) == 0
+    assert rt.store.max_position() == head
+    received = client.get("/api/v1/matching/requests/received", headers=jun["headers"]).json()[
+        "data"
+    ]
+    assert received[0]["status"] == "expired"

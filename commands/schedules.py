@@ -1,0 +1,61 @@
+"""Scheduled policies: commands issued because time passed, not because an event arrived.
+
+Each job finds due work in a read model and issues an idempotent command per item (the key
+names the item and the job), so two schedulers running at once, or a job re-run after a
+crash, never act twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from commands.base import CommandBus, CommandContext
+from commands.matching import on_pair
+from domain.matching import MatchPair
+from projections.engine import ReadModels
+from projections.matching import matching
+
+log = logging.getLogger(__name__)
+Job = Callable[[CommandBus, ReadModels, datetime], int]
+
+
+def expire_match_requests(
+    bus: CommandBus, read_models: ReadModels, now: datetime, batch: int = 500
+) -> int:
+    """Pending match requests older than their 7 days become ``MatchRequestExpired``."""
+    table = read_models.table(matching, "match_requests")
+    with read_models.engine.connect() as conn:
+        due = conn.execute(
+            sa.select(table.c.request_id, table.c.pair_id)
+            .where(table.c.status == "pending", table.c.expires_at <= now)
+            .limit(batch)
+        ).all()
+    for request_id, pair in due:
+        ctx = CommandContext(
+            actor_id="schedule.match_request_expiry", idempotency_key=f"expire:{request_id}"
+        )
+
+        def action(aggregate: MatchPair, cause: Any, request_id: str = request_id) -> None:
+            aggregate.expire(cause, request_id=request_id)
+
+        on_pair(bus, ctx, "Expire", UUID(pair), action)
+    if due:
+        log.info("expired %d match requests", len(due))
+    return len(due)
+
+
+JOBS: list[Job] = [expire_match_requests]
+
+
+def run_due(bus: CommandBus, read_models: ReadModels, now: datetime | None = None) -> int:
+    """Run every job as of ``now``; the commands see that same moment as their clock, so a
+    job and the rules it triggers agree on what is due."""
+    moment = now or datetime.now(UTC)
+    timed = CommandBus(bus.store, clock=lambda: moment)
+    return sum(job(timed, read_models, moment) for job in JOBS)
