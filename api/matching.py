@@ -31,7 +31,7 @@ from projections.identity import get_accounts
 from projections.profiles import get_profile, get_profiles
 
 router = APIRouter(prefix="/api/v1/matching", tags=["matching"])
-SEARCH_POOL = 300
+SEARCH_POOL = 200
 """How many indexed candidates are scored per search; the index orders exchange partners
 first, so the pool holds the best candidates long before it holds everyone."""
 
@@ -94,6 +94,7 @@ def partner_card(
     account: dict[str, Any],
     score: Any,
     lang: ref.Lang,
+    presence: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     location = ref.location(row["location_id"]) if row.get("location_id") else None
     native = ref.language(row["native_language_id"]) if row.get("native_language_id") else None
@@ -115,7 +116,7 @@ def partner_card(
         for p in (ref.partner_personality(i) for i in row.get("partner_personalities") or [])
         if p
     ]
-    presence = rt.presence_of(row["user_id"])
+    presence = presence or rt.presence_of(row["user_id"])
     year = int(row["birth_year"]) if row.get("birth_year") else None
     return {
         "userId": row["user_id"],
@@ -173,6 +174,7 @@ def search(
     )
     rows = get_profiles(rt.read_models, ids)
     accounts = get_accounts(rt.read_models, ids)
+    presence = rt.presence_many(ids)
     scored = []
     for candidate_id in ids:
         row = rows.get(candidate_id, {"user_id": candidate_id})
@@ -180,26 +182,18 @@ def search(
             continue
         if interests and not set(interests) & set(row.get("topics") or []):
             continue
-        online = rt.presence_of(candidate_id)["status"] == "ONLINE"
+        online = presence[candidate_id]["status"] == "ONLINE"
         if online_only and not online:
             continue
-        scored.append(
-            (
-                not online,
-                -compatibility(me, LearnerProfile.from_row(row)).overall,
-                candidate_id,
-                row,
-            )
-        )
+        score = compatibility(me, LearnerProfile.from_row(row))
+        scored.append((not online, -score.overall, candidate_id, row, score))
     scored.sort(key=lambda item: item[:3])
     if interests or online_only:
         total = len(scored)
     window = scored[(page - 1) * size : page * size]
     cards = [
-        partner_card(
-            rt, request, row, accounts[cid], compatibility(me, LearnerProfile.from_row(row)), lang
-        )
-        for _, _, cid, row in window
+        partner_card(rt, request, row, accounts[cid], score, lang, presence[cid])
+        for _, _, cid, row, score in window
     ]
     return _paged(cards, page, size, total)
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,8 @@ from projections.catalog import PROJECTIONS
 from projections.engine import LOG, Projection, ReadModels, create_engine
 
 log = logging.getLogger(__name__)
+PRESENCE_KEY = "presence:last_seen"
+PRESENCE_TTL_SECONDS = 60.0
 
 
 @dataclass
@@ -101,9 +104,27 @@ class Runtime:
 
     def presence_of(self, user_id: str) -> dict[str, str | None]:
         """Online status from the presence keys the socket layer keeps in Redis."""
-        raw = self.redis.hgetall(f"presence:{user_id}")
-        values = {k.decode(): v.decode() for k, v in raw.items()}
-        return {"status": values.get("status", "OFFLINE"), "lastSeen": values.get("lastSeen")}
+        return self.presence_many([user_id])[user_id]
+
+    def presence_many(self, user_ids: list[str]) -> dict[str, dict[str, str | None]]:
+        """Presence of many users in one Redis command (search ranks online users first).
+
+        The socket layer records each heartbeat as a score (epoch seconds) in the sorted set
+        ``presence:last_seen``; a user is online while their last heartbeat is younger than
+        ``PRESENCE_TTL_SECONDS``, so a crashed API process's users go offline by themselves.
+        """
+        if not user_ids:
+            return {}
+        scores = self.redis.zmscore(PRESENCE_KEY, user_ids)  # type: ignore[no-untyped-call]
+        now = time.time()
+        result: dict[str, dict[str, str | None]] = {}
+        for user_id, score in zip(user_ids, scores, strict=True):
+            online = score is not None and now - float(score) < PRESENCE_TTL_SECONDS
+            seen = (
+                datetime.fromtimestamp(float(score), UTC).isoformat() if score is not None else None
+            )
+            result[user_id] = {"status": "ONLINE" if online else "OFFLINE", "lastSeen": seen}
+        return result
 
     # -- projections --------------------------------------------------------------------
     @property
