@@ -57,7 +57,7 @@ def login_response(rt: Runtime, outcome: Outcome) -> dict[str, Any]:
     call (``/users/name``) reads its own write.
     """
     user_id = outcome.result["user_id"]
-    rt.wait_applied(accounts, outcome.last_position, UUID(user_id))
+    rt.wait_applied(accounts, outcome, UUID(user_id))
     account = get_account(rt.read_models, user_id) or {}
     return {
         **_token_pair(rt, user_id, outcome.result["session_id"], outcome.result["refresh_jti"]),
@@ -229,7 +229,7 @@ def delete_my_account(
     if rt.store.cipher is not None:
         rt.store.cipher.keys.destroy(caller.user_id)
     rt.revocations.revoke_user(caller.user_id)
-    rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
+    rt.wait_applied(accounts, outcome, UUID(caller.user_id))
     return ok({"deleted": True})
 
 
@@ -256,7 +256,7 @@ def post_enable_two_factor(caller: CallerDep, ctx: UserContext, rt: RuntimeDep) 
     """Turn TOTP on and hand back the QR code to scan; the secret is stored encrypted
     with the user's key and required at every later password login."""
     outcome, secret = enable_two_factor(rt.bus, ctx, user_id=caller.user_id)
-    rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
+    rt.wait_applied(accounts, outcome, UUID(caller.user_id))
     account = get_account(rt.read_models, caller.user_id) or {}
     uri = pyotp.TOTP(secret).provisioning_uri(
         name=account.get("email") or caller.user_id, issuer_name="LanguageMate"
@@ -275,5 +275,5 @@ def post_disable_two_factor(
     body: TwoFactorCode, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
     outcome = disable_two_factor(rt.bus, ctx, user_id=caller.user_id, code=body.code)
-    rt.wait_applied(accounts, outcome.last_position, UUID(caller.user_id))
+    rt.wait_applied(accounts, outcome, UUID(caller.user_id))
     return _two_factor_state(rt, caller.user_id)

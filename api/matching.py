@@ -49,7 +49,7 @@ def _paged(items: list[Any], page: int, size: int, total: int) -> dict[str, Any]
 
 
 def _wait(rt: Runtime, outcome: Outcome, pair: UUID) -> None:
-    rt.wait_applied(rm.matching, outcome.last_position, pair)
+    rt.wait_applied(rm.matching, outcome, pair)
 
 
 # -- search -----------------------------------------------------------------------------

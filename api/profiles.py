@@ -61,7 +61,7 @@ def _save(
     rt: Runtime, ctx: CommandContext, user_id: str, name: str, change: cmd.Change
 ) -> dict[str, Any]:
     outcome: Outcome = cmd.change_profile(rt.bus, ctx, user_id, name, change)
-    rt.wait_applied(profiles, outcome.last_position, profile_id(user_id))
+    rt.wait_applied(profiles, outcome, profile_id(user_id))
     return ok({"saved": True})
 
 

@@ -47,10 +47,20 @@ class Outcome:
     result: dict[str, Any]
     positions: list[int]
     duplicate: bool = False
+    aggregates: list[UUID] = field(default_factory=list)
+    """The aggregate of each appended event, aligned with ``positions``."""
 
     @property
     def last_position(self) -> int:
         return self.positions[-1] if self.positions else 0
+
+    def position_of(self, aggregate_id: UUID) -> int:
+        """The last position this command appended for one aggregate (0 if none): what a
+        read-your-writes wait must see applied in that aggregate's Kafka partition."""
+        mine = [
+            p for a, p in zip(self.aggregates, self.positions, strict=True) if a == aggregate_id
+        ]
+        return max(mine, default=0)
 
 
 class UnitOfWork:
@@ -107,7 +117,8 @@ class CommandBus:
                 marker.handled(cause, command=command, outcome=result)
                 events.extend(marker.collect())
             try:
-                return Outcome(result, self.store.append(events))
+                positions = self.store.append(events)
+                return Outcome(result, positions, aggregates=[e.aggregate_id for e in events])
             except ConcurrencyConflict:
                 if marker_id is not None and (previous := self._previous_outcome(marker_id)):
                     return previous

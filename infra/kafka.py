@@ -61,6 +61,8 @@ def consumer(settings: Settings, group_id: str, **overrides: Any) -> KafkaConsum
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_poll_records": settings.projection_batch_size,
         "fetch_max_bytes": 16 * 1024 * 1024,
+        # Freshness: do not let the broker hold an empty fetch for the default 500 ms.
+        "fetch_max_wait_ms": 20,
     }
     options.update(overrides)
     return KafkaConsumer(**options)

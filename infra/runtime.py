@@ -20,7 +20,7 @@ from uuid import UUID
 
 import redis
 
-from commands.base import CommandBus
+from commands.base import CommandBus, Outcome
 from commands.policies import POLICIES
 from infra.blobs import BlobStore, blob_store_from_settings
 from infra.event_store import EventStore, open_event_store, schema_lock
@@ -160,11 +160,13 @@ class Runtime:
     def wait_applied(
         self,
         projection: Projection,
-        position: int,
+        outcome: Outcome,
         aggregate_id: UUID,
         timeout: float | None = None,
     ) -> bool:
-        """Read-your-writes: wait (bounded) until a projection has applied ``position``."""
+        """Read-your-writes: wait (bounded) until a projection has applied what ``outcome``
+        appended for ``aggregate_id``, in the partition that aggregate's events go to."""
+        position = outcome.position_of(aggregate_id)
         if position <= 0:
             return True
         deadline = time.monotonic() + (
@@ -174,6 +176,9 @@ class Runtime:
         delay = 0.002
         while not self.read_models.has_applied(projection.name, position, partition):
             if time.monotonic() >= deadline:
+                log.warning(
+                    "read-your-writes wait for %s timed out at %d", projection.name, position
+                )
                 return False
             time.sleep(delay)
             delay = min(delay * 2, 0.05)

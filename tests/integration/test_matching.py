@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from commands.base import Outcome
 from infra.runtime import Runtime
+from projections.matching import matching as matching_projection
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -367,9 +369,8 @@ def test_requests_expire_after_seven_days_by_the_schedule(client: TestClient) ->
     pair = rt.store.load(MatchPair, pair_id(mina["id"], jun["id"]))
     assert pair is not None and pair.requests[request_id].status == "expired"
     # A second run of the job (a restarted scheduler) appends nothing.
-    rt.wait_applied(
-        __import__("projections.matching", fromlist=["matching"]).matching, head, pair.id
-    )
+    applied = Outcome({}, [head], aggregates=[pair.id])
+    rt.wait_applied(matching_projection, applied, pair.id)
     assert run_due(rt.bus, rt.read_models, datetime.now(UTC) + timedelta(days=8)) == 0
     assert rt.store.max_position() == head
     received = client.get("/api/v1/matching/requests/received", headers=jun["headers"]).json()[
