@@ -23,7 +23,7 @@ from api.profiles import file_url, patch_settings_section, settings_section
 from commands import matching as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
-from domain.compatibility import LearnerProfile, compatibility
+from domain.compatibility import LearnerProfile, availability_overlap, compatibility, level_fit
 from domain.matching import MatchPair, pair_id
 from infra.runtime import Runtime
 from projections import matching as rm
@@ -579,3 +579,116 @@ def patch_matching_settings(
     body: dict[str, Any], caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
     return patch_settings_section(rt, ctx, caller.user_id, "matching", body)
+
+
+# -- advanced ranking -------------------------------------------------------------------
+class BestMatches(BaseModel):
+    """``POST /matching/ai/best-matches``: the SPA's weights; missing ones use these."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    languageWeight: float = Field(default=0.25, ge=0, le=1)  # noqa: N815
+    levelWeight: float = Field(default=0.15, ge=0, le=1)  # noqa: N815
+    semanticWeight: float = Field(default=0.15, ge=0, le=1)  # noqa: N815
+    scheduleWeight: float = Field(default=0.15, ge=0, le=1)  # noqa: N815
+    goalsWeight: float = Field(default=0.10, ge=0, le=1)  # noqa: N815
+    personalityWeight: float = Field(default=0.10, ge=0, le=1)  # noqa: N815
+    topicsWeight: float = Field(default=0.10, ge=0, le=1)  # noqa: N815
+    limit: int = Field(default=5, ge=1, le=50)
+
+
+def advanced_scores(me: LearnerProfile, partner: LearnerProfile) -> dict[str, float | None]:
+    """The factors of the advanced ranking, each 0..100.
+
+    ``semanticSimilarity`` stays ``None`` until profile embeddings exist; the weighted sum
+    then renormalises over the factors that do, rather than inventing a neutral value.
+    """
+    base = compatibility(me, partner)
+    return {
+        "languageCompatibility": base.category_scores["language"],
+        "levelCompatibility": level_fit(me, partner),
+        "semanticSimilarity": None,
+        "scheduleCompatibility": availability_overlap(me, partner),
+        "goalAlignment": base.category_scores["goals"],
+        "personalityMatch": base.category_scores["personality"],
+        "topicOverlap": base.category_scores["interests"],
+    }
+
+
+WEIGHT_OF = {
+    "languageCompatibility": "languageWeight",
+    "levelCompatibility": "levelWeight",
+    "semanticSimilarity": "semanticWeight",
+    "scheduleCompatibility": "scheduleWeight",
+    "goalAlignment": "goalsWeight",
+    "personalityMatch": "personalityWeight",
+    "topicOverlap": "topicsWeight",
+}
+
+
+def weighted(scores: dict[str, float | None], weights: BestMatches) -> float:
+    factors = weights.model_dump()
+    present = {k: (v, float(factors[WEIGHT_OF[k]])) for k, v in scores.items() if v is not None}
+    total = sum(w for _, w in present.values())
+    if total <= 0:
+        return 0.0
+    return round(sum(v * w for v, w in present.values()) / total, 1)
+
+
+@router.post("/ai/best-matches")
+def post_best_matches(
+    body: BestMatches, caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
+) -> dict[str, Any]:
+    """The advanced ranking: the rule-based categories plus real weekly availability overlap
+    across time zones and CEFR level fit, each explained; drawn from the same candidate
+    index as the search."""
+    me = LearnerProfile.from_row(
+        get_profile(rt.read_models, caller.user_id) or {"user_id": caller.user_id}
+    )
+    ids, _ = rm.search_candidates(
+        rt.read_models,
+        caller.user_id,
+        native_language_id=None,
+        target_language_id=None,
+        level_ids=None,
+        birth_year_range=None,
+        gender=None,
+        exchange_with=(me.native_language_id, [t.language_id for t in me.targets]),
+        limit=SEARCH_POOL,
+    )
+    rows, accounts = get_profiles(rt.read_models, ids), get_accounts(rt.read_models, ids)
+    ranked = []
+    for candidate_id in ids:
+        if candidate_id not in accounts:
+            continue
+        partner = LearnerProfile.from_row(rows.get(candidate_id, {"user_id": candidate_id}))
+        scores = advanced_scores(me, partner)
+        ranked.append((weighted(scores, body), candidate_id, scores, compatibility(me, partner)))
+    ranked.sort(key=lambda item: (-item[0], item[1]))
+    matches = []
+    for overall, candidate_id, scores, base in ranked[: body.limit]:
+        row = rows.get(candidate_id, {"user_id": candidate_id})
+        card = partner_card(rt, request, row, accounts[candidate_id], base, lang)
+        topics = [
+            ref.label(t, lang) for t in (ref.topic(i) for i in base.shared.shared_topics) if t
+        ]
+        matches.append(
+            {
+                "partner": {
+                    "id": candidate_id,
+                    "name": card["englishName"],
+                    "profileImage": card["profileImageUrl"],
+                    "nativeLanguage": card["nativeLanguage"],
+                    "targetLanguages": card["targetLanguages"],
+                },
+                "scores": scores,
+                "overallScore": overall,
+                "matchReason": base.recommendation(lang),
+                "explanations": base.explain(lang),
+                "conversationStarters": topics[:5],
+            }
+        )
+    message = (
+        "semantic similarity is not computed yet; weights were renormalised over the other factors"
+    )
+    return ok({"matches": matches, "message": message})

@@ -377,3 +377,35 @@ def test_requests_expire_after_seven_days_by_the_schedule(client: TestClient) ->
         "data"
     ]
     assert received[0]["status"] == "expired"
+
+
+def test_advanced_ranking_explains_each_factor(client: TestClient) -> None:
+    me = _user(client, "Me", native=1, target=2)
+    partner = _user(client, "Partner", native=2, target=1)
+    for user, time in ((me, "21:00"), (partner, "21:00")):
+        body = {"schedules": [{"dayOfWeek": "MONDAY", "classTime": time}]}
+        assert (
+            client.post(
+                "/api/v1/onboarding/schedule", json=body, headers=user["headers"]
+            ).status_code
+            == 200
+        )
+    response = client.post(
+        "/api/v1/matching/ai/best-matches", json={"limit": 5}, headers=me["headers"]
+    )
+    assert response.status_code == 200, response.text
+    best = response.json()["data"]["matches"][0]
+    assert best["partner"]["id"] == partner["id"]
+    assert best["scores"]["scheduleCompatibility"] == 100.0  # same zone, same slot
+    assert best["scores"]["languageCompatibility"] > 50
+    assert best["scores"]["semanticSimilarity"] is None
+    assert best["matchReason"] and set(best["explanations"]) == {
+        "language",
+        "personality",
+        "goals",
+        "interests",
+    }
+    bad = client.post(
+        "/api/v1/matching/ai/best-matches", json={"limit": 500}, headers=me["headers"]
+    )
+    assert bad.status_code == 422
