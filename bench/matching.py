@@ -83,6 +83,47 @@ def project(rt: Any) -> dict[str, float]:
     return timings
 
 
+def request_accept(rt: Any, users: int, pairs: int) -> dict[str, Any]:
+    """Send and accept ``pairs`` match requests through the command layer (event store
+    appends, pair aggregates, idempotency and OCC included; no HTTP)."""
+    from commands.base import CommandContext
+    from commands.identity import account_id_for
+    from commands.matching import SendRequest, on_pair, send_request
+
+    started = time.perf_counter()
+    for index in range(pairs):
+        sender = str(account_id_for(rt.pepper, f"user{2 * index + 100}@bench.example"))
+        receiver = str(account_id_for(rt.pepper, f"user{2 * index + 101}@bench.example"))
+        sent = send_request(
+            rt.bus,
+            CommandContext(actor_id=sender),
+            sender_id=sender,
+            command=SendRequest(targetUserId=receiver),
+        )
+        request_id = sent.result["request_id"]
+
+        def accept(
+            pair: Any, cause: Any, request_id: str = request_id, receiver: str = receiver
+        ) -> Any:
+            return pair.accept(cause, request_id=request_id, by_user_id=receiver)
+
+        from uuid import UUID
+
+        on_pair(
+            rt.bus,
+            CommandContext(actor_id=receiver),
+            "Accept",
+            UUID(sent.result["pair_id"]),
+            accept,
+        )
+    seconds = time.perf_counter() - started
+    return {
+        "pairs": pairs,
+        "seconds": round(seconds, 2),
+        "request_plus_accept_per_s": round(pairs / seconds, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=100_000)
@@ -160,6 +201,7 @@ def main() -> None:
                     for q, v in latencies.items()
                 },
             }
+            report["request_accept"] = request_accept(rt, args.users, min(400, args.users // 2))
             rt.close()
     finally:
         drop_database(admin, name)
