@@ -232,7 +232,9 @@ def _postgres_datastore(url: str) -> PostgresDatastore:
         pool_size=8,
         max_overflow=8,
         max_waiting=64,
-        pre_ping=True,
+        # No pre-ping: it costs a round trip per command (measured: ~15% of single-event
+        # command throughput); the pool discards broken connections when they are returned.
+        pre_ping=False,
     )
 
 
