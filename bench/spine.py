@@ -3,8 +3,8 @@
 
 Run from the repository root::
 
-    python bench/spine.py                 # everything (about 3-4 minutes)
-    python bench/spine.py --quick         # shorter durations and smaller loads (about 1 minute)
+    python bench/spine.py                 # everything (about 10 minutes)
+    python bench/spine.py --quick         # shorter durations and smaller loads (about 3 minutes)
     python bench/spine.py --only relay,projection
     python bench/spine.py --only commands --profile commands
 
@@ -13,8 +13,9 @@ to stderr. Every measurement runs in a fresh PostgreSQL database (dropped afterw
 server ``tests.services.postgres_admin_url()`` finds, and a private Tansu broker is started for
 the Kafka measurements. See bench/README.md for what each number means.
 
-Some measurements are marked ``experiment``: they swap one engine function for a variant
-defined in this file (never in application code) to quantify a proposed change.
+Some measurements are marked ``experiment``: for the duration of the measurement they swap
+one function or option (on an instance or module attribute) for a variant defined in this
+file, never editing application code, to quantify a proposed change.
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ import infra.sources as infra_sources  # noqa: E402
 from commands.base import CommandBus, CommandContext, UnitOfWork  # noqa: E402
 from domain.aggregate import Cause  # noqa: E402
 from domain.events import DomainEvent, EventMeta, registry  # noqa: E402
-from infra.event_store import EventStore, RecordedEvent, open_event_store  # noqa: E402
+from infra.event_store import (  # noqa: E402
+    EventStore,
+    RecordedEvent,
+    _postgres_datastore,
+    open_event_store,
+)
 from infra.kafka import ensure_topic  # noqa: E402
 from infra.relay import Relay, _partition  # noqa: E402
 from infra.runtime import Runtime  # noqa: E402
@@ -367,7 +373,11 @@ def bench_commands(env: Env, cfg: Config, report: dict[str, Any]) -> dict[str, A
                     f"commands round {round_no + 1} {size} {variant.name}: "
                     f"{result['commands_per_s']} cmd/s"
                 )
+    shipped_store = _postgres_datastore(env.admin_url)
+    shipped_pre_ping = shipped_store.pre_ping
+    shipped_store.close()
     out: dict[str, Any] = {
+        "shipped_event_store_pre_ping": shipped_pre_ping,
         "method": (
             f"single thread, {cfg.command_seconds}s per run after 20 warm-up commands, "
             f"{cfg.command_rounds} interleaved rounds, fresh database per run; "
@@ -773,7 +783,7 @@ def confluent_available() -> str | None:
         import confluent_kafka
     except ImportError:
         return None
-    client, librdkafka = confluent_kafka.version()[0], confluent_kafka.libversion()[0]
+    client, librdkafka = confluent_kafka.__version__, confluent_kafka.libversion()[0]
     return f"confluent-kafka {client} (librdkafka {librdkafka})"
 
 
@@ -1033,12 +1043,20 @@ def instrument(rt: Runtime, relay: Relay, timeline: Timeline) -> None:
 
 
 @contextlib.contextmanager
-def consumer_overrides(**overrides: Any) -> Iterator[None]:
+def consumer_overrides(seen: dict[str, Any] | None = None, **overrides: Any) -> Iterator[None]:
     """Experiment: extra kafka-python consumer options for every ``KafkaSource`` built inside
-    the block (``infra.sources`` calls ``infra.kafka.consumer(settings, group_id)``)."""
+    the block (``infra.sources`` calls ``infra.kafka.consumer(settings, group_id)``). The
+    options in effect are copied into ``seen``."""
     original = infra_sources.consumer
-    if overrides:
-        infra_sources.consumer = functools.partial(original, **overrides)
+
+    def build(settings: Settings, group_id: str, **kwargs: Any) -> Any:
+        consumer = original(settings, group_id, **{**overrides, **kwargs})
+        if seen is not None:
+            for key in ("fetch_max_wait_ms", "fetch_min_bytes", "max_poll_records"):
+                seen[key] = consumer.config.get(key)
+        return consumer
+
+    infra_sources.consumer = build
     try:
         yield
     finally:
@@ -1229,7 +1247,8 @@ def pipeline(
 def freshness_run(env: Env, cfg: Config, variant: FreshnessVariant) -> dict[str, Any]:
     timeline = Timeline()
     rate = variant.rate or cfg.freshness_rate
-    with env.database("fresh") as url, consumer_overrides(**variant.consumer):
+    effective: dict[str, Any] = {}
+    with env.database("fresh") as url, consumer_overrides(effective, **variant.consumer):
         settings = env.kafka_settings(url)
         projection = make_bench_projection("bench_fresh")
         rt = Runtime.build(settings, projections=[projection], policies=[])
@@ -1267,6 +1286,7 @@ def freshness_run(env: Env, cfg: Config, variant: FreshnessVariant) -> dict[str,
         "relay_and_projector": "child processes" if variant.processes else "threads",
         "projection_engine": variant.engine.label,
         "consumer_overrides": variant.consumer,
+        "consumer_options_in_effect": effective or "in the child process (same overrides)",
         "target_rate_per_s": rate,
         "commands": len(returned),
         "achieved_rate_per_s": round(len(returned) / sent_seconds, 1),

@@ -269,7 +269,7 @@ def open_key_store(settings: Settings) -> KeyStore:
         return KeyStore(sa.create_engine(f"sqlite:///{settings.data_dir / 'keys.sqlite3'}"))
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return KeyStore(sa.create_engine(url, pool_pre_ping=True))
+    return KeyStore(sa.create_engine(url))
 
 
 def open_event_store(settings: Settings) -> EventStore:

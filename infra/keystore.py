@@ -51,28 +51,21 @@ class KeyStore:
             cached = self._cache.get(subject)
         if cached and now - cached[0] < CACHE_SECONDS and (cached[1] is not None or not create):
             return cached[1]
-        key = self._load(subject)
-        if key is None and create and not self._destroyed(subject):
-            key = self._create(subject)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(keys_table.c.key).where(keys_table.c.subject == subject)
+            ).first()
+        if row is None:
+            key = self._create(subject) if create else None
+        else:
+            key = bytes(row.key) if row.key is not None else None
         with self._lock:
             self._cache[subject] = (now, key)
         return key
 
-    def _load(self, subject: str) -> bytes | None:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(keys_table.c.key).where(keys_table.c.subject == subject)
-            ).scalar_one_or_none()
-        return bytes(value) if value is not None else None
-
-    def _destroyed(self, subject: str) -> bool:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(keys_table.c.destroyed_at).where(keys_table.c.subject == subject)
-            ).first()
-        return row is not None and row.destroyed_at is not None
-
     def _create(self, subject: str) -> bytes | None:
+        """Insert a fresh key unless another writer (or an erasure) got there first, and
+        return whatever the row holds then: the winner's key, or None if erased."""
         insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         with self.engine.begin() as conn:
             conn.execute(
@@ -80,7 +73,10 @@ class KeyStore:
                 .values(subject=subject, key=AESGCM.generate_key(256), created_at=datetime.now(UTC))
                 .on_conflict_do_nothing()
             )
-        return self._load(subject)
+            value = conn.execute(
+                sa.select(keys_table.c.key).where(keys_table.c.subject == subject)
+            ).scalar_one_or_none()
+        return bytes(value) if value is not None else None
 
     def destroy(self, subject: str) -> None:
         with self.engine.begin() as conn:
