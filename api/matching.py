@@ -76,6 +76,21 @@ def _level_ids(level: str | None) -> list[int] | None:
     return ids
 
 
+def _location_ids(location: str | None, time_zone: str | None) -> list[int] | None:
+    """``location`` is a location id or an ISO country code; ``timeZone`` an IANA zone."""
+    if not location and not time_zone:
+        return None
+    places = ref.locations()
+    if location:
+        wanted = location.strip().upper()
+        places = tuple(p for p in places if str(p.id) == wanted or p.country_code == wanted)
+    if time_zone:
+        places = tuple(p for p in places if p.timezone == time_zone)
+    if not places:
+        raise ApiError(422, "unknown location or time zone", "VALIDATION_ERROR")
+    return [p.id for p in places]
+
+
 def _language_id(value: str | int | None) -> int | None:
     if value is None or value == "":
         return None
@@ -157,6 +172,7 @@ def search(
     gender: str | None = None,
     interests: list[int] | None = None,
     online_only: bool = False,
+    location_ids: list[int] | None = None,
 ) -> dict[str, Any]:
     """Filter on the candidate index, score the pool, order online first then by score."""
     me_row = get_profile(rt.read_models, user_id) or {"user_id": user_id}
@@ -171,6 +187,7 @@ def search(
         gender=gender,
         exchange_with=(me.native_language_id, [t.language_id for t in me.targets]),
         limit=SEARCH_POOL,
+        location_ids=location_ids,
     )
     rows = get_profiles(rt.read_models, ids)
     accounts = get_accounts(rt.read_models, ids)
@@ -214,6 +231,8 @@ def get_partners(
     gender: str | None = None,
     interests: Annotated[list[int] | None, Query()] = None,
     onlineOnly: bool = False,  # noqa: N803
+    location: str | None = None,
+    timeZone: str | None = None,  # noqa: N803
 ) -> dict[str, Any]:
     page, size = _page(page, size)
     return search(
@@ -230,6 +249,7 @@ def get_partners(
         gender=gender.upper() if gender else None,
         interests=interests,
         online_only=onlineOnly,
+        location_ids=_location_ids(location, timeZone),
     )
 
 
@@ -244,6 +264,8 @@ class AdvancedSearch(BaseModel):
     proficiencyLevel: str | None = None  # noqa: N815
     interests: list[int] | None = None
     onlineOnly: bool = False  # noqa: N815
+    location: str | None = Field(default=None, max_length=40)
+    timeZone: str | None = Field(default=None, max_length=60)  # noqa: N815
 
 
 @router.post("/partners/advanced")
@@ -275,6 +297,7 @@ def post_partners_advanced(
         gender=gender,
         interests=body.interests,
         online_only=body.onlineOnly,
+        location_ids=_location_ids(body.location, body.timeZone),
     )
 
 

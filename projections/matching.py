@@ -359,6 +359,7 @@ def search_candidates(
     gender: str | None,
     exchange_with: tuple[int | None, list[int]],
     limit: int,
+    location_ids: list[int] | None = None,
 ) -> tuple[list[str], int]:
     """Filtered candidate ids (exchange partners first, then most recently active) and the
     real total. ``exchange_with`` is (my native language, my target languages)."""
@@ -379,6 +380,8 @@ def search_candidates(
         conditions.append(candidates.c.birth_year.between(*birth_year_range))
     if gender:
         conditions.append(candidates.c.gender == gender)
+    if location_ids is not None:
+        conditions.append(candidates.c.location_id.in_(location_ids))
     my_native, my_targets = exchange_with
     exchange = sa.and_(
         candidates.c.native_language_id.in_(my_targets or [-1]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -280,6 +281,26 @@ def test_search_filters_orders_and_excludes(client: TestClient) -> None:
     assert [p["userId"] for p in by_age] == [same_language["id"]]
     bad_range = client.get("/api/v1/matching/partners?minAge=50&maxAge=20", headers=me["headers"])
     assert bad_range.status_code == 422
+    client.post("/api/v1/users/location", json={"locationId": 19}, headers=exchange["headers"])
+    client.post("/api/v1/users/location", json={"locationId": 1}, headers=same_language["headers"])
+
+    deadline = time.monotonic() + 20
+    while True:
+        in_us = client.get("/api/v1/matching/partners?location=US", headers=me["headers"]).json()[
+            "data"
+        ]
+        if [p["userId"] for p in in_us] == [exchange["id"]] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [p["userId"] for p in in_us] == [exchange["id"]]
+    in_seoul = client.get(
+        "/api/v1/matching/partners?timeZone=Asia/Seoul", headers=me["headers"]
+    ).json()["data"]
+    assert [p["userId"] for p in in_seoul] == [same_language["id"]]
+    assert (
+        client.get("/api/v1/matching/partners?location=ATLANTIS", headers=me["headers"]).status_code
+        == 422
+    )
     # The block hides both ways, and the blocked user cannot send a request either.
     theirs = [
         p["userId"]
@@ -382,8 +403,8 @@ def test_requests_expire_after_seven_days_by_the_schedule(client: TestClient) ->
 def test_advanced_ranking_explains_each_factor(client: TestClient) -> None:
     me = _user(client, "Me", native=1, target=2)
     partner = _user(client, "Partner", native=2, target=1)
-    for user, time in ((me, "21:00"), (partner, "21:00")):
-        body = {"schedules": [{"dayOfWeek": "MONDAY", "classTime": time}]}
+    for user, slot in ((me, "21:00"), (partner, "21:00")):
+        body = {"schedules": [{"dayOfWeek": "MONDAY", "classTime": slot}]}
         assert (
             client.post(
                 "/api/v1/onboarding/schedule", json=body, headers=user["headers"]
