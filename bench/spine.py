@@ -64,7 +64,7 @@ from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
 import infra.sources as infra_sources  # noqa: E402
-from commands.base import CommandBus, CommandContext, UnitOfWork  # noqa: E402
+from commands.base import CommandBus, CommandContext  # noqa: E402
 from domain.aggregate import Cause  # noqa: E402
 from domain.events import DomainEvent, EventMeta, registry  # noqa: E402
 from infra.event_store import (  # noqa: E402
@@ -92,7 +92,7 @@ from tests.services import (  # noqa: E402
     postgres_admin_url,
     unique_name,
 )
-from tests.support import Counter, Incremented, increment  # noqa: E402
+from tests.support import Counter, Incremented, create_counter, increment  # noqa: E402
 
 log = logging.getLogger("bench.spine")
 MEASUREMENTS = ("commands", "relay", "projection", "freshness")
@@ -252,34 +252,19 @@ class CommandVariant:
     open: Callable[[Env, str], tuple[CommandFn, Callable[[], None]]]
 
 
-def _ours(
-    env: Env, url: str, *, pre_ping: bool = True, load: bool = True
-) -> tuple[CommandFn, Callable[[], None]]:
+def _ours(env: Env, url: str, *, load: bool = False) -> tuple[CommandFn, Callable[[], None]]:
+    """A creation command through ``CommandBus.run`` (``UnitOfWork.create``: no read, the
+    same work as the bare library's save), or with ``load`` the load-or-create variant."""
     store = open_event_store(env.settings(url))
-    if not pre_ping:
-        # Bench-only toggle: the same pool without the per-checkout ``SELECT ''`` round trip,
-        # i.e. what ``pre_ping=False`` in infra/event_store.py::_postgres_datastore would give.
-        store.recorder.datastore.pool._check = None  # type: ignore[attr-defined]
     bus = CommandBus(store)
 
-    def create_without_load(times: int) -> None:
-        # What a ``UnitOfWork.create(cls, id)`` could do for an aggregate that must be new:
-        # no select_events; a clash on (id, version 1) is a ConcurrencyConflict anyway.
-        counter_id = uuid.uuid4()
+    def create(times: int) -> None:
+        create_counter(bus, CommandContext(), uuid.uuid4(), times=times)
 
-        def decide(uow: UnitOfWork) -> dict[str, Any]:
-            counter = Counter(counter_id)
-            uow._loaded.append(counter)
-            for _ in range(times):
-                counter.increment(uow.cause, 1)
-            return {"counter": str(counter_id), "value": counter.value}
-
-        bus.run("test.Increment", CommandContext(), decide)
-
-    def run(times: int) -> None:
+    def load_or_create(times: int) -> None:
         increment(bus, CommandContext(), uuid.uuid4(), times=times)
 
-    return (run if load else create_without_load), store.close
+    return (load_or_create if load else create), store.close
 
 
 def _bare(env: Env, url: str, *, load_first: bool = False) -> tuple[CommandFn, Callable[[], None]]:
@@ -302,7 +287,7 @@ def _bare(env: Env, url: str, *, load_first: bool = False) -> tuple[CommandFn, C
 COMMAND_VARIANTS = [
     CommandVariant(
         "ours",
-        "CommandBus.run via tests.support.increment on a new Counter (load, decide, append)",
+        "CommandBus.run via tests.support.create_counter (UnitOfWork.create, decide, append)",
         _ours,
     ),
     CommandVariant(
@@ -311,14 +296,9 @@ COMMAND_VARIANTS = [
         _bare,
     ),
     CommandVariant(
-        "ours_no_preping",
-        "diagnostic: ours with the pool's pre-ping check disabled",
-        lambda env, url: _ours(env, url, pre_ping=False),
-    ),
-    CommandVariant(
-        "ours_no_preping_no_load",
-        "diagnostic: ours_no_preping, and the new Counter is created without loading it",
-        lambda env, url: _ours(env, url, pre_ping=False, load=False),
+        "ours_load_first",
+        "diagnostic: ours via tests.support.increment, which loads the new id first",
+        lambda env, url: _ours(env, url, load=True),
     ),
     CommandVariant(
         "bare_load_first",

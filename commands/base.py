@@ -85,6 +85,15 @@ class UnitOfWork:
         self._loaded.append(aggregate)
         return aggregate
 
+    def create(self, cls: type[A], aggregate_id: UUID) -> A:
+        """Start an aggregate that must be new, without reading the store.
+
+        Saves a read per creation; if the id exists after all, its version-1 event collides
+        in the store and the command fails as a concurrency conflict, never overwrites."""
+        aggregate = cls(aggregate_id)
+        self._loaded.append(aggregate)
+        return aggregate
+
     def pending(self) -> list[Any]:
         return [event for aggregate in self._loaded for event in aggregate.collect()]
 

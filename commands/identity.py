@@ -110,7 +110,7 @@ def _start_session(
         ip=client.ip,
         user_agent=client.user_agent,
     )
-    session = uow.load(AuthSession, session_id)
+    session = uow.create(AuthSession, session_id)
     session.start(uow.cause, user_id=str(account.id), provider=provider, refresh_jti=jti)
     return {"user_id": str(account.id), "session_id": session_id.hex, "refresh_jti": jti}
 

@@ -12,7 +12,6 @@ even a bug elsewhere in the application can rewrite history.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
@@ -59,7 +59,7 @@ class RecordedEvent:
         return decode(self.topic, self.state, position=self.position, cipher=self.cipher)
 
     def document(self) -> dict[str, Any]:
-        return cast(dict[str, Any], json.loads(self.state))
+        return cast(dict[str, Any], orjson.loads(self.state))
 
 
 def encode(event: DomainEvent, cipher: PersonalDataCipher | None = None) -> StoredEvent:
@@ -74,7 +74,7 @@ def encode(event: DomainEvent, cipher: PersonalDataCipher | None = None) -> Stor
             if data[name]:
                 data[name] = cipher.encrypt(subject, data[name])
     document = {"schema_version": event.schema_version, "meta": meta, "data": data}
-    state = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    state = orjson.dumps(document)
     return StoredEvent(
         originator_id=event.meta.aggregate_id,
         originator_version=event.meta.version,
@@ -93,7 +93,7 @@ def decode(
     """Stored JSON -> event. Personal fields are decrypted with ``cipher``; without one (an
     analyst's tool) they stay ciphertext, and with a destroyed key they read as erased."""
     cls = registry.resolve(topic)
-    document = json.loads(state)
+    document = orjson.loads(state)
     data = registry.upcast(cls, document["data"], int(document["schema_version"]))
     meta = EventMeta.model_validate({**document["meta"], "position": position})
     personal = cls.personal_fields()

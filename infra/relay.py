@@ -108,6 +108,9 @@ class Relay:
         self.position.save(last)
         RELAY_PUBLISHED.inc(len(events))
         RELAY_POSITION.set(last)
+        # A short read means the relay reached the head; only a full one needs a count.
+        full = len(events) == self.settings.relay_batch_size
+        RELAY_LAG.set(max(self.store.max_position() - last, 0) if full else 0)
         return last
 
     def run(self, stop: threading.Event) -> None:
@@ -116,7 +119,6 @@ class Relay:
         ensure_topic(self.settings)
         while not stop.is_set():
             new = self.step(after)
-            RELAY_LAG.set(max(self.store.max_position() - new, 0))
             if new == after:
                 self.store.wait_for_append(self.settings.projection_poll_seconds)
             after = new

@@ -51,6 +51,20 @@ def increment(
     return bus.run("test.Increment", ctx, decide)
 
 
+def create_counter(
+    bus: CommandBus, ctx: CommandContext, counter_id: UUID, times: int = 1
+) -> Outcome:
+    """A creation command: a new counter with ``times`` increments (no read of the store)."""
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        counter = uow.create(Counter, counter_id)
+        for _ in range(times):
+            counter.increment(uow.cause)
+        return {"counter": str(counter_id)}
+
+    return bus.run("test.CreateCounter", ctx, decide)
+
+
 class PoisonSwitch:
     """Lets a test decide whether poison events fail (to simulate a fix being deployed)."""
 
