@@ -160,20 +160,41 @@ class ProjectionTx:
         for op in ops:
             by_table.setdefault(op[0][1], []).append(op)
         for table_ops in by_table.values():
-            start = 0
-            while start < len(table_ops):
-                shape = table_ops[start][0]
-                end = start
-                while end < len(table_ops) and table_ops[end][0] == shape:
-                    end += 1
-                rows = [params for _, params in table_ops[start:end]]
-                if shape[0] == "upsert":
-                    # Several upserts of one row in one bulk statement would collide; the
-                    # last one wins, as it would have executed one by one.
-                    keys = shape[3]
-                    rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
+            for shape, rows in _runs(table_ops):
                 self.conn.execute(self._statement(shape), rows)
-                start = end
+
+
+def _runs(ops: list[tuple[Shape, dict[str, Any]]]) -> list[tuple[Shape, list[dict[str, Any]]]]:
+    """Group one table's writes into bulk statements without changing the outcome.
+
+    A run of upserts with the same key columns is merged per row key (later columns win,
+    as they would executing one by one), so handlers that each set a few columns of a row
+    still become one statement per column set instead of one round trip per event. Any
+    other write ends the run, keeping its order against the upserts around it.
+    """
+    grouped: list[tuple[Shape, list[dict[str, Any]]]] = []
+    start = 0
+    while start < len(ops):
+        shape = ops[start][0]
+        end = start + 1
+        if shape[0] == "upsert":
+            while end < len(ops) and ops[end][0][0] == "upsert" and ops[end][0][3] == shape[3]:
+                end += 1
+            merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for _, row in ops[start:end]:
+                key = tuple(row[k] for k in shape[3])
+                merged[key] = {**merged.get(key, {}), **row}
+            by_shape: dict[Shape, list[dict[str, Any]]] = {}
+            for row in merged.values():
+                row_shape: Shape = ("upsert", shape[1], tuple(sorted(row)), shape[3])
+                by_shape.setdefault(row_shape, []).append(row)
+            grouped.extend(by_shape.items())
+        else:
+            while end < len(ops) and ops[end][0] == shape:
+                end += 1
+            grouped.append((shape, [row for _, row in ops[start:end]]))
+        start = end
+    return grouped
 
 
 _system = sa.MetaData()

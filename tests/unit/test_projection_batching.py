@@ -1,0 +1,39 @@
+"""How a projection transaction groups buffered writes into bulk statements."""
+
+from __future__ import annotations
+
+from projections.engine import _runs
+
+
+def up(
+    table: str, row: dict[str, object]
+) -> tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], dict[str, object]]:
+    return ("upsert", table, tuple(row), ("id",)), row
+
+
+def test_upserts_of_one_row_merge_later_columns_winning() -> None:
+    ops = [up("t", {"id": 1, "a": 1}), up("t", {"id": 1, "b": 2}), up("t", {"id": 1, "a": 3})]
+    assert _runs(ops) == [(("upsert", "t", ("a", "b", "id"), ("id",)), [{"id": 1, "a": 3, "b": 2}])]
+
+
+def test_rows_with_the_same_columns_share_one_statement() -> None:
+    ops = [
+        up("t", {"id": 1, "a": 1}),
+        up("t", {"id": 2, "a": 2}),
+        up("t", {"id": 1, "b": 1}),
+        up("t", {"id": 2, "b": 2}),
+    ]
+    [(shape, rows)] = _runs(ops)
+    assert shape[2] == ("a", "b", "id") and len(rows) == 2
+
+
+def test_another_write_keeps_its_place_between_upserts() -> None:
+    delete = (("delete", "t", (), ("id",)), {"w_id": 1})
+    ops = [up("t", {"id": 1, "a": 1}), delete, up("t", {"id": 1, "a": 2})]
+    kinds = [shape[0] for shape, _ in _runs(ops)]
+    assert kinds == ["upsert", "delete", "upsert"]
+
+
+def test_consecutive_inserts_of_one_shape_are_one_statement() -> None:
+    shape = ("insert", "t", ("id",), ())
+    assert _runs([(shape, {"id": 1}), (shape, {"id": 2})]) == [(shape, [{"id": 1}, {"id": 2}])]
