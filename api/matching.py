@@ -565,22 +565,26 @@ def post_feedback(
 
 
 # -- blocks and reports -----------------------------------------------------------------
+def _set_block(
+    rt: Runtime, ctx: CommandContext, blocker: str, blocked: UUID, on: bool
+) -> dict[str, Any]:
+    outcome = cmd.set_block(rt.bus, ctx, blocker_id=blocker, blocked_id=str(blocked), on=on)
+    _wait(rt, outcome, pair_id(blocker, str(blocked)))
+    return ok({"blocked": on})
+
+
 @router.post("/block/{user_id}")
 def post_block(
     user_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
-    outcome = cmd.block(rt.bus, ctx, blocker_id=caller.user_id, blocked_id=str(user_id))
-    _wait(rt, outcome, pair_id(caller.user_id, str(user_id)))
-    return ok({"blocked": True})
+    return _set_block(rt, ctx, caller.user_id, user_id, on=True)
 
 
 @router.delete("/block/{user_id}")
 def delete_block(
     user_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
-    outcome = cmd.unblock(rt.bus, ctx, blocker_id=caller.user_id, blocked_id=str(user_id))
-    _wait(rt, outcome, pair_id(caller.user_id, str(user_id)))
-    return ok({"blocked": False})
+    return _set_block(rt, ctx, caller.user_id, user_id, on=False)
 
 
 @router.post("/report/{user_id}")

@@ -93,24 +93,18 @@ def on_pair(bus: CommandBus, ctx: CommandContext, name: str, pair: UUID, action:
     return bus.run(f"matching.{name}", ctx, decide)
 
 
-def block(bus: CommandBus, ctx: CommandContext, *, blocker_id: str, blocked_id: str) -> Outcome:
+def set_block(
+    bus: CommandBus, ctx: CommandContext, *, blocker_id: str, blocked_id: str, on: bool
+) -> Outcome:
+    """Block (``on``) or unblock another user; both are no-ops when already so."""
+
     def decide(uow: UnitOfWork) -> dict[str, Any]:
-        uow.load(MatchPair, pair_id(blocker_id, blocked_id)).block(
-            uow.cause, blocker_id=blocker_id, blocked_id=blocked_id
-        )
-        return {"blocked": blocked_id}
+        pair = uow.load(MatchPair, pair_id(blocker_id, blocked_id))
+        change = pair.block if on else pair.unblock
+        change(uow.cause, blocker_id=blocker_id, blocked_id=blocked_id)
+        return {"blocked": on}
 
-    return bus.run("matching.Block", ctx, decide)
-
-
-def unblock(bus: CommandBus, ctx: CommandContext, *, blocker_id: str, blocked_id: str) -> Outcome:
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
-        uow.load(MatchPair, pair_id(blocker_id, blocked_id)).unblock(
-            uow.cause, blocker_id=blocker_id, blocked_id=blocked_id
-        )
-        return {"unblocked": blocked_id}
-
-    return bus.run("matching.Unblock", ctx, decide)
+    return bus.run("matching.Block" if on else "matching.Unblock", ctx, decide)
 
 
 def report(

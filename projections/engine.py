@@ -652,5 +652,40 @@ class ReadModels:
         return report
 
 
+def rows_where(
+    read_models: ReadModels, table: sa.Table, column: str, values: Sequence[Any]
+) -> dict[Any, dict[str, Any]]:
+    """Rows whose ``column`` is one of ``values``, keyed by it (bulk reads for list views)."""
+    if not values:
+        return {}
+    with read_models.engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c[column].in_(list(values)))).all()
+    return {getattr(r, column): dict(r._mapping) for r in rows}
+
+
+def page_of(
+    read_models: ReadModels,
+    table: sa.Table,
+    conditions: Sequence[Any],
+    *,
+    order_by: Any,
+    page: int,
+    size: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """One page of rows and the real total (list endpoints answer both)."""
+    with read_models.engine.connect() as conn:
+        total = conn.execute(
+            sa.select(sa.func.count()).select_from(table).where(*conditions)
+        ).scalar_one()
+        rows = conn.execute(
+            sa.select(table)
+            .where(*conditions)
+            .order_by(order_by)
+            .limit(size)
+            .offset((page - 1) * size)
+        ).all()
+    return [dict(r._mapping) for r in rows], int(total)
+
+
 def known_topics() -> list[str]:
     return [cls.topic for cls in registry]

@@ -23,7 +23,7 @@ from domain.identity import (
     TwoFactorDisabled,
     TwoFactorEnabled,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels
+from projections.engine import Projection, ProjectionTx, ReadModels, rows_where
 
 accounts = Projection("accounts")
 
@@ -214,9 +214,4 @@ def login_history(read_models: ReadModels, user_id: str, limit: int = 50) -> lis
 
 
 def get_accounts(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not user_ids:
-        return {}
-    table = read_models.table(accounts, "accounts")
-    with read_models.engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(table.c.user_id.in_(user_ids))).all()
-    return {r.user_id: dict(r._mapping) for r in rows}
+    return rows_where(read_models, read_models.table(accounts, "accounts"), "user_id", user_ids)

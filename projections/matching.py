@@ -33,7 +33,7 @@ from domain.profiles import (
     ResidenceSet,
     TargetLanguagesSet,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels
+from projections.engine import Projection, ProjectionTx, ReadModels, page_of
 
 matching = Projection("matching")
 
@@ -289,18 +289,9 @@ def requests_of(
     conditions = [column == user_id]
     if status:
         conditions.append(table.c.status == status.lower())
-    with read_models.engine.connect() as conn:
-        total = conn.execute(
-            sa.select(sa.func.count()).select_from(table).where(*conditions)
-        ).scalar_one()
-        rows = conn.execute(
-            sa.select(table)
-            .where(*conditions)
-            .order_by(table.c.created_at.desc())
-            .limit(size)
-            .offset((page - 1) * size)
-        ).all()
-    return [dict(r._mapping) for r in rows], int(total)
+    return page_of(
+        read_models, table, conditions, order_by=table.c.created_at.desc(), page=page, size=size
+    )
 
 
 def matches_of(
@@ -311,18 +302,9 @@ def matches_of(
         table.c.active.is_(True),
         sa.or_(table.c.user_a == user_id, table.c.user_b == user_id),
     ]
-    with read_models.engine.connect() as conn:
-        total = conn.execute(
-            sa.select(sa.func.count()).select_from(table).where(*conditions)
-        ).scalar_one()
-        rows = conn.execute(
-            sa.select(table)
-            .where(*conditions)
-            .order_by(table.c.matched_at.desc())
-            .limit(size)
-            .offset((page - 1) * size)
-        ).all()
-    return [dict(r._mapping) for r in rows], int(total)
+    return page_of(
+        read_models, table, conditions, order_by=table.c.matched_at.desc(), page=page, size=size
+    )
 
 
 def excluded_for(read_models: ReadModels, user_id: str) -> set[str]:

@@ -28,7 +28,7 @@ from domain.profiles import (
     StudyPreferencesSet,
     TargetLanguagesSet,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels
+from projections.engine import Projection, ProjectionTx, ReadModels, rows_where
 
 profiles = Projection("profiles")
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -200,9 +200,4 @@ def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, A
 
 def get_profiles(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Several profiles in one query (partner search scores a page of candidates at once)."""
-    if not user_ids:
-        return {}
-    table = read_models.table(profiles, "profiles")
-    with read_models.engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(table.c.user_id.in_(user_ids))).all()
-    return {r.user_id: dict(r._mapping) for r in rows}
+    return rows_where(read_models, read_models.table(profiles, "profiles"), "user_id", user_ids)
