@@ -31,7 +31,7 @@ from projections.identity import get_accounts
 from projections.profiles import get_profile, get_profiles
 
 router = APIRouter(prefix="/api/v1/matching", tags=["matching"])
-SEARCH_POOL = 200
+SEARCH_POOL = 100
 """How many indexed candidates are scored per search; the index orders exchange partners
 first, so the pool holds the best candidates long before it holds everyone."""
 

@@ -160,6 +160,7 @@ def main() -> None:
                 jwt_keys=KEYS,
                 identity_pepper="bench",
                 projection_batch_size=2000,
+                read_your_writes_timeout_seconds=0,
             )
             rt = Runtime.build(settings, policies=[])
             events, seconds = build_users(rt, args.users, rng)

@@ -97,7 +97,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         metadata,
         sa.Column("user_id", sa.String(36), primary_key=True),
         sa.Column("language_id", sa.Integer, primary_key=True, index=True),
-        sa.Column("level_id", sa.Integer, nullable=False),
+        sa.Column("level_id", sa.Integer, nullable=False, index=True),
     )
 
 
@@ -375,10 +375,12 @@ def search_candidates(
         total = conn.execute(
             sa.select(sa.func.count()).select_from(candidates).where(*conditions)
         ).scalar_one()
-        ids = conn.execute(
-            sa.select(candidates.c.user_id)
-            .where(*conditions)
-            .order_by(sa.case((exchange, 0), else_=1), candidates.c.updated_at.desc())
-            .limit(limit)
-        ).scalars()
-        return list(ids), int(total)
+        # Two index-friendly queries instead of one ORDER BY over an expression, which would
+        # sort every matching row: exchange partners first, then the most recently active.
+        newest = sa.select(candidates.c.user_id).where(*conditions)
+        newest = newest.order_by(candidates.c.updated_at.desc()).limit(limit)
+        ids = list(conn.execute(newest.where(exchange)).scalars())
+        if len(ids) < limit:
+            seen = set(ids)
+            ids += [i for i in conn.execute(newest).scalars() if i not in seen][: limit - len(ids)]
+        return ids, int(total)
