@@ -62,6 +62,25 @@ class RecordedEvent:
         return cast(dict[str, Any], orjson.loads(self.state))
 
 
+def warm_keys(events: Sequence[RecordedEvent]) -> None:
+    """Fetch the data keys a batch of events will need, in one query."""
+    subjects: set[str] = set()
+    cipher = None
+    for event in events:
+        if event.cipher is None or event.topic not in registry:
+            continue
+        cls = registry.resolve(event.topic)
+        if not cls.personal_fields():
+            continue
+        cipher = event.cipher
+        if cls.personal_subject is None:
+            subjects.add(str(event.aggregate_id))
+        else:
+            subjects.add(str(event.document()["data"].get(cls.personal_subject)))
+    if cipher is not None and subjects:
+        cipher.keys.prefetch(subjects)
+
+
 def encode(event: DomainEvent, cipher: PersonalDataCipher | None = None) -> StoredEvent:
     meta = event.meta.model_dump(mode="json", exclude={"position"})
     data = event.payload()

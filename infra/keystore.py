@@ -44,6 +44,26 @@ class KeyStore:
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._lock = threading.Lock()
 
+    def prefetch(self, subjects: set[str]) -> None:
+        """Load many keys in one query (a projection batch decrypts events of many users;
+        one query per user would dominate a rebuild)."""
+        now = time.monotonic()
+        with self._lock:
+            missing = [
+                s for s in subjects if not (c := self._cache.get(s)) or now - c[0] >= CACHE_SECONDS
+            ]
+        if not missing:
+            return
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(keys_table.c.subject, keys_table.c.key).where(
+                    keys_table.c.subject.in_(missing)
+                )
+            ).all()
+        with self._lock:
+            for row in rows:
+                self._cache[row.subject] = (now, bytes(row.key) if row.key is not None else None)
+
     def key(self, subject: str, *, create: bool) -> bytes | None:
         """The subject's key; ``None`` when destroyed (or absent and not ``create``)."""
         now = time.monotonic()

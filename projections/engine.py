@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from domain.events import DomainEvent, registry
-from infra.event_store import RecordedEvent
+from infra.event_store import RecordedEvent, warm_keys
 
 LOG = -1
 Handler = Callable[[Any, "ProjectionTx"], None]
@@ -461,6 +461,7 @@ class ReadModels:
         every event so that a failure is pinned to the event that caused it."""
         result = BatchResult()
         tables = projection.tables_for(version)
+        warm_keys([e for e in events if e.topic in projection.handlers])
         try:
             with self.engine.begin() as conn:
                 upto = self._lock_tracking(conn, projection.name, version, partition)
