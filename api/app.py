@@ -3,20 +3,50 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import catalogs, errors, identity, matching, oauth, profiles, system
 from infra.metrics import REQUEST_LATENCY
 from infra.runtime import Runtime
 
 
+class RequestMetrics:
+    """Request latency by route template, as plain ASGI middleware (Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 500}
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            REQUEST_LATENCY.labels(scope["method"], template, f"{status['code'] // 100}xx").observe(
+                time.perf_counter() - started
+            )
+
+
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="LanguageMate API", version="0.1.0", docs_url="/docs")
     app.state.runtime = rt
     errors.install(app)
+    app.add_middleware(RequestMetrics)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=rt.settings.cors_origin_list,
@@ -31,20 +61,6 @@ def create_app(rt: Runtime) -> FastAPI:
         ],
         max_age=600,
     )
-
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        REQUEST_LATENCY.labels(
-            request.method, template, f"{response.status_code // 100}xx"
-        ).observe(time.perf_counter() - started)
-        return response
-
     for module in (system, identity, oauth, catalogs, profiles, matching):
         app.include_router(module.router)
     return app
