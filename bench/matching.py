@@ -5,7 +5,10 @@ Users are created by the domain aggregates (real events, appended in batches thr
 event store), then the accounts, profiles and matching projections catch up from the log
 into PostgreSQL, exactly as a rebuild would. Searches go through the HTTP app in-process.
 
-    python bench/matching.py [--users 100000] [--searches 300]
+    python bench/matching.py [--users 100000] [--searches 300] [--database NAME]
+
+``--database`` keeps the built database (creating and filling it on the first run), so
+later runs measure search again without rebuilding 100,000 users.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import percentile  # noqa: E402
-from tests.services import create_database, drop_database, postgres_admin_url  # noqa: E402
+from tests.services import (  # noqa: E402
+    _with_path,
+    create_database,
+    drop_database,
+    postgres_admin_url,
+)
 
 KEYS = "bench:" + "b" * 48
 
@@ -124,12 +132,49 @@ def request_accept(rt: Any, users: int, pairs: int) -> dict[str, Any]:
     }
 
 
+QUERIES = (
+    "",
+    "?targetLanguage=2",
+    "?minAge=20&maxAge=35",
+    "?nativeLanguage=3&gender=FEMALE",
+    "?languageLevel=B1",
+)
+
+
+def measure_search(client: Any, searchers: list[dict[str, str]], runs: int) -> dict[str, Any]:
+    """Latency of ``GET /matching/partners`` over a mix of filters, in ms."""
+    latencies: dict[str, list[float]] = {q or "default": [] for q in QUERIES}
+    for run in range(runs):
+        query = QUERIES[run % len(QUERIES)]
+        started = time.perf_counter()
+        response = client.get(
+            f"/api/v1/matching/partners{query}", headers=searchers[run % len(searchers)]
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.text
+        latencies[query or "default"].append(elapsed)
+    every = [v for values in latencies.values() for v in values]
+    return {
+        "all": {
+            "p50": round(percentile(every, 50), 1),
+            "p95": round(percentile(every, 95), 1),
+            "n": len(every),
+        },
+        **{
+            q: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1)}
+            for q, v in latencies.items()
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--searches", type=int, default=300)
+    parser.add_argument("--database", help="keep and reuse this database")
     args = parser.parse_args()
 
+    import psycopg
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -137,12 +182,12 @@ def main() -> None:
     from infra.settings import Settings
 
     admin = postgres_admin_url()
-    name = f"lm_match_{uuid4().hex[:8]}"
-    url = create_database(admin, name)
+    name = args.database or f"lm_match_{uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    url = _with_path(admin, f"/{name}") if exists else create_database(admin, name)
     # Building 100,000 users creates 100,000 data keys, each a durable commit; the build is
     # setup, not the measurement, so this database commits without waiting for fsync.
-    import psycopg
-
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off".encode())
     rng = random.Random(7)
@@ -163,12 +208,13 @@ def main() -> None:
                 read_your_writes_timeout_seconds=0,
             )
             rt = Runtime.build(settings, policies=[])
-            events, seconds = build_users(rt, args.users, rng)
-            report["build"] = {
-                "events": events,
-                "seconds": round(seconds, 1),
-                "events_per_s": round(events / seconds),
-            }
+            if rt.store.max_position() == 0:
+                events, seconds = build_users(rt, args.users, rng)
+                report["build"] = {
+                    "events": events,
+                    "seconds": round(seconds, 1),
+                    "events_per_s": round(events / seconds),
+                }
             report["projection_catch_up_seconds"] = project(rt)
             client = TestClient(create_app(rt))
             searchers = []
@@ -179,39 +225,14 @@ def main() -> None:
                 )
                 searchers.append({"Authorization": f"Bearer {login.json()['data']['accessToken']}"})
             project(rt)
-            queries = [
-                "",
-                "?targetLanguage=2",
-                "?minAge=20&maxAge=35",
-                "?nativeLanguage=3&gender=FEMALE",
-                "?languageLevel=B1",
-            ]
-            latencies: dict[str, list[float]] = {q or "default": [] for q in queries}
-            for run in range(args.searches):
-                query = queries[run % len(queries)]
-                started = time.perf_counter()
-                response = client.get(
-                    f"/api/v1/matching/partners{query}", headers=searchers[run % len(searchers)]
-                )
-                elapsed = (time.perf_counter() - started) * 1000
-                assert response.status_code == 200, response.text
-                latencies[query or "default"].append(elapsed)
-            every = [v for values in latencies.values() for v in values]
-            report["search_ms"] = {
-                "all": {
-                    "p50": round(percentile(every, 50), 1),
-                    "p95": round(percentile(every, 95), 1),
-                    "n": len(every),
-                },
-                **{
-                    q: {"p50": round(percentile(v, 50), 1), "p95": round(percentile(v, 95), 1)}
-                    for q, v in latencies.items()
-                },
-            }
-            report["request_accept"] = request_accept(rt, args.users, min(400, args.users // 2))
+            report["search_ms"] = measure_search(client, searchers, args.searches)
+            if not exists:
+                pairs = min(400, args.users // 2)
+                report["request_accept"] = request_accept(rt, args.users, pairs)
             rt.close()
     finally:
-        drop_database(admin, name)
+        if not args.database:
+            drop_database(admin, name)
     report["machine"] = {"nproc": os.cpu_count(), "loadavg": os.getloadavg()}
     text = json.dumps(report, indent=2)
     print(text)

@@ -14,7 +14,12 @@ from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.errors import NotFound
 from domain.identity import Account
 from domain.matching import MatchPair, pair_id
-from domain.profiles import Profile, profile_id
+from domain.profile_embeddings import ProfileEmbedding, embedding_id
+from domain.profiles import InterestsChosen, Profile, SelfBioSet, profile_id
+from infra.policies import Policy, PolicyContext
+
+EMBED_PROFILE = "matching.embed_profile"
+"""The worker job that recomputes a learner's profile embedding (``workers/embeddings.py``)."""
 
 
 class SendRequest(BaseModel):
@@ -123,3 +128,43 @@ def report(
         return {"reported": reported_id}
 
     return bus.run("matching.Report", ctx, decide)
+
+
+def record_profile_embedding(
+    bus: CommandBus,
+    ctx: CommandContext,
+    *,
+    user_id: str,
+    profile_version: int,
+    model: str,
+    digest: str,
+    vector: str,
+) -> Outcome:
+    """Keep a worker's vector for a profile (ignored when stale or unchanged)."""
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        embedding = uow.load(ProfileEmbedding, embedding_id(user_id))
+        recorded = embedding.record(
+            uow.cause,
+            user_id=user_id,
+            profile_version=profile_version,
+            model=model,
+            digest=digest,
+            vector=vector,
+        )
+        return {"recorded": recorded}
+
+    return bus.run("matching.RecordProfileEmbedding", ctx, decide)
+
+
+embedder = Policy("matching.embedder")
+"""Sends the embedding job when what the vector is made of (bio, interests, goals) changes."""
+
+
+@embedder.when(SelfBioSet, InterestsChosen)
+def _embed(event: SelfBioSet | InterestsChosen, policy: PolicyContext) -> None:
+    if isinstance(event, InterestsChosen) and event.kind == "learning_styles":
+        return
+    if policy.jobs is None:
+        raise RuntimeError("the embedder policy needs a job queue")
+    policy.jobs.send(EMBED_PROFILE, event.user_id)

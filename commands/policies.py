@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commands.identity import shredder
+from commands.matching import embedder
 from infra.policies import Policy
 
-POLICIES: list[Policy] = [shredder]
+POLICIES: list[Policy] = [shredder, embedder]

@@ -10,11 +10,18 @@ from typing import Any
 
 import domain.identity
 import domain.matching
+import domain.profile_embeddings
 import domain.profiles
 import domain.system
 from domain.events import registry
 
-CONTEXT_MODULES = (domain.identity, domain.matching, domain.profiles, domain.system)
+CONTEXT_MODULES = (
+    domain.identity,
+    domain.matching,
+    domain.profile_embeddings,
+    domain.profiles,
+    domain.system,
+)
 
 
 def catalog() -> list[dict[str, Any]]:

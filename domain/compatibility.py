@@ -727,3 +727,50 @@ def _round1(value: Fraction | float) -> float:
     else:
         exact = Decimal(repr(value))
     return float(exact.quantize(_TENTH, rounding=ROUND_HALF_UP))
+
+
+def semantic_similarity(a: Sequence[float] | None, b: Sequence[float] | None) -> float | None:
+    """How alike two profile documents read, 0..100 (0.1): the cosine of their unit sentence
+    vectors, negatives clipped to 0 (opposite meaning is no better than unrelated for
+    matching). ``None`` when either vector has not been computed yet."""
+    if a is None or b is None:
+        return None
+    return _round1(Fraction(max(0.0, cosine(a, b))) * 100)
+
+
+def explain_factors(scores: Mapping[str, float | None], lang: str = "ko") -> dict[str, str]:
+    """One sentence per advanced-ranking factor that is not already a rule-based category,
+    saying what its number means for these two learners."""
+    code = reference.normalize_lang(lang)
+    level = scores.get("levelCompatibility")
+    schedule = scores.get("scheduleCompatibility")
+    semantic = scores.get("semanticSimilarity")
+    notes: dict[str, Label] = {}
+    if level is not None:
+        steps = round((100 - level) / 20, 1)
+        notes["levelCompatibility"] = (
+            Label("비교할 CEFR 레벨이 없습니다.", "No CEFR levels to compare yet.")
+            if level == NEUTRAL
+            else Label(
+                f"대화할 언어의 CEFR 레벨 차이가 평균 {steps}단계입니다.",
+                f"Your CEFR levels in the languages you will speak differ by {steps} steps"
+                " on average.",
+            )
+        )
+    if schedule is not None:
+        notes["scheduleCompatibility"] = Label(
+            f"시간대를 맞춰 보면 주간 가능 시간의 {schedule}%가 겹칩니다.",
+            f"After converting time zones, {schedule}% of your weekly availability overlaps.",
+        )
+    notes["semanticSimilarity"] = (
+        Label(
+            "자기소개 분석이 아직 없어 이 요소는 제외했습니다.",
+            "Profile texts are not analysed yet, so this factor was left out.",
+        )
+        if semantic is None
+        else Label(
+            f"자기소개, 관심사, 목표의 의미 유사도는 {semantic}점입니다.",
+            f"Your bios, interests and goals read {semantic}% alike in meaning.",
+        )
+    )
+    return {factor: label.get(code) for factor, label in notes.items()}

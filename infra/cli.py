@@ -63,20 +63,14 @@ def serve(host: str | None, port: int | None) -> None:
     """Everything in one process (API, projectors, policies, workers); no servers needed."""
     settings = _settings(host=host, port=port)
     logs.setup(settings.log_level)
-    from workers.broker import configure, start_in_process_worker
-
-    broker = configure(settings)
     with _runtime(settings) as rt:
         rt.start_projectors(kafka=False)
         rt.start_policies(kafka=False)
         rt.start_schedules()
+        rt.start_workers()
         if settings.kafka_bootstrap:
             rt.start_relay()
-        worker = start_in_process_worker(broker)
-        try:
-            _serve_api(rt, settings.host, settings.port)
-        finally:
-            worker.stop()
+        _serve_api(rt, settings.host, settings.port)
 
 
 @main.command()
@@ -86,9 +80,6 @@ def api(host: str | None, port: int | None) -> None:
     """The HTTP and WebSocket API only (distributed mode; run several behind a balancer)."""
     settings = _settings(host=host, port=port)
     logs.setup(settings.log_level)
-    from workers.broker import configure
-
-    configure(settings)
     with _runtime(settings) as rt:
         _serve_api(rt, settings.host, settings.port)
 
@@ -133,17 +124,9 @@ def worker() -> None:
     """Run the Dramatiq actors (distributed mode: consumes the Redis queues)."""
     settings = _settings()
     logs.setup(settings.log_level)
-    from workers.broker import ACTOR_MODULES, configure, start_in_process_worker
-
-    broker = configure(settings)
-    for module in ACTOR_MODULES:
-        __import__(module)
     with _runtime(settings) as rt:
-        running = start_in_process_worker(broker, threads=4)
-        try:
-            _wait_for_signal(rt)
-        finally:
-            running.stop()
+        rt.start_workers()
+        _wait_for_signal(rt)
 
 
 @main.command()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from commands.base import CommandBus, CommandContext
 from domain.events import DomainEvent
@@ -22,10 +22,17 @@ from projections.engine import Projection, ProjectionTx
 Reaction = Callable[[Any, "PolicyContext"], None]
 
 
+class JobSender(Protocol):
+    """Where a policy hands slow work to the workers (``workers.jobs.JobQueue``)."""
+
+    def send(self, name: str, *args: Any) -> None: ...
+
+
 @dataclass(frozen=True)
 class PolicyContext:
     bus: CommandBus
     ctx: CommandContext
+    jobs: JobSender | None = None
 
 
 class Policy(Projection):
@@ -33,6 +40,7 @@ class Policy(Projection):
         super().__init__(_full_name or f"policy.{name}")
         self.reactions: list[tuple[tuple[type[DomainEvent], ...], Reaction]] = []
         self._bus: CommandBus | None = None
+        self._jobs: JobSender | None = None
 
     def when(self, *event_types: type[DomainEvent]) -> Callable[[Reaction], Reaction]:
         def register(reaction: Reaction) -> Reaction:
@@ -48,10 +56,11 @@ class Policy(Projection):
 
         self.on(*event_types)(handler)
 
-    def bound(self, bus: CommandBus) -> Policy:
-        """A copy of this policy whose reactions issue commands on ``bus``."""
+    def bound(self, bus: CommandBus, jobs: JobSender | None = None) -> Policy:
+        """A copy of this policy whose reactions issue commands on ``bus`` (and send jobs to
+        ``jobs``)."""
         copy = Policy(self.name, _full_name=self.name)
-        copy._bus = bus
+        copy._bus, copy._jobs = bus, jobs
         for event_types, reaction in self.reactions:
             copy._register(event_types, reaction)
         return copy
@@ -65,4 +74,4 @@ class Policy(Projection):
             causation_id=event.meta.event_id,
             idempotency_key=str(event.meta.event_id),
         )
-        return PolicyContext(self._bus, ctx)
+        return PolicyContext(self._bus, ctx, self._jobs)

@@ -36,6 +36,8 @@ from infra.sources import EventSource, KafkaSource, LogSource
 from infra.tokens import TokenService
 from projections.catalog import PROJECTIONS
 from projections.engine import LOG, Projection, ReadModels, create_engine
+from workers.broker import make_broker
+from workers.jobs import JobQueue
 
 log = logging.getLogger(__name__)
 PRESENCE_KEY = "presence:last_seen"
@@ -48,6 +50,7 @@ class Runtime:
     store: EventStore
     read_models: ReadModels
     bus: CommandBus
+    jobs: JobQueue
     policies: list[Policy] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
@@ -61,7 +64,8 @@ class Runtime:
     ) -> Runtime:
         store = open_event_store(settings)
         bus = CommandBus(store)
-        policies = [p.bound(bus) for p in (POLICIES if policies is None else policies)]
+        jobs = JobQueue(make_broker(settings))
+        policies = [p.bound(bus, jobs) for p in (POLICIES if policies is None else policies)]
         projections = PROJECTIONS if projections is None else projections
         lock = schema_lock(settings.database_url) if settings.distributed else nullcontext()
         with lock:
@@ -70,7 +74,12 @@ class Runtime:
             )
             read_models.ensure_ready()
         return cls(
-            settings=settings, store=store, read_models=read_models, bus=bus, policies=policies
+            settings=settings,
+            store=store,
+            read_models=read_models,
+            bus=bus,
+            jobs=jobs,
+            policies=policies,
         )
 
     @cached_property
@@ -224,6 +233,10 @@ class Runtime:
 
         self.spawn("schedules", loop)
 
+    def start_workers(self, threads: int = 2) -> None:
+        """Run the background jobs (embeddings, later speech scoring) in this process."""
+        self.jobs.start(self, threads)
+
     def start_relay(self) -> Relay:
         relay = Relay(self.store, self.settings)
         self.spawn("relay", relay.run)
@@ -233,5 +246,6 @@ class Runtime:
         self.stop_event.set()
         for thread in self.threads:
             thread.join(timeout=15)
+        self.jobs.close()
         self.store.close()
         self.read_models.engine.dispose()

@@ -8,11 +8,13 @@ users to a few thousand rows through ``candidate_targets(language_id)``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
+from domain.events import ERASED
 from domain.identity import AccountDeactivated, AccountDeleted, AccountRegistered
 from domain.matching import (
     MatchDissolved,
@@ -25,6 +27,7 @@ from domain.matching import (
     UserBlocked,
     UserUnblocked,
 )
+from domain.profile_embeddings import ProfileEmbedded, unpack_vector
 from domain.profiles import (
     BirthYearSet,
     GenderSet,
@@ -98,6 +101,14 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("user_id", sa.String(36), primary_key=True),
         sa.Column("language_id", sa.Integer, primary_key=True, index=True),
         sa.Column("level_id", sa.Integer, nullable=False, index=True),
+    )
+    sa.Table(
+        name("profile_embeddings"),
+        metadata,
+        sa.Column("user_id", sa.String(36), primary_key=True),
+        sa.Column("model", sa.String(100), nullable=False),
+        sa.Column("vector", sa.LargeBinary, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
 
 
@@ -217,6 +228,7 @@ def _deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
     user_id = str(e.aggregate_id)
     tx.delete("candidates", {"user_id": user_id})
     tx.delete("candidate_targets", {"user_id": user_id})
+    tx.delete("profile_embeddings", {"user_id": user_id})
 
 
 @matching.on(NativeLanguageSet)
@@ -260,7 +272,29 @@ def _onboarded(e: OnboardingCompleted, tx: ProjectionTx) -> None:
     _candidate(tx, e.user_id, e, onboarded=True)
 
 
+@matching.on(ProfileEmbedded)
+def _embedded(e: ProfileEmbedded, tx: ProjectionTx) -> None:
+    if e.vector == ERASED:  # replayed after the owner's key was destroyed
+        tx.delete("profile_embeddings", {"user_id": e.user_id})
+        return
+    row = {
+        "user_id": e.user_id,
+        "model": e.model,
+        "vector": base64.b64decode(e.vector),
+        "updated_at": e.meta.occurred_at,
+    }
+    tx.upsert("profile_embeddings", row, key=["user_id"])
+
+
 # -- queries ----------------------------------------------------------------------------
+def embeddings_of(read_models: ReadModels, user_ids: list[str]) -> dict[str, Any]:
+    """The latest profile vectors of these users (absent when not computed yet)."""
+    table = read_models.table(matching, "profile_embeddings")
+    query = sa.select(table.c.user_id, table.c.vector).where(table.c.user_id.in_(user_ids))
+    with read_models.engine.connect() as conn:
+        return {user_id: unpack_vector(raw) for user_id, raw in conn.execute(query)}
+
+
 def request_row(read_models: ReadModels, request_id: str) -> dict[str, Any] | None:
     table = read_models.table(matching, "match_requests")
     with read_models.engine.connect() as conn:

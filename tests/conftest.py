@@ -243,5 +243,7 @@ def client(
         rt.start_relay()
     rt.start_projectors()
     rt.start_policies()
+    if request.node.get_closest_marker("workers"):
+        rt.start_workers()
     with TestClient(create_app(rt)) as test_client:
         yield test_client

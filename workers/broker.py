@@ -1,9 +1,9 @@
 """Dramatiq wiring: a Redis broker in the distributed mode, an in-process one embedded.
 
-Actors are declared against whatever broker is global when their module is imported, so
-``configure`` must run before any actor module is imported; the CLI roles do that first.
-The embedded mode uses Dramatiq's in-memory ``StubBroker`` with a real ``Worker`` thread
-pool in the server process: the same actors, retries and backoff, no server to install.
+Each runtime owns its broker (nothing is installed as Dramatiq's global broker), so two
+runtimes in one process, as in the tests, never consume each other's jobs. The embedded
+mode uses Dramatiq's in-memory ``StubBroker`` with a real ``Worker`` thread pool in the
+server process: the same actors, retries and backoff, no server to install.
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from dramatiq.middleware import (
 
 from infra.settings import Settings
 
-ACTOR_MODULES: list[str] = []
-"""Modules that declare actors; the ``worker`` role imports them after ``configure``."""
-
 
 def _middleware() -> list[dramatiq.Middleware]:
     return [AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
 
 
-def configure(settings: Settings) -> dramatiq.Broker:
+def make_broker(settings: Settings) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.redis_url:
         broker = RedisBroker(  # type: ignore[no-untyped-call]
@@ -39,12 +36,11 @@ def configure(settings: Settings) -> dramatiq.Broker:
     else:
         broker = StubBroker(middleware=_middleware())
         broker.emit_after("process_boot")
-    dramatiq.set_broker(broker)
     return broker
 
 
 def start_in_process_worker(broker: dramatiq.Broker, threads: int = 2) -> dramatiq.Worker:
-    """Run actors inside this process (embedded mode and tests)."""
+    """Consume ``broker``'s queues on a thread pool in this process."""
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
     worker.start()
     return worker

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from commands.base import Outcome
+from commands.matching import EMBED_PROFILE
+from domain.profile_embeddings import ProfileEmbedded
 from infra.runtime import Runtime
+from projections import matching as rm
 from projections.matching import matching as matching_projection
+from workers import sentence_encoder
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -419,14 +425,92 @@ def test_advanced_ranking_explains_each_factor(client: TestClient) -> None:
     assert best["partner"]["id"] == partner["id"]
     assert best["scores"]["scheduleCompatibility"] == 100.0  # same zone, same slot
     assert best["scores"]["languageCompatibility"] > 50
-    assert best["scores"]["semanticSimilarity"] is None
+    assert best["scores"]["semanticSimilarity"] is None  # no worker ran: left out, not faked
     assert best["matchReason"] and set(best["explanations"]) == {
         "language",
         "personality",
         "goals",
         "interests",
+        "levelCompatibility",
+        "scheduleCompatibility",
+        "semanticSimilarity",
     }
+    assert "100.0%" in best["explanations"]["scheduleCompatibility"]
     bad = client.post(
         "/api/v1/matching/ai/best-matches", json={"limit": 500}, headers=me["headers"]
     )
     assert bad.status_code == 422
+
+
+def _bio(client: TestClient, user: dict[str, Any], text: str) -> None:
+    response = client.post(
+        "/api/v1/users/self-bio", json={"selfBio": text}, headers=user["headers"]
+    )
+    assert response.status_code == 200, response.text
+
+
+def _semantic_scores(
+    client: TestClient, me: dict[str, Any], ready: Callable[[dict[str, float]], bool]
+) -> dict[str, float]:
+    """Poll the advanced ranking until both partners are scored and ``ready`` holds."""
+    deadline = time.monotonic() + 60
+    while True:
+        body = client.post(
+            "/api/v1/matching/ai/best-matches", json={"limit": 10}, headers=me["headers"]
+        ).json()["data"]
+        scores = {m["partner"]["id"]: m["scores"]["semanticSimilarity"] for m in body["matches"]}
+        if len(scores) == 2 and None not in scores.values() and ready(scores):
+            return scores
+        assert time.monotonic() < deadline, f"embeddings never arrived: {scores}"
+        time.sleep(0.2)
+
+
+def _embeddings_of(rt: Runtime, user_id: str) -> list[int]:
+    """Profile versions of the user's recorded embeddings, in order."""
+    events = [r.decode() for r in rt.store.read_all() if r.topic == ProfileEmbedded.topic]
+    return [
+        e.profile_version for e in events if isinstance(e, ProfileEmbedded) and e.user_id == user_id
+    ]
+
+
+@pytest.mark.workers
+@pytest.mark.skipif(not sentence_encoder.available(), reason="embeddings extra not installed")
+def test_semantic_similarity_comes_from_worker_embeddings_and_follows_bio_changes(
+    client: TestClient,
+) -> None:
+    me = _user(client, "Me", native=1, target=2)
+    cook = _user(client, "Cook", native=2, target=1)
+    coder = _user(client, "Coder", native=2, target=1)
+    _bio(client, me, "I love cooking Korean food and trying new recipes with my friends.")
+    _bio(client, cook, "Cooking is my passion: I bake bread and try recipes from everywhere.")
+    _bio(client, coder, "I design distributed databases and write compilers at night.")
+    # Each bio reaches the ranking once its job has run (topics alone embed identically).
+    first = _semantic_scores(client, me, lambda s: s[cook["id"]] > s[coder["id"]] + 10)
+
+    # A redelivered job (sent twice more) recomputes the same text and records nothing.
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    before = _embeddings_of(rt, cook["id"])
+    assert before == sorted(before)  # each result newer than the last (1 or 2 of them,
+    # as the job sent for the topics may already have read the bio)
+    rt.jobs.send(EMBED_PROFILE, cook["id"])
+    rt.jobs.send(EMBED_PROFILE, cook["id"])
+    rt.jobs.broker.join("embeddings", timeout=30_000)
+    assert _embeddings_of(rt, cook["id"]) == before
+
+    _bio(client, coder, "I cook for my family and collect recipes for Korean stews.")
+    later = _semantic_scores(client, me, lambda s: s[coder["id"]] > first[coder["id"]] + 10)
+    assert later[cook["id"]] == first[cook["id"]]  # untouched profiles keep their vector
+    best = client.post(
+        "/api/v1/matching/ai/best-matches", json={"limit": 10}, headers=me["headers"]
+    ).json()["data"]
+    assert best["message"] == "ranked by all factors"
+    top = best["matches"][0]
+    assert f"{top['scores']['semanticSimilarity']}점" in top["explanations"]["semanticSimilarity"]
+    # Deleting the account takes the vector out of the read model (and the ranking).
+    gone = client.request("DELETE", "/api/v1/settings/account", json={}, headers=coder["headers"])
+    assert gone.status_code == 200, gone.text
+    deadline = time.monotonic() + 30
+    while rm.embeddings_of(rt.read_models, [coder["id"]]):
+        assert time.monotonic() < deadline, "the deleted user's vector is still served"
+        time.sleep(0.05)
+    assert rm.embeddings_of(rt.read_models, [cook["id"]])

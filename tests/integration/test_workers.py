@@ -15,13 +15,13 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from tests.conftest import make_settings
-from workers.broker import configure, start_in_process_worker
+from workers.broker import make_broker, start_in_process_worker
 
 
 @pytest.fixture(params=["embedded", "redis"])
 def broker(request: pytest.FixtureRequest, tmp_path: Path) -> dramatiq.Broker:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
-    broker = configure(make_settings(tmp_path / "var", redis_url=redis_url))
+    broker = make_broker(make_settings(tmp_path / "var", redis_url=redis_url))
     yield broker  # type: ignore[misc]
     broker.close()
 

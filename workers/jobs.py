@@ -1,0 +1,104 @@
+"""Background jobs by name: policies send them, the worker role (or ``serve``) runs them.
+
+A job is a plain function of the runtime and JSON-able arguments, registered under a name
+with its queue and retry policy. Senders need only the name, so the process that sends a
+job (a policy) never imports what runs it (models, numpy), and the actors are declared on a
+runtime's own broker when that runtime starts working.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+
+from workers.broker import start_in_process_worker
+
+if TYPE_CHECKING:
+    from infra.runtime import Runtime
+
+log = logging.getLogger(__name__)
+JOB_MODULES = ("workers.embeddings",)
+"""Modules whose import registers jobs."""
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    queue: str
+    run: Callable[..., None]
+    max_retries: int = 5
+    min_backoff_ms: int = 1_000
+    max_backoff_ms: int = 60_000
+    time_limit_ms: int = 120_000
+
+
+JOBS: dict[str, Job] = {}
+
+
+def job(name: str, *, queue: str, **options: int) -> Callable[[Callable[..., None]], Job]:
+    """Register ``fn(runtime, *args)`` as the job ``name``."""
+
+    def register(fn: Callable[..., None]) -> Job:
+        if name in JOBS:
+            raise ValueError(f"job {name} is registered twice")
+        JOBS[name] = Job(name, queue, fn, **options)
+        return JOBS[name]
+
+    return register
+
+
+def registry() -> dict[str, Job]:
+    for module in JOB_MODULES:
+        import_module(module)
+    return JOBS
+
+
+class JobQueue:
+    def __init__(self, broker: dramatiq.Broker) -> None:
+        self.broker = broker
+        self._worker: dramatiq.Worker | None = None
+
+    def send(self, name: str, *args: Any) -> None:
+        """Enqueue a job (at least once: a job must tolerate running twice)."""
+        queue = registry()[name].queue
+        self.broker.declare_queue(queue)
+        self.broker.enqueue(
+            dramatiq.Message(queue_name=queue, actor_name=name, args=args, kwargs={}, options={})
+        )
+
+    def start(self, runtime: Runtime, threads: int = 2) -> None:
+        """Declare every job as an actor bound to ``runtime`` and start consuming."""
+        for spec in registry().values():
+            dramatiq.Actor(
+                _bind(spec, runtime),
+                actor_name=spec.name,
+                queue_name=spec.queue,
+                broker=self.broker,
+                priority=0,
+                options={
+                    "max_retries": spec.max_retries,
+                    "min_backoff": spec.min_backoff_ms,
+                    "max_backoff": spec.max_backoff_ms,
+                    "time_limit": spec.time_limit_ms,
+                },
+            )
+        self._worker = start_in_process_worker(self.broker, threads)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        self.broker.close()
+
+
+def _bind(spec: Job, runtime: Runtime) -> Callable[..., None]:
+    def run(*args: Any) -> None:
+        spec.run(runtime, *args)
+
+    run.__name__ = spec.name.replace(".", "_")
+    return run
