@@ -40,8 +40,12 @@ from projections.profiles import get_profile, get_profiles
 
 router = APIRouter(prefix="/api/v1/matching", tags=["matching"])
 SEARCH_POOL = 100
-"""How many indexed candidates are scored per search; the index orders exchange partners
-first, so the pool holds the best candidates long before it holds everyone."""
+"""Candidates are scored in tiers of this many, in index order (exchange partners first,
+then the most recently active); each tier is ranked by presence and score, and a deeper page
+scores the tiers it reaches. Tiers keep pages consistent: every page is a slice of one
+order, and page 1 costs the same however large the result."""
+MAX_RESULTS = 10_000
+"""How deep search pages go (page x size); a narrower filter finds anyone further down."""
 
 
 def _page(page: int, size: int, limit: int = 50) -> tuple[int, int]:
@@ -71,20 +75,20 @@ def _age_range(min_age: int | None, max_age: int | None) -> tuple[int, int] | No
     return year - oldest, year - youngest
 
 
-def _level_ids(level: str | None) -> list[int] | None:
+def _level_ids(level: str | None) -> tuple[int, ...]:
     """``languageLevel`` arrives as a level id, a CEFR band (B1) or a level code."""
     if not level:
-        return None
+        return ()
     if level.isdigit():
-        return [int(level)]
+        return (int(level),)
     wanted = level.strip().upper()
-    ids = [item.id for item in ref.language_levels() if wanted in (item.cefr, item.code)]
+    ids = tuple(item.id for item in ref.language_levels() if wanted in (item.cefr, item.code))
     if not ids:
         raise ApiError(422, f"unknown languageLevel {level!r}", "VALIDATION_ERROR")
     return ids
 
 
-def _location_ids(location: str | None, time_zone: str | None) -> list[int] | None:
+def _location_ids(location: str | None, time_zone: str | None) -> tuple[int, ...] | None:
     """``location`` is a location id or an ISO country code; ``timeZone`` an IANA zone."""
     if not location and not time_zone:
         return None
@@ -96,7 +100,7 @@ def _location_ids(location: str | None, time_zone: str | None) -> list[int] | No
         places = tuple(p for p in places if p.timezone == time_zone)
     if not places:
         raise ApiError(422, "unknown location or time zone", "VALIDATION_ERROR")
-    return [p.id for p in places]
+    return tuple(p.id for p in places)
 
 
 def _language_id(value: str | int | None) -> int | None:
@@ -170,55 +174,53 @@ def search(
     request: Request,
     user_id: str,
     lang: ref.Lang,
+    wanted: rm.CandidateFilter,
     *,
     page: int,
     size: int,
-    native_language: int | None = None,
-    target_language: int | None = None,
-    level_ids: list[int] | None = None,
-    birth_years: tuple[int, int] | None = None,
-    gender: str | None = None,
     interests: list[int] | None = None,
     online_only: bool = False,
-    location_ids: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Filter on the candidate index, score the pool, order online first then by score."""
+    """Filter on the candidate index, score tier by tier, order each tier online first
+    then by score."""
+    if page * size > MAX_RESULTS:
+        raise ApiError(
+            422, f"results go {MAX_RESULTS} deep; narrow the filters", "VALIDATION_ERROR"
+        )
     me_row = get_profile(rt.read_models, user_id) or {"user_id": user_id}
     me = LearnerProfile.from_row(me_row)
+    tiers = -(-page * size // SEARCH_POOL)
     ids, total = rm.search_candidates(
         rt.read_models,
         user_id,
-        native_language_id=native_language,
-        target_language_id=target_language,
-        level_ids=level_ids,
-        birth_year_range=birth_years,
-        gender=gender,
+        wanted,
         exchange_with=(me.native_language_id, [t.language_id for t in me.targets]),
-        limit=SEARCH_POOL,
-        location_ids=location_ids,
+        limit=tiers * SEARCH_POOL,
     )
     rows = get_profiles(rt.read_models, ids)
-    accounts = get_accounts(rt.read_models, ids)
     presence = rt.presence_many(ids)
     scored = []
-    for candidate_id in ids:
+    for index, candidate_id in enumerate(ids):
         row = rows.get(candidate_id, {"user_id": candidate_id})
-        if candidate_id not in accounts:
-            continue
         if interests and not set(interests) & set(row.get("topics") or []):
             continue
         online = presence[candidate_id]["status"] == "ONLINE"
         if online_only and not online:
             continue
         score = compatibility(me, LearnerProfile.from_row(row))
-        scored.append((not online, -score.overall, candidate_id, row, score))
-    scored.sort(key=lambda item: item[:3])
+        tier = index // SEARCH_POOL
+        scored.append((tier, not online, -score.overall, candidate_id, row, score))
+    scored.sort(key=lambda item: item[:4])
     if interests or online_only:
         total = len(scored)
     window = scored[(page - 1) * size : page * size]
+    # Accounts only for the page shown (the index already holds active accounts only; one
+    # deleted since is left out rather than shown without a name).
+    accounts = get_accounts(rt.read_models, [item[3] for item in window])
     cards = [
         partner_card(rt, request, row, accounts[cid], score, lang, presence[cid])
-        for _, _, cid, row, score in window
+        for *_, cid, row, score in window
+        if cid in accounts
     ]
     return _paged(cards, page, size, total)
 
@@ -248,16 +250,18 @@ def get_partners(
         request,
         caller.user_id,
         lang,
+        rm.CandidateFilter(
+            native_language_id=_language_id(nativeLanguage),
+            target_language_id=_language_id(targetLanguage),
+            level_ids=_level_ids(languageLevel),
+            birth_year_range=_age_range(minAge, maxAge),
+            gender=gender.upper() if gender else None,
+            location_ids=_location_ids(location, timeZone),
+        ),
         page=page,
         size=size,
-        native_language=_language_id(nativeLanguage),
-        target_language=_language_id(targetLanguage),
-        level_ids=_level_ids(languageLevel),
-        birth_years=_age_range(minAge, maxAge),
-        gender=gender.upper() if gender else None,
         interests=interests,
         online_only=onlineOnly,
-        location_ids=_location_ids(location, timeZone),
     )
 
 
@@ -296,16 +300,18 @@ def post_partners_advanced(
         request,
         caller.user_id,
         lang,
+        rm.CandidateFilter(
+            native_language_id=_language_id(body.nativeLanguage),
+            target_language_id=_language_id(body.targetLanguage),
+            level_ids=_level_ids(body.proficiencyLevel),
+            birth_year_range=ages,
+            gender=gender,
+            location_ids=_location_ids(body.location, body.timeZone),
+        ),
         page=page,
         size=size,
-        native_language=_language_id(body.nativeLanguage),
-        target_language=_language_id(body.targetLanguage),
-        level_ids=_level_ids(body.proficiencyLevel),
-        birth_years=ages,
-        gender=gender,
         interests=body.interests,
         online_only=body.onlineOnly,
-        location_ids=_location_ids(body.location, body.timeZone),
     )
 
 
@@ -688,11 +694,7 @@ def post_best_matches(
     ids, _ = rm.search_candidates(
         rt.read_models,
         caller.user_id,
-        native_language_id=None,
-        target_language_id=None,
-        level_ids=None,
-        birth_year_range=None,
-        gender=None,
+        rm.CandidateFilter(),
         exchange_with=(me.native_language_id, [t.language_id for t in me.targets]),
         limit=SEARCH_POOL,
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -97,6 +98,7 @@ class ProjectionTx:
         self.conn = conn
         self._tables = tables
         self._ops: list[tuple[Shape, dict[str, Any]]] = []
+        self._refreshes: dict[tuple[str, str, str, tuple[str, ...], Any], None] = {}
         self._postgres = conn.dialect.name == "postgresql"
 
     def table(self, name: str) -> sa.Table:
@@ -116,6 +118,18 @@ class ProjectionTx:
     def delete(self, name: str, where: dict[str, Any]) -> None:
         params = {f"w_{k}": v for k, v in where.items()}
         self._ops.append((("delete", name, (), tuple(where)), params))
+
+    def refresh_copies(
+        self, name: str, source: str, match: str, copied: Sequence[str], value: Any
+    ) -> None:
+        """Once this batch's writes are flushed, set the ``copied`` columns of ``name``'s
+        rows whose ``match`` column is ``value`` from the ``source`` row with the same value.
+
+        For a denormalised table (a copy of a few columns kept for single-table queries):
+        however many events of a batch touch one key, its copies are refreshed once, from
+        the final state, and the batch stays buffered instead of reading per event.
+        """
+        self._refreshes[(name, source, match, tuple(copied), value)] = None
 
     def execute(self, statement: sa.Executable) -> sa.CursorResult[Any]:
         self.flush()
@@ -139,6 +153,20 @@ class ProjectionTx:
                 if updates
                 else dialect_insert.on_conflict_do_nothing(index_elements=list(keys))
             )
+        elif kind == "refresh":
+            origin, match = self._tables[keys[0]], keys[1]
+            stmt = (
+                table.update()
+                .where(table.c[match] == sa.bindparam("w_value"))
+                .values(
+                    {
+                        c: sa.select(origin.c[c])
+                        .where(origin.c[match] == table.c[match])
+                        .scalar_subquery()
+                        for c in columns
+                    }
+                )
+            )
         elif kind == "update":
             stmt = (
                 table.update()
@@ -153,15 +181,23 @@ class ProjectionTx:
     def flush(self) -> None:
         """Write the buffer table by table: writes to one table keep their order (runs of
         one shape become one executemany); writes to different tables may be reordered,
-        which is safe because read models have no cross-table constraints and every read
-        (``execute``) flushes first."""
+        which is safe because read models have no cross-table constraints, every read
+        (``execute``) flushes first, and :meth:`refresh_copies` runs last."""
         ops, self._ops = self._ops, []
         by_table: dict[str, list[tuple[Shape, dict[str, Any]]]] = {}
         for op in ops:
             by_table.setdefault(op[0][1], []).append(op)
+        refreshes: dict[Shape, list[dict[str, Any]]] = {}
+        for name, source, match, copied, value in self._refreshes:
+            refreshes.setdefault(("refresh", name, copied, (source, match)), []).append(
+                {"w_value": value}
+            )
+        self._refreshes = {}
         for table_ops in by_table.values():
             for shape, rows in _runs(table_ops):
                 self.conn.execute(self._statement(shape), rows)
+        for shape, rows in refreshes.items():
+            self.conn.execute(self._statement(shape), rows)
 
 
 def _runs(ops: list[tuple[Shape, dict[str, Any]]]) -> list[tuple[Shape, list[dict[str, Any]]]]:
@@ -258,12 +294,16 @@ def create_engine(url: str) -> Engine:
     """A read-model engine. SQLite gets WAL (readers never block the writer) and explicit
     BEGINs so transactions really are transactions; every batch writes its tracking row
     first, so a write lock is taken at the start and never upgraded mid-transaction."""
+    # JSON columns (profile lists, settings) are decoded on every list read: orjson does
+    # it several times faster than the stdlib default.
+    codec: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=20,
             max_overflow=20,
+            **codec,
         )
 
         @sa_event.listens_for(engine, "connect")
@@ -277,7 +317,11 @@ def create_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **codec)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _now() -> datetime:

@@ -514,3 +514,81 @@ def test_semantic_similarity_comes_from_worker_embeddings_and_follows_bio_change
         assert time.monotonic() < deadline, "the deleted user's vector is still served"
         time.sleep(0.05)
     assert rm.embeddings_of(rt.read_models, [cook["id"]])
+
+
+def test_language_and_level_filters_read_what_candidates_learn(client: TestClient) -> None:
+    me = _user(client, "Me", native=1, target=2)
+    beginner = _user(client, "Beginner", native=2, target=1)  # learns 1 at level 102
+    other = _user(client, "Other", native=3, target=4)
+    response = client.post(
+        "/api/v1/onboarding/language/language-level",
+        json={"languages": [{"languageId": 1, "currentLevelId": 104, "targetLevelId": 106}]},
+        headers=other["headers"],
+    )
+    assert response.status_code == 200
+    # Changing a filter column after the targets were set reaches the learning rows too.
+    assert (
+        client.post(
+            "/api/v1/users/gender", json={"genderType": "MALE"}, headers=beginner["headers"]
+        ).status_code
+        == 200
+    )
+
+    def found(query: str) -> tuple[list[str], int]:
+        body = client.get(f"/api/v1/matching/partners?{query}", headers=me["headers"]).json()
+        return [p["userId"] for p in body["data"]], body["meta"]["total"]
+
+    deadline = time.monotonic() + 20
+    while found("targetLanguage=1&gender=MALE") != ([beginner["id"]], 1):
+        assert time.monotonic() < deadline, found("targetLanguage=1&gender=MALE")
+        time.sleep(0.1)
+    assert found("targetLanguage=1") == ([beginner["id"], other["id"]], 2)  # exchange first
+    assert found("targetLanguage=4") == ([], 0)  # other's languages were replaced
+    assert found("languageLevel=102") == ([beginner["id"]], 1)  # B1 (INTERMEDIATE)
+    assert found("languageLevel=C1") == ([other["id"]], 1)  # 104 (ADVANCED)
+
+
+def test_search_totals_are_exact_for_each_callers_exclusions(client: TestClient) -> None:
+    me = _user(client, "Me", native=1, target=2)
+    first = _user(client, "First", native=2, target=1)
+    second = _user(client, "Second", native=2, target=1)
+
+    def total(user: dict[str, Any]) -> int:
+        body = client.get("/api/v1/matching/partners", headers=user["headers"]).json()
+        return int(body["meta"]["total"])
+
+    assert total(me) == 2
+    assert total(first) == 2
+    client.post(f"/api/v1/matching/block/{second['id']}", headers=me["headers"])
+    assert total(me) == 1  # a block counts at once
+    assert total(second) == 1  # both ways
+    assert total(first) == 2
+
+
+def test_pages_slice_one_order_across_scoring_tiers(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import api.matching
+
+    monkeypatch.setattr(api.matching, "SEARCH_POOL", 2)  # tiers of 2 instead of 100
+    me = _user(client, "Me", native=1, target=2)
+    others = {_user(client, f"P{n}", native=2 + n % 2, target=1)["id"] for n in range(5)}
+
+    def page(number: int) -> tuple[list[str], dict[str, Any]]:
+        body = client.get(
+            f"/api/v1/matching/partners?page={number}&size=2", headers=me["headers"]
+        ).json()
+        return [p["userId"] for p in body["data"]], body["meta"]
+
+    deadline = time.monotonic() + 20
+    while page(1)[1]["total"] != 5:
+        assert time.monotonic() < deadline, page(1)
+        time.sleep(0.1)
+    pages = [page(n) for n in (1, 2, 3, 4)]
+    seen = [user for ids, _ in pages for user in ids]
+    assert sorted(seen) == sorted(others)  # every candidate once, none twice
+    assert [len(ids) for ids, _ in pages] == [2, 2, 1, 0]
+    assert {meta["totalPages"] for _, meta in pages} == {3}
+    assert [ids for ids, _ in pages] == [ids for ids, _ in (page(n) for n in (1, 2, 3, 4))]
+    too_deep = client.get("/api/v1/matching/partners?page=201&size=50", headers=me["headers"])
+    assert too_deep.status_code == 422
