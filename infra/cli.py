@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -35,6 +36,28 @@ def _runtime(settings: Settings) -> Iterator[Any]:
         rt.close()
 
 
+@contextmanager
+def _serving_runtime(settings: Settings, *, rebuild_stale: bool = False) -> Iterator[Any]:
+    """A runtime for a role that serves read models: stale ones (built for another schema)
+    are rebuilt first in the embedded mode, and refuse the start in the distributed mode,
+    where the rebuild is a deploy step (``languagemate projections rebuild NAME``)."""
+    with _runtime(settings) as rt:
+        stale = rt.read_models.stale()
+        if stale and rebuild_stale:
+            from infra.rebuild import rebuild
+
+            for name in stale:
+                logging.getLogger(__name__).warning("rebuilding %s: tables predate this code", name)
+                rebuild(rt, name)
+        elif stale:
+            names = ", ".join(stale)
+            raise click.ClickException(
+                f"read models built for another schema: {names}; run "
+                f"`languagemate projections rebuild NAME` for each before starting this role"
+            )
+        yield rt
+
+
 def _wait_for_signal(rt: Any) -> None:
     """Block the main thread until SIGINT/SIGTERM, then let the runtime stop its threads."""
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,7 +86,7 @@ def serve(host: str | None, port: int | None) -> None:
     """Everything in one process (API, projectors, policies, workers); no servers needed."""
     settings = _settings(host=host, port=port)
     logs.setup(settings.log_level)
-    with _runtime(settings) as rt:
+    with _serving_runtime(settings, rebuild_stale=True) as rt:
         rt.start_projectors(kafka=False)
         rt.start_policies(kafka=False)
         rt.start_schedules()
@@ -80,7 +103,7 @@ def api(host: str | None, port: int | None) -> None:
     """The HTTP and WebSocket API only (distributed mode; run several behind a balancer)."""
     settings = _settings(host=host, port=port)
     logs.setup(settings.log_level)
-    with _runtime(settings) as rt:
+    with _serving_runtime(settings) as rt:
         _serve_api(rt, settings.host, settings.port)
 
 
@@ -102,7 +125,7 @@ def projector(name: str) -> None:
     """Run one projection (or ``all``), from Kafka when configured, else from the log."""
     settings = _settings()
     logs.setup(settings.log_level)
-    with _runtime(settings) as rt:
+    with _serving_runtime(settings) as rt:
         names = None if name == "all" else [rt.read_models.projection(name).name]
         rt.start_projectors(names)
         _wait_for_signal(rt)

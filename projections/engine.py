@@ -15,6 +15,7 @@ queries keep reading version n, then ``projection_versions`` switches atomically
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from domain.events import DomainEvent, registry
 from infra.event_store import RecordedEvent, warm_keys
@@ -62,6 +64,23 @@ class Projection:
     @property
     def topics(self) -> list[str]:
         return sorted(self.handlers)
+
+    @property
+    def fingerprint(self) -> str | None:
+        """What a version's data depends on besides handler code: the table definitions and
+        the topics handled. When it changes, existing tables are stale (a new column, or
+        history of a newly handled topic that was never applied) and need a rebuild.
+        ``None`` for a projection without tables (a policy must never replay history)."""
+        tables = self.tables_for(0)
+        if not tables:
+            return None
+        digest = hashlib.sha256()
+        for table in tables.values():
+            digest.update(str(CreateTable(table)).encode())
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                digest.update(str(CreateIndex(index)).encode())
+        digest.update("\n".join(self.topics).encode())
+        return digest.hexdigest()[:16]
 
     def tables_for(self, version: int) -> dict[str, sa.Table]:
         """The Table objects of one version, keyed by base name."""
@@ -250,6 +269,14 @@ versions_table = sa.Table(
     sa.Column("active", sa.Integer, nullable=False),
     sa.Column("building", sa.Integer, nullable=True),
 )
+schemas_table = sa.Table(
+    "projection_schemas",
+    _system,
+    sa.Column("projection", sa.String(100), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+)
+"""The :attr:`Projection.fingerprint` each version's tables were created with."""
 errors_table = sa.Table(
     "projection_errors",
     _system,
@@ -361,25 +388,59 @@ class ReadModels:
                     conn.execute(
                         versions_table.insert().values(projection=projection.name, active=1)
                     )
-            self.create_tables(projection, self.active_version(projection.name, fresh=True))
+            active = self.active_version(projection.name, fresh=True)
+            if row is None:
+                self.create_tables(projection, active)
+            else:  # tables of the current schema only; a stale version is left for rebuild
+                self.create_tables(projection, active, record=False)
 
-    def create_tables(self, projection: Projection, version: int) -> None:
+    def stale(self) -> list[str]:
+        """Projections whose active tables were built for another schema or set of topics
+        (or before fingerprints were kept): their queries may fail or miss history until
+        ``languagemate projections rebuild NAME``."""
+        with self.engine.connect() as conn:
+            known = {
+                (r.projection, r.version): r.fingerprint
+                for r in conn.execute(sa.select(schemas_table)).all()
+            }
+        return [
+            name
+            for name, projection in sorted(self.projections.items())
+            if projection.fingerprint is not None
+            and known.get((name, self.active_version(name, fresh=True))) != projection.fingerprint
+        ]
+
+    def create_tables(self, projection: Projection, version: int, *, record: bool = True) -> None:
+        """Create a version's missing tables; ``record`` notes them as of the current
+        fingerprint (only right when the version starts empty)."""
         tables = projection.tables_for(version)
         with self.engine.begin() as conn:
             for table in tables.values():
                 table.create(conn, checkfirst=True)
+            if record and projection.fingerprint is not None:
+                where = (schemas_table.c.projection == projection.name) & (
+                    schemas_table.c.version == version
+                )
+                conn.execute(schemas_table.delete().where(where))
+                conn.execute(
+                    schemas_table.insert().values(
+                        projection=projection.name,
+                        version=version,
+                        fingerprint=projection.fingerprint,
+                    )
+                )
 
     def drop_tables(self, projection: Projection, version: int) -> None:
         tables = projection.tables_for(version)
         with self.engine.begin() as conn:
             for table in reversed(list(tables.values())):
                 table.drop(conn, checkfirst=True)
-            conn.execute(
-                tracking_table.delete().where(
-                    tracking_table.c.projection == projection.name,
-                    tracking_table.c.version == version,
+            for table in (tracking_table, schemas_table):
+                conn.execute(
+                    table.delete().where(
+                        table.c.projection == projection.name, table.c.version == version
+                    )
                 )
-            )
 
     def active_version(self, name: str, *, fresh: bool = False) -> int:
         """The version queries read; cached for a second because it changes only on rebuild."""
@@ -657,6 +718,7 @@ class ReadModels:
     def status(self, head: int) -> list[dict[str, Any]]:
         """Position, lag and last error of every projection, for operators and metrics."""
         report = []
+        stale = set(self.stale())
         with self.engine.connect() as conn:
             versions = {r.projection: r for r in conn.execute(sa.select(versions_table)).all()}
             for name in sorted(self.projections):
@@ -679,6 +741,7 @@ class ReadModels:
                         "projection": name,
                         "active_version": active,
                         "building_version": row.building if row else None,
+                        "stale": name in stale,
                         "position": position,
                         "partitions": {str(k): v for k, v in sorted(tracking.items())},
                         "lag": max(head - position, 0),

@@ -107,3 +107,30 @@ def test_skip_refuses_a_position_that_is_not_failing(
     )
     assert result.exit_code != 0
     assert "no failing event at position 1" in result.output
+
+
+def test_stale_read_models_block_serving_roles_until_rebuilt(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
+    rt = runtimes(make_settings(tmp_path / "var"))
+    assert rt.read_models.stale() == []
+    # As if the matching tables had been built by an older release (another schema).
+    with rt.read_models.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE projection_schemas SET fingerprint = 'old' WHERE projection = :p"),
+            {"p": "matching"},
+        )
+    env = _env(tmp_path / "var")
+    status = CliRunner().invoke(main, ["projections", "status"], env=env)
+    flags = {p["projection"]: p["stale"] for p in json.loads(status.output)["projections"]}
+    assert flags == {"accounts": False, "matching": True, "profiles": False} | {
+        name: False for name in flags if name.startswith("policy.")
+    }
+    refused = CliRunner().invoke(main, ["api"], env=env)
+    assert refused.exit_code == 1
+    assert "projections rebuild NAME" in refused.output and "matching" in refused.output
+    rebuilt = CliRunner().invoke(main, ["projections", "rebuild", "matching"], env=env)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert json.loads(rebuilt.output)["version"] == 2
+    status = CliRunner().invoke(main, ["projections", "status"], env=env)
+    assert not any(p["stale"] for p in json.loads(status.output)["projections"])
