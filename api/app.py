@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import catalogs, errors, identity, matching, oauth, profiles, system
+from api import catalogs, chat, errors, identity, matching, oauth, profiles, system
 from infra.metrics import REQUEST_LATENCY
 from infra.runtime import Runtime
 
@@ -61,6 +61,6 @@ def create_app(rt: Runtime) -> FastAPI:
         ],
         max_age=600,
     )
-    for module in (system, identity, oauth, catalogs, profiles, matching):
+    for module in (system, identity, oauth, catalogs, profiles, matching, chat):
         app.include_router(module.router)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import domain.chat
 import domain.identity
 import domain.matching
 import domain.profile_embeddings
@@ -16,6 +17,7 @@ import domain.system
 from domain.events import registry
 
 CONTEXT_MODULES = (
+    domain.chat,
     domain.identity,
     domain.matching,
     domain.profile_embeddings,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from projections.chat import chat
 from projections.engine import Projection
 from projections.identity import accounts
 from projections.matching import matching
 from projections.profiles import profiles
 
-PROJECTIONS: list[Projection] = [accounts, profiles, matching]
+PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat]

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.aggregate import Aggregate, Cause, applies
@@ -106,3 +107,33 @@ def counter_values(read_models: ReadModels, projection: Projection) -> dict[str,
     table = read_models.table(projection, "counters")
     with read_models.engine.connect() as conn:
         return {r.counter_id: (r.value, r.events) for r in conn.execute(sa.select(table))}
+
+
+def signed_in_learner(
+    client: TestClient,
+    name: str,
+    *,
+    native: int = 1,
+    target: int = 2,
+    year: str = "1995",
+    gender: str = "FEMALE",
+) -> dict[str, Any]:
+    """A dev-login user with a native and a target language, topics, age and gender:
+    ``{"id", "headers"}``."""
+    data = client.post(
+        "/api/v1/auth/dev-login", json={"email": f"{name.lower()}@example.com", "name": name}
+    ).json()["data"]
+    headers = {"Authorization": f"Bearer {data['accessToken']}"}
+    for path, body in (
+        ("/api/v1/onboarding/language/native-language", {"languageId": native}),
+        (
+            "/api/v1/onboarding/language/language-level",
+            {"languages": [{"languageId": target, "currentLevelId": 102, "targetLevelId": 104}]},
+        ),
+        ("/api/v1/onboarding/interest/topic", {"topicIds": [1, 2, 3]}),
+        ("/api/v1/users/birthyear", {"birthyear": year}),
+        ("/api/v1/users/gender", {"genderType": gender}),
+    ):
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    return {"id": data["user"]["id"], "headers": headers}

@@ -16,39 +16,8 @@ from domain.profile_embeddings import ProfileEmbedded
 from infra.runtime import Runtime
 from projections import matching as rm
 from projections.matching import matching as matching_projection
+from tests.support import signed_in_learner as _user
 from workers import sentence_encoder
-
-
-def _auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _user(
-    client: TestClient,
-    name: str,
-    *,
-    native: int = 1,
-    target: int = 2,
-    year: str = "1995",
-    gender: str = "FEMALE",
-) -> dict[str, Any]:
-    data = client.post(
-        "/api/v1/auth/dev-login", json={"email": f"{name.lower()}@example.com", "name": name}
-    ).json()["data"]
-    headers = _auth(data["accessToken"])
-    for path, body in (
-        ("/api/v1/onboarding/language/native-language", {"languageId": native}),
-        (
-            "/api/v1/onboarding/language/language-level",
-            {"languages": [{"languageId": target, "currentLevelId": 102, "targetLevelId": 104}]},
-        ),
-        ("/api/v1/onboarding/interest/topic", {"topicIds": [1, 2, 3]}),
-        ("/api/v1/users/birthyear", {"birthyear": year}),
-        ("/api/v1/users/gender", {"genderType": gender}),
-    ):
-        response = client.post(path, json=body, headers=headers)
-        assert response.status_code == 200, (path, response.text)
-    return {"id": data["user"]["id"], "headers": headers}
 
 
 def _head(client: TestClient) -> int:

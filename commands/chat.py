@@ -1,0 +1,162 @@
+"""Chat commands: rooms (create, open for a match, join, leave, mark read) and posting."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Literal
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from domain.chat import (
+    MAX_GROUP_PARTICIPANTS,
+    MAX_TEXT,
+    ROOM_NUMBER_LIMIT,
+    ChatMessage,
+    ChatRoom,
+    direct_room_id,
+    message_aggregate_id,
+    room_aggregate_id,
+)
+from domain.matching import MatchRequestAccepted
+from infra.policies import Policy, PolicyContext
+
+
+class CreateRoom(BaseModel):
+    """``POST /chat/rooms`` as the SPA's modal sends it."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+    room_name: str = Field(min_length=1, max_length=100, alias="roomName")
+    room_type: Literal["GROUP"] = Field(default="GROUP", alias="roomType")
+    is_public: bool = Field(default=True, alias="isPublic")
+    max_participants: int = Field(
+        default=4, ge=2, le=MAX_GROUP_PARTICIPANTS, alias="maxParticipants"
+    )
+    participant_ids: list[str] = Field(
+        default_factory=list, max_length=MAX_GROUP_PARTICIPANTS, alias="participantIds"
+    )
+
+
+class PostMessage(BaseModel):
+    """A message as the STOMP ``SEND /pub/chat/message`` body carries it (media already
+    stored: image URLs from the upload route, audio from the decoded data URL)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    room_id: int = Field(ge=1, lt=ROOM_NUMBER_LIMIT, alias="roomId")
+    message: str = Field(default="", max_length=MAX_TEXT)
+    image_urls: list[str] = Field(default_factory=list, max_length=10, alias="imageUrls")
+    audio_url: str | None = Field(default=None, max_length=500, alias="audioUrl")
+    audio_duration: float | None = Field(default=None, ge=0, le=600, alias="audioDuration")
+    client_message_id: str | None = Field(
+        default=None, min_length=1, max_length=64, alias="clientMessageId"
+    )
+
+
+def create_room(
+    bus: CommandBus, ctx: CommandContext, *, creator_id: str, command: CreateRoom
+) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        # A random number per attempt: a clash with an existing room is a version conflict,
+        # and the bus retries this decision with a new number.
+        room_id = secrets.randbelow(ROOM_NUMBER_LIMIT - 1) + 1
+        room = uow.create(ChatRoom, room_aggregate_id(room_id))
+        room.create(
+            uow.cause,
+            room_id=room_id,
+            name=command.room_name,
+            room_type="GROUP",
+            is_public=command.is_public,
+            max_participants=command.max_participants,
+            created_by=creator_id,
+            participant_ids=command.participant_ids,
+        )
+        return {"room_id": room_id}
+
+    return bus.run("chat.CreateRoom", ctx, decide)
+
+
+def open_direct_room(
+    bus: CommandBus,
+    ctx: CommandContext,
+    *,
+    user_a: str,
+    user_b: str,
+    match_id: str | None,
+    name: str,
+) -> Outcome:
+    """The pair's 1:1 room; opening it again (a second match, a redelivered event) is a no-op."""
+    room_id = direct_room_id(user_a, user_b)
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        room = uow.load(ChatRoom, room_aggregate_id(room_id))
+        if room.version == 0:
+            room.create(
+                uow.cause,
+                room_id=room_id,
+                name=name,
+                room_type="DIRECT",
+                is_public=False,
+                max_participants=2,
+                created_by=user_a,
+                participant_ids=[user_b],
+                origin_match_id=match_id,
+            )
+        return {"room_id": room_id}
+
+    return bus.run("chat.OpenDirectRoom", ctx, decide)
+
+
+def on_room(bus: CommandBus, ctx: CommandContext, name: str, room_id: int, action: Any) -> Outcome:
+    """Run ``action(room, cause)`` on one room (join, leave, mark read)."""
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        room = uow.load(ChatRoom, room_aggregate_id(room_id))
+        action(room, uow.cause)
+        return {"room_id": room_id}
+
+    return bus.run(f"chat.{name}", ctx, decide)
+
+
+def post_message(
+    bus: CommandBus, ctx: CommandContext, *, sender_id: str, command: PostMessage
+) -> Outcome:
+    """Post to a room the sender is in. Without a client message id every call is a new
+    message; with one, a resend returns the first message and appends nothing."""
+    client_id = command.client_message_id or str(uuid4())
+    message_id = message_aggregate_id(command.room_id, client_id)
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        room = uow.load(ChatRoom, room_aggregate_id(command.room_id))
+        message = uow.load(ChatMessage, message_id)
+        posted = message.post(
+            uow.cause,
+            room,
+            sender_id=sender_id,
+            client_message_id=client_id,
+            text=command.message,
+            image_urls=command.image_urls,
+            audio_url=command.audio_url,
+            audio_duration=command.audio_duration,
+        )
+        return {"message_id": posted, "room_id": command.room_id}
+
+    return bus.run("chat.PostMessage", ctx, decide)
+
+
+rooms_for_matches = Policy("chat.rooms_for_matches")
+"""Opens the 1:1 room of two users when a match request between them is accepted."""
+
+
+@rooms_for_matches.when(MatchRequestAccepted)
+def _open_room(event: MatchRequestAccepted, policy: PolicyContext) -> None:
+    open_direct_room(
+        policy.bus,
+        policy.ctx,
+        user_a=event.receiver_id,
+        user_b=event.sender_id,
+        match_id=event.match_id,
+        name="1:1",
+    )

@@ -1,0 +1,225 @@
+"""Chat read models: rooms with their last message, participants with read marks, messages.
+
+Messages are ordered by their position in the event log (the order they were accepted), so
+history pages, the sync cursor and live delivery agree on one order. Unread counts compare a
+participant's read mark with the messages others posted after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.chat import (
+    ChatMessagePosted,
+    ChatParticipantJoined,
+    ChatParticipantLeft,
+    ChatRoomClosed,
+    ChatRoomCreated,
+    ChatRoomRead,
+)
+from domain.events import ERASED
+from domain.identity import AccountDeleted
+from projections.engine import Projection, ProjectionTx, ReadModels
+
+chat = Projection("chat")
+
+
+@chat.tables
+def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
+    sa.Table(
+        name("chat_rooms"),
+        metadata,
+        sa.Column("room_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("room_type", sa.String(10), nullable=False),
+        sa.Column("is_public", sa.Boolean, nullable=False),
+        sa.Column("max_participants", sa.Integer, nullable=False),
+        sa.Column("created_by", sa.String(36), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed", sa.Boolean, nullable=False, default=False),
+        sa.Column("last_message", sa.Text),
+        sa.Column("last_message_at", sa.DateTime(timezone=True)),
+        sa.Column("last_sender_id", sa.String(36)),
+    )
+    sa.Table(
+        name("chat_participants"),
+        metadata,
+        sa.Column("room_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("user_id", sa.String(36), primary_key=True, index=True),
+        sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True)),
+    )
+    messages = sa.Table(
+        name("chat_messages"),
+        metadata,
+        sa.Column("message_id", sa.String(36), primary_key=True),
+        sa.Column("room_id", sa.BigInteger, nullable=False),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("sender_id", sa.String(36), nullable=False, index=True),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("image_urls", sa.JSON, nullable=False),
+        sa.Column("audio_url", sa.String(500)),
+        sa.Column("audio_duration", sa.Float),
+        sa.Column("message_type", sa.String(10), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index(name("ix_chat_messages_room_position"), messages.c.room_id, messages.c.position)
+
+
+def _preview(e: ChatMessagePosted) -> str:
+    if e.text:
+        return e.text[:100]
+    return "[voice message]" if e.audio_url else "[image]"
+
+
+@chat.on(ChatRoomCreated)
+def _created(e: ChatRoomCreated, tx: ProjectionTx) -> None:
+    at = e.meta.occurred_at
+    tx.insert(
+        "chat_rooms",
+        {
+            "room_id": e.room_id,
+            "name": e.name,
+            "room_type": e.room_type,
+            "is_public": e.is_public,
+            "max_participants": e.max_participants,
+            "created_by": e.created_by,
+            "created_at": at,
+            "updated_at": at,
+            "closed": False,
+            "last_message": None,
+            "last_message_at": None,
+            "last_sender_id": None,
+        },
+    )
+    for user_id in e.participant_ids:
+        row = {"room_id": e.room_id, "user_id": user_id, "joined_at": at, "read_at": at}
+        tx.insert("chat_participants", row)
+
+
+@chat.on(ChatParticipantJoined)
+def _joined(e: ChatParticipantJoined, tx: ProjectionTx) -> None:
+    at = e.meta.occurred_at
+    row = {"room_id": e.room_id, "user_id": e.user_id, "joined_at": at, "read_at": at}
+    tx.upsert("chat_participants", row, key=["room_id", "user_id"])
+
+
+@chat.on(ChatParticipantLeft)
+def _left(e: ChatParticipantLeft, tx: ProjectionTx) -> None:
+    tx.delete("chat_participants", {"room_id": e.room_id, "user_id": e.user_id})
+
+
+@chat.on(ChatRoomClosed)
+def _closed(e: ChatRoomClosed, tx: ProjectionTx) -> None:
+    tx.update("chat_rooms", {"room_id": e.room_id}, {"closed": True})
+
+
+@chat.on(ChatRoomRead)
+def _read(e: ChatRoomRead, tx: ProjectionTx) -> None:
+    tx.update(
+        "chat_participants", {"room_id": e.room_id, "user_id": e.user_id}, {"read_at": e.read_at}
+    )
+
+
+@chat.on(ChatMessagePosted)
+def _posted(e: ChatMessagePosted, tx: ProjectionTx) -> None:
+    tx.insert(
+        "chat_messages",
+        {
+            "message_id": e.message_id,
+            "room_id": e.room_id,
+            "position": e.meta.position or 0,
+            "sender_id": e.sender_id,
+            "text": e.text,
+            "image_urls": list(e.image_urls),
+            "audio_url": e.audio_url,
+            "audio_duration": e.audio_duration,
+            "message_type": e.message_type,
+            "sent_at": e.meta.occurred_at,
+        },
+    )
+    tx.update(
+        "chat_rooms",
+        {"room_id": e.room_id},
+        {
+            "last_message": _preview(e),
+            "last_message_at": e.meta.occurred_at,
+            "last_sender_id": e.sender_id,
+            "updated_at": e.meta.occurred_at,
+        },
+    )
+
+
+@chat.on(AccountDeleted)
+def _deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
+    """What the deleted user wrote reads as erased here too, as it does in the store."""
+    user_id = str(e.aggregate_id)
+    tx.update("chat_messages", {"sender_id": user_id}, {"text": ERASED})
+    tx.delete("chat_participants", {"user_id": user_id})
+
+
+# -- queries ----------------------------------------------------------------------------
+def rooms_of(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
+    """The user's open rooms, most recently active first, with their unread counts."""
+    rooms = read_models.table(chat, "chat_rooms")
+    members = read_models.table(chat, "chat_participants")
+    messages = read_models.table(chat, "chat_messages")
+    unread = (
+        sa.select(sa.func.count())
+        .where(
+            messages.c.room_id == rooms.c.room_id,
+            messages.c.sender_id != user_id,
+            messages.c.sent_at > members.c.read_at,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(rooms, members.c.read_at, unread.label("unread_count"))
+        .join(members, members.c.room_id == rooms.c.room_id)
+        .where(members.c.user_id == user_id, rooms.c.closed.is_(False))
+        .order_by(rooms.c.updated_at.desc())
+    )
+    with read_models.engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def room_row(read_models: ReadModels, room_id: int) -> dict[str, Any] | None:
+    rooms = read_models.table(chat, "chat_rooms")
+    with read_models.engine.connect() as conn:
+        row = conn.execute(sa.select(rooms).where(rooms.c.room_id == room_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def participants_of(read_models: ReadModels, room_ids: list[int]) -> dict[int, list[str]]:
+    members = read_models.table(chat, "chat_participants")
+    query = (
+        sa.select(members.c.room_id, members.c.user_id)
+        .where(members.c.room_id.in_(room_ids))
+        .order_by(members.c.joined_at, members.c.user_id)
+    )
+    found: dict[int, list[str]] = {room_id: [] for room_id in room_ids}
+    with read_models.engine.connect() as conn:
+        for room_id, user_id in conn.execute(query):
+            found[room_id].append(user_id)
+    return found
+
+
+def messages_of(
+    read_models: ReadModels, room_id: int, *, page: int, size: int
+) -> list[dict[str, Any]]:
+    """Page ``page`` (0 = the newest) of a room's messages, oldest first within the page."""
+    messages = read_models.table(chat, "chat_messages")
+    query = (
+        sa.select(messages)
+        .where(messages.c.room_id == room_id)
+        .order_by(messages.c.position.desc())
+        .limit(size)
+        .offset(page * size)
+    )
+    with read_models.engine.connect() as conn:
+        rows = [dict(row._mapping) for row in conn.execute(query)]
+    return rows[::-1]
