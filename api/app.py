@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import catalogs, chat, errors, identity, matching, oauth, profiles, system
+from api import (
+    catalogs,
+    chat,
+    errors,
+    identity,
+    matching,
+    notifications,
+    oauth,
+    profiles,
+    system,
+)
 from infra.metrics import REQUEST_LATENCY
 from infra.runtime import Runtime
 
@@ -63,4 +73,6 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     for module in (system, identity, oauth, catalogs, profiles, matching, chat):
         app.include_router(module.router)
+    app.include_router(chat.sockets)
+    app.include_router(notifications.sockets)
     return app

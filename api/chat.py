@@ -3,37 +3,34 @@ list, create and manage rooms, page history and mark rooms read."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from typing import Annotated, Any
+from uuid import uuid4
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, WebSocket
 
 from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
-from api.profiles import file_url
+from api.profiles import CHAT_AUDIO_PREFIX, file_url
+from api.stomp_session import StompSession
 from commands import chat as cmd
+from commands.base import CommandContext
 from domain.chat import ChatRoom, room_aggregate_id
+from infra.fanout import PUBLIC_ROOMS_CHANNEL, room_channel, typing_channel, user_channel
 from infra.runtime import Runtime
 from projections import chat as rm
-from projections.identity import get_accounts
-from projections.profiles import get_profiles
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
+sockets = APIRouter(tags=["chat"])
+"""The STOMP endpoint lives at ``/ws/chat``, outside the REST prefix (contract 5.1)."""
 
 
 def _people(rt: Runtime, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """``{userId, name, profileImage}`` for each user (the SPA needs a non-null object)."""
-    accounts, profiles = (
-        get_accounts(rt.read_models, user_ids),
-        get_profiles(rt.read_models, user_ids),
-    )
-    people = {}
-    for user_id in user_ids:
-        profile = profiles.get(user_id, {})
-        name = profile.get("english_name") or accounts.get(user_id, {}).get("name") or "(unknown)"
-        image = file_url(rt, request, profile.get("image_key"))
-        people[user_id] = {"userId": user_id, "name": name, "profileImage": image}
-    return people
+    return rm.people(rt.read_models, user_ids, lambda key: file_url(rt, request, key) or "")
 
 
 def _rooms(
@@ -142,22 +139,7 @@ def messages(
     _require_member(rt, caller.user_id, room_id)
     rows = rm.messages_of(rt.read_models, room_id, page=page, size=size)
     people = _people(rt, request, sorted({r["sender_id"] for r in rows}))
-    return ok([message_body(r, people[r["sender_id"]]) for r in rows])
-
-
-def message_body(row: dict[str, Any], sender: dict[str, Any]) -> dict[str, Any]:
-    """A message as history and live delivery both present it (contract 4.6 and 5.1)."""
-    return {
-        "messageId": row["message_id"],
-        "roomId": row["room_id"],
-        "sender": sender,
-        "message": row["text"],
-        "imageUrls": list(row["image_urls"] or []),
-        "audioUrl": row["audio_url"],
-        "audioDuration": row["audio_duration"],
-        "messageType": row["message_type"],
-        "sentAt": row["sent_at"].isoformat(),
-    }
+    return ok([rm.message_view(r, people[r["sender_id"]]) for r in rows])
 
 
 @router.get("/read-status/total-unread-count")
@@ -171,3 +153,87 @@ def room_unread(room_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, An
     _require_member(rt, caller.user_id, room_id)
     rooms = [r for r in rm.rooms_of(rt.read_models, caller.user_id) if r["room_id"] == room_id]
     return ok({"roomId": room_id, "unreadCount": int(rooms[0]["unread_count"] or 0)})
+
+
+# -- STOMP socket (contract 5.1) ----------------------------------------------------------
+ROOM_DESTINATION = re.compile(r"^/sub/chat/room/(\d{1,16})(/typing)?$")
+AUDIO_DATA_URL = re.compile(
+    r"^data:(audio/(?:webm|ogg|mp4|mpeg|wav))(?:;[^,]*)?;base64,(.*)$", re.S
+)
+MAX_AUDIO_BYTES = 5 * 1024 * 1024
+
+
+class ChatDestinations:
+    """Rooms are subscribed to only by their members; SEND posts or signals typing."""
+
+    def channel_for(self, rt: Runtime, user_id: str, destination: str) -> str | None:
+        if destination == "/user/queue/rooms":
+            return user_channel(user_id, "rooms")
+        if destination == "/sub/chat/public-rooms":
+            return PUBLIC_ROOMS_CHANNEL
+        match = ROOM_DESTINATION.match(destination)
+        if match is None:
+            return None
+        room_id = int(match.group(1))
+        if user_id not in rm.participants_of(rt.read_models, [room_id])[room_id]:
+            return None
+        return typing_channel(room_id) if match.group(2) else room_channel(room_id)
+
+    def on_send(self, rt: Runtime, user_id: str, destination: str, body: bytes) -> None:
+        payload = json.loads(body or b"{}")
+        if not isinstance(payload, dict):
+            raise ValueError("a SEND body must be a JSON object")
+        if destination == "/pub/chat/message":
+            self._post(rt, user_id, payload)
+        elif destination == "/pub/chat/typing":
+            self._typing(rt, user_id, payload)
+        else:
+            raise ValueError(f"unknown destination {destination[:60]!r}")
+
+    def _post(self, rt: Runtime, user_id: str, payload: dict[str, Any]) -> None:
+        audio = payload.pop("audioData", None)
+        command = cmd.PostMessage.model_validate(payload)
+        if audio:
+            command = command.model_copy(
+                update={"audio_url": _store_audio(rt, command.room_id, audio)}
+            )
+        cmd.post_message(
+            rt.bus, CommandContext(actor_id=user_id), sender_id=user_id, command=command
+        )
+
+    def _typing(self, rt: Runtime, user_id: str, payload: dict[str, Any]) -> None:
+        room_id = int(payload.get("roomId", 0))
+        if user_id not in rm.participants_of(rt.read_models, [room_id]).get(room_id, []):
+            raise ValueError("typing in a room one is not in")
+        me = rm.people(rt.read_models, [user_id])[user_id]
+        rt.fanout.publish(
+            typing_channel(room_id),
+            {
+                "userId": user_id,
+                "userName": me["name"],
+                "userProfileImage": me["profileImage"],
+                "isTyping": bool(payload.get("isTyping")),
+                "timestamp": payload.get("timestamp"),
+            },
+        )
+
+
+def _store_audio(rt: Runtime, room_id: int, data_url: Any) -> str:
+    """Decode a voice message's ``data:audio/...;base64,`` URL, check it, store it."""
+    match = AUDIO_DATA_URL.match(data_url) if isinstance(data_url, str) else None
+    if match is None:
+        raise ValueError("audioData must be a base64 data: URL of an audio type")
+    try:
+        audio = base64.b64decode(match.group(2), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("audioData is not valid base64") from exc
+    if not audio or len(audio) > MAX_AUDIO_BYTES:
+        raise ValueError("a voice message must be 1 byte to 5 MB")
+    key = f"{CHAT_AUDIO_PREFIX}{room_id}/{uuid4().hex}"
+    rt.blobs.put(key, audio, match.group(1))
+    return f"/api/v1/upload/file/{key}"
+
+
+@sockets.websocket("/ws/chat")
+async def chat_socket(websocket: WebSocket) -> None:
+    await StompSession(websocket, websocket.app.state.runtime, ChatDestinations()).run()

@@ -34,10 +34,11 @@ from infra.blobs import BlobNotFound, InvalidBlobKey
 from infra.images import ImageRejected, process_profile_image
 from infra.runtime import Runtime
 from projections.identity import get_account, login_history
-from projections.profiles import get_profile, get_settings, profiles
+from projections.profiles import get_profile, get_settings, image_path, profiles
 
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
-PUBLIC_BLOB_PREFIXES = ("profile-images/",)
+CHAT_AUDIO_PREFIX = "chat-audio/"
+PUBLIC_BLOB_PREFIXES = ("profile-images/", CHAT_AUDIO_PREFIX)
 """Blobs served without authentication (``<img src>`` sends no token); everything else
 (voice answers, exports) stays private."""
 
@@ -310,7 +311,7 @@ def file_url(rt: Runtime, request: Request, key: str | None, size: int = 512) ->
     if not key:
         return None
     origin = rt.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return f"{origin}/api/v1/upload/file/{key}/{size}.webp"
+    return f"{origin}{image_path(key, size)}"
 
 
 def _language(language_id: int | None, lang: ref.Lang) -> dict[str, Any] | None:

@@ -14,13 +14,16 @@ from domain.chat import (
     MAX_TEXT,
     ROOM_NUMBER_LIMIT,
     ChatMessage,
+    ChatMessagePosted,
     ChatRoom,
     direct_room_id,
     message_aggregate_id,
     room_aggregate_id,
 )
 from domain.matching import MatchRequestAccepted
+from infra.fanout import room_channel
 from infra.policies import Policy, PolicyContext
+from projections.chat import message_view, people
 
 
 class CreateRoom(BaseModel):
@@ -160,3 +163,30 @@ def _open_room(event: MatchRequestAccepted, policy: PolicyContext) -> None:
         match_id=event.match_id,
         name="1:1",
     )
+
+
+live = Policy("chat.live")
+"""Publishes each posted message to its room's live channel, in the order of the event log
+(so every socket sees a room's messages in the order they were accepted); the API processes
+hand it to their subscribed sockets, the sender's own included."""
+live.poll_seconds = 0.02
+live.follow_log = True
+
+
+@live.when(ChatMessagePosted)
+def _publish(event: ChatMessagePosted, policy: PolicyContext) -> None:
+    services = policy.services
+    if services.live is None or services.read_models is None:
+        raise RuntimeError("the live policy needs a publisher and the read models")
+    sender = people(services.read_models, [event.sender_id])[event.sender_id]
+    row = {
+        "message_id": event.message_id,
+        "room_id": event.room_id,
+        "text": event.text,
+        "image_urls": event.image_urls,
+        "audio_url": event.audio_url,
+        "audio_duration": event.audio_duration,
+        "message_type": event.message_type,
+        "sent_at": event.meta.occurred_at,
+    }
+    services.live.publish(room_channel(event.room_id), message_view(row, sender))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from commands.chat import rooms_for_matches
+from commands.chat import live, rooms_for_matches
 from commands.identity import shredder
 from commands.matching import embedder
 from infra.policies import Policy
 
-POLICIES: list[Policy] = [shredder, embedder, rooms_for_matches]
+POLICIES: list[Policy] = [shredder, embedder, rooms_for_matches, live]

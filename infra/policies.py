@@ -12,12 +12,12 @@ runtime starts (``bound`` returns a copy), so two runtimes in one process never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from commands.base import CommandBus, CommandContext
 from domain.events import DomainEvent
-from projections.engine import Projection, ProjectionTx
+from projections.engine import Projection, ProjectionTx, ReadModels
 
 Reaction = Callable[[Any, "PolicyContext"], None]
 
@@ -28,11 +28,31 @@ class JobSender(Protocol):
     def send(self, name: str, *args: Any) -> None: ...
 
 
+class Publisher(Protocol):
+    """Where a policy publishes live payloads for sockets (``infra.fanout.Fanout``)."""
+
+    def publish(self, channel: str, payload: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class PolicyServices:
+    """What a runtime lends its policies besides the command bus. Filled in as the runtime
+    is assembled (the read models include the policies, so they come after binding)."""
+
+    jobs: JobSender | None = None
+    live: Publisher | None = None
+    read_models: ReadModels | None = field(default=None, repr=False)
+
+
 @dataclass(frozen=True)
 class PolicyContext:
     bus: CommandBus
     ctx: CommandContext
-    jobs: JobSender | None = None
+    services: PolicyServices = field(default_factory=PolicyServices)
+
+    @property
+    def jobs(self) -> JobSender | None:
+        return self.services.jobs
 
 
 class Policy(Projection):
@@ -40,7 +60,12 @@ class Policy(Projection):
         super().__init__(_full_name or f"policy.{name}")
         self.reactions: list[tuple[tuple[type[DomainEvent], ...], Reaction]] = []
         self._bus: CommandBus | None = None
-        self._jobs: JobSender | None = None
+        self._services = PolicyServices()
+        self.poll_seconds: float | None = None
+        """How often this policy polls, when it must react faster than the rest."""
+        self.follow_log = False
+        """Read the notification log even when Kafka is configured: for a policy that needs
+        the global order (Kafka orders per aggregate only)."""
 
     def when(self, *event_types: type[DomainEvent]) -> Callable[[Reaction], Reaction]:
         def register(reaction: Reaction) -> Reaction:
@@ -56,11 +81,12 @@ class Policy(Projection):
 
         self.on(*event_types)(handler)
 
-    def bound(self, bus: CommandBus, jobs: JobSender | None = None) -> Policy:
-        """A copy of this policy whose reactions issue commands on ``bus`` (and send jobs to
-        ``jobs``)."""
+    def bound(self, bus: CommandBus, services: PolicyServices | None = None) -> Policy:
+        """A copy of this policy whose reactions issue commands on ``bus`` and use the
+        runtime's ``services``."""
         copy = Policy(self.name, _full_name=self.name)
-        copy._bus, copy._jobs = bus, jobs
+        copy._bus, copy._services = bus, services or PolicyServices()
+        copy.poll_seconds, copy.follow_log = self.poll_seconds, self.follow_log
         for event_types, reaction in self.reactions:
             copy._register(event_types, reaction)
         return copy
@@ -74,4 +100,4 @@ class Policy(Projection):
             causation_id=event.meta.event_id,
             idempotency_key=str(event.meta.event_id),
         )
-        return PolicyContext(self._bus, ctx, self._jobs)
+        return PolicyContext(self._bus, ctx, self._services)

@@ -24,8 +24,9 @@ from commands.base import CommandBus, Outcome
 from commands.policies import POLICIES
 from infra.blobs import BlobStore, blob_store_from_settings
 from infra.event_store import EventStore, open_event_store, schema_lock
+from infra.fanout import Fanout
 from infra.kafka import partition_for
-from infra.policies import Policy
+from infra.policies import Policy, PolicyServices
 from infra.ratelimit import LoginThrottle
 from infra.relay import Relay
 from infra.revocations import Revocations
@@ -65,7 +66,8 @@ class Runtime:
         store = open_event_store(settings)
         bus = CommandBus(store)
         jobs = JobQueue(make_broker(settings))
-        policies = [p.bound(bus, jobs) for p in (POLICIES if policies is None else policies)]
+        services = PolicyServices(jobs=jobs)
+        policies = [p.bound(bus, services) for p in (POLICIES if policies is None else policies)]
         projections = PROJECTIONS if projections is None else projections
         lock = schema_lock(settings.database_url) if settings.distributed else nullcontext()
         with lock:
@@ -73,7 +75,7 @@ class Runtime:
                 create_engine(settings.readmodel_url), [*projections, *policies]
             )
             read_models.ensure_ready()
-        return cls(
+        runtime = cls(
             settings=settings,
             store=store,
             read_models=read_models,
@@ -81,6 +83,8 @@ class Runtime:
             jobs=jobs,
             policies=policies,
         )
+        services.read_models, services.live = read_models, runtime.fanout
+        return runtime
 
     @cached_property
     def tokens(self) -> TokenService:
@@ -108,12 +112,20 @@ class Runtime:
         return fakeredis.FakeRedis()
 
     @cached_property
+    def fanout(self) -> Fanout:
+        return Fanout(self.redis)
+
+    @cached_property
     def blobs(self) -> BlobStore:
         return blob_store_from_settings(self.settings)
 
     def presence_of(self, user_id: str) -> dict[str, str | None]:
         """Online status from the presence keys the socket layer keeps in Redis."""
         return self.presence_many([user_id])[user_id]
+
+    def touch_presence(self, user_id: str, at: float) -> None:
+        """Record a sign of life from one of the user's sockets (see :meth:`presence_many`)."""
+        self.redis.zadd(PRESENCE_KEY, {user_id: at})
 
     def presence_many(self, user_ids: list[str]) -> dict[str, dict[str, str | None]]:
         """Presence of many users in one Redis command (search ranks online users first).
@@ -157,7 +169,8 @@ class Runtime:
             self.read_models,
             projection,
             self.kafka_source if kafka else self.log_source,
-            poll_seconds=self.settings.projection_poll_seconds,
+            poll_seconds=getattr(projection, "poll_seconds", None)
+            or self.settings.projection_poll_seconds,
             retry_max_seconds=self.settings.projection_retry_max_seconds,
         )
 
@@ -221,7 +234,8 @@ class Runtime:
     def start_policies(self, *, kafka: bool | None = None) -> None:
         use_kafka = self.uses_kafka if kafka is None else kafka
         for policy in self.policies:
-            self.spawn(policy.name, self.projection_runner(policy, kafka=use_kafka).run)
+            runner = self.projection_runner(policy, kafka=use_kafka and not policy.follow_log)
+            self.spawn(policy.name, runner.run)
 
     def start_schedules(self) -> None:
         """Time-driven policies (request expiry), every ``schedule_interval_seconds``."""
@@ -247,5 +261,7 @@ class Runtime:
         for thread in self.threads:
             thread.join(timeout=15)
         self.jobs.close()
+        if "fanout" in self.__dict__:
+            self.fanout.close()
         self.store.close()
         self.read_models.engine.dispose()

@@ -23,6 +23,8 @@ from domain.chat import (
 from domain.events import ERASED
 from domain.identity import AccountDeleted
 from projections.engine import Projection, ProjectionTx, ReadModels
+from projections.identity import get_accounts
+from projections.profiles import get_profiles, image_path
 
 chat = Projection("chat")
 
@@ -223,3 +225,39 @@ def messages_of(
     with read_models.engine.connect() as conn:
         rows = [dict(row._mapping) for row in conn.execute(query)]
     return rows[::-1]
+
+
+def people(
+    read_models: ReadModels,
+    user_ids: list[str],
+    image_url: Callable[[str], str] = image_path,
+) -> dict[str, dict[str, Any]]:
+    """``{userId, name, profileImage}`` per user, as chat shows senders and participants
+    (never null: the SPA dereferences it). ``image_url`` turns an image key into a URL."""
+    accounts, profiles = get_accounts(read_models, user_ids), get_profiles(read_models, user_ids)
+    found = {}
+    for user_id in user_ids:
+        profile = profiles.get(user_id, {})
+        name = profile.get("english_name") or accounts.get(user_id, {}).get("name") or "(unknown)"
+        key = profile.get("image_key")
+        found[user_id] = {
+            "userId": user_id,
+            "name": name,
+            "profileImage": image_url(key) if key else None,
+        }
+    return found
+
+
+def message_view(row: dict[str, Any], sender: dict[str, Any]) -> dict[str, Any]:
+    """A message as history and live delivery both present it (contract 4.6 and 5.1)."""
+    return {
+        "messageId": row["message_id"],
+        "roomId": row["room_id"],
+        "sender": sender,
+        "message": row["text"],
+        "imageUrls": list(row["image_urls"] or []),
+        "audioUrl": row["audio_url"],
+        "audioDuration": row["audio_duration"],
+        "messageType": row["message_type"],
+        "sentAt": row["sent_at"].isoformat(),
+    }

@@ -201,3 +201,8 @@ def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, A
 def get_profiles(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Several profiles in one query (partner search scores a page of candidates at once)."""
     return rows_where(read_models, read_models.table(profiles, "profiles"), "user_id", user_ids)
+
+
+def image_path(key: str, size: int = 512) -> str:
+    """The public path of a stored profile image at one of its rendered sizes."""
+    return f"/api/v1/upload/file/{key}/{size}.webp"

@@ -7,74 +7,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 import httpx
-import pytest
 from kafka import KafkaConsumer
 
 from commands.base import CommandBus, CommandContext
 from infra.event_store import open_event_store
 from infra.relay import RelayPosition
 from tests.conftest import TEST_JWT_KEYS, make_settings
+from tests.e2e.conftest import CLI, ROOT, Processes, wait_healthy
 from tests.services import free_port
 from tests.support import increment
-
-CLI = [sys.executable, "-m", "infra.cli"]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Processes:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.running: list[subprocess.Popen[bytes]] = []
-
-    def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
-        log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [*CLI, *args], env={**clean, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.running.append(proc)
-        return proc
-
-    def log(self, name: str) -> str:
-        return (self.tmp_path / f"{name}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for proc in self.running:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in self.running:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    procs = Processes(tmp_path)
-    yield procs
-    procs.stop_all()
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "server exited during start-up"
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become healthy")
 
 
 def journey(base: str) -> dict[str, Any]:

@@ -1,0 +1,206 @@
+"""One STOMP 1.2 connection over a WebSocket (contract section 5): the protocol part that
+every socket shares, with the destinations left to a :class:`Destinations` per endpoint.
+
+* CONNECT (or STOMP) must come first and carry an access token (``Authorization`` header, or
+  the ``token`` query parameter); a bad one gets ``ERROR`` ``message:Unauthorized`` and close
+  code 1008. CONNECTED answers ``version:1.2`` and asks for client heart-beats, which keep
+  the user's presence fresh; a silent client is dropped after three missed beats.
+* SUBSCRIBE to a destination the endpoint refuses (not a member of the room) is ignored and
+  logged, never an ``ERROR``: the SPA treats ERROR as fatal and reconnects in a loop. The
+  same goes for business errors on SEND.
+* Frames that are not STOMP end the connection with ``ERROR``.
+* DISCONNECT with a ``receipt`` header is answered with RECEIPT before closing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from typing import Any, Protocol
+
+from fastapi import WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from api.stomp import HEARTBEAT, Frame, FrameError, FrameParser
+from domain.errors import DomainError
+from infra.runtime import Runtime
+from infra.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+CLIENT_BEAT_MS = 10_000
+PRESENCE_EVERY_SECONDS = 5.0
+MAX_FRAME_BYTES = 6 * 1024 * 1024
+"""A voice message arrives inside one SEND as a base64 data URL: 5 MB of audio plus room."""
+
+
+class Destinations(Protocol):
+    """What one endpoint allows: where a user may subscribe, and what a SEND does."""
+
+    def channel_for(self, rt: Runtime, user_id: str, destination: str) -> str | None:
+        """The fan-out channel behind ``destination``, or ``None`` to refuse it."""
+        ...
+
+    def on_send(self, rt: Runtime, user_id: str, destination: str, body: bytes) -> None:
+        """Handle a SEND (runs in a worker thread; raise DomainError to refuse it)."""
+        ...
+
+
+class StompSession:
+    def __init__(self, websocket: WebSocket, rt: Runtime, destinations: Destinations) -> None:
+        self.ws, self.rt, self.destinations = websocket, rt, destinations
+        self.user_id: str | None = None
+        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.subscriptions: dict[str, tuple[str, int]] = {}
+        self.message_ids = itertools.count(1)
+        self.last_presence = 0.0
+        self.close_code = 1000
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        writer = asyncio.create_task(self._write())
+        parser = FrameParser(MAX_FRAME_BYTES)
+        try:
+            while True:
+                timeout = 3 * CLIENT_BEAT_MS / 1000 if self.user_id else 30.0
+                message = await asyncio.wait_for(self.ws.receive(), timeout)
+                if message["type"] == "websocket.disconnect":
+                    break
+                data = message.get("text") or message.get("bytes") or b""
+                try:
+                    frames = parser.feed(data)
+                except FrameError as exc:
+                    await self._fail(str(exc), code=1002)
+                    break
+                if not await self._handle_all(frames):
+                    break
+        except (TimeoutError, WebSocketDisconnect):
+            pass
+        finally:
+            for destination_channel, token in self.subscriptions.values():
+                self.rt.fanout.unsubscribe(destination_channel, token)
+            self.subscriptions.clear()
+            await self.outbox.put(None)
+            await writer
+
+    async def _handle_all(self, frames: list[Frame]) -> bool:
+        """Handle frames in order; False once the connection must end."""
+        for frame in frames:
+            self._touch_presence()
+            if frame is HEARTBEAT:
+                continue
+            if self.user_id is None and frame.command not in ("CONNECT", "STOMP"):
+                await self._fail("CONNECT first")
+                return False
+            if frame.command in ("CONNECT", "STOMP"):
+                if not await self._connect(frame):
+                    return False
+            elif frame.command == "SUBSCRIBE":
+                await self._subscribe(frame)
+            elif frame.command == "UNSUBSCRIBE":
+                self._unsubscribe(frame.headers.get("id", ""))
+            elif frame.command == "SEND":
+                await self._send(frame)
+            elif frame.command == "DISCONNECT":
+                self._receipt(frame)
+                return False
+            else:  # ACK, NACK, transactions: nothing to do with auto-ack subscriptions
+                self._receipt(frame)
+        return True
+
+    async def _connect(self, frame: Frame) -> bool:
+        header = frame.headers.get("Authorization") or frame.headers.get("authorization") or ""
+        scheme, _, token = header.partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        token = token or self.ws.query_params.get("token", "")
+        try:
+            claims = self.rt.tokens.verify(token, "access")
+            revoked = self.rt.revocations.is_revoked(claims.user_id, claims.session_id)
+        except InvalidToken:
+            revoked = True
+        if revoked:
+            await self._fail("Unauthorized", code=1008)
+            return False
+        self.user_id = claims.user_id
+        self._touch_presence(force=True)
+        self._enqueue(Frame("CONNECTED", {"version": "1.2", "heart-beat": f"0,{CLIENT_BEAT_MS}"}))
+        return True
+
+    async def _subscribe(self, frame: Frame) -> None:
+        assert self.user_id is not None
+        subscription, destination = (
+            frame.headers.get("id", ""),
+            frame.headers.get("destination", ""),
+        )
+        channel = await run_in_threadpool(
+            self.destinations.channel_for, self.rt, self.user_id, destination
+        )
+        if channel is None or not subscription:
+            log.info("refused a subscription to %s", destination)
+            return
+        self._unsubscribe(subscription)
+
+        def deliver(payload: dict[str, Any]) -> None:
+            self.loop.call_soon_threadsafe(self._message, subscription, destination, payload)
+
+        self.subscriptions[subscription] = (channel, self.rt.fanout.subscribe(channel, deliver))
+        self._receipt(frame)
+
+    def _unsubscribe(self, subscription: str) -> None:
+        found = self.subscriptions.pop(subscription, None)
+        if found is not None:
+            self.rt.fanout.unsubscribe(*found)
+
+    async def _send(self, frame: Frame) -> None:
+        assert self.user_id is not None
+        destination = frame.headers.get("destination", "")
+        try:
+            await run_in_threadpool(
+                self.destinations.on_send, self.rt, self.user_id, destination, frame.body
+            )
+        except (DomainError, ValueError) as exc:
+            log.info("dropped a SEND to %s: %s", destination, exc)
+            return
+        self._receipt(frame)
+
+    def _message(self, subscription: str, destination: str, payload: dict[str, Any]) -> None:
+        import orjson
+
+        headers = {
+            "subscription": subscription,
+            "message-id": f"{subscription}-{next(self.message_ids)}",
+            "destination": destination,
+            "content-type": "application/json",
+        }
+        self._enqueue(Frame("MESSAGE", headers, orjson.dumps(payload)))
+
+    def _receipt(self, frame: Frame) -> None:
+        if "receipt" in frame.headers:
+            self._enqueue(Frame("RECEIPT", {"receipt-id": frame.headers["receipt"]}))
+
+    def _enqueue(self, frame: Frame) -> None:
+        self.outbox.put_nowait(frame.encode().decode("utf-8"))
+
+    async def _fail(self, message: str, code: int = 1002) -> None:
+        self._enqueue(Frame("ERROR", {"message": message}))
+        await self.outbox.put(None)
+        self.close_code = code
+
+    async def _write(self) -> None:
+        while (data := await self.outbox.get()) is not None:
+            try:
+                await self.ws.send_text(data)
+            except (WebSocketDisconnect, RuntimeError):
+                return
+        with contextlib.suppress(RuntimeError):
+            await self.ws.close(self.close_code)
+
+    def _touch_presence(self, *, force: bool = False) -> None:
+        now = time.time()
+        if self.user_id and (force or now - self.last_presence >= PRESENCE_EVERY_SECONDS):
+            self.last_presence = now
+            self.rt.touch_presence(self.user_id, now)

@@ -1,0 +1,119 @@
+"""Two ``languagemate api`` processes with no shared memory: a message posted through a
+socket on one reaches the subscribers on the other (Redis pub/sub), the sender included,
+in the order the event log accepted them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.sync.client import ClientConnection, connect
+
+from api.stomp import SERVER_COMMANDS, Frame, FrameParser
+from tests.conftest import TEST_JWT_KEYS
+from tests.e2e.conftest import Processes, wait_healthy
+from tests.services import free_port
+
+
+class Client:
+    def __init__(self, url: str, token: str) -> None:
+        self.ws: ClientConnection = connect(url, max_size=8 * 1024 * 1024)
+        self.parser = FrameParser(commands=SERVER_COMMANDS)
+        self.pending: list[Frame] = []
+        self.send("CONNECT", {"accept-version": "1.2", "Authorization": f"Bearer {token}"})
+        assert self.next().command == "CONNECTED"
+
+    def send(self, command: str, headers: dict[str, str], body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.ws.send(Frame(command, headers, data).encode().decode())
+
+    def next(self, timeout: float = 20) -> Frame:
+        while not self.pending:
+            raw = self.ws.recv(timeout=timeout)
+            self.pending += [f for f in self.parser.feed(raw) if f.command != "HEARTBEAT"]
+        return self.pending.pop(0)
+
+
+def _login(base: str, name: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{base}/api/v1/auth/dev-login", json={"email": f"{name}@example.com", "name": name}
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    return {"id": data["user"]["id"], "token": data["accessToken"],
+            "headers": {"Authorization": f"Bearer {data['accessToken']}"}}  # fmt: skip
+
+
+def test_messages_fan_out_across_two_api_processes(
+    *,
+    postgres_url: str,
+    kafka_bootstrap: str,
+    redis_url: str,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    processes: Processes,
+) -> None:
+    env = {
+        "LANGUAGEMATE_DATA_DIR": str(tmp_path / "var"),
+        "LANGUAGEMATE_DATABASE_URL": postgres_url,
+        "LANGUAGEMATE_REDIS_URL": redis_url,
+        "LANGUAGEMATE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LANGUAGEMATE_KAFKA_TOPIC": unique_name("events"),
+        "LANGUAGEMATE_KAFKA_GROUP_PREFIX": unique_name("group"),
+        "LANGUAGEMATE_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "LANGUAGEMATE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "LANGUAGEMATE_JWT_KEYS": TEST_JWT_KEYS,
+        "LANGUAGEMATE_IDENTITY_PEPPER": "pepper",
+        "LANGUAGEMATE_DEV_LOGIN": "1",
+        "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
+    }
+    ports = [free_port(), free_port()]
+    apis = [processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports]
+    processes.start(["relay"], env, "relay")
+    processes.start(["projector", "all"], env, "projector")
+    processes.start(["policies"], env, "policies")
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    for base, api in zip(bases, apis, strict=True):
+        wait_healthy(base, api)
+
+    owner, guest = _login(bases[0], "owner"), _login(bases[1], "guest")
+    room = httpx.post(f"{bases[0]}/api/v1/chat/rooms", json={"roomName": "Two"},
+                      headers=owner["headers"], timeout=30)  # fmt: skip
+    assert room.status_code == 200, room.text
+    room_id = room.json()["data"]["roomId"]
+    joined = httpx.post(f"{bases[1]}/api/v1/chat/rooms/{room_id}/join",
+                        headers=guest["headers"], timeout=30)  # fmt: skip
+    assert joined.status_code == 200, joined.text
+
+    a = Client(f"ws://127.0.0.1:{ports[0]}/ws/chat", owner["token"])
+    b = Client(f"ws://127.0.0.1:{ports[1]}/ws/chat", guest["token"])
+    try:
+        for client in (a, b):
+            client.send("SUBSCRIBE", {"id": "s", "destination": f"/sub/chat/room/{room_id}",
+                                      "receipt": "ok"})  # fmt: skip
+            assert client.next().command == "RECEIPT"
+        texts = [f"line {n}" for n in range(5)]
+        for text in texts:
+            a.send("SEND", {"destination": "/pub/chat/message"},
+                   {"roomId": room_id, "message": text, "messageType": "TEXT"})  # fmt: skip
+        on_b = [json.loads(b.next().body)["message"] for _ in texts]
+        on_a = [json.loads(a.next().body)["message"] for _ in texts]
+        assert on_b == texts and on_a == texts  # both processes, log order, sender included
+        # Reconnect and resubscribe: live delivery resumes.
+        b.ws.close()
+        b = Client(f"ws://127.0.0.1:{ports[1]}/ws/chat", guest["token"])
+        b.send(
+            "SUBSCRIBE", {"id": "s2", "destination": f"/sub/chat/room/{room_id}", "receipt": "r"}
+        )
+        assert b.next().command == "RECEIPT"
+        a.send("SEND", {"destination": "/pub/chat/message"},
+               {"roomId": room_id, "message": "after", "messageType": "TEXT"})  # fmt: skip
+        again = b.next()
+        assert again.headers["subscription"] == "s2"
+        assert json.loads(again.body)["message"] == "after"
+    finally:
+        a.ws.close()
+        b.ws.close()
