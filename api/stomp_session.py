@@ -88,28 +88,36 @@ class StompSession:
             await writer
 
     async def _handle_all(self, frames: list[Frame]) -> bool:
-        """Handle frames in order; False once the connection must end."""
+        """Handle frames in order; False once the connection must end. A server-side failure
+        (a database that is briefly unreachable) drops that frame, not the connection."""
         for frame in frames:
-            self._touch_presence()
-            if frame is HEARTBEAT:
-                continue
-            if self.user_id is None and frame.command not in ("CONNECT", "STOMP"):
-                await self._fail("CONNECT first")
-                return False
-            if frame.command in ("CONNECT", "STOMP"):
-                if not await self._connect(frame):
+            try:
+                if not await self._handle(frame):
                     return False
-            elif frame.command == "SUBSCRIBE":
-                await self._subscribe(frame)
-            elif frame.command == "UNSUBSCRIBE":
-                self._unsubscribe(frame.headers.get("id", ""))
-            elif frame.command == "SEND":
-                await self._send(frame)
-            elif frame.command == "DISCONNECT":
-                self._receipt(frame)
-                return False
-            else:  # ACK, NACK, transactions: nothing to do with auto-ack subscriptions
-                self._receipt(frame)
+            except Exception:
+                log.exception("a %s frame failed", frame.command)
+        return True
+
+    async def _handle(self, frame: Frame) -> bool:
+        self._touch_presence()
+        if frame is HEARTBEAT:
+            return True
+        if self.user_id is None and frame.command not in ("CONNECT", "STOMP"):
+            await self._fail("CONNECT first")
+            return False
+        if frame.command in ("CONNECT", "STOMP"):
+            return await self._connect(frame)
+        if frame.command == "SUBSCRIBE":
+            await self._subscribe(frame)
+        elif frame.command == "UNSUBSCRIBE":
+            self._unsubscribe(frame.headers.get("id", ""))
+        elif frame.command == "SEND":
+            await self._send(frame)
+        elif frame.command == "DISCONNECT":
+            self._receipt(frame)
+            return False
+        else:  # ACK, NACK, transactions: nothing to do with auto-ack subscriptions
+            self._receipt(frame)
         return True
 
     async def _connect(self, frame: Frame) -> bool:
@@ -196,7 +204,7 @@ class StompSession:
                 await self.ws.send_text(data)
             except (WebSocketDisconnect, RuntimeError):
                 return
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await self.ws.close(self.close_code)
 
     def _touch_presence(self, *, force: bool = False) -> None:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser  # noqa: E402
-from bench.load import percentile  # noqa: E402
+from bench.load import percentile, stop, wait_healthy  # noqa: E402
 from tests.services import (  # noqa: E402
     Tansu,
     create_database,
@@ -73,6 +72,7 @@ def topology(workdir: Path) -> Iterator[list[str]]:
             "LANGUAGEMATE_IDENTITY_PEPPER": "bench",
             "LANGUAGEMATE_DEV_LOGIN": "1",
             "LANGUAGEMATE_LOG_LEVEL": "WARNING",
+            "LANGUAGEMATE_DB_POOL_SIZE": "4",  # 5 processes within max_connections 100
             "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "10",
         }
         cli = [sys.executable, "-m", "infra.cli"]
@@ -88,23 +88,10 @@ def topology(workdir: Path) -> Iterator[list[str]]:
         bases = [f"http://127.0.0.1:{p}" for p in ports]
         try:
             for base in bases:
-                deadline = time.monotonic() + 90
-                while True:
-                    with contextlib.suppress(httpx.HTTPError):
-                        if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                            break
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{base} did not start")
-                    time.sleep(0.2)
+                wait_healthy(base)
             yield bases
         finally:
-            for proc in processes:
-                proc.send_signal(signal.SIGINT)
-            for proc in processes:
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(processes)
 
 
 class Socket:
@@ -158,6 +145,13 @@ async def run(bases: list[str], sockets: int, rate: float, seconds: float) -> di
     sent_at: dict[str, tuple[float, int]] = {}
     latencies: list[float] = []
     clients: list[Socket] = []
+    beats: list[asyncio.Task[None]] = []
+
+    async def beat(socket: Socket) -> None:
+        while True:
+            await asyncio.sleep(5)
+            await socket.ws.send("\n")
+
     for user in users:
         ws_url = user["base"].replace("http", "ws") + "/ws/chat"
         socket = Socket(await connect(ws_url, max_size=8 * 1024 * 1024))
@@ -165,6 +159,7 @@ async def run(bases: list[str], sockets: int, rate: float, seconds: float) -> di
             "CONNECT", {"accept-version": "1.2", "Authorization": f"Bearer {user['token']}"}
         )
         clients.append(socket)
+        beats.append(asyncio.create_task(beat(socket)))
     for room_id, first, second in rooms:
         for member in (first, second):
             await clients[member].send(
@@ -180,13 +175,7 @@ async def run(bases: list[str], sockets: int, rate: float, seconds: float) -> di
             if found is not None and found[1] != index:
                 latencies.append((time.perf_counter() - found[0]) * 1000)
 
-    async def beat(socket: Socket) -> None:
-        while True:
-            await asyncio.sleep(5)
-            await socket.ws.send("\n")
-
-    tasks = [asyncio.create_task(receive(i)) for i in range(len(clients))]
-    tasks += [asyncio.create_task(beat(c)) for c in clients]
+    tasks = [asyncio.create_task(receive(i)) for i in range(len(clients))] + beats
     await asyncio.sleep(2)  # subscriptions settle
     started, sent = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:

@@ -16,11 +16,9 @@ import contextlib
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.load import closed_loop  # noqa: E402
+from bench.load import closed_loop, stop, wait_healthy  # noqa: E402
 from tests.services import Tansu, create_database, drop_database, free_port, postgres_admin_url  # noqa: E402
 
 KEYS = "bench:" + "b" * 48
@@ -76,23 +74,10 @@ def server(mode: str, workdir: Path) -> Iterator[str]:
             processes.append(subprocess.Popen([*cli, "projector", "all"], env=env, cwd=ROOT))
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server did not start")
-                time.sleep(0.2)
+            wait_healthy(base)
             yield base
         finally:
-            for proc in processes:
-                proc.send_signal(signal.SIGINT)
-            for proc in processes:
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop(processes)
 
 
 async def measure(base: str, seconds: float, concurrency: int) -> dict[str, Any]:

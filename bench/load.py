@@ -4,7 +4,10 @@ request as soon as the previous one answered, for a fixed duration (loopback onl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -61,3 +64,26 @@ async def closed_loop(
         started = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         return summary(latencies, errors, time.perf_counter() - started)
+
+
+def wait_healthy(base: str, timeout: float = 90) -> None:
+    """Block until ``base`` answers its health check (a server process starting up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{base} did not start")
+        time.sleep(0.2)
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGINT every process (a clean shutdown), then kill what is still there after 20 s."""
+    for proc in processes:
+        proc.send_signal(signal.SIGINT)
+    for proc in processes:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -133,7 +133,11 @@ def post_message(
 
     def decide(uow: UnitOfWork) -> dict[str, Any]:
         room = uow.load(ChatRoom, room_aggregate_id(command.room_id))
-        message = uow.load(ChatMessage, message_id)
+        # A fresh random id cannot exist yet: skip the read; a client's id may be a resend.
+        if command.client_message_id is None:
+            message = uow.create(ChatMessage, message_id)
+        else:
+            message = uow.load(ChatMessage, message_id)
         posted = message.post(
             uow.cause,
             room,

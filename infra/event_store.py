@@ -240,7 +240,7 @@ def schema_lock(url: str) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
 
-def _postgres_datastore(url: str) -> PostgresDatastore:
+def _postgres_datastore(url: str, pool_size: int) -> PostgresDatastore:
     info = conninfo_to_dict(url)
     return PostgresDatastore(
         dbname=str(info.get("dbname") or "postgres"),
@@ -248,8 +248,8 @@ def _postgres_datastore(url: str) -> PostgresDatastore:
         port=str(info.get("port") or 5432),
         user=str(info.get("user") or "postgres"),
         password=str(info.get("password") or ""),
-        pool_size=8,
-        max_overflow=8,
+        pool_size=pool_size,
+        max_overflow=pool_size,
         max_waiting=64,
         # No pre-ping: it costs a round trip per command (measured: ~15% of single-event
         # command throughput); the pool discards broken connections when they are returned.
@@ -295,7 +295,7 @@ def open_event_store(settings: Settings) -> EventStore:
     """Open (and create if needed) the event store the settings describe."""
     cipher = PersonalDataCipher(open_key_store(settings))
     if settings.database_url:
-        pg_datastore = _postgres_datastore(settings.database_url)
+        pg_datastore = _postgres_datastore(settings.database_url, settings.db_pool_size)
         pg_recorder = PostgresApplicationRecorder(pg_datastore, events_table_name=EVENTS_TABLE)
         with schema_lock(settings.database_url):
             pg_recorder.create_table()

@@ -72,7 +72,8 @@ class Runtime:
         lock = schema_lock(settings.database_url) if settings.distributed else nullcontext()
         with lock:
             read_models = ReadModels(
-                create_engine(settings.readmodel_url), [*projections, *policies]
+                create_engine(settings.readmodel_url, settings.db_pool_size),
+                [*projections, *policies],
             )
             read_models.ensure_ready()
         runtime = cls(

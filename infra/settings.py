@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     oauth_naver_token_url: str = "https://nid.naver.com/oauth2.0/token"
     oauth_naver_userinfo_url: str = "https://openapi.naver.com/v1/nid/me"
 
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    """Connections per pool (event store, read models, each with as many again as overflow):
+    size it so every process of a deployment fits the server's ``max_connections``."""
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)

@@ -317,7 +317,7 @@ class BatchResult:
     positions: list[int] = field(default_factory=list)
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, pool_size: int = 10) -> Engine:
     """A read-model engine. SQLite gets WAL (readers never block the writer) and explicit
     BEGINs so transactions really are transactions; every batch writes its tracking row
     first, so a write lock is taken at the start and never upgraded mid-transaction."""
@@ -344,7 +344,9 @@ def create_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **codec)
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **codec
+    )
 
 
 def _json_text(value: Any) -> str:

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import TEST_JWT_KEYS
 
 CLI = [sys.executable, "-m", "infra.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +66,23 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
             pass
         time.sleep(0.2)
     raise AssertionError("server did not become healthy")
+
+
+@pytest.fixture
+def distributed_env(
+    postgres_url: str, kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> dict[str, str]:
+    """Settings for the distributed roles on this test's database and topic."""
+    return {
+        "LANGUAGEMATE_DATA_DIR": str(tmp_path / "var"),
+        "LANGUAGEMATE_DATABASE_URL": postgres_url,
+        "LANGUAGEMATE_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "LANGUAGEMATE_KAFKA_TOPIC": unique_name("events"),
+        "LANGUAGEMATE_KAFKA_GROUP_PREFIX": unique_name("group"),
+        "LANGUAGEMATE_KAFKA_SESSION_TIMEOUT_MS": "2000",
+        "LANGUAGEMATE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "LANGUAGEMATE_JWT_KEYS": TEST_JWT_KEYS,
+        "LANGUAGEMATE_IDENTITY_PEPPER": "pepper",
+        "LANGUAGEMATE_DEV_LOGIN": "1",
+        "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
+    }

@@ -5,15 +5,12 @@ in the order the event log accepted them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser
-from tests.conftest import TEST_JWT_KEYS
 from tests.e2e.conftest import Processes, wait_healthy
 from tests.services import free_port
 
@@ -48,28 +45,9 @@ def _login(base: str, name: str) -> dict[str, Any]:
 
 
 def test_messages_fan_out_across_two_api_processes(
-    *,
-    postgres_url: str,
-    kafka_bootstrap: str,
-    redis_url: str,
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
-    processes: Processes,
+    distributed_env: dict[str, str], redis_url: str, processes: Processes
 ) -> None:
-    env = {
-        "LANGUAGEMATE_DATA_DIR": str(tmp_path / "var"),
-        "LANGUAGEMATE_DATABASE_URL": postgres_url,
-        "LANGUAGEMATE_REDIS_URL": redis_url,
-        "LANGUAGEMATE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LANGUAGEMATE_KAFKA_TOPIC": unique_name("events"),
-        "LANGUAGEMATE_KAFKA_GROUP_PREFIX": unique_name("group"),
-        "LANGUAGEMATE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "LANGUAGEMATE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "LANGUAGEMATE_JWT_KEYS": TEST_JWT_KEYS,
-        "LANGUAGEMATE_IDENTITY_PEPPER": "pepper",
-        "LANGUAGEMATE_DEV_LOGIN": "1",
-        "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
-    }
+    env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url}
     ports = [free_port(), free_port()]
     apis = [processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports]
     processes.start(["relay"], env, "relay")

@@ -82,26 +82,10 @@ def test_unknown_setting_fails_start_up_naming_it(tmp_path: Path) -> None:
 
 
 def test_distributed_roles_carry_the_slice_through_kafka(
-    postgres_url: str,
-    kafka_bootstrap: str,
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
-    processes: Processes,
+    distributed_env: dict[str, str], processes: Processes
 ) -> None:
     port = free_port()
-    env = {
-        "LANGUAGEMATE_DATA_DIR": str(tmp_path / "var"),
-        "LANGUAGEMATE_DATABASE_URL": postgres_url,
-        "LANGUAGEMATE_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "LANGUAGEMATE_KAFKA_TOPIC": unique_name("events"),
-        "LANGUAGEMATE_KAFKA_GROUP_PREFIX": unique_name("group"),
-        "LANGUAGEMATE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-        "LANGUAGEMATE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "LANGUAGEMATE_JWT_KEYS": TEST_JWT_KEYS,
-        "LANGUAGEMATE_IDENTITY_PEPPER": "pepper",
-        "LANGUAGEMATE_DEV_LOGIN": "1",
-        "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
-    }
+    env = distributed_env
     api = processes.start(["api", "--port", str(port)], env, "api")
     processes.start(["relay"], env, "relay")
     processes.start(["projector", "all"], env, "projector")
