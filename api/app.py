@@ -71,7 +71,7 @@ def create_app(rt: Runtime) -> FastAPI:
         ],
         max_age=600,
     )
-    for module in (system, identity, oauth, catalogs, profiles, matching, chat):
+    for module in (system, identity, oauth, catalogs, profiles, matching, chat, notifications):
         app.include_router(module.router)
     app.include_router(chat.sockets)
     app.include_router(notifications.sockets)

@@ -1,19 +1,107 @@
-"""Notifications over STOMP at ``/ws/notifications`` (contract 5.2).
-
-The socket side only, for now: clients connect (token in the query or the CONNECT header),
-subscribe to their queues and receive whatever is published on them. The notifications
-context that fills those queues (events -> notifications, REST, preferences) comes next.
-"""
+"""Notifications: the list, unread count, read marks and deletion over REST (contract
+4.10), and live pushes over STOMP at ``/ws/notifications`` (contract 5.2)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, WebSocket
+from typing import Annotated, Any
+from uuid import UUID
 
+from fastapi import APIRouter, Query, WebSocket
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CallerDep, RuntimeDep, UserContext
+from api.envelope import ok
 from api.stomp_session import StompSession
+from commands import notifications as cmd
+from domain.notifications import inbox_id
 from infra.fanout import CHANNEL_PREFIX, user_channel
 from infra.runtime import Runtime
+from projections import notifications as rm
 
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 sockets = APIRouter(tags=["notifications"])
+
+
+@router.get("")
+def list_notifications(
+    caller: CallerDep,
+    rt: RuntimeDep,
+    page: Annotated[int, Query(ge=0)] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    category: Annotated[str | None, Query(max_length=20)] = None,
+    unreadOnly: bool = False,  # noqa: N803
+    isRead: bool | None = None,  # noqa: N803
+) -> dict[str, Any]:
+    page = max(page, 1)
+    unread = unreadOnly or isRead is False
+    rows, total = rm.page(
+        rt.read_models, caller.user_id, page_number=page, size=size, category=category,
+        unread_only=unread,
+    )  # fmt: skip
+    if isRead is True:
+        rows = [r for r in rows if r["read_at"] is not None]
+    pages = (total + size - 1) // size
+    return ok(
+        {
+            "notifications": rm.render_many(rt.read_models, caller.user_id, rows),
+            "pagination": {
+                "page": page,
+                "size": size,
+                "totalElements": total,
+                "totalPages": pages,
+                "hasNext": page < pages,
+            },
+            "unreadCount": rm.unread_count(rt.read_models, caller.user_id),
+        }
+    )
+
+
+@router.get("/unread-count")
+def unread_count(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    return ok({"unreadCount": rm.unread_count(rt.read_models, caller.user_id)})
+
+
+@router.patch("/read-all")
+def read_all(caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+    outcome = cmd.read_all(rt.bus, ctx, user_id=caller.user_id)
+    rt.wait_applied(rm.notifications, outcome, inbox_id(caller.user_id))
+    return ok({"unreadCount": rm.unread_count(rt.read_models, caller.user_id)})
+
+
+class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    notification_ids: list[UUID] = Field(min_length=1, max_length=100, alias="notificationIds")
+
+
+@router.delete("/batch")
+def delete_batch(
+    body: Batch, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    for notification in body.notification_ids:
+        outcome = cmd.on_notification(rt.bus, ctx, "Delete", notification, caller.user_id)
+        rt.wait_applied(rm.notifications, outcome, notification)
+    return ok({"deleted": len(body.notification_ids)})
+
+
+@router.patch("/{notification_id}/read")
+def mark_read(
+    notification_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.on_notification(rt.bus, ctx, "Read", notification_id, caller.user_id)
+    rt.wait_applied(rm.notifications, outcome, notification_id)
+    return ok({"id": str(notification_id), "isRead": True})
+
+
+@router.delete("/{notification_id}")
+def delete(
+    notification_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.on_notification(rt.bus, ctx, "Delete", notification_id, caller.user_id)
+    rt.wait_applied(rm.notifications, outcome, notification_id)
+    return ok({"id": str(notification_id), "deleted": True})
+
+
 USER_QUEUES = {
     "/user/queue/notifications": "notifications",
     "/user/queue/matching-notifications": "matching-notifications",

@@ -11,6 +11,7 @@ from typing import Any
 import domain.chat
 import domain.identity
 import domain.matching
+import domain.notifications
 import domain.profile_embeddings
 import domain.profiles
 import domain.system
@@ -20,6 +21,7 @@ CONTEXT_MODULES = (
     domain.chat,
     domain.identity,
     domain.matching,
+    domain.notifications,
     domain.profile_embeddings,
     domain.profiles,
     domain.system,

@@ -6,6 +6,7 @@ from projections.chat import chat
 from projections.engine import Projection
 from projections.identity import accounts
 from projections.matching import matching
+from projections.notifications import notifications
 from projections.profiles import profiles
 
-PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat]
+PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat, notifications]

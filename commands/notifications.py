@@ -1,0 +1,123 @@
+"""Notification commands and the policies that create and push notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from domain.events import DomainEvent
+from domain.matching import MatchRequestAccepted, MatchRequested, MatchRequestRejected
+from domain.notifications import (
+    Category,
+    Kind,
+    Notification,
+    NotificationCreated,
+    NotificationInbox,
+    inbox_id,
+    notification_id,
+)
+from infra.fanout import user_channel
+from infra.policies import Policy, PolicyContext
+from projections.notifications import render
+
+
+def notify(
+    bus: CommandBus,
+    ctx: CommandContext,
+    source: DomainEvent,
+    *,
+    recipient_id: str,
+    kind: Kind,
+    category: Category,
+    click_url: str,
+    data: dict[str, str | int],
+) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        aggregate_id = notification_id(source.meta.event_id, recipient_id)
+        notification = uow.load(Notification, aggregate_id)
+        notification.create(
+            uow.cause,
+            recipient_id=recipient_id,
+            kind=kind,
+            category=category,
+            click_url=click_url,
+            data=data,
+        )
+        return {"notification_id": str(aggregate_id)}
+
+    return bus.run("notifications.Notify", ctx, decide)
+
+
+def on_notification(
+    bus: CommandBus, ctx: CommandContext, name: str, notification: UUID, user_id: str
+) -> Outcome:
+    """Mark read (``Read``) or delete (``Delete``) one of the user's notifications."""
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        aggregate = uow.load(Notification, notification)
+        (aggregate.mark_read if name == "Read" else aggregate.delete)(uow.cause, user_id)
+        return {"notification_id": str(notification)}
+
+    return bus.run(f"notifications.{name}", ctx, decide)
+
+
+def read_all(bus: CommandBus, ctx: CommandContext, *, user_id: str) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        uow.load(NotificationInbox, inbox_id(user_id)).read_all(uow.cause, user_id)
+        return {}
+
+    return bus.run("notifications.ReadAll", ctx, decide)
+
+
+notifier = Policy("notifications.notifier")
+"""Turns matching events into notifications for the person they concern."""
+
+
+@notifier.when(MatchRequested)
+def _requested(event: MatchRequested, policy: PolicyContext) -> None:
+    notify(policy.bus, policy.ctx, event, recipient_id=event.receiver_id, kind="match_request",
+           category="MATCHING", click_url="/matching",
+           data={"userId": event.sender_id, "requestId": event.request_id})  # fmt: skip
+
+
+@notifier.when(MatchRequestAccepted)
+def _accepted(event: MatchRequestAccepted, policy: PolicyContext) -> None:
+    notify(policy.bus, policy.ctx, event, recipient_id=event.sender_id, kind="match_accepted",
+           category="MATCHING", click_url="/chat",
+           data={"userId": event.receiver_id, "matchId": event.match_id})  # fmt: skip
+
+
+@notifier.when(MatchRequestRejected)
+def _rejected(event: MatchRequestRejected, policy: PolicyContext) -> None:
+    notify(policy.bus, policy.ctx, event, recipient_id=event.sender_id, kind="match_rejected",
+           category="MATCHING", click_url="/matching",
+           data={"userId": event.receiver_id, "requestId": event.request_id})  # fmt: skip
+
+
+pusher = Policy("notifications.pusher")
+"""Pushes each new notification to the recipient's open notification sockets."""
+pusher.poll_seconds = 0.05
+
+
+@pusher.when(NotificationCreated)
+def _push(event: NotificationCreated, policy: PolicyContext) -> None:
+    services = policy.services
+    if services.live is None or services.read_models is None:
+        raise RuntimeError("the pusher needs a publisher and the read models")
+    view = render(services.read_models, event.recipient_id, event_row(event))
+    services.live.publish(user_channel(event.recipient_id, "notifications"), view)
+
+
+def event_row(event: NotificationCreated) -> dict[str, Any]:
+    """The read-model row a new notification will have (to render before it is projected)."""
+    return {
+        "notification_id": str(event.aggregate_id),
+        "recipient_id": event.recipient_id,
+        "kind": event.kind,
+        "category": event.category,
+        "click_url": event.click_url,
+        "data": dict(event.data),
+        "created_at": event.meta.occurred_at,
+        "read_at": None,
+    }

@@ -1,0 +1,96 @@
+"""Notifications from matching events: listed, counted, read, deleted, pushed live, once."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from commands.base import CommandContext
+from commands.notifications import notify
+from domain.matching import MatchRequested
+from domain.notifications import NotificationCreated
+from infra.runtime import Runtime
+from tests.integration.test_chat_socket import Stomp, _token
+from tests.support import signed_in_learner
+
+
+def _inbox(client: TestClient, user: dict[str, Any], query: str = "") -> dict[str, Any]:
+    response = client.get(f"/api/v1/notifications?{query}", headers=user["headers"])
+    assert response.status_code == 200, response.text
+    return dict(response.json()["data"])
+
+
+def _eventually_inbox(client: TestClient, user: dict[str, Any], count: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while len((inbox := _inbox(client, user))["notifications"]) < count:
+        assert time.monotonic() < deadline, inbox
+        time.sleep(0.05)
+    return inbox
+
+
+def test_match_events_notify_the_other_person_live_and_in_the_list(client: TestClient) -> None:
+    mina = signed_in_learner(client, "Mina", native=1, target=2)
+    jun = signed_in_learner(client, "Jun", native=2, target=1)
+    with client.websocket_connect(f"/ws/notifications?token={_token(jun)}") as ws:
+        socket = Stomp(ws)
+        socket.send("CONNECT", {"accept-version": "1.2"})
+        assert socket.next().command == "CONNECTED"
+        socket.send("SUBSCRIBE", {"id": "n", "destination": "/user/queue/notifications",
+                                  "receipt": "r"})  # fmt: skip
+        assert socket.next().command == "RECEIPT"
+        request_id = client.post(
+            "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+        ).json()["data"]["requestId"]
+        pushed = json.loads(socket.next().body)
+    assert pushed["type"] == "match_request" and pushed["category"] == "MATCHING"
+    assert pushed["message"] == "Mina님이 언어 교환을 요청했어요."  # Korean by default
+    assert pushed["clickUrl"] == "/matching" and pushed["data"]["userId"] == mina["id"]
+
+    inbox = _eventually_inbox(client, jun, 1)
+    assert inbox["unreadCount"] == 1 and inbox["notifications"][0]["id"] == pushed["id"]
+    assert inbox["pagination"] == {"page": 1, "size": 20, "totalElements": 1, "totalPages": 1,
+                                   "hasNext": False}  # fmt: skip
+    assert _inbox(client, mina)["notifications"] == []
+
+    client.patch("/api/v1/settings/language", json={"appLanguage": "en"}, headers=mina["headers"])
+    client.post(f"/api/v1/matching/accept/{request_id}", json={}, headers=jun["headers"])
+    accepted = _eventually_inbox(client, mina, 1)["notifications"][0]
+    assert accepted["type"] == "match_accepted"
+    assert accepted["message"] == "Jun accepted your request. Say hello!"
+
+    # Someone else's notification looks missing; the owner's is read, then deleted.
+    assert client.patch(f"/api/v1/notifications/{pushed['id']}/read",
+                        headers=mina["headers"]).status_code == 404  # fmt: skip
+    assert client.patch(f"/api/v1/notifications/{pushed['id']}/read",
+                        headers=jun["headers"]).status_code == 200  # fmt: skip
+    count = client.get("/api/v1/notifications/unread-count", headers=jun["headers"])
+    assert count.json()["data"] == {"unreadCount": 0}
+    read_all = client.patch("/api/v1/notifications/read-all", headers=mina["headers"])
+    assert read_all.json()["data"]["unreadCount"] == 0
+    assert _inbox(client, mina, "unreadOnly=true")["notifications"] == []
+    batch = {"notificationIds": [pushed["id"]]}
+    gone = client.request(
+        "DELETE", "/api/v1/notifications/batch", json=batch, headers=jun["headers"]
+    )
+    assert gone.status_code == 200
+    assert _inbox(client, jun)["notifications"] == []
+
+
+def test_a_redelivered_event_notifies_once(client: TestClient) -> None:
+    mina = signed_in_learner(client, "Mina", native=1, target=2)
+    jun = signed_in_learner(client, "Jun", native=2, target=1)
+    client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    )
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    _eventually_inbox(client, jun, 1)
+    request = next(r.decode() for r in rt.store.read_all() if r.topic == MatchRequested.topic)
+    for _ in range(2):  # the notifier's command again, as after a crash before its tracking
+        notify(rt.bus, CommandContext(actor_id="policy"), request, recipient_id=jun["id"],
+               kind="match_request", category="MATCHING", click_url="/matching",
+               data={"userId": mina["id"]})  # fmt: skip
+    created = [r for r in rt.store.read_all() if r.topic == NotificationCreated.topic]
+    assert len(created) == 1
