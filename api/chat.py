@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -197,8 +198,13 @@ class ChatDestinations:
             command = command.model_copy(
                 update={"audio_url": _store_audio(rt, command.room_id, audio)}
             )
+        watching = rt.fanout.listeners(room_channel(command.room_id), time.time())
         cmd.post_message(
-            rt.bus, CommandContext(actor_id=user_id), sender_id=user_id, command=command
+            rt.bus,
+            CommandContext(actor_id=user_id),
+            sender_id=user_id,
+            command=command,
+            watching=frozenset(watching),
         )
 
     def _typing(self, rt: Runtime, user_id: str, payload: dict[str, Any]) -> None:

@@ -81,9 +81,8 @@ class StompSession:
         except (TimeoutError, WebSocketDisconnect):
             pass
         finally:
-            for destination_channel, token in self.subscriptions.values():
-                self.rt.fanout.unsubscribe(destination_channel, token)
-            self.subscriptions.clear()
+            for subscription in list(self.subscriptions):
+                self._unsubscribe(subscription)
             await self.outbox.put(None)
             await writer
 
@@ -111,6 +110,7 @@ class StompSession:
             await self._subscribe(frame)
         elif frame.command == "UNSUBSCRIBE":
             self._unsubscribe(frame.headers.get("id", ""))
+            self._receipt(frame)
         elif frame.command == "SEND":
             await self._send(frame)
         elif frame.command == "DISCONNECT":
@@ -156,12 +156,15 @@ class StompSession:
             self.loop.call_soon_threadsafe(self._message, subscription, destination, payload)
 
         self.subscriptions[subscription] = (channel, self.rt.fanout.subscribe(channel, deliver))
+        self.rt.fanout.mark_listening(channel, self.user_id, time.time())
         self._receipt(frame)
 
     def _unsubscribe(self, subscription: str) -> None:
         found = self.subscriptions.pop(subscription, None)
         if found is not None:
             self.rt.fanout.unsubscribe(*found)
+            if self.user_id and found[0] not in {c for c, _ in self.subscriptions.values()}:
+                self.rt.fanout.mark_listening(found[0], self.user_id, None)
 
     async def _send(self, frame: Frame) -> None:
         assert self.user_id is not None
@@ -212,3 +215,5 @@ class StompSession:
         if self.user_id and (force or now - self.last_presence >= PRESENCE_EVERY_SECONDS):
             self.last_presence = now
             self.rt.touch_presence(self.user_id, now)
+            for channel in {c for c, _ in self.subscriptions.values()}:
+                self.rt.fanout.mark_listening(channel, self.user_id, now)

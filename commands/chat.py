@@ -124,7 +124,12 @@ def on_room(bus: CommandBus, ctx: CommandContext, name: str, room_id: int, actio
 
 
 def post_message(
-    bus: CommandBus, ctx: CommandContext, *, sender_id: str, command: PostMessage
+    bus: CommandBus,
+    ctx: CommandContext,
+    *,
+    sender_id: str,
+    command: PostMessage,
+    watching: frozenset[str] = frozenset(),
 ) -> Outcome:
     """Post to a room the sender is in. Without a client message id every call is a new
     message; with one, a resend returns the first message and appends nothing."""
@@ -147,6 +152,7 @@ def post_message(
             image_urls=command.image_urls,
             audio_url=command.audio_url,
             audio_duration=command.audio_duration,
+            watching=watching,
         )
         return {"message_id": posted, "room_id": command.room_id}
 

@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from domain.chat import ChatMessagePosted
 from domain.events import DomainEvent
 from domain.matching import MatchRequestAccepted, MatchRequested, MatchRequestRejected
 from domain.notifications import (
@@ -19,6 +20,7 @@ from domain.notifications import (
 )
 from infra.fanout import user_channel
 from infra.policies import Policy, PolicyContext
+from projections.chat import participants_of
 from projections.notifications import render
 
 
@@ -93,6 +95,20 @@ def _rejected(event: MatchRequestRejected, policy: PolicyContext) -> None:
     notify(policy.bus, policy.ctx, event, recipient_id=event.sender_id, kind="match_rejected",
            category="MATCHING", click_url="/matching",
            data={"userId": event.receiver_id, "requestId": event.request_id})  # fmt: skip
+
+
+@notifier.when(ChatMessagePosted)
+def _chat(event: ChatMessagePosted, policy: PolicyContext) -> None:
+    """Members who are not looking at the room (no socket subscribed to it) hear of the
+    message; those reading it live are not notified of every line."""
+    if policy.services.read_models is None:
+        raise RuntimeError("the notifier needs the read models")
+    members = participants_of(policy.services.read_models, [event.room_id])[event.room_id]
+    for member in members:
+        if member != event.sender_id and member not in event.watching:
+            notify(policy.bus, policy.ctx, event, recipient_id=member, kind="chat",
+                   category="CHAT", click_url="/chat",
+                   data={"userId": event.sender_id, "roomId": event.room_id})  # fmt: skip
 
 
 pusher = Policy("notifications.pusher")

@@ -106,6 +106,9 @@ class ChatMessagePosted(DomainEvent):
     audio_url: str | None = Field(default=None, max_length=500)
     audio_duration: float | None = Field(default=None, ge=0)
     message_type: MessageType
+    watching: list[str] = Field(default_factory=list, max_length=MAX_GROUP_PARTICIPANTS)
+    """Members who had the room open when it was posted (they saw it live), recorded so the
+    notifications it causes do not depend on when a policy happens to process it."""
 
 
 class ChatRoom(Aggregate):
@@ -227,6 +230,7 @@ class ChatMessage(Aggregate):
         image_urls: list[str],
         audio_url: str | None,
         audio_duration: float | None,
+        watching: frozenset[str] = frozenset(),
     ) -> str:
         """Post once; the same client message id again returns the first message's id."""
         room.require_member(sender_id)
@@ -255,6 +259,7 @@ class ChatMessage(Aggregate):
             audio_url=audio_url,
             audio_duration=audio_duration,
             message_type=message_type,
+            watching=sorted(watching & room.participants),
         )
         return str(self.id)
 

@@ -23,6 +23,9 @@ import redis
 log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], None]
 CHANNEL_PREFIX = "lm:live:"
+LISTENING_TTL_SECONDS = 30.0
+"""A listening mark not refreshed for this long (sockets refresh with their heart-beats)
+belongs to a socket that is gone."""
 
 
 PUBLIC_ROOMS_CHANNEL = f"{CHANNEL_PREFIX}chat:public-rooms"
@@ -48,6 +51,23 @@ class Fanout:
         self._lock = threading.Lock()
         self._next_token = 0
         self._thread: Any = None
+
+    def mark_listening(self, channel: str, user_id: str, at: float | None) -> None:
+        """Record (``at`` = now) or forget (``None``) that one of the user's sockets listens
+        on ``channel``, across processes; entries of a crashed process age out (see
+        :meth:`listeners`)."""
+        key = f"{CHANNEL_PREFIX}listeners:{channel}"
+        if at is None:
+            self._client.zrem(key, user_id)
+        else:
+            self._client.zadd(key, {user_id: at})
+            self._client.expire(key, int(LISTENING_TTL_SECONDS * 2))
+
+    def listeners(self, channel: str, now: float) -> set[str]:
+        """Users with a socket listening on ``channel`` (refreshed within the TTL)."""
+        key = f"{CHANNEL_PREFIX}listeners:{channel}"
+        found = self._client.zrangebyscore(key, now - LISTENING_TTL_SECONDS, "+inf")
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in found}
 
     def publish(self, channel: str, payload: dict[str, Any]) -> None:
         self._client.publish(channel, orjson.dumps(payload))

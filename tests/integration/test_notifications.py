@@ -94,3 +94,39 @@ def test_a_redelivered_event_notifies_once(client: TestClient) -> None:
                data={"userId": mina["id"]})  # fmt: skip
     created = [r for r in rt.store.read_all() if r.topic == NotificationCreated.topic]
     assert len(created) == 1
+
+
+def test_chat_messages_notify_only_members_not_watching_the_room(client: TestClient) -> None:
+    owner, guest = signed_in_learner(client, "Owner"), signed_in_learner(client, "Guest")
+    room_id = client.post(
+        "/api/v1/chat/rooms", json={"roomName": "Pair"}, headers=owner["headers"]
+    ).json()["data"]["roomId"]
+    client.post(f"/api/v1/chat/rooms/{room_id}/join", headers=guest["headers"])
+    destination = f"/sub/chat/room/{room_id}"
+    with (
+        client.websocket_connect("/ws/chat") as ws_owner,
+        client.websocket_connect("/ws/chat") as ws_guest,
+    ):
+        sender, reader = Stomp(ws_owner), Stomp(ws_guest)
+        assert sender.connect(_token(owner)).command == "CONNECTED"
+        assert reader.connect(_token(guest)).command == "CONNECTED"
+        reader.send("SUBSCRIBE", {"id": "s", "destination": destination, "receipt": "in"})
+        assert reader.next().command == "RECEIPT"
+
+        def post(text: str) -> None:
+            sender.send("SEND", {"destination": "/pub/chat/message", "receipt": text},
+                        {"roomId": room_id, "message": text})  # fmt: skip
+            assert sender.next().headers["receipt-id"] == text
+
+        post("while you watch")
+        assert json.loads(reader.next().body)["message"] == "while you watch"
+        reader.send("UNSUBSCRIBE", {"id": "s", "receipt": "out"})
+        assert reader.next().headers["receipt-id"] == "out"
+        post("while you look away")
+    chats = [n for n in _eventually_inbox(client, guest, 1)["notifications"] if n["type"] == "chat"]
+    assert len(chats) == 1  # the first message, read live, notified nobody
+    assert chats[0]["data"] == {"userId": owner["id"], "roomId": room_id}
+    assert (
+        chats[0]["message"] == "Owner님의 새 메시지가 있어요." and chats[0]["clickUrl"] == "/chat"
+    )
+    assert _inbox(client, owner)["notifications"] == []  # never about one's own messages
