@@ -137,3 +137,16 @@ def signed_in_learner(
         response = client.post(path, json=body, headers=headers)
         assert response.status_code == 200, (path, response.text)
     return {"id": data["user"]["id"], "headers": headers}
+
+
+def appended_by_requests(store: Any, after: int) -> list[str]:
+    """Topics stored after position ``after`` by anything but a background policy or job.
+
+    Policies react to earlier events at their own pace (a notification for a match request
+    may land at any moment), so "this refused request appended nothing" is checked on the
+    events whose actor is not a policy."""
+    return [
+        record.topic
+        for record in store.read_all(after)
+        if not (record.decode().meta.actor_id or "").startswith(("policy.", "worker."))
+    ]
