@@ -11,17 +11,19 @@ import time
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
-from api.profiles import CHAT_AUDIO_PREFIX, file_url
+from api.profiles import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
 from api.stomp_session import StompSession
 from commands import chat as cmd
 from commands.base import CommandContext
 from domain.chat import ChatRoom, room_aggregate_id
 from infra.fanout import PUBLIC_ROOMS_CHANNEL, room_channel, typing_channel, user_channel
+from infra.images import ImageRejected, process_photo
 from infra.runtime import Runtime
 from projections import chat as rm
 
@@ -141,6 +143,38 @@ def messages(
     rows = rm.messages_of(rt.read_models, room_id, page=page, size=size)
     people = _people(rt, request, sorted({r["sender_id"] for r in rows}))
     return ok([rm.message_view(r, people[r["sender_id"]]) for r in rows])
+
+
+MAX_IMAGES = 5
+
+
+@router.post("/rooms/{room_id}/images")
+async def upload_images(
+    room_id: int,
+    caller: CallerDep,
+    rt: RuntimeDep,
+    request: Request,
+    files: Annotated[list[UploadFile], File()],
+) -> dict[str, Any]:
+    """Pictures for an image message: checked, re-encoded without metadata, stored under
+    unguessable keys; the SPA then sends the returned URLs in the message."""
+    await run_in_threadpool(_require_member, rt, caller.user_id, room_id)
+    if not 1 <= len(files) <= MAX_IMAGES:
+        raise ApiError(422, f"send 1 to {MAX_IMAGES} images", "VALIDATION_ERROR")
+    urls = []
+    for upload in files:
+        data = await upload.read(MAX_IMAGE_BYTES + 1)
+        try:
+            photo = await run_in_threadpool(process_photo, data, max_bytes=MAX_IMAGE_BYTES)
+        except ImageRejected as exc:
+            status = 413 if exc.code == "IMAGE_TOO_LARGE" else 422
+            raise ApiError(
+                status, "이미지를 처리할 수 없습니다 (image rejected)", exc.code
+            ) from None
+        key = f"{CHAT_IMAGE_PREFIX}{room_id}/{uuid4().hex}.webp"
+        await run_in_threadpool(rt.blobs.put, key, photo, "image/webp")
+        urls.append(f"/api/v1/upload/file/{key}")
+    return ok(urls)
 
 
 @router.get("/read-status/total-unread-count")

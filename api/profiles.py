@@ -38,7 +38,8 @@ from projections.profiles import get_profile, get_settings, image_path, profiles
 
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
 CHAT_AUDIO_PREFIX = "chat-audio/"
-PUBLIC_BLOB_PREFIXES = ("profile-images/", CHAT_AUDIO_PREFIX)
+CHAT_IMAGE_PREFIX = "chat-images/"
+PUBLIC_BLOB_PREFIXES = ("profile-images/", CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX)
 """Blobs served without authentication (``<img src>`` sends no token); everything else
 (voice answers, exports) stays private."""
 

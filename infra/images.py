@@ -233,17 +233,7 @@ def process_profile_image(
     """
     wanted = _validate_sizes(sizes)
 
-    if not data:
-        raise ImageRejected(IMAGE_EMPTY, "the uploaded file is empty")
-    if len(data) > max_bytes:
-        raise ImageRejected(
-            IMAGE_TOO_LARGE, f"the image is {len(data)} bytes; the limit is {max_bytes}"
-        )
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise ImageRejected(
-            IMAGE_UNSUPPORTED_TYPE, "the file is not a JPEG, PNG, GIF or WebP image"
-        )
+    fmt = _accepted_format(data, max_bytes)
 
     with _open_checked(data, fmt, max_pixels=max_pixels, min_side=min_side) as source:
         side = min(source.size)
@@ -276,6 +266,49 @@ def process_profile_image(
             encoded[px] = _encode_webp(top if px == largest else _resize(top, px))
         renditions.append(Rendition(size=size, data=encoded[px], width=px, height=px))
     return renditions
+
+
+def process_photo(
+    data: bytes,
+    *,
+    max_side: int = 1600,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> bytes:
+    """A shared photo (a chat image): the same checks as a profile image, but the whole
+    picture is kept, turned upright, shrunk to ``max_side`` on its longer side and
+    re-encoded to WebP without metadata (no GPS or camera data leaves the sender)."""
+    fmt = _accepted_format(data, max_bytes)
+    with _open_checked(data, fmt, max_pixels=max_pixels, min_side=1) as source:
+        try:
+            source.load()
+        except Image.DecompressionBombError as exc:
+            raise ImageRejected(IMAGE_TOO_MANY_PIXELS, "the image has too many pixels") from exc
+        except _DECODE_ERRORS as exc:
+            raise ImageRejected(IMAGE_UNDECODABLE, f"the {fmt} image cannot be decoded") from exc
+        transpose = _orientation(source)
+        icc = source.info.get("icc_profile")
+        picture = _to_rgb_or_rgba(source.copy(), icc if isinstance(icc, bytes) else None)
+    picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    if transpose is not None:
+        picture = picture.transpose(transpose)
+    return _encode_webp(picture)
+
+
+def _accepted_format(data: bytes, max_bytes: int) -> str:
+    """The upload's format, after the checks every image goes through before decoding."""
+    if not data:
+        raise ImageRejected(IMAGE_EMPTY, "the uploaded file is empty")
+    if len(data) > max_bytes:
+        raise ImageRejected(
+            IMAGE_TOO_LARGE, f"the image is {len(data)} bytes; the limit is {max_bytes}"
+        )
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejected(
+            IMAGE_UNSUPPORTED_TYPE, "the file is not a JPEG, PNG, GIF or WebP image"
+        )
+    return fmt
 
 
 def _validate_sizes(sizes: tuple[int, ...]) -> list[int]:

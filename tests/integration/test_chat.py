@@ -148,3 +148,35 @@ def test_a_deleted_accounts_messages_read_as_erased(client: TestClient) -> None:
         return [m["message"] for m in body.json()["data"]]
 
     _eventually(lambda: texts() == ["[erased]", "thanks"], f"still readable: {texts()}")
+
+
+def test_chat_images_are_reencoded_without_metadata_for_members_only(client: TestClient) -> None:
+    import io
+
+    from PIL import Image
+
+    owner, outsider = signed_in_learner(client, "Owner"), signed_in_learner(client, "Outsider")
+    room_id = client.post(
+        "/api/v1/chat/rooms", json={"roomName": "Pics"}, headers=owner["headers"]
+    ).json()["data"]["roomId"]
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # camera make; GPS and the like travel the same way
+    photo = io.BytesIO()
+    Image.new("RGB", (80, 40), (200, 30, 30)).save(photo, format="JPEG", exif=exif.tobytes())
+    files = [("files", ("a.jpg", photo.getvalue(), "image/jpeg"))]
+    uploaded = client.post(f"/api/v1/chat/rooms/{room_id}/images", files=files,
+                           headers=owner["headers"])  # fmt: skip
+    assert uploaded.status_code == 200, uploaded.text
+    (url,) = uploaded.json()["data"]
+    served = client.get(url)
+    assert served.status_code == 200 and served.headers["content-type"] == "image/webp"
+    image = Image.open(io.BytesIO(served.content))
+    assert image.size == (80, 40)  # the whole picture, not a square crop
+    assert b"SpyCam" not in served.content and not image.getexif()
+
+    refused = client.post(f"/api/v1/chat/rooms/{room_id}/images", files=files,
+                          headers=outsider["headers"])  # fmt: skip
+    assert refused.status_code == 404
+    text = [("files", ("a.txt", b"hello", "text/plain"))]
+    bad = client.post(f"/api/v1/chat/rooms/{room_id}/images", files=text, headers=owner["headers"])
+    assert bad.status_code == 422 and bad.json()["code"] == "IMAGE_UNSUPPORTED_TYPE"
