@@ -19,7 +19,6 @@ from infra.runtime import Runtime
 
 router = APIRouter()
 CACHE_SECONDS = 5.0
-_cache: dict[int, tuple[float, dict[str, Any]]] = {}
 _lock = threading.Lock()
 
 
@@ -58,7 +57,7 @@ def checks(rt: Runtime) -> dict[str, Callable[[], None]]:
 
 def run_checks(rt: Runtime) -> dict[str, Any]:
     with _lock:
-        cached = _cache.get(id(rt))
+        cached = rt.health_report
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             return cached[1]
     results: dict[str, Any] = {}
@@ -77,7 +76,7 @@ def run_checks(rt: Runtime) -> dict[str, Any]:
         "checks": results,
     }
     with _lock:
-        _cache[id(rt)] = (time.monotonic(), report)
+        rt.health_report = (time.monotonic(), report)
     return report
 
 

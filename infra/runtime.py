@@ -55,6 +55,8 @@ class Runtime:
     policies: list[Policy] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    health_report: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
+    """The last dependency check and when it ran (health probes are cached briefly)."""
 
     @classmethod
     def build(
