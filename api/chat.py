@@ -71,8 +71,7 @@ def _rooms(
 
 
 def _room(rt: Runtime, request: Request, user_id: str, room_id: int) -> dict[str, Any]:
-    rows = [r for r in rm.rooms_of(rt.read_models, user_id) if r["room_id"] == room_id]
-    return _rooms(rt, request, user_id, rows)[0]
+    return _rooms(rt, request, user_id, rm.rooms_of(rt.read_models, user_id, room_id))[0]
 
 
 def _require_member(rt: Runtime, user_id: str, room_id: int) -> None:
@@ -186,8 +185,8 @@ def total_unread(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
 @router.get("/read-status/rooms/{room_id}/unread-count")
 def room_unread(room_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     _require_member(rt, caller.user_id, room_id)
-    rooms = [r for r in rm.rooms_of(rt.read_models, caller.user_id) if r["room_id"] == room_id]
-    return ok({"roomId": room_id, "unreadCount": int(rooms[0]["unread_count"] or 0)})
+    (room,) = rm.rooms_of(rt.read_models, caller.user_id, room_id)
+    return ok({"roomId": room_id, "unreadCount": int(room["unread_count"] or 0)})
 
 
 # -- STOMP socket (contract 5.1) ----------------------------------------------------------

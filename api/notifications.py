@@ -13,6 +13,7 @@ from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.stomp_session import StompSession
 from commands import notifications as cmd
+from commands.base import CommandContext
 from domain.notifications import inbox_id
 from infra.fanout import CHANNEL_PREFIX, user_channel
 from infra.runtime import Runtime
@@ -79,17 +80,21 @@ def delete_batch(
     body: Batch, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
     for notification in body.notification_ids:
-        outcome = cmd.on_notification(rt.bus, ctx, "Delete", notification, caller.user_id)
-        rt.wait_applied(rm.notifications, outcome, notification)
+        _change(rt, ctx, "Delete", notification, caller.user_id)
     return ok({"deleted": len(body.notification_ids)})
+
+
+def _change(rt: Runtime, ctx: CommandContext, name: str, notification: UUID, user: str) -> None:
+    """Read or delete one notification and wait until the list shows it."""
+    outcome = cmd.on_notification(rt.bus, ctx, name, notification, user)
+    rt.wait_applied(rm.notifications, outcome, notification)
 
 
 @router.patch("/{notification_id}/read")
 def mark_read(
     notification_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
-    outcome = cmd.on_notification(rt.bus, ctx, "Read", notification_id, caller.user_id)
-    rt.wait_applied(rm.notifications, outcome, notification_id)
+    _change(rt, ctx, "Read", notification_id, caller.user_id)
     return ok({"id": str(notification_id), "isRead": True})
 
 
@@ -97,8 +102,7 @@ def mark_read(
 def delete(
     notification_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
-    outcome = cmd.on_notification(rt.bus, ctx, "Delete", notification_id, caller.user_id)
-    rt.wait_applied(rm.notifications, outcome, notification_id)
+    _change(rt, ctx, "Delete", notification_id, caller.user_id)
     return ok({"id": str(notification_id), "deleted": True})
 
 

@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
@@ -60,8 +61,7 @@ class StompSession:
 
     async def run(self) -> None:
         await self.ws.accept()
-        loop = asyncio.get_running_loop()
-        self.loop = loop
+        self.loop = asyncio.get_running_loop()
         writer = asyncio.create_task(self._write())
         parser = FrameParser(MAX_FRAME_BYTES)
         try:
@@ -179,8 +179,6 @@ class StompSession:
         self._receipt(frame)
 
     def _message(self, subscription: str, destination: str, payload: dict[str, Any]) -> None:
-        import orjson
-
         headers = {
             "subscription": subscription,
             "message-id": f"{subscription}-{next(self.message_ids)}",

@@ -61,8 +61,6 @@ class Policy(Projection):
         self.reactions: list[tuple[tuple[type[DomainEvent], ...], Reaction]] = []
         self._bus: CommandBus | None = None
         self._services = PolicyServices()
-        self.poll_seconds: float | None = None
-        """How often this policy polls, when it must react faster than the rest."""
         self.follow_log = False
         """Read the notification log even when Kafka is configured: for a policy that needs
         the global order (Kafka orders per aggregate only)."""

@@ -172,8 +172,7 @@ class Runtime:
             self.read_models,
             projection,
             self.kafka_source if kafka else self.log_source,
-            poll_seconds=getattr(projection, "poll_seconds", None)
-            or self.settings.projection_poll_seconds,
+            poll_seconds=projection.poll_seconds or self.settings.projection_poll_seconds,
             retry_max_seconds=self.settings.projection_retry_max_seconds,
         )
 

@@ -165,8 +165,11 @@ def _deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
 
 
 # -- queries ----------------------------------------------------------------------------
-def rooms_of(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
-    """The user's open rooms, most recently active first, with their unread counts."""
+def rooms_of(
+    read_models: ReadModels, user_id: str, room_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The user's open rooms (or just ``room_id``), most recently active first, with their
+    unread counts."""
     rooms = read_models.table(chat, "chat_rooms")
     members = read_models.table(chat, "chat_participants")
     messages = read_models.table(chat, "chat_messages")
@@ -185,6 +188,8 @@ def rooms_of(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
         .where(members.c.user_id == user_id, rooms.c.closed.is_(False))
         .order_by(rooms.c.updated_at.desc())
     )
+    if room_id is not None:
+        query = query.where(rooms.c.room_id == room_id)
     with read_models.engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(query)]
 

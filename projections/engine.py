@@ -45,6 +45,8 @@ class Projection:
         self.handlers: dict[str, Handler] = {}
         self._builders: list[TableBuilder] = []
         self._tables: dict[int, dict[str, sa.Table]] = {}
+        self.poll_seconds: float | None = None
+        """How often its runner polls, when it must react faster than the configured rate."""
 
     def tables(self, builder: TableBuilder) -> TableBuilder:
         """Decorator: ``builder(metadata, name)`` defines tables named ``name("base")``."""
