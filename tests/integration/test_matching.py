@@ -387,10 +387,15 @@ def test_advanced_ranking_explains_each_factor(client: TestClient) -> None:
             ).status_code
             == 200
         )
-    response = client.post(
-        "/api/v1/matching/ai/best-matches", json={"limit": 5}, headers=me["headers"]
-    )
-    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 20  # the candidate index is its own projection: poll it
+    while True:
+        response = client.post(
+            "/api/v1/matching/ai/best-matches", json={"limit": 5}, headers=me["headers"]
+        )
+        assert response.status_code == 200, response.text
+        if response.json()["data"]["matches"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     best = response.json()["data"]["matches"][0]
     assert best["partner"]["id"] == partner["id"]
     assert best["scores"]["scheduleCompatibility"] == 100.0  # same zone, same slot
