@@ -8,6 +8,7 @@ the SPA searches for.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -143,7 +144,7 @@ def partner_card(
         for p in (ref.partner_personality(i) for i in row.get("partner_personalities") or [])
         if p
     ]
-    presence = presence or rt.presence_of(row["user_id"])
+    presence = presence or rt.presence.of([row["user_id"]], time.time())[row["user_id"]]
     year = int(row["birth_year"]) if row.get("birth_year") else None
     return {
         "userId": row["user_id"],
@@ -198,7 +199,7 @@ def search(
         limit=tiers * SEARCH_POOL,
     )
     rows = get_profiles(rt.read_models, ids)
-    presence = rt.presence_many(ids)
+    presence = rt.presence.of(ids, time.time())
     scored = []
     for index, candidate_id in enumerate(ids):
         row = rows.get(candidate_id, {"user_id": candidate_id})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -373,7 +374,7 @@ def public_profile(
     location = _location(row, lang)
     targets = _target_languages(row, lang)
     image = file_url(rt, request, row.get("image_key"))
-    presence = rt.presence_of(user_id)
+    presence = rt.presence.of([user_id], time.time())[user_id]
     return {
         "id": user_id,
         "userId": user_id,

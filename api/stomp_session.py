@@ -3,8 +3,9 @@ every socket shares, with the destinations left to a :class:`Destinations` per e
 
 * CONNECT (or STOMP) must come first and carry an access token (``Authorization`` header, or
   the ``token`` query parameter); a bad one gets ``ERROR`` ``message:Unauthorized`` and close
-  code 1008. CONNECTED answers ``version:1.2`` and asks for client heart-beats, which keep
-  the user's presence fresh; a silent client is dropped after three missed beats.
+  code 1008. CONNECTED answers ``version:1.2`` and asks for client heart-beats; a silent
+  client is dropped after three missed beats. While the socket is open its process keeps
+  the user's presence lease (infra.presence) and its listening marks renewed.
 * SUBSCRIBE to a destination the endpoint refuses (not a member of the room) is ignored and
   logged, never an ``ERROR``: the SPA treats ERROR as fatal and reconnects in a loop. The
   same goes for business errors on SEND.
@@ -19,6 +20,7 @@ import contextlib
 import itertools
 import logging
 import time
+import uuid
 from typing import Any, Protocol
 
 import orjson
@@ -32,7 +34,6 @@ from infra.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
 CLIENT_BEAT_MS = 10_000
-PRESENCE_EVERY_SECONDS = 5.0
 MAX_FRAME_BYTES = 6 * 1024 * 1024
 """A voice message arrives inside one SEND as a base64 data URL: 5 MB of audio plus room."""
 
@@ -56,13 +57,14 @@ class StompSession:
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
         self.subscriptions: dict[str, tuple[str, int]] = {}
         self.message_ids = itertools.count(1)
-        self.last_presence = 0.0
+        self.socket_id = uuid.uuid4().hex
         self.close_code = 1000
 
     async def run(self) -> None:
         await self.ws.accept()
         self.loop = asyncio.get_running_loop()
         writer = asyncio.create_task(self._write())
+        keeper = asyncio.create_task(self._keep_present())
         parser = FrameParser(MAX_FRAME_BYTES)
         try:
             while True:
@@ -81,8 +83,11 @@ class StompSession:
         except (TimeoutError, WebSocketDisconnect):
             pass
         finally:
+            keeper.cancel()
             for subscription in list(self.subscriptions):
                 self._unsubscribe(subscription)
+            if self.user_id:
+                self.rt.presence.release(self.user_id, self.socket_id, time.time())
             await self.outbox.put(None)
             await writer
 
@@ -98,7 +103,6 @@ class StompSession:
         return True
 
     async def _handle(self, frame: Frame) -> bool:
-        self._touch_presence()
         if frame is HEARTBEAT:
             return True
         if self.user_id is None and frame.command not in ("CONNECT", "STOMP"):
@@ -134,7 +138,7 @@ class StompSession:
             await self._fail("Unauthorized", code=1008)
             return False
         self.user_id = claims.user_id
-        self._touch_presence(force=True)
+        self._renew()
         self._enqueue(Frame("CONNECTED", {"version": "1.2", "heart-beat": f"0,{CLIENT_BEAT_MS}"}))
         return True
 
@@ -208,10 +212,20 @@ class StompSession:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await self.ws.close(self.close_code)
 
-    def _touch_presence(self, *, force: bool = False) -> None:
+    async def _keep_present(self) -> None:
+        """Renew this socket's presence lease and listening marks while it is open; if the
+        process dies nobody renews them and they lapse (see infra.presence)."""
+        while True:
+            await asyncio.sleep(self.rt.presence.renew_every)
+            if self.user_id:
+                try:
+                    await run_in_threadpool(self._renew)
+                except Exception:  # Redis briefly away: the next round renews
+                    log.warning("could not renew presence", exc_info=True)
+
+    def _renew(self) -> None:
+        assert self.user_id is not None
         now = time.time()
-        if self.user_id and (force or now - self.last_presence >= PRESENCE_EVERY_SECONDS):
-            self.last_presence = now
-            self.rt.touch_presence(self.user_id, now)
-            for channel in {c for c, _ in self.subscriptions.values()}:
-                self.rt.fanout.mark_listening(channel, self.user_id, now)
+        self.rt.presence.renew(self.user_id, self.socket_id, now)
+        for channel in {c for c, _ in self.subscriptions.values()}:
+            self.rt.fanout.mark_listening(channel, self.user_id, now)

@@ -286,9 +286,10 @@ def open_key_store(settings: Settings) -> KeyStore:
     if not url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return KeyStore(sa.create_engine(f"sqlite:///{settings.data_dir / 'keys.sqlite3'}"))
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return KeyStore(sa.create_engine(url))
+    if not url.startswith(("postgresql://", "postgres://")):
+        return KeyStore(sa.create_engine(url))
+    with schema_lock(url):  # every role opens the key store at start-up, all at once
+        return KeyStore(sa.create_engine("postgresql+psycopg://" + url.split("://", 1)[1]))
 
 
 def open_event_store(settings: Settings) -> EventStore:

@@ -23,9 +23,6 @@ import redis
 log = logging.getLogger(__name__)
 Listener = Callable[[dict[str, Any]], None]
 CHANNEL_PREFIX = "lm:live:"
-LISTENING_TTL_SECONDS = 30.0
-"""A listening mark not refreshed for this long (sockets refresh with their heart-beats)
-belongs to a socket that is gone."""
 
 
 PUBLIC_ROOMS_CHANNEL = f"{CHANNEL_PREFIX}chat:public-rooms"
@@ -44,8 +41,11 @@ def user_channel(user_id: str, queue: str) -> str:
 
 
 class Fanout:
-    def __init__(self, client: redis.Redis[bytes]) -> None:
+    def __init__(self, client: redis.Redis[bytes], listening_ttl: float) -> None:
         self._client = client
+        self._listening_ttl = listening_ttl
+        """A listening mark not renewed for this long belongs to a socket that is gone (its
+        process died); live sockets renew theirs with their presence lease."""
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
         self._listeners: dict[str, dict[int, Listener]] = {}
         self._lock = threading.Lock()
@@ -61,12 +61,12 @@ class Fanout:
             self._client.zrem(key, user_id)
         else:
             self._client.zadd(key, {user_id: at})
-            self._client.expire(key, int(LISTENING_TTL_SECONDS * 2))
+            self._client.expire(key, int(self._listening_ttl * 2) + 1)
 
     def listeners(self, channel: str, now: float) -> set[str]:
         """Users with a socket listening on ``channel`` (refreshed within the TTL)."""
         key = f"{CHANNEL_PREFIX}listeners:{channel}"
-        found = self._client.zrangebyscore(key, now - LISTENING_TTL_SECONDS, "+inf")
+        found = self._client.zrangebyscore(key, now - self._listening_ttl, "+inf")
         return {m.decode() if isinstance(m, bytes) else str(m) for m in found}
 
     def publish(self, channel: str, payload: dict[str, Any]) -> None:

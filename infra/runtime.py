@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -27,6 +26,7 @@ from infra.event_store import EventStore, open_event_store, schema_lock
 from infra.fanout import Fanout
 from infra.kafka import partition_for
 from infra.policies import Policy, PolicyServices
+from infra.presence import Presence
 from infra.ratelimit import LoginThrottle
 from infra.relay import Relay
 from infra.revocations import Revocations
@@ -41,8 +41,6 @@ from workers.broker import make_broker
 from workers.jobs import JobQueue
 
 log = logging.getLogger(__name__)
-PRESENCE_KEY = "presence:last_seen"
-PRESENCE_TTL_SECONDS = 60.0
 
 
 @dataclass
@@ -116,39 +114,15 @@ class Runtime:
 
     @cached_property
     def fanout(self) -> Fanout:
-        return Fanout(self.redis)
+        return Fanout(self.redis, self.settings.presence_ttl_seconds)
 
     @cached_property
     def blobs(self) -> BlobStore:
         return blob_store_from_settings(self.settings)
 
-    def presence_of(self, user_id: str) -> dict[str, str | None]:
-        """Online status from the presence keys the socket layer keeps in Redis."""
-        return self.presence_many([user_id])[user_id]
-
-    def touch_presence(self, user_id: str, at: float) -> None:
-        """Record a sign of life from one of the user's sockets (see :meth:`presence_many`)."""
-        self.redis.zadd(PRESENCE_KEY, {user_id: at})
-
-    def presence_many(self, user_ids: list[str]) -> dict[str, dict[str, str | None]]:
-        """Presence of many users in one Redis command (search ranks online users first).
-
-        The socket layer records each heartbeat as a score (epoch seconds) in the sorted set
-        ``presence:last_seen``; a user is online while their last heartbeat is younger than
-        ``PRESENCE_TTL_SECONDS``, so a crashed API process's users go offline by themselves.
-        """
-        if not user_ids:
-            return {}
-        scores = self.redis.zmscore(PRESENCE_KEY, user_ids)  # type: ignore[no-untyped-call]
-        now = time.time()
-        result: dict[str, dict[str, str | None]] = {}
-        for user_id, score in zip(user_ids, scores, strict=True):
-            online = score is not None and now - float(score) < PRESENCE_TTL_SECONDS
-            seen = (
-                datetime.fromtimestamp(float(score), UTC).isoformat() if score is not None else None
-            )
-            result[user_id] = {"status": "ONLINE" if online else "OFFLINE", "lastSeen": seen}
-        return result
+    @cached_property
+    def presence(self) -> Presence:
+        return Presence(self.redis, self.settings.presence_ttl_seconds)
 
     # -- projections --------------------------------------------------------------------
     @property

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
 
+    presence_ttl_seconds: float = Field(default=60.0, ge=1)
+    """How long a user stays online after the process holding their socket stops renewing
+    it (a crash); a closed socket takes the user offline at once."""
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")

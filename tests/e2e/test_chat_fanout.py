@@ -5,6 +5,7 @@ in the order the event log accepted them."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -95,3 +96,41 @@ def test_messages_fan_out_across_two_api_processes(
     finally:
         a.ws.close()
         b.ws.close()
+
+
+def test_presence_of_a_killed_api_process_expires(
+    distributed_env: dict[str, str], redis_url: str, processes: Processes
+) -> None:
+    """A crashed process cannot say goodbye: its sockets' presence leases lapse by
+    themselves, and the surviving process reports the user offline with a last-seen time."""
+    env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url,
+           "LANGUAGEMATE_PRESENCE_TTL_SECONDS": "2"}  # fmt: skip
+    ports = [free_port(), free_port()]
+    doomed, survivor = (processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports)
+    processes.start(["relay"], env, "relay")
+    processes.start(["projector", "all"], env, "projector")
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    wait_healthy(bases[0], doomed)
+    wait_healthy(bases[1], survivor)
+    user, viewer = _login(bases[0], "mortal"), _login(bases[1], "viewer")
+
+    def status() -> dict[str, Any]:
+        url = f"{bases[1]}/api/v1/users/{user['id']}/profile"
+        deadline = time.monotonic() + 30
+        while (response := httpx.get(url, headers=viewer["headers"], timeout=30)).is_error:
+            assert time.monotonic() < deadline, response.text  # the account is not projected yet
+            time.sleep(0.1)
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    socket = Client(f"ws://127.0.0.1:{ports[0]}/ws/notifications", user["token"])
+    time.sleep(3)  # longer than the TTL: the live process keeps renewing the lease
+    assert status()["onlineStatus"] == "ONLINE"
+    doomed.kill()
+    doomed.wait()
+    deadline = time.monotonic() + 30
+    while (seen := status())["onlineStatus"] == "ONLINE":
+        assert time.monotonic() < deadline, "the dead process's socket still counts as online"
+        time.sleep(0.2)
+    assert seen["lastActiveTime"] is not None
+    socket.ws.close()

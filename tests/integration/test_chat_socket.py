@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -152,4 +153,26 @@ def test_notification_socket_takes_the_token_from_the_query(client: TestClient) 
         pushed = stomp.next()
         assert pushed.command == "MESSAGE" and json.loads(pushed.body) == {"id": 7, "title": "hi"}
         assert pushed.headers["destination"] == "/user/queue/notifications"
-        assert rt.presence_of(user["id"])["status"] == "ONLINE"  # the socket counts as presence
+
+
+def test_an_open_socket_is_presence_and_closing_it_ends_it(client: TestClient) -> None:
+    user, viewer = signed_in_learner(client, "Olga"), signed_in_learner(client, "Viktor")
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    def status() -> dict[str, Any]:
+        response = client.get(f"/api/v1/users/{user['id']}/profile", headers=viewer["headers"])
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    assert status()["onlineStatus"] == "OFFLINE" and status()["lastActiveTime"] is None
+    with client.websocket_connect(f"/ws/notifications?token={_token(user)}") as ws:
+        stomp = Stomp(ws)
+        stomp.send("CONNECT", {"accept-version": "1.2"})
+        assert stomp.next().command == "CONNECTED"
+        assert status()["onlineStatus"] == "ONLINE"
+    deadline = time.monotonic() + 10
+    while rt.presence.of([user["id"]], time.time())[user["id"]]["status"] == "ONLINE":
+        assert time.monotonic() < deadline, "closing the only socket did not end presence"
+        time.sleep(0.05)
+    assert status()["onlineStatus"] == "OFFLINE" and status()["lastActiveTime"] is not None
