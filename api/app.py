@@ -18,6 +18,7 @@ from api import (
     notifications,
     oauth,
     profiles,
+    sync,
     system,
 )
 from infra.metrics import REQUEST_LATENCY
@@ -71,7 +72,17 @@ def create_app(rt: Runtime) -> FastAPI:
         ],
         max_age=600,
     )
-    for module in (system, identity, oauth, catalogs, profiles, matching, chat, notifications):
+    for module in (
+        system,
+        identity,
+        oauth,
+        catalogs,
+        profiles,
+        matching,
+        chat,
+        notifications,
+        sync,
+    ):
         app.include_router(module.router)
     app.include_router(chat.sockets)
     app.include_router(notifications.sockets)

@@ -32,7 +32,7 @@ sockets = APIRouter(tags=["chat"])
 """The STOMP endpoint lives at ``/ws/chat``, outside the REST prefix (contract 5.1)."""
 
 
-def _people(rt: Runtime, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+def people_of(rt: Runtime, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
     return rm.people(rt.read_models, user_ids, lambda key: file_url(rt, request, key) or "")
 
 
@@ -40,7 +40,7 @@ def _rooms(
     rt: Runtime, request: Request, user_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     members = rm.participants_of(rt.read_models, [r["room_id"] for r in rows])
-    people = _people(rt, request, sorted({u for ids in members.values() for u in ids}))
+    people = people_of(rt, request, sorted({u for ids in members.values() for u in ids}))
     rooms = []
     for row in rows:
         participants = [people[u] for u in members[row["room_id"]]]
@@ -140,7 +140,7 @@ def messages(
     """The latest ``size`` messages (page 0), oldest first; members only."""
     _require_member(rt, caller.user_id, room_id)
     rows = rm.messages_of(rt.read_models, room_id, page=page, size=size)
-    people = _people(rt, request, sorted({r["sender_id"] for r in rows}))
+    people = people_of(rt, request, sorted({r["sender_id"] for r in rows}))
     return ok([rm.message_view(r, people[r["sender_id"]]) for r in rows])
 
 

@@ -21,7 +21,7 @@ from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
-from api.profiles import file_url, patch_settings_section, settings_section
+from api.profiles import file_url, patch_settings_section, section_values
 from commands import matching as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -613,7 +613,7 @@ def post_report(
 # -- settings ---------------------------------------------------------------------------
 @router.get("/settings")
 def get_matching_settings(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok(settings_section(rt, caller.user_id, "matching"), mirror=True)
+    return ok(section_values(rt, caller.user_id, "matching"), mirror=True)
 
 
 @router.patch("/settings")

@@ -52,21 +52,21 @@ def list_notifications(
                 "totalPages": pages,
                 "hasNext": page < pages,
             },
-            "unreadCount": rm.unread_count(rt.read_models, caller.user_id),
+            "unreadCount": rt.unread_counters.get(caller.user_id),
         }
     )
 
 
 @router.get("/unread-count")
 def unread_count(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok({"unreadCount": rm.unread_count(rt.read_models, caller.user_id)})
+    return ok({"unreadCount": rt.unread_counters.get(caller.user_id)})
 
 
 @router.patch("/read-all")
 def read_all(caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
     outcome = cmd.read_all(rt.bus, ctx, user_id=caller.user_id)
     rt.wait_applied(rm.notifications, outcome, inbox_id(caller.user_id))
-    return ok({"unreadCount": rm.unread_count(rt.read_models, caller.user_id)})
+    return ok({"unreadCount": rt.unread_counters.refresh(caller.user_id)})
 
 
 class Batch(BaseModel):
@@ -88,6 +88,7 @@ def _change(rt: Runtime, ctx: CommandContext, name: str, notification: UUID, use
     """Read or delete one notification and wait until the list shows it."""
     outcome = cmd.on_notification(rt.bus, ctx, name, notification, user)
     rt.wait_applied(rm.notifications, outcome, notification)
+    rt.unread_counters.refresh(user)
 
 
 @router.patch("/{notification_id}/read")

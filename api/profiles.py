@@ -31,11 +31,12 @@ from commands.base import CommandContext, Outcome
 from domain import reference as ref
 from domain.errors import RuleViolation
 from domain.profiles import STEPS, Profile, profile_id
+from domain.settings import SETTINGS_MODELS
 from infra.blobs import BlobNotFound, InvalidBlobKey
 from infra.images import ImageRejected, process_profile_image
 from infra.runtime import Runtime
 from projections.identity import get_account, login_history
-from projections.profiles import get_profile, get_settings, image_path, profiles
+from projections.profiles import get_profile, image_path, profiles, settings_of
 
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
 CHAT_AUDIO_PREFIX = "chat-audio/"
@@ -594,99 +595,15 @@ def get_file(key: str, rt: RuntimeDep) -> Response:
 
 
 # -- settings ---------------------------------------------------------------------------
-class NotificationSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    pushEnabled: bool = True  # noqa: N815
-    pushChat: bool = True  # noqa: N815
-    pushMatching: bool = True  # noqa: N815
-    pushSession: bool = True  # noqa: N815
-    pushAchievements: bool = True  # noqa: N815
-    emailEnabled: bool = False  # noqa: N815
-    emailNewMatch: bool = False  # noqa: N815
-    emailPromotions: bool = False  # noqa: N815
-    emailSessionReminder: bool = False  # noqa: N815
-    emailWeeklySummary: bool = False  # noqa: N815
-    quietHoursEnabled: bool = False  # noqa: N815
-    quietHoursStart: str = "22:00"  # noqa: N815
-    quietHoursEnd: str = "08:00"  # noqa: N815
-    soundEnabled: bool = True  # noqa: N815
-    vibrationEnabled: bool = True  # noqa: N815
-
-
-class PrivacySettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    profileVisibility: str = "PUBLIC"  # noqa: N815
-    showAge: bool = True  # noqa: N815
-    showLocation: bool = True  # noqa: N815
-    showOnlineStatus: bool = True  # noqa: N815
-    showLastSeen: bool = True  # noqa: N815
-    allowMatching: bool = True  # noqa: N815
-    showInSearch: bool = True  # noqa: N815
-    matchingRadius: int = 0  # noqa: N815
-    allowDirectMessage: bool = True  # noqa: N815
-    allowGroupInvite: bool = True  # noqa: N815
-    showEmail: bool = False  # noqa: N815
-    showPhoneNumber: bool = False  # noqa: N815
-    showAchievements: bool = True  # noqa: N815
-    showLearningStats: bool = True  # noqa: N815
-    showSessionHistory: bool = True  # noqa: N815
-    allowAnalytics: bool = True  # noqa: N815
-    allowPersonalization: bool = True  # noqa: N815
-    allowMarketing: bool = False  # noqa: N815
-    allowThirdPartySharing: bool = False  # noqa: N815
-
-
-class LanguageSettings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    appLanguage: str = "ko"  # noqa: N815
-    nativeLanguage: str | None = None  # noqa: N815
-    targetLanguages: list[str] = []  # noqa: N815
-    autoTranslate: bool = False  # noqa: N815
-    showRomanization: bool = False  # noqa: N815
-    translationService: str = "default"  # noqa: N815
-    speechLanguage: str | None = None  # noqa: N815
-    speechSpeed: float = 1.0  # noqa: N815
-    voiceGender: str = "ANY"  # noqa: N815
-
-
-class MatchingSettings(BaseModel):
-    """Validated and enforced: ``allowMatchRequests`` is checked by the request command."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    autoAcceptMatches: bool = False  # noqa: N815
-    showOnlineStatus: bool = True  # noqa: N815
-    allowMatchRequests: bool = True  # noqa: N815
-    preferredAgeRange: tuple[int, int] | None = None  # noqa: N815
-    preferredGenders: list[str] = []  # noqa: N815
-    preferredLanguages: list[int] = []  # noqa: N815
-
-
-SETTINGS_MODELS: dict[str, type[BaseModel]] = {
-    "notifications": NotificationSettings,
-    "privacy": PrivacySettings,
-    "language": LanguageSettings,
-    "matching": MatchingSettings,
-}
-
-
-def _section(rt: Runtime, user_id: str, section: str) -> dict[str, Any]:
-    stored = get_settings(rt.read_models, user_id).get(section, {})
-    return SETTINGS_MODELS[section].model_validate(stored).model_dump()
-
-
-def settings_section(rt: Runtime, user_id: str, section: str) -> dict[str, Any]:
-    """A settings section with defaults filled in (other contexts read preferences here)."""
-    return _section(rt, user_id, section)
+def section_values(rt: Runtime, user_id: str, section: str) -> dict[str, Any]:
+    """A settings section with defaults filled in, as the settings pages read it."""
+    return settings_of(rt.read_models, user_id, SETTINGS_MODELS[section]).model_dump()
 
 
 def patch_settings_section(
     rt: Runtime, ctx: CommandContext, user_id: str, section: Any, body: dict[str, Any]
 ) -> dict[str, Any]:
-    merged = {**_section(rt, user_id, section), **body}
+    merged = {**section_values(rt, user_id, section), **body}
     try:
         values = SETTINGS_MODELS[section].model_validate(merged).model_dump()
     except ValueError as exc:
@@ -699,7 +616,7 @@ def patch_settings_section(
 
 def _settings_routes(section: str) -> None:
     def read(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-        return ok(_section(rt, caller.user_id, section), mirror=True)
+        return ok(section_values(rt, caller.user_id, section), mirror=True)
 
     def write(
         body: dict[str, Any], caller: CallerDep, ctx: UserContext, rt: RuntimeDep
@@ -767,7 +684,7 @@ def patch_account_settings(
 
 @router.get("/users/settings")
 def get_user_settings(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    notifications = _section(rt, caller.user_id, "notifications")
+    notifications = section_values(rt, caller.user_id, "notifications")
     return ok(
         {
             "notifications": {
@@ -775,8 +692,8 @@ def get_user_settings(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
                 "push": notifications["pushEnabled"],
                 "sms": False,
             },
-            "privacy": _section(rt, caller.user_id, "privacy"),
-            "preferences": _section(rt, caller.user_id, "language"),
+            "privacy": section_values(rt, caller.user_id, "privacy"),
+            "preferences": section_values(rt, caller.user_id, "language"),
         }
     )
 
@@ -826,7 +743,7 @@ def post_export(
     document = {
         "exportedAt": datetime.now(UTC).isoformat(),
         "profile": _own_profile(rt, request, caller.user_id, lang),
-        "settings": {name: _section(rt, caller.user_id, name) for name in SETTINGS_MODELS},
+        "settings": {name: section_values(rt, caller.user_id, name) for name in SETTINGS_MODELS},
         "loginHistory": [{**row, "at": row["at"].isoformat()} for row in history],
     }
     body = json.dumps(document, ensure_ascii=False, default=str, indent=2).encode()

@@ -18,10 +18,13 @@ from domain.notifications import (
     inbox_id,
     notification_id,
 )
+from domain.settings import NotificationSettings
 from infra.fanout import user_channel
 from infra.policies import Policy, PolicyContext
 from projections.chat import participants_of
+from projections.engine import ReadModels
 from projections.notifications import render
+from projections.profiles import settings_of
 
 
 def notify(
@@ -73,26 +76,55 @@ def read_all(bus: CommandBus, ctx: CommandContext, *, user_id: str) -> Outcome:
 
 
 notifier = Policy("notifications.notifier")
-"""Turns matching events into notifications for the person they concern."""
+"""Turns matching and chat events into notifications for the person they concern, unless
+that person switched the category off in their notification settings."""
+
+CATEGORY_SWITCH: dict[Category, str] = {
+    "CHAT": "pushChat",
+    "MATCHING": "pushMatching",
+    "SESSION": "pushSession",
+    "ACHIEVEMENT": "pushAchievements",
+}
+"""The setting (contract 4.13) that turns a category off; categories not listed (a level
+test result, system notices) cannot be turned off."""
+
+
+def wants(read_models: ReadModels, user_id: str, category: Category) -> bool:
+    switch = CATEGORY_SWITCH.get(category)
+    if switch is None:
+        return True
+    return bool(getattr(settings_of(read_models, user_id, NotificationSettings), switch))
+
+
+def _tell(
+    policy: PolicyContext, source: DomainEvent, recipient_id: str, category: Category, **what: Any
+) -> None:
+    """``notify`` (``what`` holds its other arguments), if the recipient wants the category."""
+    read_models = policy.services.read_models
+    if read_models is None:
+        raise RuntimeError("the notifier needs the read models")
+    if wants(read_models, recipient_id, category):
+        notify(policy.bus, policy.ctx, source, recipient_id=recipient_id, category=category,
+               **what)  # fmt: skip
 
 
 @notifier.when(MatchRequested)
 def _requested(event: MatchRequested, policy: PolicyContext) -> None:
-    notify(policy.bus, policy.ctx, event, recipient_id=event.receiver_id, kind="match_request",
+    _tell(policy, event, recipient_id=event.receiver_id, kind="match_request",
            category="MATCHING", click_url="/matching",
            data={"userId": event.sender_id, "requestId": event.request_id})  # fmt: skip
 
 
 @notifier.when(MatchRequestAccepted)
 def _accepted(event: MatchRequestAccepted, policy: PolicyContext) -> None:
-    notify(policy.bus, policy.ctx, event, recipient_id=event.sender_id, kind="match_accepted",
+    _tell(policy, event, recipient_id=event.sender_id, kind="match_accepted",
            category="MATCHING", click_url="/chat",
            data={"userId": event.receiver_id, "matchId": event.match_id})  # fmt: skip
 
 
 @notifier.when(MatchRequestRejected)
 def _rejected(event: MatchRequestRejected, policy: PolicyContext) -> None:
-    notify(policy.bus, policy.ctx, event, recipient_id=event.sender_id, kind="match_rejected",
+    _tell(policy, event, recipient_id=event.sender_id, kind="match_rejected",
            category="MATCHING", click_url="/matching",
            data={"userId": event.receiver_id, "requestId": event.request_id})  # fmt: skip
 
@@ -106,7 +138,7 @@ def _chat(event: ChatMessagePosted, policy: PolicyContext) -> None:
     members = participants_of(policy.services.read_models, [event.room_id])[event.room_id]
     for member in members:
         if member != event.sender_id and member not in event.watching:
-            notify(policy.bus, policy.ctx, event, recipient_id=member, kind="chat",
+            _tell(policy, event, recipient_id=member, kind="chat",
                    category="CHAT", click_url="/chat",
                    data={"userId": event.sender_id, "roomId": event.room_id})  # fmt: skip
 

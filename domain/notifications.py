@@ -22,7 +22,7 @@ from domain.events import DomainEvent
 
 NOTIFICATION_NAMESPACE = UUID("5d2c8e1a-3f7b-4a90-b6d4-8e1f2a3c9b70")
 Kind = Literal["match_request", "match_accepted", "match_rejected", "chat"]
-Category = Literal["MATCHING", "CHAT", "SESSION", "LEVEL_TEST", "SYSTEM"]
+Category = Literal["MATCHING", "CHAT", "SESSION", "LEVEL_TEST", "ACHIEVEMENT", "SYSTEM"]
 
 
 def notification_id(source_event_id: UUID, recipient_id: str) -> UUID:

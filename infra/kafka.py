@@ -73,6 +73,12 @@ def partition_for(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
+TICK_HEADER = "lm-tick"
+"""A record with this header (and no key or value) is a watermark, not an event: the relay
+has published every event up to the position it holds, so a consumer of that partition has
+seen all of them once it reads the tick (see ``Relay.tick``)."""
+
+
 def header(headers: list[tuple[str, bytes]], name: str) -> bytes | None:
     for key, value in headers:
         if key == name:

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import lru_cache
 
 from kafka import KafkaProducer
 
 from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import ensure_topic, partition_for, producer
+from infra.kafka import TICK_HEADER, ensure_topic, partition_for, producer
 from infra.metrics import RELAY_LAG, RELAY_POSITION, RELAY_PUBLISHED
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 POSITION_TABLE = "languagemate_relay_position"
+TICK_SECONDS = 1.0
+"""While events keep flowing, partitions are ticked this often; an idle relay ticks at once."""
 
 
 class RelayPosition:
@@ -66,6 +69,8 @@ class Relay:
         self.settings = settings
         self.position = RelayPosition(store, name)
         self._producer: KafkaProducer | None = None
+        self.ticked = 0
+        self.last_tick = 0.0
 
     @property
     def producer(self) -> KafkaProducer:
@@ -98,6 +103,23 @@ class Relay:
             )
         self.producer.flush()
 
+    def tick(self, position: int) -> None:
+        """Tell every partition that all events up to ``position`` are published.
+
+        A partition that received nothing lately otherwise looks behind forever, and a
+        question like "has every event up to P been applied?" (sync cursors) could never be
+        answered yes; after a tick, its consumers count as having seen up to ``position``.
+        """
+        for partition in range(self.settings.kafka_partitions):
+            self.producer.send(
+                self.settings.kafka_topic,
+                value=b"",
+                partition=partition,
+                headers=[(TICK_HEADER, str(position).encode())],
+            )
+        self.producer.flush()
+        self.ticked, self.last_tick = position, time.monotonic()
+
     def step(self, after: int) -> int:
         """Publish the next batch after ``after``; returns the new position."""
         events = self.store.read(after, self.settings.relay_batch_size)
@@ -119,7 +141,10 @@ class Relay:
         ensure_topic(self.settings)
         while not stop.is_set():
             new = self.step(after)
-            if new == after:
+            idle = new == after
+            if new > self.ticked and (idle or time.monotonic() - self.last_tick >= TICK_SECONDS):
+                self.tick(new)
+            if idle:
                 self.store.wait_for_append(self.settings.projection_poll_seconds)
             after = new
         self.close()

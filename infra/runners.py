@@ -33,6 +33,7 @@ class ProjectionRunner:
         poll_seconds: float = 0.5,
         retry_max_seconds: float = 30.0,
         version: int | None = None,
+        after_commit: Callable[[list[RecordedEvent]], None] | None = None,
     ) -> None:
         self.read_models = read_models
         self.projection = projection
@@ -40,6 +41,9 @@ class ProjectionRunner:
         self.poll_seconds = poll_seconds
         self.retry_max_seconds = retry_max_seconds
         self.pinned_version = version
+        self.after_commit = after_commit
+        """Told each committed batch (to refresh a cache kept outside the read models); its
+        failures are logged, never held against the batch."""
         self.failing: dict[int, int] = {}
         """Failing position -> attempts, for backoff and for marking resolution."""
 
@@ -85,6 +89,11 @@ class ProjectionRunner:
         source.committed(partition, events[:done])
         if result.applied:
             PROJECTION_EVENTS.labels(name).inc(result.applied)
+            if self.after_commit is not None:
+                try:
+                    self.after_commit(events[:done])
+                except Exception:
+                    log.warning("after-commit hook of %s failed", name, exc_info=True)
         if result.last_position:
             PROJECTION_POSITION.labels(name, str(partition)).set(result.last_position)
         settled = [p for p in self.failing if p <= result.last_position]

@@ -37,6 +37,7 @@ from infra.sources import EventSource, KafkaSource, LogSource
 from infra.tokens import TokenService
 from projections.catalog import PROJECTIONS
 from projections.engine import LOG, Projection, ReadModels, create_engine
+from projections.notifications import UnreadCounters, notifications
 from workers.broker import make_broker
 from workers.jobs import JobQueue
 
@@ -121,6 +122,10 @@ class Runtime:
         return blob_store_from_settings(self.settings)
 
     @cached_property
+    def unread_counters(self) -> UnreadCounters:
+        return UnreadCounters(self.redis, self.read_models)
+
+    @cached_property
     def presence(self) -> Presence:
         return Presence(self.redis, self.settings.presence_ttl_seconds)
 
@@ -148,12 +153,18 @@ class Runtime:
             self.kafka_source if kafka else self.log_source,
             poll_seconds=projection.poll_seconds or self.settings.projection_poll_seconds,
             retry_max_seconds=self.settings.projection_retry_max_seconds,
+            after_commit=self.unread_counters.after_batch if projection is notifications else None,
         )
 
     def partition_of(self, aggregate_id: UUID) -> int | None:
         if not self.uses_kafka:
             return None
         return partition_for(str(aggregate_id).encode(), self.settings.kafka_partitions)
+
+    def applied_everywhere(self, projections: set[Projection]) -> int:
+        """The log position up to which all of ``projections`` have applied every event."""
+        partitions = self.settings.kafka_partitions if self.uses_kafka else None
+        return min(self.read_models.applied_everywhere(p.name, partitions) for p in projections)
 
     def wait_applied(
         self,

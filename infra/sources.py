@@ -15,7 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import consumer, ensure_topic, header
+from infra.kafka import TICK_HEADER, consumer, ensure_topic, header
 from infra.keystore import PersonalDataCipher
 from infra.settings import Settings
 from projections.engine import LOG
@@ -114,11 +114,15 @@ class KafkaSource:
         records = self.consumer.poll(timeout_ms=int(timeout * 1000))
         batches = []
         for tp, items in records.items():
-            events = [
-                _from_record(r.offset, r.key, r.value, list(r.headers or []), self.cipher)
-                for r in items
-            ]
-            batches.append((tp.partition, events, 0))
+            events, seen_upto = [], 0
+            for r in items:
+                headers = list(r.headers or [])
+                tick = header(headers, TICK_HEADER)
+                if tick is not None:
+                    seen_upto = int(tick)
+                else:
+                    events.append(_from_record(r.offset, r.key, r.value, headers, self.cipher))
+            batches.append((tp.partition, events, seen_upto))
         return batches
 
     def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:

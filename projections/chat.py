@@ -22,7 +22,7 @@ from domain.chat import (
 )
 from domain.events import ERASED
 from domain.identity import AccountDeleted
-from projections.engine import Projection, ProjectionTx, ReadModels
+from projections.engine import Projection, ProjectionTx, ReadModels, Window
 from projections.identity import get_accounts
 from projections.profiles import get_profiles, image_path
 
@@ -54,6 +54,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("user_id", sa.String(36), primary_key=True, index=True),
         sa.Column("joined_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("read_at", sa.DateTime(timezone=True)),
+        sa.Column("position", sa.BigInteger, nullable=False),
     )
     messages = sa.Table(
         name("chat_messages"),
@@ -99,14 +100,16 @@ def _created(e: ChatRoomCreated, tx: ProjectionTx) -> None:
         },
     )
     for user_id in e.participant_ids:
-        row = {"room_id": e.room_id, "user_id": user_id, "joined_at": at, "read_at": at}
+        row = {"room_id": e.room_id, "user_id": user_id, "joined_at": at, "read_at": at,
+               "position": e.meta.position or 0}  # fmt: skip
         tx.insert("chat_participants", row)
 
 
 @chat.on(ChatParticipantJoined)
 def _joined(e: ChatParticipantJoined, tx: ProjectionTx) -> None:
     at = e.meta.occurred_at
-    row = {"room_id": e.room_id, "user_id": e.user_id, "joined_at": at, "read_at": at}
+    row = {"room_id": e.room_id, "user_id": e.user_id, "joined_at": at, "read_at": at,
+           "position": e.meta.position or 0}  # fmt: skip
     tx.upsert("chat_participants", row, key=["room_id", "user_id"])
 
 
@@ -122,9 +125,8 @@ def _closed(e: ChatRoomClosed, tx: ProjectionTx) -> None:
 
 @chat.on(ChatRoomRead)
 def _read(e: ChatRoomRead, tx: ProjectionTx) -> None:
-    tx.update(
-        "chat_participants", {"room_id": e.room_id, "user_id": e.user_id}, {"read_at": e.read_at}
-    )
+    where = {"room_id": e.room_id, "user_id": e.user_id}
+    tx.update("chat_participants", where, {"read_at": e.read_at, "position": e.meta.position or 0})
 
 
 @chat.on(ChatMessagePosted)
@@ -266,3 +268,25 @@ def message_view(row: dict[str, Any], sender: dict[str, Any]) -> dict[str, Any]:
         "messageType": row["message_type"],
         "sentAt": row["sent_at"].isoformat(),
     }
+
+
+def message_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+    """Messages posted in the window to the rooms the user is in (sync)."""
+    messages = read_models.table(chat, "chat_messages")
+    mine = read_models.table(chat, "chat_participants")
+    query = sa.select(messages).join(
+        mine, sa.and_(mine.c.room_id == messages.c.room_id, mine.c.user_id == user_id)
+    )
+    return window.rows(read_models, query, messages.c.position)
+
+
+def read_mark_changes(
+    read_models: ReadModels, user_id: str, window: Window
+) -> list[dict[str, Any]]:
+    """Read marks and joins in the window, in the rooms the user is in (sync)."""
+    marks = read_models.table(chat, "chat_participants")
+    mine = marks.alias("mine")
+    query = sa.select(marks).join(
+        mine, sa.and_(mine.c.room_id == marks.c.room_id, mine.c.user_id == user_id)
+    )
+    return window.rows(read_models, query, marks.c.position)

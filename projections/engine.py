@@ -507,6 +507,15 @@ class ReadModels:
     def applied_upto(self, tracking: dict[int, int], partition: int) -> int:
         return max(tracking.get(partition, 0), tracking.get(LOG, 0))
 
+    def applied_everywhere(self, name: str, partitions: int | None) -> int:
+        """The log position up to which the active version has applied every event: the log
+        tracking, or with Kafka the least of its ``partitions`` (which relay ticks keep
+        moving when a partition is idle). What a sync cursor may safely promise."""
+        tracking = self.tracking(name, self.active_version(name))
+        if partitions is None:
+            return tracking.get(LOG, 0)
+        return min(self.applied_upto(tracking, p) for p in range(partitions))
+
     def has_applied(self, name: str, position: int, partition: int | None = None) -> bool:
         """Whether the active version has applied the event at ``position``.
 
@@ -797,6 +806,25 @@ def page_of(
             .offset((page - 1) * size)
         ).all()
     return [dict(r._mapping) for r in rows], int(total)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows changed by events at positions in ``(since, upto]``, oldest first, at most
+    ``limit`` of them (``None``: all). What an offline client's sync asks each read model."""
+
+    since: int
+    upto: int
+    limit: int | None
+
+    def rows(
+        self, read_models: ReadModels, query: sa.Select[Any], position: Any
+    ) -> list[dict[str, Any]]:
+        query = query.where(position > self.since, position <= self.upto).order_by(position)
+        if self.limit is not None:
+            query = query.limit(self.limit)
+        with read_models.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def known_topics() -> list[str]:

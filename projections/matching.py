@@ -40,7 +40,7 @@ from domain.profiles import (
     ResidenceSet,
     TargetLanguagesSet,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels, page_of
+from projections.engine import Projection, ProjectionTx, ReadModels, Window, page_of
 
 matching = Projection("matching")
 
@@ -59,6 +59,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.Column("responded_at", sa.DateTime(timezone=True)),
+        sa.Column("position", sa.BigInteger, nullable=False),
     )
     sa.Table(
         name("matches"),
@@ -70,6 +71,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("matched_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("active", sa.Boolean, nullable=False),
         sa.Column("dissolved_at", sa.DateTime(timezone=True)),
+        sa.Column("position", sa.BigInteger, nullable=False),
     )
     sa.Table(
         name("blocks"),
@@ -158,6 +160,7 @@ def _requested(e: MatchRequested, tx: ProjectionTx) -> None:
             "created_at": e.meta.occurred_at,
             "expires_at": e.expires_at,
             "responded_at": None,
+            "position": e.meta.position or 0,
         },
     )
 
@@ -167,7 +170,7 @@ def _accepted(e: MatchRequestAccepted, tx: ProjectionTx) -> None:
     tx.update(
         "match_requests",
         _request_ids(e),
-        {"status": "accepted", "responded_at": e.meta.occurred_at},
+        {"status": "accepted", "responded_at": e.meta.occurred_at, "position": e.meta.position},
     )
     first, second = sorted((e.sender_id, e.receiver_id))
     tx.insert(
@@ -180,13 +183,14 @@ def _accepted(e: MatchRequestAccepted, tx: ProjectionTx) -> None:
             "matched_at": e.meta.occurred_at,
             "active": True,
             "dissolved_at": None,
+            "position": e.meta.position or 0,
         },
     )
 
 
 def _close(status: str) -> Callable[[Any, ProjectionTx], None]:
     def handler(e: Any, tx: ProjectionTx) -> None:
-        values = {"status": status, "responded_at": e.meta.occurred_at}
+        values = {"status": status, "responded_at": e.meta.occurred_at, "position": e.meta.position}
         tx.update("match_requests", _request_ids(e), values)
 
     return handler
@@ -200,7 +204,9 @@ matching.on(MatchRequestExpired)(_close("expired"))
 @matching.on(MatchDissolved)
 def _dissolved(e: MatchDissolved, tx: ProjectionTx) -> None:
     tx.update(
-        "matches", {"match_id": e.match_id}, {"active": False, "dissolved_at": e.meta.occurred_at}
+        "matches",
+        {"match_id": e.match_id},
+        {"active": False, "dissolved_at": e.meta.occurred_at, "position": e.meta.position},
     )
 
 
@@ -488,3 +494,19 @@ def search_candidates(
                     seen.add(candidate_id)
                     ids.append(candidate_id)
         return ids[:limit], total
+
+
+def request_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+    """Match requests to or from the user made or answered in the window (sync)."""
+    table = read_models.table(matching, "match_requests")
+    query = sa.select(table).where(
+        sa.or_(table.c.sender_id == user_id, table.c.receiver_id == user_id)
+    )
+    return window.rows(read_models, query, table.c.position)
+
+
+def match_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+    """The user's matches made or dissolved in the window (sync)."""
+    table = read_models.table(matching, "matches")
+    query = sa.select(table).where(sa.or_(table.c.user_a == user_id, table.c.user_b == user_id))
+    return window.rows(read_models, query, table.c.position)

@@ -3,12 +3,15 @@ and how a notification reads (rendered in the recipient's language with current 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
+import redis
 import sqlalchemy as sa
 
 from domain import reference
+from domain.events import DomainEvent
 from domain.identity import AccountDeleted
 from domain.notifications import (
     InboxReadAll,
@@ -16,11 +19,20 @@ from domain.notifications import (
     NotificationDeleted,
     NotificationRead,
 )
+from infra.event_store import RecordedEvent
 from projections.chat import people
-from projections.engine import Projection, ProjectionTx, ReadModels, page_of
+from projections.engine import (
+    Projection,
+    ProjectionTx,
+    ReadModels,
+    Window,
+    page_of,
+    tracking_table,
+)
 from projections.profiles import get_settings
 
 notifications = Projection("notifications")
+log = logging.getLogger(__name__)
 
 _L = reference.Label
 TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
@@ -57,8 +69,11 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("data", sa.JSON, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("read_at", sa.DateTime(timezone=True)),
+        sa.Column("deleted_at", sa.DateTime(timezone=True)),
+        sa.Column("position", sa.BigInteger, nullable=False),
     )
     sa.Index(name("ix_notifications_recipient_created"), table.c.recipient_id, table.c.created_at)
+    sa.Index(name("ix_notifications_recipient_position"), table.c.recipient_id, table.c.position)
 
 
 @notifications.on(NotificationCreated)
@@ -74,19 +89,27 @@ def _created(e: NotificationCreated, tx: ProjectionTx) -> None:
             "data": dict(e.data),
             "created_at": e.meta.occurred_at,
             "read_at": None,
+            "deleted_at": None,
+            "position": e.meta.position or 0,
         },
     )
+
+
+def _at(e: DomainEvent) -> int:
+    return e.meta.position or 0
 
 
 @notifications.on(NotificationRead)
 def _read(e: NotificationRead, tx: ProjectionTx) -> None:
     where = {"notification_id": str(e.aggregate_id)}
-    tx.update("notifications", where, {"read_at": e.meta.occurred_at})
+    tx.update("notifications", where, {"read_at": e.meta.occurred_at, "position": _at(e)})
 
 
 @notifications.on(NotificationDeleted)
 def _deleted(e: NotificationDeleted, tx: ProjectionTx) -> None:
-    tx.delete("notifications", {"notification_id": str(e.aggregate_id)})
+    """Kept as a tombstone, so that an offline client's sync learns of the deletion."""
+    where = {"notification_id": str(e.aggregate_id)}
+    tx.update("notifications", where, {"deleted_at": e.meta.occurred_at, "position": _at(e)})
 
 
 @notifications.on(InboxReadAll)
@@ -97,9 +120,10 @@ def _read_all(e: InboxReadAll, tx: ProjectionTx) -> None:
         .where(
             table.c.recipient_id == e.recipient_id,
             table.c.read_at.is_(None),
+            table.c.deleted_at.is_(None),
             table.c.created_at <= e.read_at,
         )
-        .values(read_at=e.read_at)
+        .values(read_at=e.read_at, position=_at(e))
     )
 
 
@@ -119,7 +143,7 @@ def page(
     unread_only: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
     table = read_models.table(notifications, "notifications")
-    conditions: list[Any] = [table.c.recipient_id == user_id]
+    conditions: list[Any] = [table.c.recipient_id == user_id, table.c.deleted_at.is_(None)]
     if category:
         conditions.append(table.c.category == category.upper())
     if unread_only:
@@ -128,13 +152,84 @@ def page(
     return page_of(read_models, table, conditions, order_by=order, page=page_number, size=size)
 
 
-def unread_count(read_models: ReadModels, user_id: str) -> int:
+def unread_count_at(read_models: ReadModels, user_id: str) -> tuple[int, int, int]:
+    """The user's unread count, with the active version and the progress (the sum of its
+    tracked positions, which only grows) it was counted at, read in one snapshot."""
+    version = read_models.active_version(notifications.name)
     table = read_models.table(notifications, "notifications")
-    query = sa.select(sa.func.count()).where(
-        table.c.recipient_id == user_id, table.c.read_at.is_(None)
+    count = sa.select(sa.func.count()).where(
+        table.c.recipient_id == user_id, table.c.read_at.is_(None), table.c.deleted_at.is_(None)
     )
-    with read_models.engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+    progress = sa.select(sa.func.coalesce(sa.func.sum(tracking_table.c.position), 0)).where(
+        tracking_table.c.projection == notifications.name, tracking_table.c.version == version
+    )
+    engine = read_models.engine
+    if read_models.postgres:  # SQLite's read transactions are snapshots already
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    with engine.begin() as conn:
+        return (
+            int(conn.execute(count).scalar_one()),
+            version,
+            int(conn.execute(progress).scalar_one()),
+        )
+
+
+class UnreadCounters:
+    """Unread notification counts cached in Redis (every tab's badge polls every 30 s).
+
+    The projector refreshes the counts of the users a committed batch touched (the runner's
+    after-commit hook). Each cached count is tagged with the projection version and progress
+    it was counted at, and a refresh only replaces an older tag, so a slow writer never
+    overwrites a newer count. A missing key (Redis wiped, or a day idle) is counted again
+    from the read model, and with Redis away the read model answers directly.
+    """
+
+    TTL_SECONDS = 24 * 3600
+
+    def __init__(self, client: redis.Redis[bytes], read_models: ReadModels) -> None:
+        self._client = client
+        self._read_models = read_models
+
+    def get(self, user_id: str) -> int:
+        try:
+            cached = self._client.get(self._key(user_id))
+        except redis.RedisError:
+            log.warning("unread counters unavailable; counting in the read model")
+            return unread_count_at(self._read_models, user_id)[0]
+        if cached is not None:
+            return int(cached.split(b":")[2])
+        return self.refresh(user_id)
+
+    def refresh(self, user_id: str) -> int:
+        count, version, progress = unread_count_at(self._read_models, user_id)
+        key, tag = self._key(user_id), (version, progress)
+
+        def replace_if_older(pipe: redis.client.Pipeline[bytes]) -> None:
+            cached = cast(bytes | None, pipe.get(key))  # watched: answers at once
+            if cached is None or tuple(map(int, cached.split(b":")[:2])) <= tag:
+                pipe.multi()
+                pipe.set(key, f"{version}:{progress}:{count}", ex=self.TTL_SECONDS)
+
+        try:
+            self._client.transaction(replace_if_older, key)  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            log.warning("could not cache an unread count", exc_info=True)
+        return count
+
+    def after_batch(self, events: list[RecordedEvent]) -> None:
+        """Refresh the counts of everyone whose notifications the batch changed."""
+        users = set()
+        for recorded in events:
+            if recorded.topic == AccountDeleted.topic:
+                self._client.delete(self._key(str(recorded.document()["meta"]["aggregate_id"])))
+            elif recorded.topic in notifications.handlers:
+                users.add(str(recorded.document()["data"]["recipient_id"]))
+        for user_id in users:
+            self.refresh(user_id)
+
+    @staticmethod
+    def _key(user_id: str) -> str:
+        return f"notifications:unread:{user_id}"
 
 
 def render(read_models: ReadModels, user_id: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -170,3 +265,12 @@ def render_many(
             }
         )
     return views
+
+
+def notification_changes(
+    read_models: ReadModels, user_id: str, window: Window
+) -> list[dict[str, Any]]:
+    """The user's notifications created, read or deleted (tombstones) in the window."""
+    table = read_models.table(notifications, "notifications")
+    query = sa.select(table).where(table.c.recipient_id == user_id)
+    return window.rows(read_models, query, table.c.position)

@@ -4,9 +4,10 @@ settings sections. Queries shape it into the SPA's responses in ``api/profiles.p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql
 
 from domain.identity import AccountDeleted
@@ -29,6 +30,8 @@ from domain.profiles import (
     TargetLanguagesSet,
 )
 from projections.engine import Projection, ProjectionTx, ReadModels, rows_where
+
+Section = TypeVar("Section", bound=BaseModel)
 
 profiles = Projection("profiles")
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -189,6 +192,12 @@ def get_profile(read_models: ReadModels, user_id: str) -> dict[str, Any] | None:
     with read_models.engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.user_id == user_id)).first()
     return dict(row._mapping) if row else None
+
+
+def settings_of(read_models: ReadModels, user_id: str, model: type[Section]) -> Section:
+    """One settings section of a user, defaults filled in (``domain.settings``)."""
+    stored = get_settings(read_models, user_id).get(model.section, {})  # type: ignore[attr-defined]
+    return model.model_validate(stored)
 
 
 def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, Any]]:

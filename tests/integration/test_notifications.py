@@ -130,3 +130,61 @@ def test_chat_messages_notify_only_members_not_watching_the_room(client: TestCli
         chats[0]["message"] == "Owner님의 새 메시지가 있어요." and chats[0]["clickUrl"] == "/chat"
     )
     assert _inbox(client, owner)["notifications"] == []  # never about one's own messages
+
+
+def _cached_count(rt: Runtime, user_id: str) -> int | None:
+    cached = rt.redis.get(f"notifications:unread:{user_id}")
+    return None if cached is None else int(cached.split(b":")[2])
+
+
+def test_unread_counts_live_in_redis_follow_every_change_and_survive_a_wipe(
+    client: TestClient,
+) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    jun = signed_in_learner(client, "Jun", native=2, target=1)
+    senders = [signed_in_learner(client, f"Sender{n}", native=1, target=2) for n in range(3)]
+    for sender in senders:
+        client.post("/api/v1/matching/request", json={"targetUserId": jun["id"]},
+                    headers=sender["headers"])  # fmt: skip
+    inbox = _eventually_inbox(client, jun, 3)
+    deadline = time.monotonic() + 20
+    while _cached_count(rt, jun["id"]) != 3:  # counted as the projector commits
+        assert time.monotonic() < deadline, _cached_count(rt, jun["id"])
+        time.sleep(0.05)
+
+    first = inbox["notifications"][0]["id"]
+    client.patch(f"/api/v1/notifications/{first}/read", headers=jun["headers"])
+    assert _cached_count(rt, jun["id"]) == 2  # refreshed by the request that read it
+
+    rt.redis.delete(f"notifications:unread:{jun['id']}")  # Redis wiped
+    count = client.get("/api/v1/notifications/unread-count", headers=jun["headers"])
+    assert count.json()["data"] == {"unreadCount": 2}
+    assert _cached_count(rt, jun["id"]) == 2  # counted again from the read model
+
+    # A count tagged with a later projection version or progress is never replaced by an
+    # older one (a slow writer), whatever the count.
+    rt.redis.set(f"notifications:unread:{jun['id']}", f"1:{10**15}:7")
+    assert rt.unread_counters.refresh(jun["id"]) == 2
+    assert _cached_count(rt, jun["id"]) == 7
+    rt.redis.delete(f"notifications:unread:{jun['id']}")
+    client.patch("/api/v1/notifications/read-all", headers=jun["headers"])
+    assert client.get("/api/v1/notifications/unread-count",
+                      headers=jun["headers"]).json()["data"] == {"unreadCount": 0}  # fmt: skip
+
+
+def test_a_category_switched_off_in_settings_notifies_nothing(client: TestClient) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    mina = signed_in_learner(client, "Mina", native=1, target=2)
+    jun = signed_in_learner(client, "Jun", native=2, target=1)
+    muted = client.patch("/api/v1/settings/notifications", json={"pushMatching": False},
+                         headers=jun["headers"])  # fmt: skip
+    assert muted.status_code == 200 and muted.json()["pushMatching"] is False
+    request_id = client.post(
+        "/api/v1/matching/request", json={"targetUserId": jun["id"]}, headers=mina["headers"]
+    ).json()["data"]["requestId"]
+    client.post(f"/api/v1/matching/accept/{request_id}", json={}, headers=jun["headers"])
+    _eventually_inbox(client, mina, 1)  # Mina did not mute matching: she hears of it
+    request = next(r for r in rt.store.read_all() if r.topic == MatchRequested.topic)
+    partition = rt.partition_of(request.aggregate_id)  # the acceptance's, too: one aggregate
+    assert rt.read_models.has_applied("policy.notifications.notifier", request.position, partition)
+    assert _inbox(client, jun)["notifications"] == []
