@@ -14,9 +14,12 @@ from api.envelope import ok
 from api.stomp_session import StompSession
 from commands import notifications as cmd
 from commands.base import CommandContext
+from domain.errors import RuleViolation
 from domain.notifications import inbox_id
+from domain.push_devices import device_digest
 from infra.fanout import CHANNEL_PREFIX, user_channel
 from infra.runtime import Runtime
+from infra.webpush import InvalidSubscription, Subscription
 from projections import notifications as rm
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
@@ -82,6 +85,73 @@ def delete_batch(
     for notification in body.notification_ids:
         _change(rt, ctx, "Delete", notification, caller.user_id)
     return ok({"deleted": len(body.notification_ids)})
+
+
+class PushKeys(BaseModel):
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class PushSubscriptionJson(BaseModel):
+    """The browser's ``PushSubscription.toJSON()``."""
+
+    endpoint: str = Field(max_length=2048)
+    keys: PushKeys
+
+
+class PushToken(BaseModel):
+    """What the SPA posts: the subscription as a JSON string (contract 4.10)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    token: str = Field(max_length=4096)
+    device_type: str = Field(default="web", max_length=20, alias="deviceType")
+
+    def subscription(self) -> PushSubscriptionJson:
+        try:
+            return PushSubscriptionJson.model_validate_json(self.token)
+        except ValueError:
+            raise RuleViolation(
+                "token must be a PushSubscription as JSON", code="INVALID_PUSH_SUBSCRIPTION"
+            ) from None
+
+
+def _checked(rt: Runtime, body: PushToken) -> Subscription:
+    subscription = body.subscription()
+    try:
+        return rt.web_push.check(
+            subscription.endpoint, subscription.keys.p256dh, subscription.keys.auth
+        )
+    except InvalidSubscription as exc:
+        raise RuleViolation(str(exc), code="INVALID_PUSH_SUBSCRIPTION") from None
+
+
+@router.get("/vapid-public-key")
+def vapid_public_key(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    """The key a client passes to ``PushManager.subscribe`` (null: Web Push is off)."""
+    return ok({"publicKey": rt.web_push.public_key, "enabled": rt.web_push.enabled})
+
+
+@router.post("/push-token")
+def register_push_token(
+    body: PushToken, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    subscription = _checked(rt, body)
+    outcome = cmd.register_push_device(
+        rt.bus, ctx, user_id=caller.user_id, endpoint=subscription.endpoint,
+        p256dh=subscription.p256dh, auth=subscription.auth, device_type=body.device_type,
+    )  # fmt: skip
+    return ok({"deviceId": outcome.result["device"], "pushEnabled": rt.web_push.enabled})
+
+
+@router.delete("/push-token")
+def unregister_push_token(
+    body: PushToken, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    device = device_digest(body.subscription().endpoint)
+    cmd.remove_push_device(rt.bus, ctx, user_id=caller.user_id, device=device,
+                           reason="unsubscribed")  # fmt: skip
+    return ok({"deviceId": device, "removed": True})
 
 
 def _change(rt: Runtime, ctx: CommandContext, name: str, notification: UUID, user: str) -> None:

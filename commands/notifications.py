@@ -18,12 +18,13 @@ from domain.notifications import (
     inbox_id,
     notification_id,
 )
+from domain.push_devices import PushDevices, RemovalReason, push_devices_id
 from domain.settings import NotificationSettings
 from infra.fanout import user_channel
 from infra.policies import Policy, PolicyContext
 from projections.chat import participants_of
 from projections.engine import ReadModels
-from projections.notifications import render
+from projections.notifications import push_devices_of, render
 from projections.profiles import settings_of
 
 
@@ -73,6 +74,40 @@ def read_all(bus: CommandBus, ctx: CommandContext, *, user_id: str) -> Outcome:
         return {}
 
     return bus.run("notifications.ReadAll", ctx, decide)
+
+
+WEB_PUSH = "notifications.web_push"
+"""The job that delivers one notification to one push device (workers/web_push.py)."""
+
+
+def register_push_device(
+    bus: CommandBus,
+    ctx: CommandContext,
+    *,
+    user_id: str,
+    endpoint: str,
+    p256dh: str,
+    auth: str,
+    device_type: str,
+) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        devices = uow.load(PushDevices, push_devices_id(user_id))
+        device = devices.register(uow.cause, user_id=user_id, endpoint=endpoint, p256dh=p256dh,
+                                  auth=auth, device_type=device_type)  # fmt: skip
+        return {"device": device}
+
+    return bus.run("notifications.RegisterPushDevice", ctx, decide)
+
+
+def remove_push_device(
+    bus: CommandBus, ctx: CommandContext, *, user_id: str, device: str, reason: RemovalReason
+) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        devices = uow.load(PushDevices, push_devices_id(user_id))
+        devices.remove(uow.cause, user_id=user_id, device=device, reason=reason)
+        return {"device": device}
+
+    return bus.run("notifications.RemovePushDevice", ctx, decide)
 
 
 notifier = Policy("notifications.notifier")
@@ -169,3 +204,18 @@ def event_row(event: NotificationCreated) -> dict[str, Any]:
         "created_at": event.meta.occurred_at,
         "read_at": None,
     }
+
+
+web_pusher = Policy("notifications.web_pusher")
+"""Hands each new notification to the workers once per push device of its recipient; the
+job decides at delivery time whether the user still needs it (no open socket, push on,
+outside quiet hours)."""
+
+
+@web_pusher.when(NotificationCreated)
+def _web_push(event: NotificationCreated, policy: PolicyContext) -> None:
+    if policy.services.read_models is None or policy.jobs is None:
+        raise RuntimeError("the web pusher needs the read models and the job queue")
+    row = event_row(event) | {"created_at": event.meta.occurred_at.isoformat()}
+    for device in push_devices_of(policy.services.read_models, event.recipient_id):
+        policy.jobs.send(WEB_PUSH, event.recipient_id, device["device"], row)

@@ -14,6 +14,7 @@ import domain.matching
 import domain.notifications
 import domain.profile_embeddings
 import domain.profiles
+import domain.push_devices
 import domain.system
 from domain.events import registry
 
@@ -24,6 +25,7 @@ CONTEXT_MODULES = (
     domain.notifications,
     domain.profile_embeddings,
     domain.profiles,
+    domain.push_devices,
     domain.system,
 )
 

@@ -7,9 +7,12 @@ pages and by the contexts that honour a preference (notifications, matching, i18
 
 from __future__ import annotations
 
+from datetime import time
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 class NotificationSettings(BaseModel):
@@ -27,10 +30,23 @@ class NotificationSettings(BaseModel):
     emailSessionReminder: bool = False  # noqa: N815
     emailWeeklySummary: bool = False  # noqa: N815
     quietHoursEnabled: bool = False  # noqa: N815
-    quietHoursStart: str = "22:00"  # noqa: N815
-    quietHoursEnd: str = "08:00"  # noqa: N815
+    quietHoursStart: str = Field(default="22:00", pattern=CLOCK)  # noqa: N815
+    quietHoursEnd: str = Field(default="08:00", pattern=CLOCK)  # noqa: N815
     soundEnabled: bool = True  # noqa: N815
     vibrationEnabled: bool = True  # noqa: N815
+
+    def quiet_at(self, local: time) -> bool:
+        """Whether ``local`` (the user's wall-clock time) falls in their quiet hours; a
+        window that ends before it starts runs overnight (22:00-08:00)."""
+        if not self.quietHoursEnabled:
+            return False
+        start, end = (
+            time.fromisoformat(self.quietHoursStart),
+            time.fromisoformat(self.quietHoursEnd),
+        )
+        if start <= end:
+            return start <= local < end
+        return local >= start or local < end
 
 
 class PrivacySettings(BaseModel):

@@ -35,6 +35,7 @@ from infra.secrets import resolve
 from infra.settings import Settings
 from infra.sources import EventSource, KafkaSource, LogSource
 from infra.tokens import TokenService
+from infra.webpush import WebPush
 from projections.catalog import PROJECTIONS
 from projections.engine import LOG, Projection, ReadModels, create_engine
 from projections.notifications import UnreadCounters, notifications
@@ -124,6 +125,10 @@ class Runtime:
     @cached_property
     def unread_counters(self) -> UnreadCounters:
         return UnreadCounters(self.redis, self.read_models)
+
+    @cached_property
+    def web_push(self) -> WebPush:
+        return WebPush(self.settings)
 
     @cached_property
     def presence(self) -> Presence:

@@ -93,6 +93,18 @@ class Settings(BaseSettings):
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
 
+    webpush_vapid_private_key: str = ""
+    """The VAPID signing key (base64url raw P-256 scalar, or PEM); empty turns Web Push off.
+    Its public half must be the SPA's ``VITE_VAPID_PUBLIC_KEY``."""
+    webpush_vapid_subject: str = "mailto:push@languagemate.app"
+    webpush_endpoint_hosts: str = (
+        "fcm.googleapis.com,updates.push.services.mozilla.com,*.notify.windows.com,"
+        "web.push.apple.com"
+    )
+    """Push services a subscription endpoint may point at (shell patterns): the server POSTs
+    to the endpoint, so anything else would be a request-forgery hole."""
+    webpush_allow_http: bool = False
+
     presence_ttl_seconds: float = Field(default=60.0, ge=1)
     """How long a user stays online after the process holding their socket stops renewing
     it (a crash); a closed socket takes the user offline at once."""

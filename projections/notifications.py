@@ -19,6 +19,7 @@ from domain.notifications import (
     NotificationDeleted,
     NotificationRead,
 )
+from domain.push_devices import PushDeviceRegistered, PushDeviceRemoved
 from infra.event_store import RecordedEvent
 from projections.chat import people
 from projections.engine import (
@@ -74,6 +75,17 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
     )
     sa.Index(name("ix_notifications_recipient_created"), table.c.recipient_id, table.c.created_at)
     sa.Index(name("ix_notifications_recipient_position"), table.c.recipient_id, table.c.position)
+    sa.Table(
+        name("push_devices"),
+        metadata,
+        sa.Column("user_id", sa.String(36), primary_key=True),
+        sa.Column("device", sa.String(32), primary_key=True),
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("p256dh", sa.String(400), nullable=False),
+        sa.Column("auth", sa.String(200), nullable=False),
+        sa.Column("device_type", sa.String(20), nullable=False),
+        sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 @notifications.on(NotificationCreated)
@@ -127,9 +139,22 @@ def _read_all(e: InboxReadAll, tx: ProjectionTx) -> None:
     )
 
 
+@notifications.on(PushDeviceRegistered)
+def _device_registered(e: PushDeviceRegistered, tx: ProjectionTx) -> None:
+    row = e.model_dump(include={"user_id", "device", "endpoint", "p256dh", "auth", "device_type"})
+    row["registered_at"] = e.meta.occurred_at
+    tx.upsert("push_devices", row, key=["user_id", "device"])
+
+
+@notifications.on(PushDeviceRemoved)
+def _device_removed(e: PushDeviceRemoved, tx: ProjectionTx) -> None:
+    tx.delete("push_devices", {"user_id": e.user_id, "device": e.device})
+
+
 @notifications.on(AccountDeleted)
 def _account_deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
     tx.delete("notifications", {"recipient_id": str(e.aggregate_id)})
+    tx.delete("push_devices", {"user_id": str(e.aggregate_id)})
 
 
 # -- queries ----------------------------------------------------------------------------
@@ -172,6 +197,11 @@ def unread_count_at(read_models: ReadModels, user_id: str) -> tuple[int, int, in
             version,
             int(conn.execute(progress).scalar_one()),
         )
+
+
+COUNTED_TOPICS = frozenset(
+    e.topic for e in (NotificationCreated, NotificationRead, NotificationDeleted, InboxReadAll)
+)
 
 
 class UnreadCounters:
@@ -222,7 +252,7 @@ class UnreadCounters:
         for recorded in events:
             if recorded.topic == AccountDeleted.topic:
                 self._client.delete(self._key(str(recorded.document()["meta"]["aggregate_id"])))
-            elif recorded.topic in notifications.handlers:
+            elif recorded.topic in COUNTED_TOPICS:
                 users.add(str(recorded.document()["data"]["recipient_id"]))
         for user_id in users:
             self.refresh(user_id)
@@ -274,3 +304,10 @@ def notification_changes(
     table = read_models.table(notifications, "notifications")
     query = sa.select(table).where(table.c.recipient_id == user_id)
     return window.rows(read_models, query, table.c.position)
+
+
+def push_devices_of(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
+    table = read_models.table(notifications, "push_devices")
+    query = sa.select(table).where(table.c.user_id == user_id).order_by(table.c.registered_at)
+    with read_models.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]

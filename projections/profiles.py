@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects import postgresql
 
 from domain.identity import AccountDeleted
@@ -197,7 +197,11 @@ def get_profile(read_models: ReadModels, user_id: str) -> dict[str, Any] | None:
 def settings_of(read_models: ReadModels, user_id: str, model: type[Section]) -> Section:
     """One settings section of a user, defaults filled in (``domain.settings``)."""
     stored = get_settings(read_models, user_id).get(model.section, {})  # type: ignore[attr-defined]
-    return model.model_validate(stored)
+    try:
+        return model.model_validate(stored)
+    except ValidationError as exc:  # saved before a rule tightened: those fields default
+        invalid = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        return model.model_validate({k: v for k, v in stored.items() if k not in invalid})
 
 
 def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, Any]]:

@@ -226,8 +226,10 @@ def client(
         }
     # Requested after the services so that it is torn down before them.
     build: Callable[..., Runtime] = request.getfixturevalue("runtimes")
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
     if request.param == "embedded":
-        rt = build(make_settings(tmp_path / "var"))
+        rt = build(make_settings(tmp_path / "var", **overrides))
     else:
         rt = build(
             make_settings(
@@ -238,6 +240,7 @@ def client(
                 kafka_topic=unique_name("events"),
                 kafka_group_prefix=unique_name("group"),
                 read_your_writes_timeout_seconds=15,
+                **overrides,
             )
         )
         rt.start_relay()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("workers.embeddings",)
+JOB_MODULES = ("workers.embeddings", "workers.web_push")
 """Modules whose import registers jobs."""
 
 

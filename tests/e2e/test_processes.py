@@ -121,7 +121,9 @@ def _consume_positions(bootstrap: str, topic: str, expected: int, timeout: float
         while len(set(positions)) < expected and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    positions.append(int(dict(record.headers)["position"]))
+                    headers = dict(record.headers)
+                    if "lm-tick" not in headers:  # watermarks are not events
+                        positions.append(int(headers["position"]))
     finally:
         consumer.close()
     return positions

@@ -1,0 +1,65 @@
+"""The Web Push job: one notification to one of the recipient's push devices.
+
+Sent by the ``notifications.web_pusher`` policy for every device; whether the user still
+needs the push is decided here, at delivery time: not if a socket of theirs is open (the
+live push reached them), not if they read or deleted it meanwhile, not with push turned off
+or inside their quiet hours. A device the push service no longer knows (404/410) is removed
+through a command; a transient failure raises, and Dramatiq retries with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from commands.base import CommandContext
+from commands.notifications import WEB_PUSH, remove_push_device
+from domain import reference
+from domain.notifications import Notification
+from domain.settings import NotificationSettings
+from infra.webpush import Delivery, Subscription
+from projections.notifications import push_devices_of, render
+from projections.profiles import get_profile, settings_of
+from workers.jobs import job
+
+if TYPE_CHECKING:
+    from infra.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@job(WEB_PUSH, queue="push", max_retries=8)
+def web_push(runtime: Runtime, user_id: str, device: str, row: dict[str, Any]) -> None:
+    if not runtime.web_push.enabled:
+        return
+    found = [d for d in push_devices_of(runtime.read_models, user_id) if d["device"] == device]
+    if not found or not _still_wanted(runtime, user_id, row):
+        return
+    view = render(runtime.read_models, user_id, row | {"created_at": datetime.fromisoformat(
+        row["created_at"])})  # fmt: skip
+    payload = {key: view[key] for key in ("id", "type", "title", "message", "clickUrl", "data")}
+    target = Subscription(found[0]["endpoint"], found[0]["p256dh"], found[0]["auth"])
+    if runtime.web_push.send(target, payload) is Delivery.GONE:
+        remove_push_device(runtime.bus, CommandContext(actor_id="worker.web_push"),
+                           user_id=user_id, device=device, reason="expired")  # fmt: skip
+
+
+def _still_wanted(runtime: Runtime, user_id: str, row: dict[str, Any]) -> bool:
+    if runtime.presence.of([user_id], time.time())[user_id]["status"] == "ONLINE":
+        return False
+    notification = runtime.store.load(Notification, UUID(row["notification_id"]))
+    if notification is None or notification.read or notification.deleted:
+        return False
+    settings = settings_of(runtime.read_models, user_id, NotificationSettings)
+    return settings.pushEnabled and not settings.quiet_at(_local_now(runtime, user_id).time())
+
+
+def _local_now(runtime: Runtime, user_id: str) -> datetime:
+    """Now on the user's wall clock: their profile location's zone, else UTC."""
+    profile = get_profile(runtime.read_models, user_id) or {}
+    location = reference.location(profile["location_id"]) if profile.get("location_id") else None
+    return datetime.now(ZoneInfo(location.timezone) if location else UTC)
