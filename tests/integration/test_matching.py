@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from commands.base import Outcome
 from commands.matching import EMBED_PROFILE
 from domain.profile_embeddings import ProfileEmbedded
+from domain.profiles import profile_id
 from infra.runtime import Runtime
 from projections import matching as rm
 from projections.matching import matching as matching_projection
@@ -464,6 +465,14 @@ def test_semantic_similarity_comes_from_worker_embeddings_and_follows_bio_change
 
     # A redelivered job (sent twice more) recomputes the same text and records nothing.
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    profile = profile_id(cook["id"])
+    last = max(r.position for r in rt.store.read_all() if r.aggregate_id == profile)
+    deadline = time.monotonic() + 30  # every job the embedder will send for Cook is sent...
+    while not rt.read_models.has_applied("policy.matching.embedder", last,
+                                         rt.partition_of(profile)):  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    rt.jobs.broker.join("embeddings", timeout=30_000)  # ...and done
     before = _embeddings_of(rt, cook["id"])
     assert before == sorted(before)  # each result newer than the last (1 or 2 of them,
     # as the job sent for the topics may already have read the bio)
