@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from typing import Any, Literal
 from uuid import uuid4
+from weakref import WeakKeyDictionary
 
+from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
@@ -24,6 +26,7 @@ from domain.matching import MatchRequestAccepted
 from infra.fanout import room_channel
 from infra.policies import Policy, PolicyContext
 from projections.chat import message_view, people
+from projections.engine import ReadModels
 
 
 class CreateRoom(BaseModel):
@@ -183,12 +186,27 @@ live.poll_seconds = 0.02
 live.follow_log = True
 
 
+SENDER_CACHE_SECONDS = 10.0
+_senders: WeakKeyDictionary[ReadModels, TTLCache[str, dict[str, Any]]] = WeakKeyDictionary()
+
+
+def _sender(read_models: ReadModels, user_id: str) -> dict[str, Any]:
+    """How a sender is shown, remembered for a few seconds: a busy room's messages come
+    from a handful of people, and two lookups per message were the live path's bottleneck
+    (a renamed sender shows the new name within ``SENDER_CACHE_SECONDS``)."""
+    cache = _senders.setdefault(read_models, TTLCache(10_000, SENDER_CACHE_SECONDS))
+    found = cache.get(user_id)
+    if found is None:
+        found = cache[user_id] = people(read_models, [user_id])[user_id]
+    return found
+
+
 @live.when(ChatMessagePosted)
 def _publish(event: ChatMessagePosted, policy: PolicyContext) -> None:
     services = policy.services
     if services.live is None or services.read_models is None:
         raise RuntimeError("the live policy needs a publisher and the read models")
-    sender = people(services.read_models, [event.sender_id])[event.sender_id]
+    sender = _sender(services.read_models, event.sender_id)
     row = {
         "message_id": event.message_id,
         "room_id": event.room_id,

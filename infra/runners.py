@@ -20,6 +20,9 @@ from infra.sources import EventSource
 from projections.engine import LOG, Projection, ReadModels
 
 log = logging.getLogger(__name__)
+DEFERRED_TRACKING_SECONDS = 0.5
+"""How long progress over events a projection ignores may go unrecorded while more keep
+coming (an idle source records it at once)."""
 SourceFactory = Callable[[Projection, int, dict[int, int]], EventSource]
 
 
@@ -46,6 +49,10 @@ class ProjectionRunner:
         failures are logged, never held against the batch."""
         self.failing: dict[int, int] = {}
         """Failing position -> attempts, for backoff and for marking resolution."""
+        self.deferred: dict[int, int] = {}
+        """Partition -> position passed over events this projection does not handle, not
+        yet written to its tracking (see :meth:`_pass_over`)."""
+        self.recorded_at = 0.0
 
     def _version(self) -> int:
         if self.pinned_version is not None:
@@ -68,9 +75,37 @@ class ProjectionRunner:
     def step(self, source: EventSource, version: int) -> int:
         """One poll: apply what arrived; returns how many events were applied."""
         applied = 0
-        for partition, events, seen_upto in source.poll(self.poll_seconds):
-            applied += self._apply(source, version, partition, events, seen_upto)
+        batches = source.poll(self.poll_seconds)
+        for partition, events, seen_upto in batches:
+            if self.failing or any(e.topic in self.projection.handlers for e in events):
+                applied += self._apply(source, version, partition, events, seen_upto)
+                self.deferred.pop(partition, None)
+            else:
+                self._pass_over(source, partition, events, seen_upto)
+        if self.deferred and (
+            not batches or time.monotonic() - self.recorded_at >= DEFERRED_TRACKING_SECONDS
+        ):
+            for partition, position in self.deferred.items():
+                self.read_models.apply_batch(
+                    self.projection, version, partition, [], seen_upto=position
+                )
+            self.deferred.clear()
+            self.recorded_at = time.monotonic()
         return applied
+
+    def _pass_over(
+        self, source: EventSource, partition: int, events: list[RecordedEvent], seen_upto: int
+    ) -> None:
+        """Events this projection has no handler for change nothing but its tracking. Most
+        of every projector's stream is like that (each follows every event), and a
+        transaction per batch of them was most of its cost; their progress is recorded
+        at most every ``DEFERRED_TRACKING_SECONDS``, or at once when the source goes idle or
+        a handled event's transaction records it anyway. A crash in between only makes the
+        projector read these events again, which still changes nothing."""
+        position = max(seen_upto, events[-1].position if events else 0)
+        if position:
+            self.deferred[partition] = max(self.deferred.get(partition, 0), position)
+        source.committed(partition, events)
 
     def _apply(
         self,
