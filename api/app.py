@@ -18,6 +18,7 @@ from api import (
     notifications,
     oauth,
     profiles,
+    rooms,
     sync,
     system,
 )
@@ -81,6 +82,7 @@ def create_app(rt: Runtime) -> FastAPI:
         matching,
         chat,
         notifications,
+        rooms,
         sync,
     ):
         app.include_router(module.router)

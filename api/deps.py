@@ -52,6 +52,19 @@ def caller(
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
+def optional_caller(
+    request: Request, rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None
+) -> Caller | None:
+    """The caller when a token is sent (a bad one is still a 401), else ``None``: for the
+    room routes, which the SPA calls with ``fetch`` and no token."""
+    if authorization is None:
+        return None
+    return caller(request, rt, bearer_token(authorization))
+
+
+OptionalCallerDep = Annotated[Caller | None, Depends(optional_caller)]
+
+
 def correlation_id(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID:
     try:
         return UUID(x_correlation_id) if x_correlation_id else uuid4()

@@ -15,6 +15,7 @@ import domain.notifications
 import domain.profile_embeddings
 import domain.profiles
 import domain.push_devices
+import domain.rooms
 import domain.system
 from domain.events import registry
 
@@ -26,6 +27,7 @@ CONTEXT_MODULES = (
     domain.profile_embeddings,
     domain.profiles,
     domain.push_devices,
+    domain.rooms,
     domain.system,
 )
 

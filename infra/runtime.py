@@ -27,9 +27,10 @@ from infra.fanout import Fanout
 from infra.kafka import partition_for
 from infra.policies import Policy, PolicyServices
 from infra.presence import Presence
-from infra.ratelimit import LoginThrottle
+from infra.ratelimit import LoginThrottle, RateLimit
 from infra.relay import Relay
 from infra.revocations import Revocations
+from infra.room_registry import RoomRegistry
 from infra.runners import ProjectionRunner
 from infra.secrets import resolve
 from infra.settings import Settings
@@ -129,6 +130,15 @@ class Runtime:
     @cached_property
     def web_push(self) -> WebPush:
         return WebPush(self.settings)
+
+    @cached_property
+    def room_limit(self) -> RateLimit:
+        return RateLimit(self.settings.redis_url or "memory://", self.pepper,
+                         self.settings.room_rate_limit, "rooms")  # fmt: skip
+
+    @cached_property
+    def rooms(self) -> RoomRegistry:
+        return RoomRegistry(self.redis, self.settings.presence_ttl_seconds)
 
     @cached_property
     def presence(self) -> Presence:

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     to the endpoint, so anything else would be a request-forgery hole."""
     webpush_allow_http: bool = False
 
+    stun_urls: str = "stun:stun.l.google.com:19302"
+    turn_urls: str = ""
+    """``turn:host:3478?transport=udp,turns:host:5349`` of a coturn with
+    ``use-auth-secret``; empty offers STUN only."""
+    turn_secret: str = ""
+    """coturn's ``static-auth-secret``: TURN credentials are HMAC-SHA1 of ``expiry:user``."""
+    room_rate_limit: str = "120/minute"
+    """Per client IP, over the room routes and signalling sockets (they carry no token)."""
+    turn_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
+
     presence_ttl_seconds: float = Field(default=60.0, ge=1)
     """How long a user stays online after the process holding their socket stops renewing
     it (a crash); a closed socket takes the user offline at once."""

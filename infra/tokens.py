@@ -19,8 +19,10 @@ import jwt
 from infra.secrets import resolve
 from infra.settings import Settings
 
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "room"]
 ALGORITHM = "HS256"
+ROOM_TOKEN_TTL_SECONDS = 4 * 3600
+"""A room token (``sid`` = the room id) admits its holder to one room's signalling socket."""
 
 
 class InvalidToken(Exception):
@@ -46,7 +48,7 @@ class TokenService:
         self.keys = keys
         self.signing_kid = next(iter(keys))
         self.issuer = issuer
-        self.ttl = {"access": access_ttl, "refresh": refresh_ttl}
+        self.ttl = {"access": access_ttl, "refresh": refresh_ttl, "room": ROOM_TOKEN_TTL_SECONDS}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenService:

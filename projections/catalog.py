@@ -8,5 +8,6 @@ from projections.identity import accounts
 from projections.matching import matching
 from projections.notifications import notifications
 from projections.profiles import profiles
+from projections.rooms import rooms
 
-PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat, notifications]
+PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat, notifications, rooms]

@@ -1,0 +1,378 @@
+"""WebRTC rooms (contract 4.9) and the JSON signalling socket (contract 5.3).
+
+The SPA calls these with ``fetch`` and no token, and its socket URL carries a self-asserted
+``userId``. So: rooms the server creates have unguessable ids; a socket is accepted only
+for a room that exists and a user admitted to it through ``POST /room/{id}/join`` in the
+last ten minutes, or with a signed room token (returned by join) whose user then counts
+instead of the query's; every route and socket counts against a per-IP rate limit; a
+token, when sent, identifies the caller. Seats are leases in Redis, so capacity holds
+across API processes and a crashed process frees its seats.
+
+Signalling messages travel over Redis pub/sub (one channel per room) to the process that
+holds the addressee's socket: offers, answers and ICE candidates reach only their ``to``;
+joins, leaves and media-state changes reach everyone else. A message for someone admitted
+but not yet connected waits (a minute) and is delivered right after their ``connected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerDep, OptionalCallerDep, RuntimeDep
+from api.envelope import ok
+from api.errors import ApiError
+from commands import rooms as cmd
+from commands.base import CommandContext
+from domain.rooms import ROOM_ID, room_key
+from infra.fanout import CHANNEL_PREFIX
+from infra.ratelimit import TooManyAttempts
+from infra.room_registry import RoomFull
+from infra.runtime import Runtime
+from infra.tokens import InvalidToken
+from projections import rooms as rm
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/room", tags=["rooms"])
+MAX_SIGNAL_BYTES = 64 * 1024
+PENDING_SECONDS = 60
+RELAYED = frozenset({"offer", "answer", "ice-candidate"})
+TOGGLES = {"toggle-audio": "audioEnabled", "toggle-video": "videoEnabled",
+           "toggle-screen-share": "isScreenSharing"}  # fmt: skip
+
+
+def _limit(rt: Runtime, ip: str) -> None:
+    try:
+        rt.room_limit.hit(ip)
+    except TooManyAttempts as exc:
+        raise ApiError(429, "too many room requests", "TOO_MANY_REQUESTS",
+                       headers={"Retry-After": str(exc.retry_after)}) from None  # fmt: skip
+
+
+def _ip(request: Request | WebSocket) -> str:
+    return request.client.host if request.client else ""
+
+
+def _room(rt: Runtime, room_id: str) -> dict[str, Any]:
+    row = rm.room_row(rt.read_models, room_id) if ROOM_ID.match(room_id) else None
+    if row is None:
+        raise ApiError(404, "no such room", "ROOM_NOT_FOUND")
+    return row
+
+
+def _view(rt: Runtime, row: dict[str, Any]) -> dict[str, Any]:
+    seated = rt.rooms.participants(row["room_id"])
+    return {
+        "roomId": row["room_id"],
+        "id": row["room_id"],
+        "roomType": row["room_type"],
+        "type": row["room_type"],
+        "maxParticipants": row["max_participants"],
+        "currentParticipants": len(seated),
+        "status": "active" if seated else "waiting",
+        "createdAt": row["created_at"].isoformat(),
+        "metadata": {
+            "title": row["title"],
+            "language": row["language"],
+            "isPrivate": row["is_private"],
+            "sessionId": row["session_id"],
+        },
+        "participants": seated,
+    }
+
+
+@router.post("/create")
+def create(
+    body: cmd.CreateRoom, request: Request, caller: OptionalCallerDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    _limit(rt, _ip(request))
+    user_id = caller.user_id if caller else None
+    outcome = cmd.create_room(rt.bus, CommandContext(actor_id=user_id), body, created_by=user_id)
+    room_id = outcome.result["room_id"]
+    rt.wait_applied(rm.rooms, outcome, room_key(room_id))
+    return ok(_view(rt, _room(rt, room_id)))
+
+
+@router.get("/active")
+def active(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    return ok([_view(rt, row) for row in rm.active_rooms(rt.read_models, datetime.now(UTC))])
+
+
+class Join(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    user_id: str = Field(min_length=1, max_length=64, pattern=ROOM_ID.pattern, alias="userId")
+    user_name: str = Field(default="Anonymous", max_length=100, alias="userName")
+
+
+def _room_id(room_id: str) -> str:
+    if not ROOM_ID.match(room_id):
+        raise ApiError(422, "room ids are 1-64 letters, digits, '-' or '_'", "INVALID_ROOM")
+    return room_id
+
+
+@router.post("/{room_id}/join")
+def join(
+    room_id: str, body: Join, request: Request, caller: OptionalCallerDep, rt: RuntimeDep
+) -> dict[str, Any]:
+    """Admit the user to the room's socket (creating a room the SPA named itself)."""
+    _limit(rt, _ip(request))
+    user_id = caller.user_id if caller else body.user_id
+    outcome = cmd.open_room(rt.bus, CommandContext(actor_id=user_id),
+                            room_id=_room_id(room_id), user_id=user_id)  # fmt: skip
+    rt.wait_applied(rm.rooms, outcome, room_key(room_id))  # the socket looks the room up
+    seated = rt.rooms.participants(room_id)
+    if (
+        user_id not in {p["id"] for p in seated}
+        and len(seated) >= outcome.result["max_participants"]
+    ):
+        raise ApiError(409, "Room is full", "ROOM_FULL")
+    rt.rooms.admit(room_id, user_id)
+    token, _ = rt.tokens.issue(user_id, "room", session_id=room_id)
+    return ok({"roomId": room_id, "userId": user_id, "roomToken": token})
+
+
+@router.post("/{room_id}/leave")
+def leave(room_id: str, body: Join, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    """The socket's close records the departure; this only ends the admission."""
+    _limit(rt, _ip(request))
+    rt.rooms.revoke(_room_id(room_id), body.user_id)
+    return ok({"roomId": room_id, "left": True})
+
+
+@router.get("/{room_id}/info")
+def info(room_id: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    _limit(rt, _ip(request))
+    return ok(_view(rt, _room(rt, room_id)))
+
+
+@router.get("/{room_id}/ice-servers")
+def ice_servers(
+    room_id: str, request: Request, caller: OptionalCallerDep, rt: RuntimeDep,
+    userId: Annotated[str, Query(max_length=64)] = "guest",  # noqa: N803
+) -> dict[str, Any]:  # fmt: skip
+    """STUN servers, and TURN servers with credentials that expire (coturn's REST API
+    scheme: the username is ``expiry:user``, the password HMAC-SHA1 of it with the shared
+    secret, so coturn checks them without calling us)."""
+    _limit(rt, _ip(request))
+    settings = rt.settings
+    servers: list[dict[str, Any]] = [
+        {"urls": url.strip()} for url in settings.stun_urls.split(",") if url.strip()
+    ]
+    turn = [url.strip() for url in settings.turn_urls.split(",") if url.strip()]
+    if turn and settings.turn_secret:
+        user = caller.user_id if caller else userId
+        username = f"{int(time.time()) + settings.turn_ttl_seconds}:{user}"
+        digest = hmac.new(settings.turn_secret.encode(), username.encode(), hashlib.sha1)
+        servers.append({"urls": turn, "username": username,
+                        "credential": base64.b64encode(digest.digest()).decode()})  # fmt: skip
+    return ok({"iceServers": servers, "ttl": settings.turn_ttl_seconds})
+
+
+# -- signalling --------------------------------------------------------------------------
+def room_channel(room_id: str) -> str:
+    return f"{CHANNEL_PREFIX}webrtc:{room_id}"
+
+
+def _pending_key(room_id: str, user_id: str) -> str:
+    return f"webrtc:pending:{room_id}:{user_id}"
+
+
+class Signalling:
+    """One participant's socket: admission, seat, relay in both directions, departure."""
+
+    def __init__(self, websocket: WebSocket, rt: Runtime, room_id: str) -> None:
+        self.ws, self.rt, self.room_id = websocket, rt, room_id
+        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.user_id = ""
+
+    def _admitted_user(self) -> str | None:
+        query = self.ws.query_params
+        if token := query.get("token"):
+            try:
+                claims = self.rt.tokens.verify(token, "room")
+            except InvalidToken:
+                return None
+            return claims.user_id if claims.session_id == self.room_id else None
+        user_id = query.get("userId", "")
+        if ROOM_ID.match(user_id) and self.rt.rooms.is_admitted(self.room_id, user_id):
+            return user_id
+        return None
+
+    async def run(self) -> None:
+        try:
+            self.rt.room_limit.hit(_ip(self.ws))
+        except TooManyAttempts:
+            await self.ws.close(code=4429)
+            return
+        known = ROOM_ID.match(self.room_id)
+        row = rm.room_row(self.rt.read_models, self.room_id) if known else None
+        user_id = await run_in_threadpool(self._admitted_user) if row else None
+        if row is None or user_id is None:
+            await self.ws.close(code=4403)
+            return
+        self.user_id = user_id
+        name = self.ws.query_params.get("userName", "Anonymous")[:100]
+        me = {"id": user_id, "userId": user_id, "name": name, "userName": name,
+              "joinedAt": datetime.now(UTC).isoformat(), "audioEnabled": True,
+              "videoEnabled": row["room_type"] == "video", "isScreenSharing": False}  # fmt: skip
+        try:
+            self.rt.rooms.take_seat(self.room_id, user_id, row["max_participants"], me)
+        except RoomFull:
+            await self.ws.close(code=4409, reason="Room is full")
+            return
+        await self.ws.accept()
+        loop = asyncio.get_running_loop()
+        channel = room_channel(self.room_id)
+
+        def deliver(payload: dict[str, Any]) -> None:
+            loop.call_soon_threadsafe(self._deliver, payload)
+
+        token = self.rt.fanout.subscribe(channel, deliver)
+        writer = asyncio.create_task(self._write())
+        keeper = asyncio.create_task(self._keep_seat())
+        try:
+            await run_in_threadpool(self._record_join, name)
+            self._send({"type": "connected", "userId": user_id, "roomData": {
+                "id": self.room_id, "participants": self.rt.rooms.participants(self.room_id),
+                "maxParticipants": row["max_participants"], "type": row["room_type"],
+                "metadata": {"title": row["title"]}, "settings": {}, "metrics": {}}})  # fmt: skip
+            for waiting in await run_in_threadpool(self._take_pending):
+                self.outbox.put_nowait(waiting)
+            self._publish({"type": "participant-joined", "participant": me}, exclude=user_id)
+            await self._receive()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            keeper.cancel()
+            self.rt.fanout.unsubscribe(channel, token)
+            self.rt.rooms.release(self.room_id, user_id)
+            self._publish({"type": "participant-left", "userId": user_id}, exclude=user_id)
+            await run_in_threadpool(self._record_leave)
+            await self.outbox.put(None)
+            await writer
+
+    async def _receive(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text") or message.get("bytes") or b""
+            if len(raw) > MAX_SIGNAL_BYTES:
+                self._send({"type": "error", "message": "message too large"})
+                continue
+            try:
+                signal = orjson.loads(raw)
+                kind = str(signal["type"])
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                self._send({"type": "error", "message": "expected a JSON object with a type"})
+                continue
+            await self._handle(kind, signal)
+
+    async def _handle(self, kind: str, signal: dict[str, Any]) -> None:
+        data: dict[str, Any] = signal["data"] if isinstance(signal.get("data"), dict) else {}
+        if kind == "get-participants":
+            participants = self.rt.rooms.participants(self.room_id)
+            self._send({"type": "participants-list", "participants": participants})
+        elif kind in RELAYED:
+            target = str(data.get("to", ""))
+            body = data if kind == "ice-candidate" else (data.get("signal") or data)
+            await run_in_threadpool(self._relay, target, {"type": kind, "from": self.user_id,
+                                                          "data": body})  # fmt: skip
+        elif kind in TOGGLES:
+            enabled = bool(data.get("enabled"))
+            state = self.rt.rooms.update(self.room_id, self.user_id, {TOGGLES[kind]: enabled})
+            self._publish({"type": "participant-updated", "participant": state})
+            if kind == "toggle-screen-share":
+                self._publish({"type": "screen-share-changed", "userId": self.user_id,
+                               "enabled": enabled})  # fmt: skip
+        elif kind == "chat-message":
+            payload = signal["payload"] if isinstance(signal.get("payload"), dict) else {}
+            self._publish({"type": "chat-message", "from": self.user_id, "payload": payload},
+                          exclude=self.user_id)  # fmt: skip
+        elif kind == "ping":
+            self._send({"type": "pong", "timestamp": int(time.time() * 1000)})
+        else:
+            self._send({"type": "error", "message": f"unknown message type {kind[:40]!r}"})
+
+    def _relay(self, target: str, message: dict[str, Any]) -> None:
+        """To the addressee's socket, wherever it is; held a minute for someone admitted
+        who has not connected yet; dropped for anyone else."""
+        seated = {p["id"] for p in self.rt.rooms.participants(self.room_id)}
+        if target in seated:
+            self._publish(message, to=target)
+        elif self.rt.rooms.is_admitted(self.room_id, target):
+            key = _pending_key(self.room_id, target)
+            with self.rt.redis.pipeline() as pipe:
+                pipe.rpush(key, orjson.dumps(message))
+                pipe.ltrim(key, -200, -1)
+                pipe.expire(key, PENDING_SECONDS)
+                pipe.execute()
+
+    def _take_pending(self) -> list[bytes]:
+        key = _pending_key(self.room_id, self.user_id)
+        with self.rt.redis.pipeline() as pipe:
+            pipe.lrange(key, 0, -1)
+            pipe.delete(key)
+            waiting: list[bytes] = pipe.execute()[0]
+        return waiting
+
+    def _publish(
+        self, message: dict[str, Any], *, to: str | None = None, exclude: str | None = None
+    ) -> None:
+        payload = {"to": to, "exclude": exclude, "message": message}
+        self.rt.fanout.publish(room_channel(self.room_id), payload)
+
+    def _deliver(self, payload: dict[str, Any]) -> None:
+        if payload.get("to") not in (None, self.user_id) or payload.get("exclude") == self.user_id:
+            return
+        self._send(payload["message"])
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.outbox.put_nowait(orjson.dumps(message))
+
+    async def _write(self) -> None:
+        while (data := await self.outbox.get()) is not None:
+            try:
+                await self.ws.send_text(data.decode())
+            except (WebSocketDisconnect, RuntimeError):
+                return
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await self.ws.close()
+
+    async def _keep_seat(self) -> None:
+        while True:
+            await asyncio.sleep(self.rt.rooms.lease_seconds / 3)
+            with contextlib.suppress(Exception):  # Redis briefly away: the next round renews
+                await run_in_threadpool(self.rt.rooms.renew, self.room_id, self.user_id)
+
+    def _context(self) -> CommandContext:
+        return CommandContext(actor_id=self.user_id)
+
+    def _record_join(self, name: str) -> None:
+        cmd.join_call(self.rt.bus, self._context(), room_id=self.room_id,
+                      user_id=self.user_id, user_name=name)  # fmt: skip
+
+    def _record_leave(self) -> None:
+        try:
+            cmd.leave_room(self.rt.bus, self._context(), room_id=self.room_id,
+                           user_id=self.user_id)  # fmt: skip
+        except Exception:  # the departure is recorded on a best-effort basis at close
+            log.exception("could not record a room departure")
+
+
+@router.websocket("/{room_id}/ws")
+async def signalling(websocket: WebSocket, room_id: str) -> None:
+    await Signalling(websocket, websocket.app.state.runtime, room_id).run()

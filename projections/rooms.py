@@ -1,0 +1,99 @@
+"""Room read model: each WebRTC room with its settings, how many are in it, and its calls
+(start, end, length, peak), which session analytics sum up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.rooms import RoomCreated, RoomEnded, RoomJoined, RoomLeft
+from projections.engine import Projection, ProjectionTx, ReadModels
+
+rooms = Projection("rooms")
+ACTIVE_WINDOW = timedelta(hours=24)
+"""A room nobody used for this long is not listed as active any more."""
+
+
+@rooms.tables
+def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
+    table = sa.Table(
+        name("rooms"),
+        metadata,
+        sa.Column("room_id", sa.String(64), primary_key=True),
+        sa.Column("room_type", sa.String(10), nullable=False),
+        sa.Column("max_participants", sa.Integer, nullable=False),
+        sa.Column("title", sa.String(100), nullable=False),
+        sa.Column("language", sa.String(20)),
+        sa.Column("is_private", sa.Boolean, nullable=False),
+        sa.Column("created_by", sa.String(64)),
+        sa.Column("session_id", sa.String(36)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("participants", sa.Integer, nullable=False),
+        sa.Column("last_activity", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Index(name("ix_rooms_recent"), table.c.last_activity)
+    sa.Table(
+        name("room_calls"),
+        metadata,
+        sa.Column("room_id", sa.String(64), primary_key=True),
+        sa.Column("ended_at", sa.DateTime(timezone=True), primary_key=True),
+        sa.Column("duration_seconds", sa.Integer, nullable=False),
+        sa.Column("peak_participants", sa.Integer, nullable=False),
+    )
+
+
+@rooms.on(RoomCreated)
+def _created(e: RoomCreated, tx: ProjectionTx) -> None:
+    at = e.meta.occurred_at
+    tx.insert("rooms", {"room_id": e.room_id, "room_type": e.room_type,
+                        "max_participants": e.max_participants, "title": e.title,
+                        "language": e.language, "is_private": e.is_private,
+                        "created_by": e.created_by, "session_id": e.session_id,
+                        "created_at": at, "participants": 0, "last_activity": at})  # fmt: skip
+
+
+def _count(delta: int) -> Callable[[Any, ProjectionTx], None]:
+    def handler(e: RoomJoined | RoomLeft, tx: ProjectionTx) -> None:
+        table = tx.table("rooms")
+        tx.execute(
+            table.update()
+            .where(table.c.room_id == e.room_id)
+            .values(participants=table.c.participants + delta, last_activity=e.meta.occurred_at)
+        )
+
+    return handler
+
+
+rooms.on(RoomJoined)(_count(+1))
+rooms.on(RoomLeft)(_count(-1))
+
+
+@rooms.on(RoomEnded)
+def _ended(e: RoomEnded, tx: ProjectionTx) -> None:
+    tx.insert("room_calls", {"room_id": e.room_id, "ended_at": e.meta.occurred_at,
+                             "duration_seconds": e.duration_seconds,
+                             "peak_participants": e.peak_participants})  # fmt: skip
+
+
+# -- queries ----------------------------------------------------------------------------
+def room_row(read_models: ReadModels, room_id: str) -> dict[str, Any] | None:
+    table = read_models.table(rooms, "rooms")
+    with read_models.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.room_id == room_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def active_rooms(read_models: ReadModels, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    """Public rooms used in the last day, newest activity first."""
+    table = read_models.table(rooms, "rooms")
+    query = (
+        sa.select(table)
+        .where(table.c.is_private.is_(False), table.c.last_activity >= now - ACTIVE_WINDOW)
+        .order_by(table.c.last_activity.desc())
+        .limit(limit)
+    )
+    with read_models.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
