@@ -19,6 +19,7 @@ from api import (
     oauth,
     profiles,
     rooms,
+    sessions,
     sync,
     system,
 )
@@ -83,9 +84,11 @@ def create_app(rt: Runtime) -> FastAPI:
         chat,
         notifications,
         rooms,
+        sessions,
         sync,
     ):
         app.include_router(module.router)
+    app.include_router(sessions.groups)
     app.include_router(chat.sockets)
     app.include_router(notifications.sockets)
     return app

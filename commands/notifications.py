@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,14 @@ from domain.notifications import (
     notification_id,
 )
 from domain.push_devices import PushDevices, RemovalReason, push_devices_id
+from domain.sessions import (
+    Session,
+    SessionAccepted,
+    SessionCancelled,
+    SessionProposed,
+    SessionReminded,
+    SessionRescheduled,
+)
 from domain.settings import NotificationSettings
 from infra.fanout import user_channel
 from infra.policies import Policy, PolicyContext
@@ -52,6 +61,9 @@ def notify(
         )
         return {"notification_id": str(aggregate_id)}
 
+    # One event may notify several people: each recipient is its own command.
+    if ctx.idempotency_key is not None:
+        ctx = replace(ctx, idempotency_key=f"{ctx.idempotency_key}|{recipient_id}")
     return bus.run("notifications.Notify", ctx, decide)
 
 
@@ -162,6 +174,42 @@ def _rejected(event: MatchRequestRejected, policy: PolicyContext) -> None:
     _tell(policy, event, recipient_id=event.sender_id, kind="match_rejected",
            category="MATCHING", click_url="/matching",
            data={"userId": event.receiver_id, "requestId": event.request_id})  # fmt: skip
+
+
+def _session(policy: PolicyContext, session_id: str) -> Session:
+    """Who is in a session, from the store (the read model may not have it yet)."""
+    found = policy.bus.store.load(Session, UUID(session_id))
+    if found is None:
+        raise RuntimeError(f"session {session_id} has no history")
+    return found
+
+
+SESSION_KINDS: dict[type[DomainEvent], Kind] = {
+    SessionProposed: "session_invitation",
+    SessionAccepted: "session_accepted",
+    SessionRescheduled: "session_rescheduled",
+    SessionCancelled: "session_cancelled",
+}
+
+
+@notifier.when(SessionProposed, SessionAccepted, SessionRescheduled, SessionCancelled)
+def _session_changed(
+    event: SessionProposed | SessionAccepted | SessionRescheduled | SessionCancelled,
+    policy: PolicyContext,
+) -> None:
+    """The partner who did not act hears of it."""
+    session = _session(policy, event.session_id)
+    actor = event.host_id if isinstance(event, SessionProposed) else event.by
+    _tell(policy, event, session.other(actor), "SESSION", kind=SESSION_KINDS[type(event)],
+          click_url="/sessions", data={"userId": actor, "sessionId": event.session_id})  # fmt: skip
+
+
+@notifier.when(SessionReminded)
+def _session_reminder(event: SessionReminded, policy: PolicyContext) -> None:
+    session = _session(policy, event.session_id)
+    for user in (session.host_id, session.guest_id):
+        _tell(policy, event, user, "SESSION", kind="session_reminder", click_url="/sessions",
+              data={"userId": session.other(user), "sessionId": event.session_id})  # fmt: skip
 
 
 @notifier.when(ChatMessagePosted)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,9 +17,13 @@ import sqlalchemy as sa
 
 from commands.base import CommandBus, CommandContext
 from commands.matching import on_pair
+from commands.sessions import on_session, remind_session
+from domain.errors import DomainError
 from domain.matching import MatchPair
+from domain.sessions import NO_SHOW_AFTER
 from projections.engine import ReadModels
 from projections.matching import matching
+from projections.sessions import due_sessions
 
 log = logging.getLogger(__name__)
 Job = Callable[[CommandBus, ReadModels, datetime], int]
@@ -50,7 +54,35 @@ def expire_match_requests(
     return len(due)
 
 
-JOBS: list[Job] = [expire_match_requests]
+REMIND_BEFORE = timedelta(minutes=30)
+
+
+def remind_sessions(bus: CommandBus, read_models: ReadModels, now: datetime) -> int:
+    """Sessions starting within ``REMIND_BEFORE`` get their reminder (the notifier tells
+    both partners); a moved session is reminded of its new start."""
+    due = [r for r in due_sessions(read_models, now + REMIND_BEFORE, unreminded=True)
+           if r["starts_at"] > now]  # fmt: skip
+    for row in due:
+        key = f"remind:{row['session_id']}:{row['starts_at'].isoformat()}"
+        remind_session(bus, CommandContext(actor_id="schedule.session_reminders",
+                                           idempotency_key=key), row["session_id"])  # fmt: skip
+    return len(due)
+
+
+def close_missed_sessions(bus: CommandBus, read_models: ReadModels, now: datetime) -> int:
+    """Scheduled sessions nobody started by ``NO_SHOW_AFTER`` past their start."""
+    due = due_sessions(read_models, now - NO_SHOW_AFTER)
+    for row in due:
+        ctx = CommandContext(actor_id="schedule.session_no_shows",
+                             idempotency_key=f"missed:{row['session_id']}")  # fmt: skip
+        try:
+            on_session(bus, ctx, "Miss", row["session_id"], "schedule")
+        except DomainError as exc:  # started or cancelled since the read model was read
+            log.info("session %s is not missed: %s", row["session_id"], exc.code)
+    return len(due)
+
+
+JOBS: list[Job] = [expire_match_requests, remind_sessions, close_missed_sessions]
 
 
 def run_due(bus: CommandBus, read_models: ReadModels, now: datetime | None = None) -> int:

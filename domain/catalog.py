@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import domain.chat
+import domain.group_sessions
 import domain.identity
 import domain.matching
 import domain.notifications
@@ -16,11 +17,13 @@ import domain.profile_embeddings
 import domain.profiles
 import domain.push_devices
 import domain.rooms
+import domain.sessions
 import domain.system
 from domain.events import registry
 
 CONTEXT_MODULES = (
     domain.chat,
+    domain.group_sessions,
     domain.identity,
     domain.matching,
     domain.notifications,
@@ -28,6 +31,7 @@ CONTEXT_MODULES = (
     domain.profiles,
     domain.push_devices,
     domain.rooms,
+    domain.sessions,
     domain.system,
 )
 

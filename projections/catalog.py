@@ -9,5 +9,7 @@ from projections.matching import matching
 from projections.notifications import notifications
 from projections.profiles import profiles
 from projections.rooms import rooms
+from projections.sessions import sessions
 
-PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat, notifications, rooms]
+PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat, notifications, rooms,
+                                 sessions]  # fmt: skip

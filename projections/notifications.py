@@ -53,6 +53,29 @@ TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
         _L("새 메시지", "New message"),
         _L("{name}님의 새 메시지가 있어요.", "{name} sent you a message."),
     ),
+    "session_invitation": (
+        _L("세션 초대", "Session invitation"),
+        _L("{name}님이 세션을 제안했어요.", "{name} proposed a session."),
+    ),
+    "session_accepted": (
+        _L("세션 확정", "Session confirmed"),
+        _L("{name}님이 세션을 수락했어요.", "{name} accepted the session."),
+    ),
+    "session_rescheduled": (
+        _L("세션 일정 변경", "Session moved"),
+        _L("{name}님이 세션 시간을 바꿨어요.", "{name} moved the session."),
+    ),
+    "session_cancelled": (
+        _L("세션 취소", "Session cancelled"),
+        _L("{name}님이 세션을 취소했어요.", "{name} cancelled the session."),
+    ),
+    "session_reminder": (
+        _L("곧 세션이 시작돼요", "Your session starts soon"),
+        _L(
+            "{name}님과의 세션이 30분 안에 시작돼요.",
+            "Your session with {name} starts within 30 minutes.",
+        ),
+    ),
 }
 """Title and message per kind, in Korean and English; ``{name}`` is the other person."""
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects import postgresql
 
+from domain import reference
 from domain.identity import AccountDeleted
 from domain.profiles import (
     BirthdaySet,
@@ -219,3 +221,10 @@ def get_profiles(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict
 def image_path(key: str, size: int = 512) -> str:
     """The public path of a stored profile image at one of its rendered sizes."""
     return f"/api/v1/upload/file/{key}/{size}.webp"
+
+
+def time_zone_of(read_models: ReadModels, user_id: str) -> ZoneInfo:
+    """The user's zone: their profile location's, else UTC."""
+    profile = get_profile(read_models, user_id) or {}
+    location = reference.location(profile["location_id"]) if profile.get("location_id") else None
+    return ZoneInfo(location.timezone) if location else ZoneInfo("UTC")

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from commands.base import CommandContext
 from commands.notifications import WEB_PUSH, remove_push_device
-from domain import reference
 from domain.notifications import Notification
 from domain.settings import NotificationSettings
 from infra.webpush import Delivery, Subscription
 from projections.notifications import push_devices_of, render
-from projections.profiles import get_profile, settings_of
+from projections.profiles import settings_of, time_zone_of
 from workers.jobs import job
 
 if TYPE_CHECKING:
@@ -55,11 +53,5 @@ def _still_wanted(runtime: Runtime, user_id: str, row: dict[str, Any]) -> bool:
     if notification is None or notification.read or notification.deleted:
         return False
     settings = settings_of(runtime.read_models, user_id, NotificationSettings)
-    return settings.pushEnabled and not settings.quiet_at(_local_now(runtime, user_id).time())
-
-
-def _local_now(runtime: Runtime, user_id: str) -> datetime:
-    """Now on the user's wall clock: their profile location's zone, else UTC."""
-    profile = get_profile(runtime.read_models, user_id) or {}
-    location = reference.location(profile["location_id"]) if profile.get("location_id") else None
-    return datetime.now(ZoneInfo(location.timezone) if location else UTC)
+    local = datetime.now(time_zone_of(runtime.read_models, user_id))
+    return settings.pushEnabled and not settings.quiet_at(local.time())

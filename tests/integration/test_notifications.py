@@ -188,3 +188,24 @@ def test_a_category_switched_off_in_settings_notifies_nothing(client: TestClient
     partition = rt.partition_of(request.aggregate_id)  # the acceptance's, too: one aggregate
     assert rt.read_models.has_applied("policy.notifications.notifier", request.position, partition)
     assert _inbox(client, jun)["notifications"] == []
+
+
+def test_one_message_notifies_every_member_who_is_away(client: TestClient) -> None:
+    """One event, several recipients: each gets their own notification (a command per
+    recipient, not one idempotency key for all)."""
+    owner = signed_in_learner(client, "Owner")
+    away = [signed_in_learner(client, name) for name in ("Ada", "Bo", "Cy")]
+    room_id = client.post("/api/v1/chat/rooms", json={"roomName": "Four"},
+                          headers=owner["headers"]).json()["data"]["roomId"]  # fmt: skip
+    for user in away:
+        client.post(f"/api/v1/chat/rooms/{room_id}/join", headers=user["headers"])
+    with client.websocket_connect("/ws/chat") as ws:
+        sender = Stomp(ws)
+        assert sender.connect(_token(owner)).command == "CONNECTED"
+        sender.send("SEND", {"destination": "/pub/chat/message", "receipt": "sent"},
+                    {"roomId": room_id, "message": "hello all"})  # fmt: skip
+        assert sender.next().headers["receipt-id"] == "sent"
+    for user in away:
+        chats = [n for n in _eventually_inbox(client, user, 1)["notifications"]
+                 if n["type"] == "chat"]  # fmt: skip
+        assert len(chats) == 1

@@ -1,0 +1,322 @@
+"""Sessions (contract 4.8): 1:1 sessions with a matched partner (schedule, answer, move,
+cancel, start, complete, no-show), the my-sessions list, calendar and statistics; and
+group sessions (``/group-sessions``: create, list, join, leave, host controls)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CallerDep, RuntimeDep, UserContext
+from api.envelope import ok
+from api.errors import ApiError
+from commands import sessions as cmd
+from commands.base import CommandContext, Outcome
+from domain import reference
+from infra.runtime import Runtime
+from projections import sessions as rm
+from projections.chat import people
+from projections.profiles import time_zone_of
+
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+groups = APIRouter(prefix="/api/v1/group-sessions", tags=["sessions"])
+MONTHLY_GOAL = 8
+"""Sessions a month the progress bar aims at."""
+
+
+def _wait(rt: Runtime, outcome: Outcome, session_id: str) -> None:
+    rt.wait_applied(rm.sessions, outcome, UUID(session_id))
+
+
+def _language_code(language_id: int) -> str | None:
+    found = reference.language(language_id)
+    return found.code if found else None
+
+
+def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> dict[str, Any]:
+    partner_id = row["guest_id"] if row["host_id"] == user_id else row["host_id"]
+    partner = names.get(partner_id, {})
+    ends = row["starts_at"] + timedelta(minutes=row["duration_minutes"])
+    return {
+        "id": row["session_id"],
+        "sessionId": row["session_id"],
+        "type": row["kind"].lower(),
+        "sessionType": row["kind"],
+        "duration": row["duration_minutes"],
+        "durationMinutes": row["duration_minutes"],
+        "language": _language_code(row["language_id"]),
+        "languageCode": _language_code(row["language_id"]),
+        "status": row["status"],
+        "scheduledAt": row["starts_at"].isoformat(),
+        "endAt": ends.isoformat(),
+        "title": row["title"],
+        "isHost": row["host_id"] == user_id,
+        "awaitingMyAnswer": row["awaiting"] == user_id,
+        "partnerId": partner_id,
+        "partnerName": partner.get("name"),
+        "partnerImage": partner.get("profileImage"),
+        "hostName": names.get(row["host_id"], {}).get("name"),
+        "hostUserName": names.get(row["host_id"], {}).get("name"),
+        "guestUserName": names.get(row["guest_id"], {}).get("name"),
+        "participants": [row["host_id"], row["guest_id"]],
+        "maxParticipants": 2,
+        "currentParticipants": 2 if row["status"] != "pending" else 1,
+        "roomId": row["room_id"],
+    }
+
+
+def _views(rt: Runtime, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+    names = people(rt.read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
+    return [session_view(r, user_id, names) for r in rows]
+
+
+@router.post("")
+def schedule(
+    body: cmd.ScheduleSession, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.schedule_session(rt.bus, ctx, host_id=caller.user_id, command=body)
+    session_id = outcome.result["session_id"]
+    _wait(rt, outcome, session_id)
+    return ok(_one(rt, session_id, caller.user_id))
+
+
+def _one(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
+    row = rm.session_row(rt.read_models, session_id)
+    if row is None or user_id not in (row["host_id"], row["guest_id"]):
+        raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
+    return _views(rt, [row], user_id)[0]
+
+
+@router.get("/my-sessions")
+def my_sessions(
+    caller: CallerDep,
+    rt: RuntimeDep,
+    page: Annotated[int, Query(ge=0)] = 0,
+    size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> dict[str, Any]:
+    rows = rm.sessions_of(rt.read_models, caller.user_id, limit=size, offset=page * size)
+    return ok(_views(rt, rows, caller.user_id))
+
+
+def _day_or_time(value: str, zone: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "dates are ISO 8601", "INVALID_DATE") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+
+@router.get("/calendar")
+def calendar(
+    caller: CallerDep,
+    rt: RuntimeDep,
+    startDate: Annotated[str, Query(max_length=40)],  # noqa: N803
+    endDate: Annotated[str, Query(max_length=40)],  # noqa: N803
+) -> dict[str, Any]:
+    """Sessions starting in [startDate, endDate); a date without a time is midnight in the
+    caller's zone."""
+    zone = time_zone_of(rt.read_models, caller.user_id)
+    start, end = _day_or_time(startDate, zone), _day_or_time(endDate, zone)
+    if not start < end <= start + timedelta(days=366):
+        raise ApiError(422, "endDate must follow startDate, within a year", "INVALID_RANGE")
+    rows = rm.sessions_of(rt.read_models, caller.user_id, since=start, until=end, limit=500)
+    events = [
+        {"sessionId": v["sessionId"], "startTime": v["scheduledAt"], "endTime": v["endAt"],
+         "status": v["status"], "title": v["title"], "type": v["type"],
+         "partnerName": v["partnerName"]}
+        for v in _views(rt, rows, caller.user_id)
+    ]  # fmt: skip
+    return ok({"events": events, "availableSlots": [], "timeZone": str(zone)})
+
+
+@router.get("/stats")
+def stats(
+    caller: CallerDep,
+    rt: RuntimeDep,
+    period: Literal["week", "month", "year"] = "month",
+) -> dict[str, Any]:
+    """Completed 1:1 and group sessions: actual minutes, streaks in the caller's days."""
+    zone = time_zone_of(rt.read_models, caller.user_id)
+    rows = rm.completed_sessions(rt.read_models, caller.user_id)
+    now = datetime.now(zone)
+    since = now - {"week": timedelta(days=7), "month": timedelta(days=30),
+                   "year": timedelta(days=365)}[period]  # fmt: skip
+    month_start = datetime.combine(now.date().replace(day=1), time(), zone)
+    recent = [r for r in rows if r["started_at"] >= since]
+    this_month = [r for r in rows if r["started_at"] >= month_start]
+    streak = rm.streak_days(rm.local_days(rows, zone), now.date())
+    minutes = sum(r["minutes"] for r in recent)
+    hours = Counter(_part_of_day(r["started_at"].astimezone(zone)) for r in rows)
+    data = {
+        "totalMinutes": sum(r["minutes"] for r in rows),
+        "periodMinutes": minutes,
+        "monthlyMinutes": sum(r["minutes"] for r in this_month),
+        "totalSessions": len(recent),
+        "completedSessions": len(recent),
+        "averageDuration": round(minutes / len(recent)) if recent else 0,
+        "streakDays": streak,
+        "currentStreak": streak,
+        "partnersCount": len({r["partner_id"] for r in rows if r["partner_id"]}),
+        "monthlyGoal": MONTHLY_GOAL,
+        "monthlyProgress": min(100, round(100 * len(this_month) / MONTHLY_GOAL)),
+        "preferredTime": hours.most_common(1)[0][0] if hours else None,
+        "period": period,
+    }
+    body = ok(data)
+    body["metrics"] = data  # AnalyticsPage reads top-level metrics (contract 3.3)
+    return body
+
+
+def _part_of_day(moment: datetime) -> str:
+    return ("night", "morning", "afternoon", "evening")[moment.hour // 6]
+
+
+@router.get("/{session_id}")
+def get_session(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    return ok(_one(rt, session_id, caller.user_id))
+
+
+Act = Callable[[Runtime, CommandContext, str, str, str], Outcome]
+"""(runtime, context, action, session id, caller) -> the command's outcome."""
+
+
+def add_action_routes(
+    target: APIRouter, actions: dict[str, str], act: Act, view: Callable[..., dict[str, Any]]
+) -> None:
+    """``POST /{session_id}/{path}`` per action: run it, wait for the read model, answer
+    the session as ``view(runtime, session_id, caller)`` shows it."""
+
+    def route_for(action: str) -> Callable[..., dict[str, Any]]:
+        def route(
+            session_id: str, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+        ) -> dict[str, Any]:
+            outcome = act(rt, ctx, action, session_id, caller.user_id)
+            _wait(rt, outcome, session_id)
+            return ok(view(rt, session_id, caller.user_id))
+
+        return route
+
+    for path, action in actions.items():
+        target.add_api_route(f"/{{session_id}}/{path}", route_for(action), methods=["POST"],
+                             name=f"{target.prefix.rsplit('/', 1)[-1]}_{path}")  # fmt: skip
+
+
+add_action_routes(
+    router,
+    {"accept": "Accept", "decline": "Decline", "cancel": "Cancel", "start": "Start",
+     "end": "Complete", "complete": "Complete", "no-show": "Miss"},
+    lambda rt, ctx, action, sid, user: cmd.on_session(rt.bus, ctx, action, sid, user),
+    _one,
+)  # fmt: skip
+
+
+class Reschedule(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    starts_at: datetime = Field(alias="scheduledAt")
+    duration_minutes: int = Field(default=30, alias="durationMinutes")
+
+
+@router.patch("/{session_id}/reschedule")
+def reschedule(
+    session_id: str, body: Reschedule, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.reschedule_session(rt.bus, ctx, session_id=session_id, user_id=caller.user_id,
+                                     starts_at=body.starts_at,
+                                     duration_minutes=body.duration_minutes)  # fmt: skip
+    _wait(rt, outcome, session_id)
+    return ok(_one(rt, session_id, caller.user_id))
+
+
+# -- group sessions -----------------------------------------------------------------------
+def group_view(rt: Runtime, row: dict[str, Any], user_id: str) -> dict[str, Any]:
+    members = rm.group_members(rt.read_models, row["session_id"])
+    names = people(rt.read_models, members)
+    joined = user_id in members
+    return {
+        "id": row["session_id"],
+        "sessionId": row["session_id"],
+        "title": row["title"],
+        "topicCategory": row["topic"],
+        "targetLanguage": _language_code(row["language_id"]),
+        "languageLevel": f"{row['level_min']}-{row['level_max']}",
+        "levelMin": row["level_min"],
+        "levelMax": row["level_max"],
+        "maxParticipants": row["capacity"],
+        "currentParticipants": row["participants"],
+        "scheduledAt": row["starts_at"].isoformat(),
+        "sessionDuration": row["duration_minutes"],
+        "status": row["status"],
+        "hostUserId": row["host_id"],
+        "hostName": names.get(row["host_id"], {}).get("name"),
+        "isHost": row["host_id"] == user_id,
+        "isJoined": joined,
+        "participants": [names[m] for m in members] if joined else [],
+        "roomId": row["room_id"] if joined else None,
+    }
+
+
+def _group(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
+    row = rm.group_session_row(rt.read_models, session_id)
+    if row is None:
+        raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
+    return group_view(rt, row, user_id)
+
+
+@groups.post("")
+def create_group(
+    body: cmd.CreateGroupSession, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.create_group_session(rt.bus, ctx, host_id=caller.user_id, command=body)
+    session_id = outcome.result["session_id"]
+    _wait(rt, outcome, session_id)
+    return ok(_group(rt, session_id, caller.user_id))
+
+
+@groups.get("")
+def open_groups(
+    caller: CallerDep,
+    rt: RuntimeDep,
+    language: Annotated[str | None, Query(max_length=10)] = None,
+) -> dict[str, Any]:
+    language_id = None
+    if language:
+        found = reference.language_by_code(language)
+        language_id = found.id if found else -1
+    rows = rm.open_group_sessions(rt.read_models, datetime.now(UTC), language_id)
+    return ok([group_view(rt, r, caller.user_id) for r in rows])
+
+
+@groups.get("/my")
+def my_groups(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    rows = rm.group_sessions_of(rt.read_models, caller.user_id)
+    return ok([group_view(rt, r, caller.user_id) for r in rows])
+
+
+@groups.get("/{session_id}")
+def get_group(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    return ok(_group(rt, session_id, caller.user_id))
+
+
+add_action_routes(
+    groups,
+    {"join": "Join", "leave": "Leave", "start": "Start", "end": "End", "cancel": "Cancel"},
+    lambda rt, ctx, action, sid, user: cmd.on_group_session(rt.bus, ctx, action, sid, user),
+    _group,
+)  # fmt: skip
+
+
+@groups.post("/{session_id}/kick/{user_id}")
+def kick(
+    session_id: str, user_id: str, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.remove_participant(rt.bus, ctx, session_id=session_id, host_id=caller.user_id,
+                                     user_id=user_id)  # fmt: skip
+    _wait(rt, outcome, session_id)
+    return ok(_group(rt, session_id, caller.user_id))
