@@ -71,7 +71,7 @@ def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> di
     }
 
 
-def _views(rt: Runtime, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+def session_views(rt: Runtime, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
     names = people(rt.read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
     return [session_view(r, user_id, names) for r in rows]
 
@@ -90,7 +90,7 @@ def _one(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
     row = rm.session_row(rt.read_models, session_id)
     if row is None or user_id not in (row["host_id"], row["guest_id"]):
         raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
-    return _views(rt, [row], user_id)[0]
+    return session_views(rt, [row], user_id)[0]
 
 
 @router.get("/my-sessions")
@@ -101,7 +101,7 @@ def my_sessions(
     size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
     rows = rm.sessions_of(rt.read_models, caller.user_id, limit=size, offset=page * size)
-    return ok(_views(rt, rows, caller.user_id))
+    return ok(session_views(rt, rows, caller.user_id))
 
 
 def _day_or_time(value: str, zone: Any) -> datetime:
@@ -130,7 +130,7 @@ def calendar(
         {"sessionId": v["sessionId"], "startTime": v["scheduledAt"], "endTime": v["endAt"],
          "status": v["status"], "title": v["title"], "type": v["type"],
          "partnerName": v["partnerName"]}
-        for v in _views(rt, rows, caller.user_id)
+        for v in session_views(rt, rows, caller.user_id)
     ]  # fmt: skip
     return ok({"events": events, "availableSlots": [], "timeZone": str(zone)})
 

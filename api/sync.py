@@ -1,6 +1,7 @@
 """Offline catch-up: ``GET /api/v1/sync?since=CURSOR`` answers everything that changed for
 the caller since the cursor (chat messages and read marks in their rooms, their
-notifications including deletions, match requests and matches) and a new cursor.
+notifications including deletions, match requests and matches, 1:1 sessions) and a new
+cursor.
 
 A cursor is an event-log position. Every read-model row these views come from carries the
 position of the event that last changed it, and the new cursor is a position up to which
@@ -22,10 +23,12 @@ from fastapi import APIRouter, Query, Request
 from api.chat import people_of
 from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
+from api.sessions import session_views
 from infra.runtime import Runtime
 from projections import chat as chat_rm
 from projections import matching as matching_rm
 from projections import notifications as notifications_rm
+from projections import sessions as sessions_rm
 from projections.engine import Projection, ReadModels, Window
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
@@ -37,6 +40,7 @@ SOURCES: dict[str, tuple[Projection, Changes]] = {
     "notifications": (notifications_rm.notifications, notifications_rm.notification_changes),
     "matchRequests": (matching_rm.matching, matching_rm.request_changes),
     "matches": (matching_rm.matching, matching_rm.match_changes),
+    "sessions": (sessions_rm.sessions, sessions_rm.session_changes),
 }
 
 
@@ -111,6 +115,7 @@ def _views(
             }
             for r in found["matches"]
         ],
+        "sessions": session_views(rt, found["sessions"], user_id),
     }
 
 

@@ -30,7 +30,7 @@ from domain.sessions import (
     SessionRescheduled,
     SessionStarted,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels
+from projections.engine import Projection, ProjectionTx, ReadModels, Window
 
 sessions = Projection("sessions")
 
@@ -229,6 +229,14 @@ def sessions_of(
     if until is not None:
         query = query.where(table.c.starts_at < until)
     return _rows(read_models, query.order_by(table.c.starts_at).limit(limit).offset(offset))
+
+
+def session_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+    """The user's 1:1 sessions proposed or changed in the window (sync)."""
+    table = read_models.table(sessions, "sessions")
+    query = sa.select(table).where(sa.or_(table.c.host_id == user_id, table.c.guest_id == user_id))
+    return [{k: _utc(v) for k, v in r.items()} for r in window.rows(read_models, query,
+                                                                    table.c.position)]  # fmt: skip
 
 
 def session_row(read_models: ReadModels, session_id: str) -> dict[str, Any] | None:

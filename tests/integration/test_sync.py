@@ -4,6 +4,7 @@ since the cursor, once, in pages of whole events, and nothing of anyone else's."
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ from tests.integration.test_chat_socket import Stomp, _room, _token
 from tests.support import signed_in_learner
 
 LISTS = ("messages", "readStates", "notifications", "deletedNotificationIds",
-         "matchRequests", "matches")  # fmt: skip
+         "matchRequests", "matches", "sessions")  # fmt: skip
 
 
 def _sync(client: TestClient, user: dict[str, Any], since: str, limit: int = 500) -> dict[str, Any]:
@@ -59,6 +60,10 @@ def test_an_offline_client_catches_up_in_one_call_and_sees_each_change_once(
     # Jun's phone goes offline. Meanwhile, on his laptop he accepts and deletes the
     # notification, and Mina writes in a room they share and reads it.
     client.post(f"/api/v1/matching/accept/{request_id}", json={}, headers=jun["headers"])
+    starts = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    session = client.post("/api/v1/sessions", headers=mina["headers"], json={
+        "partnerId": jun["id"], "scheduledAt": starts, "language": "en"})  # fmt: skip
+    assert session.status_code == 200, session.text
     room_id = _room(client, mina, jun)
     with client.websocket_connect("/ws/chat") as ws:
         sender = Stomp(ws)
@@ -78,6 +83,7 @@ def test_an_offline_client_catches_up_in_one_call_and_sees_each_change_once(
             and any(s["userId"] == mina["id"] and s["roomId"] == room_id for s in g["readStates"])
             and bool(g["deletedNotificationIds"])
             and any(m["partnerId"] == mina["id"] for m in g["matches"])
+            and bool(g["sessions"])
         )
 
     later, cursor = _until(client, jun, cursor, caught_up)
@@ -86,6 +92,8 @@ def test_an_offline_client_catches_up_in_one_call_and_sees_each_change_once(
     assert later["deletedNotificationIds"] == [notification]
     assert [r["status"] for r in later["matchRequests"]] == ["accepted"]
     assert notification not in [n["id"] for n in later["notifications"]]
+    assert [s["id"] for s in later["sessions"]] == [session.json()["data"]["id"]]
+    assert later["sessions"][0]["awaitingMyAnswer"] is True
 
     # Caught up: the next call brings nothing new.
     nothing = _sync(client, jun, cursor)
