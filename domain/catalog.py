@@ -11,6 +11,7 @@ from typing import Any
 import domain.chat
 import domain.group_sessions
 import domain.identity
+import domain.level_tests
 import domain.matching
 import domain.notifications
 import domain.profile_embeddings
@@ -25,6 +26,7 @@ CONTEXT_MODULES = (
     domain.chat,
     domain.group_sessions,
     domain.identity,
+    domain.level_tests,
     domain.matching,
     domain.notifications,
     domain.profile_embeddings,

@@ -159,6 +159,15 @@ class SettingsChanged(ProfileEvent):
     values: dict[str, Any]
 
 
+class LanguageLevelAssessed(ProfileEvent):
+    """The speaking level test assessed the user's level in a language (CEFR)."""
+
+    topic = "profiles.LanguageLevelAssessed"
+    language_id: int = Field(ge=1)
+    level: str = Field(pattern="^(A1|A2|B1|B2|C1|C2)$")
+    test_id: int = Field(ge=1)
+
+
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("info", ("englishName", "location")),
     ("language", ("nativeLanguage", "targetLanguages")),
@@ -336,6 +345,14 @@ class Profile(Aggregate):
         if self.items.get(f"settings:{section}") != values:
             self._record(SettingsChanged, cause, section=section, values=values)
 
+    def record_assessed_level(
+        self, cause: Cause, *, language_id: int, level: str, test_id: int
+    ) -> None:
+        """Idempotent per test (a redelivered result event records nothing)."""
+        if self.items.get(f"assessedLevel:{language_id}") != (level, test_id):
+            self._record(LanguageLevelAssessed, cause, language_id=language_id, level=level,
+                         test_id=test_id)  # fmt: skip
+
     def _change(
         self, item: str, value: Any, event: type[DomainEvent], cause: Cause, **payload: Any
     ) -> None:
@@ -432,6 +449,10 @@ class Profile(Aggregate):
     @applies(SettingsChanged)
     def _settings(self, e: SettingsChanged) -> None:
         self.items[f"settings:{e.section}"] = e.values
+
+    @applies(LanguageLevelAssessed)
+    def _assessed(self, e: LanguageLevelAssessed) -> None:
+        self.items[f"assessedLevel:{e.language_id}"] = (e.level, e.test_id)
 
 
 def _known(catalogue: str, ids: list[int], code: str) -> None:

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     """Per client IP, over the room routes and signalling sockets (they carry no token)."""
     turn_ttl_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 24 * 3600)
 
+    model_cache_dir: Path | None = None
+    """Where split model files are assembled (Whisper); empty means ``data_dir/models``."""
+    level_test_wait_seconds: float = Field(default=20.0, ge=0, le=120)
+    """How long ``analyze`` waits for the assessment before answering "processing"."""
+
     presence_ttl_seconds: float = Field(default=60.0, ge=1)
     """How long a user stays online after the process holding their socket stops renewing
     it (a crash); a closed socket takes the user offline at once."""
@@ -162,6 +167,10 @@ class Settings(BaseSettings):
     @property
     def distributed(self) -> bool:
         return bool(self.database_url)
+
+    @property
+    def model_cache(self) -> Path:
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def event_store_sqlite_path(self) -> Path:

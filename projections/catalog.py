@@ -5,11 +5,13 @@ from __future__ import annotations
 from projections.chat import chat
 from projections.engine import Projection
 from projections.identity import accounts
+from projections.level_tests import level_tests
 from projections.matching import matching
 from projections.notifications import notifications
 from projections.profiles import profiles
 from projections.rooms import rooms
 from projections.sessions import sessions
 
-PROJECTIONS: list[Projection] = [accounts, profiles, matching, chat, notifications, rooms,
-                                 sessions]  # fmt: skip
+PROJECTIONS: list[Projection] = [
+    accounts, profiles, matching, chat, notifications, rooms, sessions, level_tests,
+]  # fmt: skip

@@ -69,6 +69,10 @@ TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
         _L("세션 취소", "Session cancelled"),
         _L("{name}님이 세션을 취소했어요.", "{name} cancelled the session."),
     ),
+    "level_test_result": (
+        _L("레벨 테스트 결과", "Level test result"),
+        _L("레벨 테스트 결과가 나왔어요: {level}", "Your level test result is ready: {level}"),
+    ),
     "session_reminder": (
         _L("곧 세션이 시작돼요", "Your session starts soon"),
         _L(
@@ -77,7 +81,8 @@ TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
         ),
     ),
 }
-"""Title and message per kind, in Korean and English; ``{name}`` is the other person."""
+"""Title and message per kind, in Korean and English; ``{name}`` is the other person,
+``{level}`` a level test's result."""
 
 
 @notifications.tables
@@ -301,7 +306,7 @@ def render_many(
     for row in rows:
         title, message = TEXTS[row["kind"]]
         other = names.get(str(row["data"].get("userId", "")), {"name": ""})
-        text = message.get(lang).format(name=other["name"])
+        text = message.get(lang).format(name=other["name"], level=row["data"].get("level", ""))
         views.append(
             {
                 "id": row["notification_id"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -167,6 +168,8 @@ from infra.runtime import Runtime  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 
 TEST_JWT_KEYS = "test-key:" + "k" * 48
+MODEL_CACHE = Path(tempfile.gettempdir()) / "languagemate-test-models"
+"""Shared by every test runtime: Whisper is assembled (145 MB) once per machine."""
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
@@ -178,6 +181,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "projection_poll_seconds": 0.05,
         "kafka_session_timeout_ms": 2000,
         "kafka_heartbeat_interval_ms": 500,
+        "model_cache_dir": MODEL_CACHE,
     }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 

@@ -14,6 +14,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
+    CurrentMessage,
     Pipelines,
     Retries,
     ShutdownNotifications,
@@ -24,7 +25,8 @@ from infra.settings import Settings
 
 
 def _middleware() -> list[dramatiq.Middleware]:
-    return [AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(), Retries()]
+    return [AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(),
+            Retries(), CurrentMessage()]  # fmt: skip
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:

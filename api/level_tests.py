@@ -1,0 +1,267 @@
+"""The speaking level test (contract 4.4): start, upload answers, analyze, result, history.
+
+Recordings are checked here, before anything is stored: empty, undecodable, too short,
+too long (10 minutes) or too large (30 MB) gets a clear 4xx and changes nothing. Stored
+answers are transcribed and assessed by workers; ``analyze`` waits for the assessment up
+to ``LEVEL_TEST_WAIT_SECONDS`` (the SPA expects it to finish there) and otherwise answers
+202 "processing", which ``result`` resolves later.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerDep, RuntimeDep, UserContext
+from api.envelope import ok
+from api.errors import ApiError
+from commands import level_tests as cmd
+from commands.base import CommandContext
+from domain.level_tests import level_test_key
+from infra.runtime import Runtime
+from projections import level_tests as rm
+from workers import speech
+
+router = APIRouter(prefix="/api/v1/level-test", tags=["level-test"])
+READ_CHUNK = 1 << 20
+STATUS_FOR_REJECTION = {"AUDIO_TOO_LARGE": 413, "AUDIO_TOO_LONG": 413}
+
+
+class VoiceStart(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    language: str = Field(default="English", max_length=20, alias="languageCode")
+    current_level: str = Field(default="Intermediate", max_length=30, alias="currentLevel")
+
+
+class StandardStart(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    language: str = Field(default="en", max_length=20, alias="languageCode")
+
+
+def _test(rt: Runtime, test_id: int, user_id: str) -> dict[str, Any]:
+    row = rm.test_row(rt.read_models, test_id) if 0 < test_id < 2**52 else None
+    if row is None or row["user_id"] != user_id:
+        raise ApiError(404, "no such level test", "LEVEL_TEST_NOT_FOUND")
+    return row
+
+
+def questions_view(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"id": q["id"], "text": q["prompt"], "questionText": q["prompt"], "duration": q["seconds"]}
+        for q in row["questions"]
+    ]
+
+
+def _started(rt: Runtime, ctx: CommandContext, outcome: Any, user_id: str) -> dict[str, Any]:
+    test_id = outcome.result["test_id"]
+    rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
+    row = _test(rt, test_id, user_id)
+    first = row["questions"][0]
+    return {
+        "testId": test_id,
+        "id": test_id,
+        "instructions": first["prompt"],
+        "estimatedDurationMinutes": max(1, sum(q["seconds"] for q in row["questions"]) // 60),
+        "questions": questions_view(row),
+        "totalQuestions": len(row["questions"]),
+    }
+
+
+@router.post("/voice/start")
+def voice_start(
+    body: VoiceStart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.start_test(rt.bus, ctx, user_id=caller.user_id, language=body.language,
+                             mode="voice", self_reported_level=body.current_level)  # fmt: skip
+    return ok(_started(rt, ctx, outcome, caller.user_id))
+
+
+@router.post("/start")
+def standard_start(
+    body: StandardStart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
+    outcome = cmd.start_test(rt.bus, ctx, user_id=caller.user_id, language=body.language,
+                             mode="standard")  # fmt: skip
+    return ok(_started(rt, ctx, outcome, caller.user_id))
+
+
+async def _read_capped(audio: UploadFile) -> bytes:
+    """The upload, refused as soon as it passes the size limit (not after reading it all)."""
+    chunks, size = [], 0
+    while chunk := await audio.read(READ_CHUNK):
+        size += len(chunk)
+        if size > speech.MAX_BYTES:
+            raise ApiError(413, "the recording is larger than 30 MB", "AUDIO_TOO_LARGE")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _answer(
+    rt: Runtime, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
+    audio: UploadFile,
+) -> dict[str, Any]:  # fmt: skip
+    row = _test(rt, test_id, user_id)
+    if row["status"] != "in_progress":
+        raise ApiError(409, f"the test is {row['status']}", "LEVEL_TEST_STATE")
+    if not speech.available():
+        raise ApiError(503, "the level test is not installed on this server", "LEVEL_TEST_OFF")
+    data = await _read_capped(audio)
+    try:
+        samples = await run_in_threadpool(speech.decode, data)
+    except speech.AudioRejected as rejected:
+        status = STATUS_FOR_REJECTION.get(rejected.code, 422)
+        raise ApiError(status, str(rejected), rejected.code) from None
+    media_type = (audio.content_type or "application/octet-stream").split(";")[0].strip()
+    key = f"level-tests/{test_id}/{uuid4().hex}"
+    await run_in_threadpool(rt.blobs.put, key, data, media_type)
+    duration = len(samples) / speech.SAMPLE_RATE
+    outcome = await run_in_threadpool(
+        lambda: cmd.record_answer(
+            rt.bus,
+            ctx,
+            user_id=user_id,
+            test_id=test_id,
+            question_id=question_id,
+            recording=key,
+            media_type=media_type,
+            duration=duration,
+            size=len(data),
+        )
+    )
+    return ok({"testId": test_id, "questionId": outcome.result["question_id"],
+               "durationSeconds": round(duration, 2), "status": "recorded"})  # fmt: skip
+
+
+@router.post("/voice/{test_id}/upload")
+async def voice_upload(
+    test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    audio: Annotated[UploadFile, File()],
+) -> dict[str, Any]:  # fmt: skip
+    return await _answer(rt, ctx, caller.user_id, test_id, None, audio)
+
+
+@router.post("/{test_id}/audio-answer")
+async def audio_answer(
+    test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    audio: Annotated[UploadFile, File()], questionId: Annotated[int, Form(ge=1, le=4)],  # noqa: N803
+) -> dict[str, Any]:  # fmt: skip
+    return await _answer(rt, ctx, caller.user_id, test_id, questionId, audio)
+
+
+def result_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The normalised result the SPA reads (contract 4.4): the aggregate ``scores`` first,
+    since the SPA takes the first occurrence of each score key it finds."""
+    result = row["result"] or {}
+    completed = row["completed_at"].isoformat() if row["completed_at"] else None
+    return {
+        "scores": result.get("scores", {}),
+        "testId": row["test_id"],
+        "id": row["test_id"],
+        "status": row["status"],
+        "level": row["level"],
+        "estimatedLevel": row["level"],
+        "cefrLevel": row["level"],
+        "overallScore": row["overall"],
+        "strengths": result.get("strengths", []),
+        "improvements": result.get("improvements", []),
+        "feedback": result.get("feedback"),
+        "feedbackSummary": result.get("feedback"),
+        "confidence": result.get("confidence"),
+        "language": row["language"],
+        "completedAt": completed,
+        "scorerVersion": result.get("scorer_version"),
+        "modelVersions": result.get("model_versions"),
+    }
+
+
+def _outcome(row: dict[str, Any]) -> dict[str, Any]:
+    if row["status"] == "completed":
+        return ok(result_view(row))
+    if row["status"] == "failed":
+        raise ApiError(422, row["failure"] or "the test could not be assessed", "LEVEL_TEST_FAILED")
+    raise ApiError(404, "the result is not ready yet", "LEVEL_TEST_RESULT_NOT_READY")
+
+
+@router.post("/voice/{test_id}/analyze")
+def analyze(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
+    _test(rt, test_id, caller.user_id)
+    cmd.request_analysis(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
+    deadline = time.monotonic() + rt.settings.level_test_wait_seconds
+    while (row := _test(rt, test_id, caller.user_id))["status"] not in ("completed", "failed"):
+        if time.monotonic() >= deadline:
+            return JSONResponse(ok({"testId": test_id, "status": "processing"}), status_code=202)
+        time.sleep(0.1)
+    return _outcome(row)
+
+
+@router.post("/{test_id}/complete")
+def complete(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
+    return analyze(test_id, caller, ctx, rt)
+
+
+@router.get("/voice/{test_id}/result")
+def result(test_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    return _outcome(_test(rt, test_id, caller.user_id))
+
+
+@router.post("/{test_id}/cancel")
+def cancel(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+    _test(rt, test_id, caller.user_id)
+    outcome = cmd.cancel_test(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
+    rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
+    return ok({"testId": test_id, "status": "cancelled"})
+
+
+class Restart(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    previous_test_id: int | None = Field(default=None, alias="previousTestId")
+    language: str = Field(default="en", max_length=20, alias="targetLanguage")
+
+
+@router.post("/restart")
+def restart(body: Restart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+    if body.previous_test_id is not None:
+        previous = _test(rt, body.previous_test_id, caller.user_id)
+        if previous["status"] in ("in_progress", "analyzing", "failed"):
+            cmd.cancel_test(rt.bus, ctx, user_id=caller.user_id, test_id=body.previous_test_id)
+    outcome = cmd.start_test(rt.bus, ctx, user_id=caller.user_id, language=body.language,
+                             mode="voice")  # fmt: skip
+    return ok(_started(rt, ctx, outcome, caller.user_id))
+
+
+@router.get("/my-tests")
+def my_tests(
+    caller: CallerDep, rt: RuntimeDep,
+    page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict[str, Any]:  # fmt: skip
+    rows, total = rm.tests_of(rt.read_models, caller.user_id, page=page, size=size)
+    return ok([result_view(r) for r in rows],
+              meta={"page": page, "limit": size, "total": total})  # fmt: skip
+
+
+@router.get("/summary")
+def summary(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    rows, total = rm.tests_of(rt.read_models, caller.user_id, page=1, size=100)
+    done = [r for r in rows if r["status"] == "completed"]
+    return ok({
+        "totalTests": total,
+        "completedTests": len(done),
+        "averageScore": round(sum(r["overall"] for r in done) / len(done)) if done else None,
+        "latestLevel": done[0]["level"] if done else None,
+        "latestCompletedAt": done[0]["completed_at"].isoformat() if done else None,
+    })  # fmt: skip
+
+
+@router.get("/{test_id}")
+def get_test(test_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    row = _test(rt, test_id, caller.user_id)
+    return ok(result_view(row) | {"questions": questions_view(row), "answered": row["answered"]})

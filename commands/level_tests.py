@@ -1,0 +1,156 @@
+"""Level-test commands, and the policy that drives the pipeline: a recorded answer becomes
+a transcription job, a fully transcribed test whose analysis was asked for becomes an
+assessment job, and an assessment updates the learner's profile and notifies them."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from commands.notifications import notify
+from domain import reference
+from domain.errors import RuleViolation
+from domain.level_tests import (
+    TEST_ID_LIMIT,
+    AnalysisRequested,
+    AnswerRecorded,
+    AnswerTranscribed,
+    LevelAssessed,
+    LevelTest,
+    Mode,
+    level_test_key,
+)
+from domain.profiles import Profile, profile_id
+from infra.policies import Policy, PolicyContext
+
+TRANSCRIBE = "leveltest.transcribe"
+ASSESS = "leveltest.assess"
+LANGUAGE_NAMES = {"english": "en", "korean": "ko", "japanese": "ja", "chinese": "zh",
+                  "spanish": "es", "french": "fr", "german": "de"}  # fmt: skip
+
+
+def language_code(value: str) -> str:
+    """``"English"`` (what the SPA sends), ``"en"`` or ``"EN"`` -> ``"en"``."""
+    cleaned = value.strip().lower()
+    code = LANGUAGE_NAMES.get(cleaned, cleaned)
+    if reference.language_by_code(code) is None:
+        raise RuleViolation("unknown test language", code="UNKNOWN_LANGUAGE")
+    return code
+
+
+def start_test(bus: CommandBus, ctx: CommandContext, *, user_id: str, language: str, mode: Mode,
+               self_reported_level: str = "") -> Outcome:  # fmt: skip
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        # A clash with an existing id is a version conflict; the bus retries with another.
+        test_id = secrets.randbelow(TEST_ID_LIMIT - 1) + 1
+        test = uow.create(LevelTest, level_test_key(test_id))
+        test.start(uow.cause, test_id=test_id, user_id=user_id, language=language_code(language),
+                   mode=mode, self_reported_level=self_reported_level)  # fmt: skip
+        return {"test_id": test_id}
+
+    return bus.run("leveltest.StartTest", ctx, decide)
+
+
+def record_answer(bus: CommandBus, ctx: CommandContext, *, user_id: str, test_id: int,
+                  question_id: int | None, recording: str, media_type: str, duration: float,
+                  size: int) -> Outcome:  # fmt: skip
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        test = _test(uow, test_id)
+        test.require_owner(user_id)
+        question = question_id or test.next_question()
+        test.record_answer(uow.cause, user_id, question_id=question, recording=recording,
+                           media_type=media_type, duration=duration, size=size)  # fmt: skip
+        return {"test_id": test_id, "question_id": question}
+
+    return bus.run("leveltest.RecordAnswer", ctx, decide)
+
+
+def record_transcript(bus: CommandBus, ctx: CommandContext, test_id: int, **fields: Any) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        return {"recorded": _test(uow, test_id).record_transcript(uow.cause, **fields)}
+
+    return bus.run("leveltest.RecordTranscript", ctx, decide)
+
+
+def request_analysis(
+    bus: CommandBus, ctx: CommandContext, *, user_id: str, test_id: int
+) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        _test(uow, test_id).request_analysis(uow.cause, user_id)
+        return {"test_id": test_id}
+
+    return bus.run("leveltest.RequestAnalysis", ctx, decide)
+
+
+def record_assessment(
+    bus: CommandBus, ctx: CommandContext, test_id: int, result: dict[str, Any]
+) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        return {"recorded": _test(uow, test_id).assess(uow.cause, result)}
+
+    return bus.run("leveltest.RecordAssessment", ctx, decide)
+
+
+def fail_test(bus: CommandBus, ctx: CommandContext, test_id: int, reason: str) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        _test(uow, test_id).fail(uow.cause, reason)
+        return {"test_id": test_id}
+
+    return bus.run("leveltest.FailTest", ctx, decide)
+
+
+def cancel_test(bus: CommandBus, ctx: CommandContext, *, user_id: str, test_id: int) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        _test(uow, test_id).cancel(uow.cause, user_id)
+        return {"test_id": test_id}
+
+    return bus.run("leveltest.CancelTest", ctx, decide)
+
+
+def _test(uow: UnitOfWork, test_id: int) -> LevelTest:
+    if not 1 <= test_id < TEST_ID_LIMIT:
+        raise RuleViolation("no such level test", code="LEVEL_TEST_NOT_FOUND")
+    return uow.load(LevelTest, level_test_key(test_id))
+
+
+pipeline = Policy("leveltest.pipeline")
+"""Recorded answer -> transcription job; transcribed and requested -> assessment job."""
+pipeline.poll_seconds = 0.05
+
+
+@pipeline.when(AnswerRecorded)
+def _transcribe(event: AnswerRecorded, policy: PolicyContext) -> None:
+    if policy.jobs is None:
+        raise RuntimeError("the level-test pipeline needs the job queue")
+    policy.jobs.send(TRANSCRIBE, event.test_id, event.question_id, event.recording)
+
+
+@pipeline.when(AnswerTranscribed, AnalysisRequested)
+def _assess(event: AnswerTranscribed | AnalysisRequested, policy: PolicyContext) -> None:
+    if policy.jobs is None:
+        raise RuntimeError("the level-test pipeline needs the job queue")
+    test = policy.bus.store.load(LevelTest, level_test_key(event.test_id))
+    if test is not None and test.status == "analyzing" and test.transcribed:
+        policy.jobs.send(ASSESS, event.test_id)
+
+
+results = Policy("leveltest.results")
+"""An assessment becomes the learner's assessed level and a notification."""
+
+
+@results.when(LevelAssessed)
+def _assessed(event: LevelAssessed, policy: PolicyContext) -> None:
+    language = reference.language_by_code(event.language)
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        profile = uow.load(Profile, profile_id(event.user_id))
+        if language is not None and profile.version:
+            profile.record_assessed_level(uow.cause, language_id=language.id, level=event.level,
+                                          test_id=event.test_id)  # fmt: skip
+        return {}
+
+    policy.bus.run("profiles.RecordAssessedLevel", policy.ctx, decide)
+    notify(policy.bus, policy.ctx, event, recipient_id=event.user_id, kind="level_test_result",
+           category="LEVEL_TEST", click_url="/level-test/result",
+           data={"testId": event.test_id, "level": event.level})  # fmt: skip

@@ -1,0 +1,110 @@
+"""Level-test read model: each test's state, its answers' progress and its result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.level_tests import (
+    AnalysisRequested,
+    AnswerRecorded,
+    AnswerTranscribed,
+    LevelAssessed,
+    LevelTestCancelled,
+    LevelTestFailed,
+    LevelTestStarted,
+)
+from projections.engine import Projection, ProjectionTx, ReadModels, page_of
+
+level_tests = Projection("level_tests")
+
+
+@level_tests.tables
+def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
+    table = sa.Table(
+        name("level_tests"),
+        metadata,
+        sa.Column("test_id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("user_id", sa.String(36), nullable=False),
+        sa.Column("language", sa.String(5), nullable=False),
+        sa.Column("mode", sa.String(10), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("questions", sa.JSON, nullable=False),
+        sa.Column("answered", sa.JSON, nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True)),
+        sa.Column("level", sa.String(2)),
+        sa.Column("overall", sa.Integer),
+        sa.Column("result", sa.JSON),
+        sa.Column("failure", sa.String(300)),
+    )
+    sa.Index(name("ix_level_tests_user_started"), table.c.user_id, table.c.started_at)
+
+
+@level_tests.on(LevelTestStarted)
+def _started(e: LevelTestStarted, tx: ProjectionTx) -> None:
+    tx.insert("level_tests", {
+        "test_id": e.test_id, "user_id": e.user_id, "language": e.language, "mode": e.mode,
+        "status": "in_progress", "questions": [q.model_dump() for q in e.questions],
+        "answered": {}, "started_at": e.meta.occurred_at, "completed_at": None, "level": None,
+        "overall": None, "result": None, "failure": None})  # fmt: skip
+
+
+def _answer(e: AnswerRecorded | AnswerTranscribed, tx: ProjectionTx, state: str) -> None:
+    table = tx.table("level_tests")
+    row = tx.execute(sa.select(table.c.answered).where(table.c.test_id == e.test_id)).first()
+    if row is not None:
+        answered = {**row.answered, str(e.question_id): state}
+        tx.update("level_tests", {"test_id": e.test_id}, {"answered": answered})
+
+
+@level_tests.on(AnswerRecorded)
+def _recorded(e: AnswerRecorded, tx: ProjectionTx) -> None:
+    _answer(e, tx, "recorded")
+
+
+@level_tests.on(AnswerTranscribed)
+def _transcribed(e: AnswerTranscribed, tx: ProjectionTx) -> None:
+    _answer(e, tx, "transcribed")
+
+
+@level_tests.on(AnalysisRequested)
+def _requested(e: AnalysisRequested, tx: ProjectionTx) -> None:
+    tx.update("level_tests", {"test_id": e.test_id}, {"status": "analyzing"})
+
+
+@level_tests.on(LevelAssessed)
+def _assessed(e: LevelAssessed, tx: ProjectionTx) -> None:
+    result = e.model_dump(include={"scores", "strengths", "improvements", "feedback",
+                                   "confidence", "scorer_version", "model_versions"})  # fmt: skip
+    tx.update("level_tests", {"test_id": e.test_id}, {
+        "status": "completed", "completed_at": e.meta.occurred_at, "level": e.level,
+        "overall": e.overall, "result": result})  # fmt: skip
+
+
+@level_tests.on(LevelTestFailed)
+def _failed(e: LevelTestFailed, tx: ProjectionTx) -> None:
+    tx.update("level_tests", {"test_id": e.test_id}, {"status": "failed", "failure": e.reason})
+
+
+@level_tests.on(LevelTestCancelled)
+def _cancelled(e: LevelTestCancelled, tx: ProjectionTx) -> None:
+    tx.update("level_tests", {"test_id": e.test_id}, {"status": "cancelled"})
+
+
+# -- queries ----------------------------------------------------------------------------
+def test_row(read_models: ReadModels, test_id: int) -> dict[str, Any] | None:
+    table = read_models.table(level_tests, "level_tests")
+    with read_models.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.test_id == test_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def tests_of(
+    read_models: ReadModels, user_id: str, *, page: int, size: int
+) -> tuple[list[dict[str, Any]], int]:
+    table = read_models.table(level_tests, "level_tests")
+    return page_of(read_models, table, [table.c.user_id == user_id],
+                   order_by=table.c.started_at.desc(), page=page, size=size)  # fmt: skip

@@ -1,0 +1,155 @@
+"""The speaking level test end to end: real speech (espeak-ng) through upload, decoding,
+Whisper transcription by the workers, the calibrated CEFR scorer and the result event;
+and every way a recording can be refused without changing anything."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from commands.level_tests import TRANSCRIBE
+from domain.level_tests import AnswerTranscribed, LevelAssessed
+from domain.profiles import LanguageLevelAssessed
+from infra.runtime import Runtime
+from tests.support import appended_by_requests, signed_in_learner
+from workers import speech
+
+ANSWER = (
+    "I'm from Busan, but I have lived in Seoul for three years because I wanted to work "
+    "for a software company. On weekdays I usually get up at seven, and after breakfast I "
+    "take the subway to the office. Although the trains are crowded, I often read the news "
+    "on my phone. In the evening I like cooking with my friends, and at the weekend we "
+    "sometimes go hiking in the mountains near the city."
+)
+pytestmark = pytest.mark.skipif(not speech.available(), reason="the speech extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 25 s of English speech as WAV (espeak-ng; .ci/run installs it)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is needed to synthesise test speech (apt-get install espeak-ng)")
+    path = tmp_path_factory.mktemp("speech") / "answer.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), ANSWER], check=True)
+    return path.read_bytes()
+
+
+def _silence(seconds: float) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16_000)
+        wav.writeframes(b"\x00\x00" * int(16_000 * seconds))
+    return out.getvalue()
+
+
+def _start(client: TestClient, user: dict[str, Any]) -> int:
+    body = {"languageCode": "English", "currentLevel": "Intermediate"}
+    started = client.post("/api/v1/level-test/voice/start", headers=user["headers"], json=body)
+    assert started.status_code == 200, started.text
+    data = started.json()["data"]
+    assert data["instructions"] and data["estimatedDurationMinutes"] >= 1
+    assert isinstance(data["testId"], int) and data["testId"] == int(str(data["testId"]))
+    return int(data["testId"])
+
+
+def _upload(client: TestClient, user: dict[str, Any], test_id: int, data: bytes) -> Any:
+    return client.post(f"/api/v1/level-test/voice/{test_id}/upload", headers=user["headers"],
+                       files={"audio": ("recording.wav", data, "audio/wav")})  # fmt: skip
+
+
+@pytest.mark.workers
+@pytest.mark.settings(level_test_wait_seconds=90)
+def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
+    client: TestClient, recording: bytes
+) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Sora", native=1, target=2)
+    test_id = _start(client, user)
+    uploaded = _upload(client, user, test_id, recording)
+    assert uploaded.status_code == 200, uploaded.text
+    assert 15 < uploaded.json()["data"]["durationSeconds"] < 60
+
+    analyzed = client.post(f"/api/v1/level-test/voice/{test_id}/analyze", headers=user["headers"])
+    assert analyzed.status_code == 200, analyzed.text
+    result = client.get(f"/api/v1/level-test/voice/{test_id}/result", headers=user["headers"])
+    data = result.json()["data"]
+    assert data["level"] in ("B1", "B2", "C1") and data["cefrLevel"] == data["level"]
+    assert set(data["scores"]) == {"pronunciation", "fluency", "grammar", "vocabulary",
+                                   "coherence", "interaction"}  # fmt: skip
+    assert all(0 <= v <= 100 for v in data["scores"].values())
+    assert 0 <= data["overallScore"] <= 100 and data["feedback"]
+    assert next(iter(data)) == "scores"  # the SPA takes the first score keys it finds
+
+    transcribed = next(
+        r.decode() for r in rt.store.read_all() if r.topic == AnswerTranscribed.topic
+    )
+    assert isinstance(transcribed, AnswerTranscribed)
+    assert "subway" in transcribed.text.lower() and transcribed.language == "en"
+    assert transcribed.model_version == speech.MODEL_VERSION
+    assessed = [r.decode() for r in rt.store.read_all() if r.topic == LevelAssessed.topic]
+    assert len(assessed) == 1
+    deadline = time.monotonic() + 20
+    while LanguageLevelAssessed.topic not in [r.topic for r in rt.store.read_all()]:
+        assert time.monotonic() < deadline, "the profile never got the assessed level"
+        time.sleep(0.1)
+
+    # A redelivered transcription job appends nothing new.
+    before = rt.store.max_position()
+    rt.jobs.send(TRANSCRIBE, test_id, 1, transcribed.recording)
+    rt.jobs.broker.join("speech", timeout=60_000)
+    assert [r.topic for r in rt.store.read_all() if r.position > before
+            and not r.topic.startswith("system.")] == []  # fmt: skip
+
+    summary = client.get("/api/v1/level-test/summary", headers=user["headers"]).json()["data"]
+    assert summary["completedTests"] == 1 and summary["latestLevel"] == data["level"]
+    other = signed_in_learner(client, "Other")
+    assert client.get(f"/api/v1/level-test/voice/{test_id}/result",
+                      headers=other["headers"]).status_code == 404  # fmt: skip
+
+
+def test_unusable_recordings_are_refused_and_change_nothing(client: TestClient) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Rin")
+    test_id = _start(client, user)
+    before = rt.store.max_position()
+    cases = [
+        (b"", "AUDIO_EMPTY", 422),
+        (b"definitely not audio" * 50, "AUDIO_UNDECODABLE", 422),
+        (_silence(0.2), "AUDIO_TOO_SHORT", 422),
+        (_silence(601), "AUDIO_TOO_LONG", 413),
+        (b"\x00" * (speech.MAX_BYTES + 1), "AUDIO_TOO_LARGE", 413),
+    ]
+    for data, code, status in cases:
+        response = _upload(client, user, test_id, data)
+        assert response.status_code == status, (code, response.text)
+        assert response.json()["error"]["code"] == code
+    assert appended_by_requests(rt.store, before) == []
+    other = signed_in_learner(client, "Intruder")
+    assert _upload(client, other, test_id, _silence(2)).status_code == 404
+    nothing = client.post(f"/api/v1/level-test/voice/{test_id}/analyze", headers=user["headers"])
+    assert nothing.status_code == 422  # no answer yet
+    assert client.post(f"/api/v1/level-test/{test_id}/cancel",
+                       headers=user["headers"]).status_code == 200  # fmt: skip
+    late = _upload(client, user, test_id, _silence(2))
+    assert late.status_code == 409
+
+
+def test_the_whisper_model_is_assembled_and_checked(tmp_path: Path) -> None:
+    directory = speech.model_dir(tmp_path)
+    assert (directory / "tokenizer.json").exists()
+    with (directory / "model.bin").open("r+b") as handle:  # a corrupted cache...
+        handle.write(b"tampered")
+    assert speech.model_dir(tmp_path) == directory  # ...is rebuilt from the parts
+    from workers.model_files import sha256_of
+
+    assert sha256_of(directory / "model.bin") == speech.MODEL_SHA256
