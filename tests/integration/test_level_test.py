@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from commands.level_tests import TRANSCRIBE
+from commands.base import CommandContext
+from commands.level_tests import TRANSCRIBE, record_answer
 from domain.level_tests import AnswerTranscribed, LevelAssessed
 from domain.profiles import LanguageLevelAssessed
 from infra.runtime import Runtime
@@ -153,3 +154,25 @@ def test_the_whisper_model_is_assembled_and_checked(tmp_path: Path) -> None:
     from workers.model_files import sha256_of
 
     assert sha256_of(directory / "model.bin") == speech.MODEL_SHA256
+
+
+@pytest.mark.workers
+def test_a_job_that_keeps_failing_ends_the_test_as_failed(
+    client: TestClient, recording: bytes
+) -> None:
+    """An answer whose recording is not in the blob store (lost storage): every
+    transcription attempt fails, and when the retries are spent the learner gets a clear
+    failure instead of waiting forever."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Hana")
+    test_id = _start(client, user)
+    record_answer(rt.bus, CommandContext(actor_id=user["id"]), user_id=user["id"],
+                  test_id=test_id, question_id=None, recording=f"level-tests/{test_id}/lost",
+                  media_type="audio/wav", duration=20.0, size=len(recording))  # fmt: skip
+    deadline = time.monotonic() + 90
+    while (state := client.get(f"/api/v1/level-test/{test_id}", headers=user["headers"]).json()[
+        "data"]["status"]) != "failed":  # fmt: skip
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    result = client.get(f"/api/v1/level-test/voice/{test_id}/result", headers=user["headers"])
+    assert result.status_code == 422 and result.json()["error"]["code"] == "LEVEL_TEST_FAILED"
