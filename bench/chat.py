@@ -49,8 +49,8 @@ KEYS = "bench:" + "b" * 48
 
 
 @contextlib.contextmanager
-def topology(workdir: Path) -> Iterator[list[str]]:
-    """Two API processes and the background roles; yields their base URLs."""
+def topology(workdir: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """Two API processes and the background roles; yields their base URLs and settings."""
     admin = postgres_admin_url()
     name = f"lm_bench_chat_{uuid4().hex[:8]}"
     url = create_database(admin, name)
@@ -89,7 +89,7 @@ def topology(workdir: Path) -> Iterator[list[str]]:
         try:
             for base in bases:
                 wait_healthy(base)
-            yield bases
+            yield bases, env
         finally:
             stop(processes)
 
@@ -140,8 +140,24 @@ async def sign_in_and_pair(
     return users, rooms
 
 
-async def run(bases: list[str], sockets: int, rate: float, seconds: float) -> dict[str, Any]:
+def settle(env: dict[str, str], timeout: float = 300) -> float:
+    """Wait until every projection and policy has applied the whole log (the sign-ups and
+    room set-up), so the measurement is of chat traffic, not of a backlog; returns seconds."""
+    started = time.monotonic()
+    command = [sys.executable, "-m", "infra.cli", "projections", "status"]
+    while time.monotonic() - started < timeout:
+        status = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=True)
+        if all(p["lag"] <= 0 for p in json.loads(status.stdout)["projections"]):
+            return round(time.monotonic() - started, 1)
+        time.sleep(1)
+    raise TimeoutError("the read models did not catch up with the set-up")
+
+
+async def run(
+    bases: list[str], env: dict[str, str], sockets: int, rate: float, seconds: float
+) -> dict[str, Any]:
     users, rooms = await sign_in_and_pair(bases, sockets)
+    settled = await asyncio.to_thread(settle, env)
     sent_at: dict[str, tuple[float, int]] = {}
     latencies: list[float] = []
     clients: list[Socket] = []
@@ -201,6 +217,7 @@ async def run(bases: list[str], sockets: int, rate: float, seconds: float) -> di
     return {
         "sockets": len(clients),
         "rooms": len(rooms),
+        "settle_seconds": settled,
         "target_rate": rate,
         "sent": sent,
         "sent_per_s": round(sent / elapsed, 1),
@@ -225,8 +242,9 @@ def main() -> None:
         "started_at": datetime.now(UTC).isoformat(),
         "loadavg_at_start": os.getloadavg(),
     }
-    with tempfile.TemporaryDirectory() as workdir, topology(Path(workdir)) as bases:
-        report |= asyncio.run(run(bases, args.sockets - args.sockets % 2, args.rate, args.seconds))
+    with tempfile.TemporaryDirectory() as workdir, topology(Path(workdir)) as (bases, env):
+        pairs = args.sockets - args.sockets % 2
+        report |= asyncio.run(run(bases, env, pairs, args.rate, args.seconds))
     report["loadavg_at_end"] = os.getloadavg()
     report["machine"] = {"nproc": os.cpu_count()}
     text = json.dumps(report, indent=2)

@@ -22,7 +22,8 @@ from infra.settings import Settings
 log = logging.getLogger(__name__)
 POSITION_TABLE = "languagemate_relay_position"
 TICK_SECONDS = 1.0
-"""While events keep flowing, partitions are ticked this often; an idle relay ticks at once."""
+"""Partitions are ticked at most this often: every tick costs every consumer group a
+tracking write per partition, so ticking after each small batch swamped a busy system."""
 
 
 class RelayPosition:
@@ -141,10 +142,9 @@ class Relay:
         ensure_topic(self.settings)
         while not stop.is_set():
             new = self.step(after)
-            idle = new == after
-            if new > self.ticked and (idle or time.monotonic() - self.last_tick >= TICK_SECONDS):
+            if new > self.ticked and time.monotonic() - self.last_tick >= TICK_SECONDS:
                 self.tick(new)
-            if idle:
+            if new == after:
                 self.store.wait_for_append(self.settings.projection_poll_seconds)
             after = new
         self.close()

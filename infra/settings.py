@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     kafka_group_prefix: str = "languagemate"
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
     kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5_000)
 
     s3_endpoint: str = ""
     s3_bucket: str = "languagemate"
