@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     kafka_group_prefix: str = "languagemate"
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
     kafka_heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    policies_from_kafka: bool = False
+    """Run policies as Kafka consumer groups (scales out per partition) instead of reading
+    the event log (cheaper on a small deployment; see ``Runtime.start_policies``)."""
     kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5_000)
 
     s3_endpoint: str = ""
