@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.identity import AccountDeleted
 from domain.level_tests import (
     AnalysisRequested,
     AnswerRecorded,
@@ -92,6 +93,13 @@ def _failed(e: LevelTestFailed, tx: ProjectionTx) -> None:
 @level_tests.on(LevelTestCancelled)
 def _cancelled(e: LevelTestCancelled, tx: ProjectionTx) -> None:
     tx.update("level_tests", {"test_id": e.test_id}, {"status": "cancelled"})
+
+
+@level_tests.on(AccountDeleted)
+def _account_deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
+    """The results hold decrypted feedback: they go with the account (the events keep only
+    ciphertext whose key is destroyed)."""
+    tx.delete("level_tests", {"user_id": str(e.aggregate_id)})
 
 
 # -- queries ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from commands.level_tests import TRANSCRIBE, record_answer
 from domain.level_tests import AnswerTranscribed, LevelAssessed
 from domain.profiles import LanguageLevelAssessed
 from infra.runtime import Runtime
+from projections import level_tests as rm
 from tests.support import appended_by_requests, signed_in_learner
 from workers import speech
 
@@ -176,3 +177,16 @@ def test_a_job_that_keeps_failing_ends_the_test_as_failed(
         time.sleep(0.2)
     result = client.get(f"/api/v1/level-test/voice/{test_id}/result", headers=user["headers"])
     assert result.status_code == 422 and result.json()["error"]["code"] == "LEVEL_TEST_FAILED"
+
+
+def test_results_go_with_a_deleted_account(client: TestClient) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Leaving")
+    _start(client, user)
+    assert rm.tests_of(rt.read_models, user["id"], page=1, size=10)[1] == 1
+    gone = client.request("DELETE", "/api/v1/settings/account", json={}, headers=user["headers"])
+    assert gone.status_code == 200, gone.text
+    deadline = time.monotonic() + 20
+    while rm.tests_of(rt.read_models, user["id"], page=1, size=10)[1]:
+        assert time.monotonic() < deadline, "the deleted user's level tests are still listed"
+        time.sleep(0.05)
