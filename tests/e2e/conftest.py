@@ -86,3 +86,20 @@ def distributed_env(
         "LANGUAGEMATE_DEV_LOGIN": "1",
         "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
     }
+
+
+def two_apis(
+    processes: Processes, env: dict[str, str], *roles: str
+) -> tuple[list[int], list[str], list[subprocess.Popen[bytes]]]:
+    """Two ``api`` processes plus relay, ``projector all`` and the given extra roles, all
+    healthy: (ports, base URLs, the two API processes)."""
+    from tests.services import free_port
+
+    ports = [free_port(), free_port()]
+    apis = [processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports]
+    for role in (["relay"], ["projector", "all"], *([r] for r in roles)):
+        processes.start(role, env, role[0])
+    bases = [f"http://127.0.0.1:{p}" for p in ports]
+    for base, api in zip(bases, apis, strict=True):
+        wait_healthy(base, api)
+    return ports, bases, apis

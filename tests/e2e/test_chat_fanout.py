@@ -12,8 +12,7 @@ import httpx
 from websockets.sync.client import ClientConnection, connect
 
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser
-from tests.e2e.conftest import Processes, wait_healthy
-from tests.services import free_port
+from tests.e2e.conftest import Processes, two_apis
 
 
 class Client:
@@ -49,14 +48,7 @@ def test_messages_fan_out_across_two_api_processes(
     distributed_env: dict[str, str], redis_url: str, processes: Processes
 ) -> None:
     env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url}
-    ports = [free_port(), free_port()]
-    apis = [processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports]
-    processes.start(["relay"], env, "relay")
-    processes.start(["projector", "all"], env, "projector")
-    processes.start(["policies"], env, "policies")
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    for base, api in zip(bases, apis, strict=True):
-        wait_healthy(base, api)
+    ports, bases, _ = two_apis(processes, env, "policies")
 
     owner, guest = _login(bases[0], "owner"), _login(bases[1], "guest")
     room = httpx.post(f"{bases[0]}/api/v1/chat/rooms", json={"roomName": "Two"},
@@ -105,13 +97,7 @@ def test_presence_of_a_killed_api_process_expires(
     themselves, and the surviving process reports the user offline with a last-seen time."""
     env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url,
            "LANGUAGEMATE_PRESENCE_TTL_SECONDS": "2"}  # fmt: skip
-    ports = [free_port(), free_port()]
-    doomed, survivor = (processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports)
-    processes.start(["relay"], env, "relay")
-    processes.start(["projector", "all"], env, "projector")
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    wait_healthy(bases[0], doomed)
-    wait_healthy(bases[1], survivor)
+    ports, bases, (doomed, _) = two_apis(processes, env)
     user, viewer = _login(bases[0], "mortal"), _login(bases[1], "viewer")
 
     def status() -> dict[str, Any]:

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 from websockets.sync.client import ClientConnection, connect
 
-from tests.e2e.conftest import Processes, wait_healthy
-from tests.services import free_port
+from tests.e2e.conftest import Processes, two_apis
 
 
 def _next(ws: ClientConnection, kind: str) -> dict[str, Any]:
@@ -29,13 +28,7 @@ def test_signals_cross_api_processes_to_their_addressee_only(
     distributed_env: dict[str, str], redis_url: str, processes: Processes
 ) -> None:
     env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url}
-    ports = [free_port(), free_port()]
-    apis = [processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports]
-    processes.start(["relay"], env, "relay")
-    processes.start(["projector", "all"], env, "projector")
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    for base, api in zip(bases, apis, strict=True):
-        wait_healthy(base, api)
+    ports, bases, _ = two_apis(processes, env)
 
     created = httpx.post(f"{bases[0]}/api/v1/room/create", timeout=30,
                          json={"roomType": "audio", "maxParticipants": 3})  # fmt: skip
