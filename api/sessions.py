@@ -235,9 +235,16 @@ def reschedule(
 
 
 # -- group sessions -----------------------------------------------------------------------
-def group_view(rt: Runtime, row: dict[str, Any], user_id: str) -> dict[str, Any]:
-    members = rm.group_members(rt.read_models, row["session_id"])
-    names = people(rt.read_models, members)
+def group_views(rt: Runtime, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+    """Group sessions as the lists show them: members and names in two lookups per list."""
+    members = rm.group_members(rt.read_models, [r["session_id"] for r in rows])
+    names = people(rt.read_models, sorted({m for ms in members.values() for m in ms}))
+    return [_group_view(r, members[r["session_id"]], names, user_id) for r in rows]
+
+
+def _group_view(
+    row: dict[str, Any], members: list[str], names: dict[str, Any], user_id: str
+) -> dict[str, Any]:
     joined = user_id in members
     return {
         "id": row["session_id"],
@@ -266,7 +273,7 @@ def _group(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
     row = rm.group_session_row(rt.read_models, session_id)
     if row is None:
         raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
-    return group_view(rt, row, user_id)
+    return group_views(rt, [row], user_id)[0]
 
 
 @groups.post("")
@@ -290,13 +297,13 @@ def open_groups(
         found = reference.language_by_code(language)
         language_id = found.id if found else -1
     rows = rm.open_group_sessions(rt.read_models, datetime.now(UTC), language_id)
-    return ok([group_view(rt, r, caller.user_id) for r in rows])
+    return ok(group_views(rt, rows, caller.user_id))
 
 
 @groups.get("/my")
 def my_groups(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     rows = rm.group_sessions_of(rt.read_models, caller.user_id)
-    return ok([group_view(rt, r, caller.user_id) for r in rows])
+    return ok(group_views(rt, rows, caller.user_id))
 
 
 @groups.get("/{session_id}")

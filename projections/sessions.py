@@ -287,10 +287,16 @@ def group_session_row(read_models: ReadModels, session_id: str) -> dict[str, Any
     return found[0] if found else None
 
 
-def group_members(read_models: ReadModels, session_id: str) -> list[str]:
+def group_members(read_models: ReadModels, session_ids: list[str]) -> dict[str, list[str]]:
+    """Each session's members, oldest seat first, in one query for a whole list."""
     seats = read_models.table(sessions, "group_participants")
-    query = sa.select(seats.c.user_id).where(seats.c.session_id == session_id)
-    return [r["user_id"] for r in _rows(read_models, query.order_by(seats.c.joined_at))]
+    query = sa.select(seats.c.session_id, seats.c.user_id).where(
+        seats.c.session_id.in_(session_ids)
+    )
+    found: dict[str, list[str]] = {sid: [] for sid in session_ids}
+    for row in _rows(read_models, query.order_by(seats.c.joined_at)):
+        found[row["session_id"]].append(row["user_id"])
+    return found
 
 
 def completed_sessions(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
