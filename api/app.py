@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
+    ai_service,
     catalogs,
     chat,
     errors,
@@ -77,6 +78,7 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     for module in (
         system,
+        ai_service,
         identity,
         level_tests,
         oauth,

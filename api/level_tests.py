@@ -104,6 +104,23 @@ async def _read_capped(audio: UploadFile) -> bytes:
     return b"".join(chunks)
 
 
+async def read_recording(
+    audio: UploadFile, max_seconds: float = speech.MAX_SECONDS
+) -> tuple[bytes, Any, str]:
+    """The upload's bytes, decoded samples and media type, or a clear 4xx (see
+    ``speech.decode``); 503 when this server has no speech support installed."""
+    if not speech.available():
+        raise ApiError(503, "the level test is not installed on this server", "LEVEL_TEST_OFF")
+    data = await _read_capped(audio)
+    try:
+        samples = await run_in_threadpool(speech.decode, data, max_seconds)
+    except speech.AudioRejected as rejected:
+        status = STATUS_FOR_REJECTION.get(rejected.code, 422)
+        raise ApiError(status, str(rejected), rejected.code) from None
+    media_type = (audio.content_type or "application/octet-stream").split(";")[0].strip()
+    return data, samples, media_type
+
+
 async def _answer(
     rt: Runtime, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
     audio: UploadFile,
@@ -111,15 +128,7 @@ async def _answer(
     row = _test(rt, test_id, user_id)
     if row["status"] != "in_progress":
         raise ApiError(409, f"the test is {row['status']}", "LEVEL_TEST_STATE")
-    if not speech.available():
-        raise ApiError(503, "the level test is not installed on this server", "LEVEL_TEST_OFF")
-    data = await _read_capped(audio)
-    try:
-        samples = await run_in_threadpool(speech.decode, data)
-    except speech.AudioRejected as rejected:
-        status = STATUS_FOR_REJECTION.get(rejected.code, 422)
-        raise ApiError(status, str(rejected), rejected.code) from None
-    media_type = (audio.content_type or "application/octet-stream").split(";")[0].strip()
+    data, samples, media_type = await read_recording(audio)
     key = f"level-tests/{test_id}/{uuid4().hex}"
     await run_in_threadpool(rt.blobs.put, key, data, media_type)
     duration = len(samples) / speech.SAMPLE_RATE
@@ -174,6 +183,7 @@ def result_view(row: dict[str, Any]) -> dict[str, Any]:
         "improvements": result.get("improvements", []),
         "feedback": result.get("feedback"),
         "feedbackSummary": result.get("feedback"),
+        "feedbackSource": result.get("feedback_source"),
         "confidence": result.get("confidence"),
         "language": row["language"],
         "completedAt": completed,

@@ -8,7 +8,11 @@ is ridge regression of the level (1..6) on standardised text features; quality i
 by leave-one-out cross-validation, against the two baselines the data's README names: word
 count alone and always predicting the most frequent level.
 
-    python bench/cefr_calibrate.py [--data PATH] [--write]
+``--llm NAME`` adds that model's log-probability level as one more feature and stores the
+fit under the model file's sha256 (``with_llm``): the scorer uses it only with that exact
+model. The text-only fit is refitted and stored too; other models' fits are kept.
+
+    python bench/cefr_calibrate.py [--data PATH] [--llm qwen2.5-1.5b] [--write]
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.leveltest_eval import agreement, confusion  # noqa: E402
+from workers import llm  # noqa: E402
 from workers.cefr_features import TEXT_FEATURES, text_features  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "cefr-dev" / "asag-dev.jsonl"
@@ -45,21 +53,6 @@ def predict(weights: np.ndarray, mean: np.ndarray, std: np.ndarray, x: np.ndarra
     return np.clip(z @ weights, 1.0, 6.0)
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def scores(truth: np.ndarray, guess: np.ndarray) -> dict[str, float]:
-    levels = np.rint(guess)
-    return {
-        "spearman": round(spearman(truth, guess), 3) if guess.std() > 0 else 0.0,
-        "exact": round(float((levels == truth).mean()), 3),
-        "within_one": round(float((abs(levels - truth) <= 1).mean()), 3),
-        "rmse": round(float(np.sqrt(((guess - truth) ** 2).mean())), 3),
-    }
-
-
 def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = np.empty(len(y))
     for i in range(len(y)):
@@ -68,9 +61,30 @@ def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+def calibration(x: np.ndarray, y: np.ndarray, names: list[str], version: str,
+                data: str) -> dict[str, Any]:  # fmt: skip
+    """A fit as the scorer reads it, with its leave-one-out quality and confusion matrix."""
+    weights, mean, std = fit(x, y)
+    held_out = leave_one_out(x, y)
+    return {
+        "version": version,
+        "data": data,
+        "features": names,
+        "intercept": round(float(weights[0]), 6),
+        "weights": [round(float(w), 6) for w in weights[1:]],
+        "mean": [round(float(m), 6) for m in mean],
+        "std": [round(float(s), 6) for s in std],
+        "leave_one_out": agreement(y, held_out),
+        "leave_one_out_confusion": confusion(y, held_out),
+        "in_sample": agreement(y, predict(weights, mean, std, x)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--llm", default="off", help="smollm2, qwen2.5-1.5b, a GGUF path, off")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lm-models")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.data.read_text().splitlines() if line.strip()]
@@ -79,30 +93,37 @@ def main() -> None:
     y = np.array([float(r["level_num"]) for r in rows])
     words_only = x[:, [TEXT_FEATURES.index("log_words")]]
     majority = float(np.bincount(y.astype(int)).argmax())
+    data = f"{args.data.name} ({len(rows)} answers)"
+    text_fit = calibration(x, y, list(TEXT_FEATURES), "text-ridge-1", data)
     report: dict[str, Any] = {
         "benchmark": "cefr_calibration",
         "data": args.data.name,
         "samples": len(rows),
-        "features": list(TEXT_FEATURES),
-        "leave_one_out": scores(y, leave_one_out(x, y)),
-        "baseline_word_count": scores(y, leave_one_out(words_only, y)),
-        "baseline_majority": scores(y, np.full(len(y), majority)),
+        "text_only": text_fit,
+        "baseline_word_count": agreement(y, leave_one_out(words_only, y)),
+        "baseline_majority": agreement(y, np.full(len(y), majority)),
     }
-    weights, mean, std = fit(x, y)
-    report["in_sample"] = scores(y, predict(weights, mean, std, x))
-    calibration = {
-        "version": "text-ridge-1",
-        "data": f"{args.data.name} ({len(rows)} answers)",
-        "features": list(TEXT_FEATURES),
-        "intercept": round(float(weights[0]), 6),
-        "weights": [round(float(w), 6) for w in weights[1:]],
-        "mean": [round(float(m), 6) for m in mean],
-        "std": [round(float(s), 6) for s in std],
-        "leave_one_out": report["leave_one_out"],
-    }
+    stored = json.loads(TARGET.read_text())
+    text_fit["with_llm"] = stored.get("with_llm", {})
+    model = llm.shared_model(args.llm, args.cache)
+    if model is not None:
+        started = time.perf_counter()
+        signal = np.array([[llm.expected_level(model.level_distribution(r["text"]))]
+                           for r in rows])  # fmt: skip
+        seconds = (time.perf_counter() - started) / len(rows)
+        blended = calibration(np.hstack([x, signal]), y, [*TEXT_FEATURES, "llm_level"],
+                              f"text-ridge-1+{model.name}", data)  # fmt: skip
+        blended["model"] = model.name
+        text_fit["with_llm"][model.sha256] = blended
+        report["llm"] = {
+            "model": model.name,
+            "signal_alone": agreement(y, leave_one_out(signal, y)),
+            "signal_spearman_raw": agreement(y, signal[:, 0])["spearman"],
+            "seconds_per_answer": round(seconds, 3),
+            "blended": blended,
+        }
     if args.write:
-        TARGET.write_text(json.dumps(calibration, indent=2) + "\n")
-    report["calibration"] = calibration
+        TARGET.write_text(json.dumps(text_fit, indent=2) + "\n")
     print(json.dumps(report, indent=2))
 
 

@@ -132,6 +132,8 @@ class LevelAssessed(DomainEvent):
     strengths: list[str] = Field(max_length=6)
     improvements: list[str] = Field(max_length=6)
     feedback: Personal = Field(max_length=4_000)
+    feedback_source: str = Field(default="measured", pattern="^(measured|llm)$")
+    """``llm`` when a language model's wording (checked against the facts) was added."""
     confidence: int = Field(ge=0, le=100)
     features: dict[str, float] = Field(max_length=30)
     scorer_version: str = Field(max_length=60)

@@ -60,17 +60,17 @@ class LoginThrottle:
 
 
 class RateLimit:
-    """A moving-window limit per client IP on one kind of request (the room routes, which
-    the SPA calls without a token)."""
+    """A moving-window limit per client on one kind of request: per IP on the room routes
+    (the SPA calls them without a token), per user on the AI service routes."""
 
     def __init__(self, storage_uri: str, secret: str, rate: str, namespace: str) -> None:
         self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
         self.item: RateLimitItem = parse(rate)
         self.secret, self.namespace = secret, namespace
 
-    def hit(self, ip: str) -> None:
+    def hit(self, client: str) -> None:
         """Count one request; raise ``TooManyAttempts`` once the window is used up."""
-        key = hashlib.sha256(f"{self.secret}:{self.namespace}:{ip}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(f"{self.secret}:{self.namespace}:{client}".encode()).hexdigest()[:32]
         if not self.limiter.hit(self.item, self.namespace, key):
             reset_at = self.limiter.get_window_stats(self.item, self.namespace, key).reset_time
             raise TooManyAttempts(max(1, math.ceil(reset_at - time.time())))

@@ -137,6 +137,11 @@ class Runtime:
                          self.settings.room_rate_limit, "rooms")  # fmt: skip
 
     @cached_property
+    def ai_limit(self) -> RateLimit:
+        return RateLimit(self.settings.redis_url or "memory://", self.pepper,
+                         self.settings.ai_rate_limit, "ai")  # fmt: skip
+
+    @cached_property
     def rooms(self) -> RoomRegistry:
         return RoomRegistry(self.redis, self.settings.presence_ttl_seconds)
 

@@ -123,6 +123,18 @@ class Settings(BaseSettings):
     """Where split model files are assembled (Whisper); empty means ``data_dir/models``."""
     level_test_wait_seconds: float = Field(default=20.0, ge=0, le=120)
     """How long ``analyze`` waits for the assessment before answering "processing"."""
+    llm_model: str = "auto"
+    """The level test's language model: ``smollm2`` or ``qwen2.5-1.5b`` (packaged, checked
+    by sha256), the path of any GGUF file, ``auto`` (the strongest packaged one installed)
+    or ``off``."""
+    llm_threads: int = Field(default=2, ge=1, le=64)
+    job_heartbeat_seconds: float = Field(default=60.0, ge=1)
+    """A worker silent this long is taken for dead and its unfinished jobs run again
+    elsewhere; longer than any pause a busy worker makes between broker calls."""
+    ai_wait_seconds: float = Field(default=30.0, gt=0, le=120)
+    """How long the AI service routes wait for a worker before answering 503."""
+    ai_rate_limit: str = "30/minute"
+    """Per user, over the AI service routes (transcribe, evaluate, realtime feedback)."""
 
     presence_ttl_seconds: float = Field(default=60.0, ge=1)
     """How long a user stays online after the process holding their socket stops renewing

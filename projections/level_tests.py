@@ -79,7 +79,8 @@ def _requested(e: AnalysisRequested, tx: ProjectionTx) -> None:
 @level_tests.on(LevelAssessed)
 def _assessed(e: LevelAssessed, tx: ProjectionTx) -> None:
     result = e.model_dump(include={"scores", "strengths", "improvements", "feedback",
-                                   "confidence", "scorer_version", "model_versions"})  # fmt: skip
+                                   "feedback_source", "confidence", "scorer_version",
+                                   "model_versions"})  # fmt: skip
     tx.update("level_tests", {"test_id": e.test_id}, {
         "status": "completed", "completed_at": e.meta.occurred_at, "level": e.level,
         "overall": e.overall, "result": result})  # fmt: skip

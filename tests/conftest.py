@@ -182,6 +182,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "kafka_session_timeout_ms": 2000,
         "kafka_heartbeat_interval_ms": 500,
         "model_cache_dir": MODEL_CACHE,
+        "llm_model": "smollm2",  # small and quick; `auto` would take Qwen when installed
     }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 

@@ -9,6 +9,12 @@ pauses), and Whisper's word confidence as a clarity proxy.
 
 Whisper smooths learner speech ("I am" -> "I'm", fillers dropped), so fluency reads the
 timings, not the text. Everything here is deterministic and cheap.
+
+Korean: a written word (eojeol) is a stem plus particles or endings ("학교에", "만나요"), and
+wordfreq's Korean lookup needs the MeCab tokenizer, which we do not ship. So a Korean word's
+frequency is that of its longest prefix in wordfreq's Korean list ("학교에" -> "학교"; the
+prefix must be at least half the word, or "경제학적으로" would pass as the common "경제"), and
+subordination counts the clause-linking endings (-지만, -는데, -니까, -아서/-어서, ...).
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ CONNECTIVES = {
            "finally", "also", "then", "besides", "instead", "overall", "example", "addition",
            "contrast", "consequently", "meanwhile"},
 }  # fmt: skip
+SUBORDINATE_ENDINGS = {
+    "ko": ("지만", "는데", "은데", "니까", "어서", "아서", "해서", "면서", "도록", "려고",
+           "다가", "으면", "때문에", "는지", "다면"),
+}  # fmt: skip
+CONNECTIVES["ko"] = {"그리고", "그래서", "하지만", "그러나", "그런데", "또한", "따라서",
+                     "그러므로", "게다가", "결국", "먼저", "예를", "반면에", "특히"}  # fmt: skip
+PREFIX_LOOKUP = {"ko"}
+"""Languages whose words are looked up by longest known prefix (see above)."""
 FILLERS = {"en": {"um", "uh", "er", "erm", "hmm", "ah", "eh", "mm"},
            "ko": {"음", "어", "그", "저기", "아"}}  # fmt: skip
 TEXT_FEATURES = ("log_words", "mattr", "rare_share", "word_length", "sentence_length",
@@ -49,7 +63,28 @@ def words_of(text: str) -> list[str]:
 def _zipf(word: str, language: str) -> float:
     from wordfreq import zipf_frequency
 
-    return float(zipf_frequency(word, language))
+    if language not in PREFIX_LOOKUP:
+        return float(zipf_frequency(word, language))
+    frequencies = _frequencies(language)
+    for end in range(len(word), (len(word) - 1) // 2, -1):  # at least half the word
+        if word[:end] in frequencies:
+            return math.log10(frequencies[word[:end]]) + 9
+    return 0.0
+
+
+@cache
+def _frequencies(language: str) -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    return dict(get_frequency_dict(language))
+
+
+def _subordinate_clauses(words: Sequence[str], language: str) -> int:
+    lowered = " " + " ".join(words) + " "
+    endings = SUBORDINATE_ENDINGS.get(language, ())
+    return sum(lowered.count(f" {s} ") for s in SUBORDINATORS.get(language, set())) + sum(
+        1 for w in words if len(w) > 2 and w.endswith(endings)
+    )
 
 
 def mattr(words: Sequence[str], window: int = MATTR_WINDOW) -> float:
@@ -65,8 +100,6 @@ def text_features(text: str, language: str) -> dict[str, float]:
     words = words_of(text)
     sentences = [s for s in SENTENCE_END.split(text) if words_of(s)] or [text]
     count = max(len(words), 1)
-    lowered = " " + " ".join(words) + " "
-    subordinators = SUBORDINATORS.get(language, set())
     connectives = CONNECTIVES.get(language, set())
     return {
         "log_words": math.log1p(len(words)),
@@ -74,7 +107,7 @@ def text_features(text: str, language: str) -> dict[str, float]:
         "rare_share": sum(1 for w in words if _zipf(w, language) < RARE_ZIPF) / count,
         "word_length": sum(len(w) for w in words) / count,
         "sentence_length": len(words) / len(sentences),
-        "subordination": sum(lowered.count(f" {s} ") for s in subordinators) / len(sentences),
+        "subordination": _subordinate_clauses(words, language) / len(sentences),
         "connectives": 100 * sum(1 for w in words if w in connectives) / count,
         "fillers": 100 * sum(1 for w in words if w in FILLERS.get(language, set())) / count,
         "repetitions": 100 * sum(1 for a, b in itertools.pairwise(words) if a == b) / count,

@@ -3,7 +3,10 @@
 The level comes from a ridge regression over text features, fitted on examiner-labelled
 learner answers (``bench/cefr_calibrate.py`` fits it and reports leave-one-out quality;
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
-trusted (models-notes: it rated A2 text B2 and C1 text B2). Sub-scores map the measured
+trusted (models-notes: it rated A2 text B2 and C1 text B2); its log-probability level
+(``workers/llm.py``) joins the regression as one more feature, but only with a fit made
+for that exact model file (keyed by sha256), since each model's signal has its own scale.
+Sub-scores map the measured
 features onto 0-100 with fixed, documented anchors; speech features (rate, pauses, runs,
 Whisper's word confidence) drive fluency and pronunciation, which written data cannot
 calibrate.
@@ -19,6 +22,7 @@ always equals the level reported.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +30,8 @@ from typing import Any
 
 from domain.level_tests import CEFR_LEVELS
 from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
+from workers.level_feedback import assessment_feedback, measured_facts
+from workers.llm import LanguageModel, expected_level
 
 BANDS = (0, 40, 55, 70, 80, 90, 101)
 """Lower bounds of A1..C2 on the 0-100 scale (and an upper sentinel)."""
@@ -55,13 +61,20 @@ def _scale(value: float, zero: float, full: float) -> float:
 @cache
 def _calibration() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(CALIBRATION.read_text())
-    if data["features"] != list(TEXT_FEATURES):
+    fits = [data, *data.get("with_llm", {}).values()]
+    if any(f["features"][: len(TEXT_FEATURES)] != list(TEXT_FEATURES) for f in fits):
         raise RuntimeError("cefr_calibration.json does not match the feature set; refit it")
     return data
 
 
-def calibrated_level(features: dict[str, float]) -> float:
-    c = _calibration()
+def fit_for(llm_sha256: str | None) -> dict[str, Any]:
+    """The fit for features plus this model's level signal, or the text-only fit."""
+    fits: dict[str, dict[str, Any]] = _calibration().get("with_llm", {})
+    return fits.get(llm_sha256 or "", _calibration())
+
+
+def calibrated_level(features: dict[str, float], fit: dict[str, Any] | None = None) -> float:
+    c = fit or _calibration()
     value = c["intercept"] + sum(
         w * (features[name] - m) / s
         for name, w, m, s in zip(c["features"], c["weights"], c["mean"], c["std"], strict=True)
@@ -110,42 +123,52 @@ def subscores(
 
 
 def assess(
-    answers: list[Answer], language: str, relevance: list[float] | None = None
+    answers: list[Answer],
+    language: str,
+    relevance: list[float] | None = None,
+    llm: LanguageModel | None = None,
 ) -> dict[str, Any]:
     """The ``LevelAssessed`` fields (less ids) for a test's transcribed answers.
-    ``relevance`` is each answer's similarity to its prompt (0..1), if known."""
+    ``relevance`` is each answer's similarity to its prompt (0..1), if known; ``llm`` adds
+    its level signal (used when calibrated for it) and feedback wording."""
     text = " ".join(a.text for a in answers)
     features = text_features(text, language)
+    if llm is not None:
+        features["llm_level"] = expected_level(llm.level_distribution(text))
+    fit = fit_for(llm.sha256 if llm else None)
     timed = [w for a in answers for w in a.words]
     speech = speech_features(timed)
-    value = calibrated_level(features)
+    value = calibrated_level(features, fit)
     overall = overall_for(value)
     topic = sum(relevance) / len(relevance) if relevance else None
     scores = subscores(features, speech if timed else None, topic, overall)
     rounded = {k: round(v) for k, v in scores.items()}
     words = len([w for w in text.split() if w])
-    confidence = round(
-        100 * min(1.0, words / 80) * (1 - _calibration()["leave_one_out"]["rmse"] / 3)
-    )
+    confidence = round(100 * min(1.0, words / 80) * (1 - fit["leave_one_out"]["rmse"] / 3))
     measured = {**features, **speech, "level_value": value}
     if topic is not None:
         measured["relevance"] = topic
+    evidence = _evidence(measured)
+    facts = measured_facts(level_for(overall), rounded, evidence, measured)
+    feedback, source = assessment_feedback(llm, facts)
     return {
         "level": level_for(overall),
         "overall": overall,
         "scores": rounded,
-        "strengths": [_why(k, measured, strong=True) for k, v in rounded.items() if v >= STRONG],
-        "improvements": [_why(k, measured, strong=False) for k, v in rounded.items() if v <= WEAK],
-        "feedback": _feedback(level_for(overall), rounded, measured, words),
+        "strengths": [f"{k}: {evidence[k]}" for k, v in rounded.items() if v >= STRONG],
+        "improvements": [f"{k}: work on this ({evidence[k]})"
+                         for k, v in rounded.items() if v <= WEAK],
+        "feedback": feedback,
+        "feedback_source": source,
         "confidence": max(min(confidence, 100), 0),
         "features": {k: round(float(v), 4) for k, v in measured.items()},
-        "scorer_version": _calibration()["version"],
+        "scorer_version": fit["version"],
     }  # fmt: skip
 
 
-def _why(area: str, f: dict[str, float], *, strong: bool) -> str:
-    """A strength or an improvement, saying which measurement it rests on."""
-    evidence = {
+def _evidence(f: dict[str, float]) -> dict[str, str]:
+    """For each area, the measurements its score rests on, in words."""
+    return {
         "vocabulary": f"diversity {f['mattr']:.2f}, {100 * f['rare_share']:.0f}% less common words",
         "grammar": f"{f['sentence_length']:.1f} words a sentence, "
         f"{f['subordination']:.1f} linked clauses",
@@ -153,17 +176,7 @@ def _why(area: str, f: dict[str, float], *, strong: bool) -> str:
         f"{f['pauses_per_minute']:.0f} long pauses a minute",
         "pronunciation": f"recognised with {100 * f['clarity']:.0f}% average confidence",
         "coherence": f"{f['connectives']:.1f} linking words per 100 words",
-        "interaction": f"relevance {f.get('relevance', 0):.2f} to the question",
-    }[area]
-    return f"{area}: {evidence}" if strong else f"{area}: work on this ({evidence})"
-
-
-def _feedback(level: str, scores: dict[str, int], f: dict[str, float], words: int) -> str:
-    best = max(scores, key=lambda k: scores[k])
-    worst = min(scores, key=lambda k: scores[k])
-    return (
-        f"Estimated level {level} from {words} words of speech. Your strongest area is {best} "
-        f"({scores[best]}/100); the area to work on next is {worst} ({scores[worst]}/100). "
-        f"You spoke at about {f['speech_rate']:.0f} words a minute with sentences of "
-        f"{f['sentence_length']:.0f} words on average."
-    )
+        "interaction": f"relevance {f['relevance']:.2f} to the question"
+        if "relevance" in f
+        else f"{math.expm1(f['log_words']):.0f} words said",
+    }

@@ -3,7 +3,9 @@
 A job is a plain function of the runtime and JSON-able arguments, registered under a name
 with its queue and retry policy. Senders need only the name, so the process that sends a
 job (a policy) never imports what runs it (models, numpy), and the actors are declared on a
-runtime's own broker when that runtime starts working.
+runtime's own broker when that runtime starts working. A job may also answer: ``call``
+waits for its return value (the AI service routes run Whisper and the language model on
+the workers, not in the API process).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq.middleware import CurrentMessage
+from dramatiq.results import ResultFailure, ResultTimeout
 
-from workers.broker import start_in_process_worker
+from workers.broker import results_backend, start_in_process_worker
 
 if TYPE_CHECKING:
     from infra.runtime import Runtime
 
 log = logging.getLogger(__name__)
-JOB_MODULES = ("workers.embeddings", "workers.level_tests", "workers.web_push")
+JOB_MODULES = ("workers.embeddings", "workers.level_tests", "workers.web_push",
+               "workers.ai_service")  # fmt: skip
 """Modules whose import registers jobs."""
 
 
@@ -31,7 +35,7 @@ JOB_MODULES = ("workers.embeddings", "workers.level_tests", "workers.web_push")
 class Job:
     name: str
     queue: str
-    run: Callable[..., None]
+    run: Callable[..., Any]
     max_retries: int = 5
     min_backoff_ms: int = 1_000
     max_backoff_ms: int = 60_000
@@ -39,20 +43,35 @@ class Job:
     give_up: Callable[..., None] | None = None
     """Called as ``give_up(runtime, *args, error=exc)`` when the last retry fails too, so
     the job's owner learns of it (a level test ends as failed instead of waiting forever)."""
+    answers: bool = False
+    """The job's return value is kept for ``JobQueue.call``."""
+
+
+class JobTimeout(Exception):
+    """No worker answered in time (none running, or all busy)."""
+
+
+class JobFailed(Exception):
+    """The job raised; the message names the exception type only (no personal data)."""
 
 
 JOBS: dict[str, Job] = {}
 
 
 def job(
-    name: str, *, queue: str, give_up: Callable[..., None] | None = None, **options: int
-) -> Callable[[Callable[..., None]], Job]:
+    name: str,
+    *,
+    queue: str,
+    give_up: Callable[..., None] | None = None,
+    answers: bool = False,
+    **options: int,
+) -> Callable[[Callable[..., Any]], Job]:
     """Register ``fn(runtime, *args)`` as the job ``name``."""
 
-    def register(fn: Callable[..., None]) -> Job:
+    def register(fn: Callable[..., Any]) -> Job:
         if name in JOBS:
             raise ValueError(f"job {name} is registered twice")
-        JOBS[name] = Job(name, queue, fn, give_up=give_up, **options)
+        JOBS[name] = Job(name, queue, fn, give_up=give_up, answers=answers, **options)
         return JOBS[name]
 
     return register
@@ -71,11 +90,29 @@ class JobQueue:
 
     def send(self, name: str, *args: Any) -> None:
         """Enqueue a job (at least once: a job must tolerate running twice)."""
+        self._enqueue(name, args)
+
+    def _enqueue(self, name: str, args: tuple[Any, ...]) -> dramatiq.Message[Any]:
         queue = registry()[name].queue
         self.broker.declare_queue(queue)
-        self.broker.enqueue(
+        return self.broker.enqueue(
             dramatiq.Message(queue_name=queue, actor_name=name, args=args, kwargs={}, options={})
         )
+
+    def call(self, name: str, *args: Any, timeout: float) -> Any:
+        """Run a job that answers on a worker and return its value: ``JobTimeout`` when
+        none answers within ``timeout`` seconds, ``JobFailed`` when it raised."""
+        if not registry()[name].answers:
+            raise ValueError(f"job {name} does not answer")
+        message = self._enqueue(name, args)
+        try:
+            return message.get_result(
+                backend=results_backend(self.broker), block=True, timeout=int(timeout * 1000)
+            )
+        except ResultTimeout:
+            raise JobTimeout(name) from None
+        except ResultFailure as failure:
+            raise JobFailed(f"{name} raised {failure.orig_exc_type}") from None
 
     def start(self, runtime: Runtime, threads: int = 2) -> None:
         """Declare every job as an actor bound to ``runtime`` and start consuming."""
@@ -91,6 +128,7 @@ class JobQueue:
                     "min_backoff": spec.min_backoff_ms,
                     "max_backoff": spec.max_backoff_ms,
                     "time_limit": spec.time_limit_ms,
+                    "store_results": spec.answers,
                 },
             )
         self._worker = start_in_process_worker(self.broker, threads)
@@ -102,10 +140,10 @@ class JobQueue:
         self.broker.close()
 
 
-def _bind(spec: Job, runtime: Runtime) -> Callable[..., None]:
-    def run(*args: Any) -> None:
+def _bind(spec: Job, runtime: Runtime) -> Callable[..., Any]:
+    def run(*args: Any) -> Any:
         try:
-            spec.run(runtime, *args)
+            return spec.run(runtime, *args)
         except Exception as exc:
             message = CurrentMessage.get_current_message()
             retries = message.options.get("retries", 0) if message is not None else 0

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from commands.base import CommandContext
 from commands.level_tests import ASSESS, TRANSCRIBE, fail_test, record_assessment, record_transcript
 from domain.level_tests import LevelTest, level_test_key
-from workers import cefr_scorer, sentence_encoder, speech
+from workers import cefr_scorer, llm, sentence_encoder, speech
 from workers.jobs import job
+from workers.model_files import ModelUnavailable
 
 if TYPE_CHECKING:
     from infra.runtime import Runtime
@@ -53,10 +54,13 @@ def transcribe(runtime: Runtime, test_id: int, question_id: int, recording: str)
     except speech.AudioRejected as rejected:
         fail_test(runtime.bus, ACTOR, test_id, str(rejected))
         return
+    try:
+        transcriber = speech.shared_transcriber(runtime.settings.model_cache)
+    except ModelUnavailable as unavailable:
+        _unavailable(runtime, test_id, "speech recognition", unavailable)
+        return
     prompt = test.questions[question_id].prompt
-    result = speech.shared_transcriber(runtime.settings.model_cache).transcribe(
-        samples, test.language, prompt=prompt
-    )
+    result = transcriber.transcribe(samples, test.language, prompt=prompt)
     words = [[w.word, w.start, w.end, w.probability] for w in result.words]
     record_transcript(runtime.bus, ACTOR, test_id, question_id=question_id, recording=recording,
                       text=result.text, words=json.dumps(words), language=result.language,
@@ -75,14 +79,27 @@ def assess(runtime: Runtime, test_id: int) -> None:
         prompts.append(prompt)
         answers.append(cefr_scorer.Answer(prompt, answer.transcript or "",
                                           json.loads(answer.words or "[]")))  # fmt: skip
+    try:
+        model = llm.shared_model(runtime.settings.llm_model, runtime.settings.model_cache)
+    except ModelUnavailable as unavailable:
+        _unavailable(runtime, test_id, "language model", unavailable)
+        return
     relevance = _relevance(prompts, [a.text for a in answers])
-    result = cefr_scorer.assess(answers, test.language, relevance)
+    result = cefr_scorer.assess(answers, test.language, relevance, model)
     result["model_versions"] = {
         "asr": speech.MODEL_VERSION,
         "scorer": result["scorer_version"],
         "embeddings": sentence_encoder.MODEL_NAME if relevance else "none",
+        "llm": model.name if model else "none",
     }
     record_assessment(runtime.bus, ACTOR, test_id, result)
+
+
+def _unavailable(runtime: Runtime, test_id: int, what: str, error: ModelUnavailable) -> None:
+    """A model that cannot load fails the test at once: retrying will not install it."""
+    log.error("level test %s: the %s is unavailable: %s", test_id, what, error)
+    reason = f"the level test's {what} is unavailable on this server; please try later"
+    fail_test(runtime.bus, ACTOR, test_id, reason)
 
 
 def _relevance(prompts: list[str], texts: list[str]) -> list[float] | None:

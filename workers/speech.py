@@ -66,10 +66,10 @@ def available() -> bool:
     )
 
 
-def decode(data: bytes) -> Any:
+def decode(data: bytes, max_seconds: float = MAX_SECONDS) -> Any:
     """The recording as 16 kHz mono float32 samples, or :class:`AudioRejected` (empty,
-    undecodable, too short, too long, too large). Any container the browsers record in
-    (webm/opus, ogg/opus, mp4/aac, wav) decodes through PyAV."""
+    undecodable, too short, longer than ``max_seconds``, too large). Any container the
+    browsers record in (webm/opus, ogg/opus, mp4/aac, wav) decodes through PyAV."""
     if not data:
         raise AudioRejected("the recording is empty", "AUDIO_EMPTY")
     if len(data) > MAX_BYTES:
@@ -83,8 +83,10 @@ def decode(data: bytes) -> Any:
     seconds = len(samples) / SAMPLE_RATE
     if seconds < MIN_SECONDS:
         raise AudioRejected("the recording is too short to assess", "AUDIO_TOO_SHORT")
-    if seconds > MAX_SECONDS:
-        raise AudioRejected("recordings are at most 10 minutes long", "AUDIO_TOO_LONG")
+    if seconds > max_seconds:
+        raise AudioRejected(
+            f"recordings are at most {max_seconds / 60:g} minutes long", "AUDIO_TOO_LONG"
+        )
     return samples
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_JWT_KEYS
+from tests.conftest import MODEL_CACHE, TEST_JWT_KEYS
 
 CLI = [sys.executable, "-m", "infra.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +85,8 @@ def distributed_env(
         "LANGUAGEMATE_IDENTITY_PEPPER": "pepper",
         "LANGUAGEMATE_DEV_LOGIN": "1",
         "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
+        "LANGUAGEMATE_LLM_MODEL": "smollm2",
+        "LANGUAGEMATE_MODEL_CACHE_DIR": str(MODEL_CACHE),
     }
 
 

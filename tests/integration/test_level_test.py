@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.base import CommandContext
-from commands.level_tests import TRANSCRIBE, record_answer
-from domain.level_tests import AnswerTranscribed, LevelAssessed
+from commands.level_tests import TRANSCRIBE, record_answer, record_transcript
+from domain.level_tests import AnswerTranscribed, LevelAssessed, LevelTestFailed
 from domain.profiles import LanguageLevelAssessed
 from infra.runtime import Runtime
 from projections import level_tests as rm
 from tests.support import appended_by_requests, signed_in_learner
-from workers import speech
+from workers import llm, speech
 
 ANSWER = (
     "I'm from Busan, but I have lived in Seoul for three years because I wanted to work "
@@ -100,6 +100,10 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
     assert transcribed.model_version == speech.MODEL_VERSION
     assessed = [r.decode() for r in rt.store.read_all() if r.topic == LevelAssessed.topic]
     assert len(assessed) == 1
+    event = assessed[0]
+    assert isinstance(event, LevelAssessed)
+    assert event.model_versions["llm"] == llm.PACKAGED["smollm2"].name
+    assert 1 <= event.features["llm_level"] <= 6 and event.scorer_version.startswith("text-ridge")
     deadline = time.monotonic() + 20
     while LanguageLevelAssessed.topic not in [r.topic for r in rt.store.read_all()]:
         assert time.monotonic() < deadline, "the profile never got the assessed level"
@@ -177,6 +181,30 @@ def test_a_job_that_keeps_failing_ends_the_test_as_failed(
         time.sleep(0.2)
     result = client.get(f"/api/v1/level-test/voice/{test_id}/result", headers=user["headers"])
     assert result.status_code == 422 and result.json()["error"]["code"] == "LEVEL_TEST_FAILED"
+
+
+@pytest.mark.workers
+@pytest.mark.settings(llm_model="/nowhere/model.gguf")
+def test_a_model_that_cannot_load_fails_the_test_at_once(client: TestClient) -> None:
+    """The configured language model is missing: retrying cannot fix that, so the first
+    assessment attempt ends the test with a clear reason (no raw error text)."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Yuna")
+    test_id = _start(client, user)
+    ctx = CommandContext(actor_id=user["id"])
+    record_answer(rt.bus, ctx, user_id=user["id"], test_id=test_id, question_id=None,
+                  recording="level-tests/x/1", media_type="audio/wav", duration=20.0,
+                  size=100)  # fmt: skip
+    record_transcript(rt.bus, ctx, test_id, question_id=1, recording="level-tests/x/1",
+                      text=ANSWER, words="[]", language="en", duration=20.0, model="whisper",
+                      model_version="v")  # fmt: skip
+    analyzed = client.post(f"/api/v1/level-test/voice/{test_id}/analyze", headers=user["headers"])
+    assert analyzed.status_code == 422, analyzed.text
+    error = analyzed.json()["error"]
+    assert error["code"] == "LEVEL_TEST_FAILED" and "language model" in error["message"]
+    assert "/nowhere" not in error["message"]
+    failed = [r for r in rt.store.read_all() if r.topic == LevelTestFailed.topic]
+    assert len(failed) == 1
 
 
 def test_results_go_with_a_deleted_account(client: TestClient) -> None:

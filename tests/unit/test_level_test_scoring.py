@@ -4,6 +4,7 @@ learner text it was not fitted on."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -13,7 +14,10 @@ from domain.aggregate import Cause
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.level_tests import LevelTest, level_test_key
 from workers import cefr_scorer
-from workers.cefr_features import mattr, speech_features, text_features
+from workers.ai_service import suggestions
+from workers.cefr_features import TEXT_FEATURES, mattr, speech_features, text_features
+from workers.level_feedback import kept_corrections, kept_sentences
+from workers.llm import grounded
 
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
 USER = "learner-1"
@@ -117,3 +121,81 @@ def test_the_scorer_orders_beginner_and_advanced_answers() -> None:
     assert levels.index(advanced["level"]) - levels.index(beginner["level"]) >= 2
     assert cefr_scorer.level_for(advanced["overall"]) == advanced["level"]
     assert beginner["confidence"] < advanced["confidence"]  # less speech, less evidence
+
+
+def test_features_by_hand() -> None:
+    """Values computed by hand for a two-sentence answer and four timed words."""
+    f = text_features("I like cats because they are calm. However, dogs are fun.", "en")
+    assert f["log_words"] == pytest.approx(math.log1p(11))
+    assert f["mattr"] == pytest.approx(10 / 11)  # "are" twice; shorter than the window
+    assert f["word_length"] == pytest.approx(44 / 11)
+    assert f["sentence_length"] == pytest.approx(5.5)
+    assert f["subordination"] == pytest.approx(0.5)  # one "because" in two sentences
+    assert f["connectives"] == pytest.approx(100 / 11)  # "however"
+    assert f["fillers"] == 0 and f["repetitions"] == 0
+    timed = speech_features([["I", 0.0, 0.5, 0.9], ["like", 0.6, 1.0, 0.8],
+                             ["cats", 2.0, 2.5, 0.7], ["a", 2.6, 3.0, 1.0]])  # fmt: skip
+    assert timed == pytest.approx({"speech_rate": 80.0, "pauses_per_minute": 20.0,
+                                   "mean_length_of_run": 2.0, "mean_pause": 1.0,
+                                   "clarity": 0.85})  # fmt: skip
+    umm = text_features("um I I think um it is good", "en")
+    assert umm["fillers"] == pytest.approx(200 / 8) and umm["repetitions"] == pytest.approx(100 / 8)
+
+
+def test_korean_words_are_looked_up_by_stem_and_endings_count_as_clauses() -> None:
+    f = text_features("저는 학교에 가요. 그래서 친구를 만나요. 비가 오지만 재미있어요.", "ko")
+    assert f["sentence_length"] == pytest.approx(3.0)
+    assert f["connectives"] == pytest.approx(100 / 9)  # 그래서
+    assert f["subordination"] == pytest.approx(1 / 3)  # 오지만
+    common = text_features("학교에 친구를 만나요", "ko")  # 학교/친구/만나: frequent stems
+    assert common["rare_share"] == 0.0
+    assert text_features("경제학적으로 불가역적인 패러다임", "ko")["rare_share"] > 0.5
+
+
+def test_a_fit_for_the_model_file_blends_its_signal_and_others_fall_back() -> None:
+    text = text_features("I like cats because they are calm.", "en")
+    only_signal = {
+        "version": "test", "features": [*TEXT_FEATURES, "llm_level"], "intercept": 0.0,
+        "weights": [0.0] * len(TEXT_FEATURES) + [1.0], "mean": [0.0] * (len(TEXT_FEATURES) + 1),
+        "std": [1.0] * (len(TEXT_FEATURES) + 1),
+    }  # fmt: skip
+    assert cefr_scorer.calibrated_level({**text, "llm_level": 4.5}, only_signal) == 4.5
+    assert cefr_scorer.calibrated_level({**text, "llm_level": 9.0}, only_signal) == 6.0
+    assert cefr_scorer.fit_for("no-such-model")["features"] == list(TEXT_FEATURES)
+    assert cefr_scorer.fit_for(None)["features"] == list(TEXT_FEATURES)
+
+
+def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
+    facts = "Estimated level B1 from 60 words. Your strongest area is vocabulary (72/100)."
+    assert grounded("Your vocabulary is strong at 72 out of 100.", facts)
+    assert not grounded("You are nearly at B2!", facts)  # a level the scorer did not give
+    assert not grounded("You used 95 different words.", facts)  # a number it did not measure
+    reply = {"praise": "Your vocabulary is your strongest area.", "advice": "Aim for C1 soon."}
+    assert kept_sentences(reply, facts) == ["Your vocabulary is your strongest area."]
+    assert kept_sentences("not json", facts) == []
+
+
+def test_only_corrections_of_what_the_learner_said_are_kept() -> None:
+    message = "Yesterday I go to the market. It were very nice."
+    reply = {"corrections": [
+        {"original": "yesterday I go  to the market",
+         "correction": "Yesterday I went to the market", "explanation": "Past tense."},
+        {"original": "I am student", "correction": "I am a student", "explanation": "Article."},
+        {"original": "It were very nice.", "correction": "It were very nice.", "explanation": "."},
+        {"original": "It were very nice.", "correction": "It was very nice.",
+         "explanation": "Level B2 uses 3 tenses."},
+    ]}  # fmt: skip
+    assert kept_corrections(reply, message) == [{
+        "original": "yesterday I go to the market", "correction": "Yesterday I went to the market",
+        "explanation": "Past tense.",
+    }]  # fmt: skip
+    assert kept_corrections({"corrections": "nonsense"}, message) == []
+
+
+def test_practice_suggestions_name_what_was_measured() -> None:
+    rambling = text_features("um so um I I go um there and um it um is um good um yes", "en")
+    tips = suggestions(rambling, "en")
+    assert any("fillers" in t for t in tips) and any("repeated" in t for t in tips)
+    short = text_features("I work. I eat. I sleep. I read. I walk. I cook. I swim.", "en")
+    assert any("sentences are short" in t for t in suggestions(short, "en"))
+    assert any("Say a little more" in t for t in suggestions(text_features("Hi.", "en"), "en"))

@@ -1,0 +1,164 @@
+"""Level-test latency (issue 7): seconds from upload to result for a spoken answer of about
+60 s through a real ``languagemate serve`` process (its in-process Dramatiq workers run
+Whisper, the scorer and the language model), then the parts on their own in this process:
+Whisper's real-time factor, the LLM level signal and the LLM feedback wording.
+
+The answer is synthesised with espeak-ng. The first test in a fresh server pays for model
+loading ("cold"); the following ones show the steady state ("warm").
+
+    python bench/leveltest.py [--llm smollm2|qwen2.5-1.5b|off] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.load import stop, wait_healthy  # noqa: E402
+from tests.services import free_port  # noqa: E402
+from workers import cefr_scorer, level_feedback, llm, speech  # noqa: E402
+
+ANSWER = (
+    "I would like to talk about the town where I grew up. It is a small place on the south "
+    "coast, and most people there work in fishing or in the shops near the harbour. When I "
+    "was a child, I spent almost every afternoon by the sea with my friends, because there "
+    "was not much else to do. In winter it was quiet and a little boring, but in summer "
+    "thousands of tourists arrived, and the streets were full of music and noise. Although I "
+    "moved to the capital to study, I still go back twice a year to visit my parents. I think "
+    "the town has changed a lot. There are new cafes and a modern library, which is great, "
+    "but the rents have gone up, so many young people cannot afford to stay. In my opinion, "
+    "the local council should build more affordable flats, otherwise the town will slowly "
+    "lose its character. Anyway, if you ever travel there, you should try the grilled fish."
+)
+
+
+@contextlib.contextmanager
+def server(workdir: Path, model: str, cache: Path) -> Iterator[str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
+    env |= {
+        "LANGUAGEMATE_DATA_DIR": str(workdir / "var"),
+        "LANGUAGEMATE_DEV_LOGIN": "1",
+        "LANGUAGEMATE_LOG_LEVEL": "WARNING",
+        "LANGUAGEMATE_LLM_MODEL": model,
+        "LANGUAGEMATE_MODEL_CACHE_DIR": str(cache),
+        "LANGUAGEMATE_LEVEL_TEST_WAIT_SECONDS": "120",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+                            env=env, cwd=ROOT)  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base)
+        yield base
+    finally:
+        stop([proc])
+
+
+def one_test(base: str, headers: dict[str, str], audio: bytes) -> dict[str, Any]:
+    started = httpx.post(f"{base}/api/v1/level-test/voice/start", headers=headers,
+                         json={"languageCode": "English"}, timeout=60).json()["data"]  # fmt: skip
+    test_id = started["testId"]
+    began = time.perf_counter()
+    files = {"audio": ("answer.wav", audio, "audio/wav")}
+    uploaded = httpx.post(f"{base}/api/v1/level-test/voice/{test_id}/upload", headers=headers,
+                          files=files, timeout=120)  # fmt: skip
+    uploaded.raise_for_status()
+    analyzed = httpx.post(f"{base}/api/v1/level-test/voice/{test_id}/analyze", headers=headers,
+                          timeout=180)  # fmt: skip
+    seconds = time.perf_counter() - began
+    if analyzed.status_code != 200:
+        raise RuntimeError(f"no result within the wait: {analyzed.text}")
+    data = analyzed.json()["data"]
+    return {"seconds": round(seconds, 2), "level": data["level"],
+            "feedback_source": data["feedbackSource"]}  # fmt: skip
+
+
+def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[str, Any]:
+    """Each stage alone, warm (models already loaded), in this process."""
+    transcriber = speech.shared_transcriber(cache)
+    seconds = len(samples) / speech.SAMPLE_RATE
+    began = time.perf_counter()
+    heard = transcriber.transcribe(samples, "en")
+    asr = time.perf_counter() - began
+    report: dict[str, Any] = {
+        "audio_seconds": round(seconds, 1),
+        "transcription_seconds": round(asr, 2),
+        "transcription_real_time_factor": round(asr / seconds, 3),
+        "transcript_words": len(heard.words),
+    }
+    began = time.perf_counter()
+    model = llm.shared_model(model_name, cache)
+    report["llm_load_seconds"] = round(time.perf_counter() - began, 2)
+    if model is not None:
+        model.level_distribution(transcript)  # warm the examiner prefix
+        signal = []
+        for _ in range(3):
+            began = time.perf_counter()
+            model.level_distribution(heard.text)
+            signal.append(time.perf_counter() - began)
+        report["llm_signal_seconds_p50"] = round(statistics.median(signal), 2)
+        answer = cefr_scorer.Answer("", heard.text, [[w.word, w.start, w.end, w.probability]
+                                                     for w in heard.words])  # fmt: skip
+        facts = cefr_scorer.assess([answer], "en")["feedback"]
+        began = time.perf_counter()
+        _, source = level_feedback.assessment_feedback(model, facts)
+        report["llm_feedback_seconds"] = round(time.perf_counter() - began, 2)
+        report["llm_feedback_source"] = source
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--llm", default="smollm2")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lm-models")
+    args = parser.parse_args()
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "answer.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), ANSWER],
+                       check=True)  # fmt: skip
+        audio = wav.read_bytes()
+        samples = speech.decode(audio)
+        with server(Path(tmp), args.llm, args.cache) as base:
+            login = httpx.post(f"{base}/api/v1/auth/dev-login", timeout=30,
+                               json={"email": "bench@example.com", "name": "Bench"})  # fmt: skip
+            headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+            runs = [one_test(base, headers, audio) for _ in range(args.runs)]
+        report = {
+            "benchmark": "leveltest",
+            "llm": args.llm,
+            "audio_seconds": round(len(samples) / speech.SAMPLE_RATE, 1),
+            "upload_to_result_cold_seconds": runs[0]["seconds"],
+            "upload_to_result_warm_seconds": [r["seconds"] for r in runs[1:]],
+            "runs": runs,
+            "parts_warm": parts(samples, args.llm, args.cache, ANSWER),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "loadavg_at_start": load_start, "loadavg_at_end": os.getloadavg()},
+        }  # fmt: skip
+    out = ROOT / "bench" / "results" / f"leveltest-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
