@@ -59,8 +59,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 languagemate \
     && useradd --system --uid 10001 --gid languagemate --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin languagemate \
-    && mkdir -p /var/lib/languagemate \
-    && chown languagemate:languagemate /var/lib/languagemate
+    && mkdir -p /var/lib/languagemate /var/cache/languagemate-models \
+    && chown languagemate:languagemate /var/lib/languagemate /var/cache/languagemate-models
 
 COPY --from=build /opt/venv /opt/venv
 

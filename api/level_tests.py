@@ -23,10 +23,12 @@ from api.envelope import ok
 from api.errors import ApiError
 from commands import level_tests as cmd
 from commands.base import CommandContext
-from domain.level_tests import level_test_key
+from domain.level_tests import CEFR_LEVELS, level_test_key
 from infra.runtime import Runtime
 from projections import level_tests as rm
 from workers import speech
+from workers.cefr_scorer import BANDS
+from workers.level_feedback import suggestions
 
 router = APIRouter(prefix="/api/v1/level-test", tags=["level-test"])
 READ_CHUNK = 1 << 20
@@ -269,6 +271,68 @@ def summary(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
         "latestLevel": done[0]["level"] if done else None,
         "latestCompletedAt": done[0]["completed_at"].isoformat() if done else None,
     })  # fmt: skip
+
+
+def _sub_level(level: str, overall: int) -> str:
+    """Where in its band the score falls: ``B1-`` (lower third), ``B1``, ``B1+``."""
+    low = BANDS[CEFR_LEVELS.index(level)]
+    high = 100 if level == "C2" else BANDS[CEFR_LEVELS.index(level) + 1]
+    third = (overall - low) / max(high - low, 1)
+    return level + ("-" if third < 1 / 3 else "+" if third >= 2 / 3 else "")
+
+
+def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The SPA's "detailed analysis" (contract 4.4): each area with the measurements behind
+    its score, a study plan from what was measured, and what the next level needs."""
+    result = row["result"] or {}
+    scores: dict[str, int] = result.get("scores", {})
+    f: dict[str, float] = result.get("features", {})
+    level = row["level"]
+
+    def measured(*names: str) -> dict[str, float | None]:
+        return {_camel(n): f.get(n) for n in names}
+
+    weakest = sorted(scores, key=lambda k: scores[k])[:2]
+    next_level = CEFR_LEVELS[min(CEFR_LEVELS.index(level) + 1, 5)]
+    return {"evaluation": {"comprehensiveData": {
+        "overallLevel": level,
+        "subLevel": _sub_level(level, row["overall"]),
+        "overallScore": row["overall"],
+        "confidenceScore": result.get("confidence"),
+        "detailedScores": scores,
+        "pronunciationAnalysis": {"score": scores.get("pronunciation"), **measured("clarity")},
+        "fluencyAnalysis": {"score": scores.get("fluency"), **measured(
+            "speech_rate", "pauses_per_minute", "mean_length_of_run", "mean_pause")},
+        "grammarAnalysis": {"score": scores.get("grammar"), **measured(
+            "sentence_length", "subordination")},
+        "vocabularyAnalysis": {"score": scores.get("vocabulary"), **measured(
+            "mattr", "rare_share", "word_length")},
+        "coherenceAnalysis": {"score": scores.get("coherence"), **measured("connectives")},
+        "studyPlan": [*result.get("improvements", []),
+                      *(suggestions(f, row["language"]) if f else [])],
+        "nextLevelStrategy": {"targetLevel": next_level, "focusAreas": weakest,
+                              "pointsToNextLevel": max(_next_band(level) - row["overall"], 0)},
+    }}}  # fmt: skip
+
+
+def _next_band(level: str) -> int:
+    return 100 if level == "C2" else BANDS[CEFR_LEVELS.index(level) + 1]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+@router.get("/{test_id}/answer/{question_id}/detailed")
+def detailed(test_id: int, question_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+    """The analysis is of the whole test (the SPA always asks for answer 1)."""
+    row = _test(rt, test_id, caller.user_id)
+    if not any(q["id"] == question_id for q in row["questions"]):
+        raise ApiError(404, "no such question in this test", "QUESTION_NOT_FOUND")
+    if row["status"] != "completed":
+        _outcome(row)  # the same errors as the result: failed, or not ready yet
+    return ok(detailed_view(row))
 
 
 @router.get("/{test_id}")

@@ -9,8 +9,9 @@ by leave-one-out cross-validation, against the two baselines the data's README n
 count alone and always predicting the most frequent level.
 
 ``--llm NAME`` adds that model's log-probability level as one more feature and stores the
-fit under the model file's sha256 (``with_llm``): the scorer uses it only with that exact
-model. The text-only fit is refitted and stored too; other models' fits are kept.
+fit under the model's ``signal_key`` (``with_llm``; the model file's and the examiner
+prompt's digests): the scorer uses it only with that exact model and prompt. The text-only
+fit is refitted and stored too; other models' fits are kept.
 
     python bench/cefr_calibrate.py [--data PATH] [--llm qwen2.5-1.5b] [--write]
 """
@@ -114,7 +115,7 @@ def main() -> None:
         blended = calibration(np.hstack([x, signal]), y, [*TEXT_FEATURES, "llm_level"],
                               f"text-ridge-1+{model.name}", data)  # fmt: skip
         blended["model"] = model.name
-        text_fit["with_llm"][model.sha256] = blended
+        text_fit["with_llm"][model.signal_key] = blended
         report["llm"] = {
             "model": model.name,
             "signal_alone": agreement(y, leave_one_out(signal, y)),

@@ -119,7 +119,7 @@ def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[s
                                                      for w in heard.words])  # fmt: skip
         facts = cefr_scorer.assess([answer], "en")["feedback"]
         began = time.perf_counter()
-        _, source = level_feedback.assessment_feedback(model, facts)
+        _, source = level_feedback.assessment_feedback(model, heard.text, facts)
         report["llm_feedback_seconds"] = round(time.perf_counter() - began, 2)
         report["llm_feedback_source"] = source
     return report

@@ -120,7 +120,7 @@ def main() -> None:
         truth.append(level)
         guess.append(result["features"]["level_value"])
     t, g = np.array(truth), np.array(guess)
-    calibration = cefr_scorer.fit_for(model.sha256 if model else None)
+    calibration = cefr_scorer.fit_for(model.signal_key if model else None)
     report: dict[str, Any] = {
         "benchmark": "leveltest_eval",
         "data": args.data.name,

@@ -80,7 +80,7 @@ def _requested(e: AnalysisRequested, tx: ProjectionTx) -> None:
 def _assessed(e: LevelAssessed, tx: ProjectionTx) -> None:
     result = e.model_dump(include={"scores", "strengths", "improvements", "feedback",
                                    "feedback_source", "confidence", "scorer_version",
-                                   "model_versions"})  # fmt: skip
+                                   "model_versions", "features"})  # fmt: skip
     tx.update("level_tests", {"test_id": e.test_id}, {
         "status": "completed", "completed_at": e.meta.occurred_at, "level": e.level,
         "overall": e.overall, "result": result})  # fmt: skip

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workers import cefr_scorer, level_feedback, llm, speech
 from workers.cefr_features import text_features
 from workers.jobs import job
+from workers.level_feedback import suggestions
 
 if TYPE_CHECKING:
     from infra.runtime import Runtime
@@ -97,26 +98,6 @@ def conversation_feedback(runtime: Runtime, message: str, language: str) -> dict
             "llm": model.name if model else "none",
         },
     }
-
-
-def suggestions(features: dict[str, float], language: str) -> list[str]:
-    """What to practise, from the measurements (each rule names what it saw)."""
-    out = []
-    words = math.expm1(features["log_words"])
-    if features["fillers"] >= 5:
-        out.append(f"{features['fillers']:.0f} of every 100 words are fillers (um, uh): "
-                   "pause silently instead.")  # fmt: skip
-    if features["repetitions"] >= 3:
-        out.append("Some words are repeated back to back; finish the thought, then go on.")
-    if words >= 12 and features["sentence_length"] < 7:
-        out.append("Your sentences are short: join two ideas with because, although or when.")
-    if words >= 30 and features["mattr"] < 0.65:
-        out.append("Many words repeat across the message: try a synonym for the commonest ones.")
-    if language == "en" and words >= 30 and features["connectives"] == 0:
-        out.append("Add linking words (however, for example, finally) to guide the listener.")
-    if words < 12:
-        out.append("Say a little more: two or three full sentences show more of what you can do.")
-    return out
 
 
 def _encouragement(scores: dict[str, int]) -> str:

@@ -5,7 +5,7 @@ learner answers (``bench/cefr_calibrate.py`` fits it and reports leave-one-out q
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
 trusted (models-notes: it rated A2 text B2 and C1 text B2); its log-probability level
 (``workers/llm.py``) joins the regression as one more feature, but only with a fit made
-for that exact model file (keyed by sha256), since each model's signal has its own scale.
+for that exact model file and prompt (``signal_key``), since each has its own scale.
 Sub-scores map the measured
 features onto 0-100 with fixed, documented anchors; speech features (rate, pauses, runs,
 Whisper's word confidence) drive fluency and pronunciation, which written data cannot
@@ -67,10 +67,10 @@ def _calibration() -> dict[str, Any]:
     return data
 
 
-def fit_for(llm_sha256: str | None) -> dict[str, Any]:
+def fit_for(signal_key: str | None) -> dict[str, Any]:
     """The fit for features plus this model's level signal, or the text-only fit."""
     fits: dict[str, dict[str, Any]] = _calibration().get("with_llm", {})
-    return fits.get(llm_sha256 or "", _calibration())
+    return fits.get(signal_key or "", _calibration())
 
 
 def calibrated_level(features: dict[str, float], fit: dict[str, Any] | None = None) -> float:
@@ -135,7 +135,7 @@ def assess(
     features = text_features(text, language)
     if llm is not None:
         features["llm_level"] = expected_level(llm.level_distribution(text))
-    fit = fit_for(llm.sha256 if llm else None)
+    fit = fit_for(llm.signal_key if llm else None)
     timed = [w for a in answers for w in a.words]
     speech = speech_features(timed)
     value = calibrated_level(features, fit)
@@ -150,7 +150,7 @@ def assess(
         measured["relevance"] = topic
     evidence = _evidence(measured)
     facts = measured_facts(level_for(overall), rounded, evidence, measured)
-    feedback, source = assessment_feedback(llm, facts)
+    feedback, source = assessment_feedback(llm, text, facts)
     return {
         "level": level_for(overall),
         "overall": overall,

@@ -1,12 +1,13 @@
 """Feedback wording for learners, grounded in what was measured.
 
 The scorer states the facts itself (level, strongest and weakest area with the numbers
-behind them). The language model only adds wording on top: one sentence of praise and one
-of advice for an assessed test, or corrections of sentences a learner actually said in a
-conversation. Its output is constrained to a JSON schema with bounded strings and then
-checked: a sentence that mentions a number or a level not among the facts, or a
-"correction" of words the learner never said, is dropped. Without a model (or when every
-sentence is dropped) the learner still gets the facts.
+behind them). The language model only adds wording on top: one sentence of advice for an
+assessed test (the facts already say what went well), or corrections of sentences a learner
+actually said in a conversation. Its output is constrained to a JSON schema with bounded
+strings and then checked: advice that mentions a number or a level not among the facts, or
+a "correction" of words the learner never said, is dropped. Without a model (or when it is
+dropped) the learner still gets the facts. The practice suggestions are rules over the
+measured features.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from typing import Any
 
 from workers.llm import FEEDBACK_CHARS, LanguageModel, grounded
 
-SENTENCE = {"type": "string", "minLength": 10, "maxLength": FEEDBACK_CHARS}
 FEEDBACK_SCHEMA = {
     "type": "object",
-    "properties": {"praise": SENTENCE, "advice": SENTENCE},
-    "required": ["praise", "advice"],
+    "properties": {"advice": {"type": "string", "minLength": 10, "maxLength": FEEDBACK_CHARS}},
+    "required": ["advice"],
 }
 CORRECTION_SCHEMA = {
     "type": "object",
@@ -41,14 +41,15 @@ CORRECTION_SCHEMA = {
     },
     "required": ["corrections"],
 }
-TEACHER = (
-    "You are a friendly language teacher writing to a learner. Use only the facts given. "
-    "Do not add numbers, levels or claims that are not in the facts. Reply in JSON."
+ADVISE = (
+    "Measured facts about this answer: {facts}\nInstead of a level, write 'advice' to the "
+    "learner: one friendly sentence with one concrete way to improve the area to work on. "
+    "Use only these facts; add no numbers, levels or other claims. Reply in JSON."
 )
-CORRECTOR = (
-    "You are a language teacher. Quote up to three sentences from the learner's message that "
-    "contain a grammar or word-choice mistake, exactly as written, with a corrected version "
-    "and a short explanation. Quote nothing that is already correct. Reply in JSON."
+CORRECT = (
+    "Instead of a level, quote up to three sentences of this transcript that contain a "
+    "grammar or word-choice mistake, exactly as written, each with a corrected version and a "
+    "short explanation. Quote nothing that is already correct. Reply in JSON."
 )
 
 
@@ -69,38 +70,33 @@ def measured_facts(
     )
 
 
-def assessment_feedback(model: LanguageModel | None, facts: str) -> tuple[str, str]:
-    """The feedback text and its source: ``llm`` when the model's wording passed the
+def assessment_feedback(
+    model: LanguageModel | None, transcript: str, facts: str
+) -> tuple[str, str]:
+    """The feedback text and its source: ``llm`` when the model's advice passed the
     grounding check and was added to the facts, else ``measured`` (the facts alone)."""
     if model is None:
         return facts, "measured"
-    reply = model.json_reply(
-        TEACHER,
-        f"Facts about the learner's spoken answer: {facts}\nWrite 'praise' (one sentence on "
-        "the strongest area) and 'advice' (one sentence: one concrete way to improve the area "
-        "to work on).",
-        FEEDBACK_SCHEMA,
-        max_tokens=2 * FEEDBACK_CHARS,
-    )
-    kept = kept_sentences(reply, facts)
-    if not kept:
-        return facts, "measured"
-    return f"{facts} {' '.join(kept)}", "llm"
+    reply = model.json_reply(transcript, ADVISE.format(facts=facts), FEEDBACK_SCHEMA,
+                             max_tokens=FEEDBACK_CHARS)  # fmt: skip
+    advice = kept_advice(reply, facts)
+    return (f"{facts} {advice}", "llm") if advice else (facts, "measured")
 
 
-def kept_sentences(reply: Any, facts: str) -> list[str]:
-    """The praise and advice of a model reply that claim nothing beyond ``facts``."""
-    sentences = (_str(reply, "praise").strip(), _str(reply, "advice").strip())
-    return [s for s in sentences if s and grounded(s, facts)]
+def kept_advice(reply: Any, facts: str) -> str | None:
+    """The reply's advice, cut after its last whole sentence (the length bound can stop a
+    model mid-sentence), if it claims nothing beyond ``facts``."""
+    advice = _str(reply, "advice").strip()
+    end = max(advice.rfind(mark) for mark in ".!?")
+    advice = advice[: end + 1] if end >= 0 else ""
+    return advice if advice and grounded(advice, facts) else None
 
 
 def corrections(model: LanguageModel | None, message: str) -> list[dict[str, str]]:
     """Model-proposed corrections that pass :func:`kept_corrections`; none without a model."""
     if model is None or not message.strip():
         return []
-    return kept_corrections(
-        model.json_reply(CORRECTOR, message, CORRECTION_SCHEMA, max_tokens=400), message
-    )
+    return kept_corrections(model.json_reply(message, CORRECT, CORRECTION_SCHEMA, 400), message)
 
 
 def kept_corrections(reply: Any, message: str) -> list[dict[str, str]]:
@@ -128,3 +124,23 @@ def kept_corrections(reply: Any, message: str) -> list[dict[str, str]]:
 def _str(reply: Any, key: str) -> str:
     value = reply.get(key) if isinstance(reply, dict) else None
     return value if isinstance(value, str) else ""
+
+
+def suggestions(features: dict[str, float], language: str) -> list[str]:
+    """What to practise, from the measurements (each rule names what it saw)."""
+    out = []
+    words = math.expm1(features["log_words"])
+    if features["fillers"] >= 5:
+        out.append(f"{features['fillers']:.0f} of every 100 words are fillers (um, uh): "
+                   "pause silently instead.")  # fmt: skip
+    if features["repetitions"] >= 3:
+        out.append("Some words are repeated back to back; finish the thought, then go on.")
+    if words >= 12 and features["sentence_length"] < 7:
+        out.append("Your sentences are short: join two ideas with because, although or when.")
+    if words >= 30 and features["mattr"] < 0.65:
+        out.append("Many words repeat across the message: try a synonym for the commonest ones.")
+    if language == "en" and words >= 30 and features["connectives"] == 0:
+        out.append("Add linking words (however, for example, finally) to guide the listener.")
+    if words < 12:
+        out.append("Say a little more: two or three full sentences show more of what you can do.")
+    return out

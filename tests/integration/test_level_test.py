@@ -116,10 +116,24 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
     assert [r.topic for r in rt.store.read_all() if r.position > before
             and not r.topic.startswith("system.")] == []  # fmt: skip
 
+    detailed = client.get(
+        f"/api/v1/level-test/{test_id}/answer/1/detailed", headers=user["headers"]
+    )
+    analysis = detailed.json()["data"]["evaluation"]["comprehensiveData"]
+    assert analysis["overallLevel"] == data["level"] and analysis["subLevel"][:2] == data["level"]
+    assert analysis["detailedScores"] == data["scores"]
+    assert analysis["fluencyAnalysis"]["speechRate"] == event.features["speech_rate"] > 60
+    weakest = min(data["scores"], key=data["scores"].get)
+    assert analysis["nextLevelStrategy"]["focusAreas"][0] == weakest
+    assert client.get(f"/api/v1/level-test/{test_id}/answer/7/detailed",
+                      headers=user["headers"]).status_code == 404  # fmt: skip
+
     summary = client.get("/api/v1/level-test/summary", headers=user["headers"]).json()["data"]
     assert summary["completedTests"] == 1 and summary["latestLevel"] == data["level"]
     other = signed_in_learner(client, "Other")
     assert client.get(f"/api/v1/level-test/voice/{test_id}/result",
+                      headers=other["headers"]).status_code == 404  # fmt: skip
+    assert client.get(f"/api/v1/level-test/{test_id}/answer/1/detailed",
                       headers=other["headers"]).status_code == 404  # fmt: skip
 
 

@@ -40,8 +40,11 @@ def test_the_level_signal_is_a_distribution_that_ignores_earlier_calls(
     assert sum(first.values()) == pytest.approx(1.0) and min(first.values()) > 0
     assert 1.0 <= llm.expected_level(first) <= 6.0
     model.level_distribution(ADVANCED)
-    model.json_reply("Reply in JSON.", "Say hello.", level_feedback.FEEDBACK_SCHEMA, 60)
-    again = model.level_distribution(BEGINNER)  # the chat call replaced the cached prompt
+    model.json_reply(ADVANCED, "Write advice in JSON.", level_feedback.FEEDBACK_SCHEMA, 60)
+    # The chat call kept the examiner prompt evaluated (a shared token prefix) ...
+    assert list(model.llm.input_ids[: len(model.prefix)]) == model.prefix
+    model.llm.n_tokens = 3  # ... and a context that lost it is rebuilt before use.
+    again = model.level_distribution(BEGINNER)
     assert again == pytest.approx(first, abs=1e-6)
 
 

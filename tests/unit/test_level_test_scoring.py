@@ -14,9 +14,8 @@ from domain.aggregate import Cause
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.level_tests import LevelTest, level_test_key
 from workers import cefr_scorer
-from workers.ai_service import suggestions
 from workers.cefr_features import TEXT_FEATURES, mattr, speech_features, text_features
-from workers.level_feedback import kept_corrections, kept_sentences
+from workers.level_feedback import kept_advice, kept_corrections, suggestions
 from workers.llm import grounded
 
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
@@ -170,9 +169,13 @@ def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
     assert grounded("Your vocabulary is strong at 72 out of 100.", facts)
     assert not grounded("You are nearly at B2!", facts)  # a level the scorer did not give
     assert not grounded("You used 95 different words.", facts)  # a number it did not measure
-    reply = {"praise": "Your vocabulary is your strongest area.", "advice": "Aim for C1 soon."}
-    assert kept_sentences(reply, facts) == ["Your vocabulary is your strongest area."]
-    assert kept_sentences("not json", facts) == []
+    advice = "Read a short article aloud every day to build your vocabulary further."
+    assert kept_advice({"advice": advice}, facts) == advice
+    assert kept_advice({"advice": "Aim for C1 soon."}, facts) is None
+    assert kept_advice("not json", facts) is None and kept_advice({"advice": 3}, facts) is None
+    cut = {"advice": "Practise linking ideas. You can also try repeating what a"}
+    assert kept_advice(cut, facts) == "Practise linking ideas."  # stopped by the length bound
+    assert kept_advice({"advice": "Practise more and"}, facts) is None
 
 
 def test_only_corrections_of_what_the_learner_said_are_kept() -> None:
