@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
+    admin,
     ai_service,
     catalogs,
     chat,
@@ -78,6 +79,7 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     for module in (
         system,
+        admin,
         ai_service,
         identity,
         level_tests,

@@ -12,6 +12,7 @@ from api.errors import ApiError
 from commands.base import CommandContext
 from infra.runtime import Runtime
 from infra.tokens import InvalidToken, TokenClaims
+from projections.identity import is_admin
 
 
 def runtime(request: Request) -> Runtime:
@@ -63,6 +64,18 @@ def optional_caller(
 
 
 OptionalCallerDep = Annotated[Caller | None, Depends(optional_caller)]
+
+
+def admin(rt: RuntimeDep, who: CallerDep) -> Caller:
+    """The caller, if an operator granted them the admin role (``languagemate users
+    grant-admin``). Read from the accounts read model on every request, not from the
+    token, so a revocation takes effect at once."""
+    if not is_admin(rt.read_models, who.user_id):
+        raise ApiError(403, "관리자 권한이 필요합니다 (admin role required)", "ADMIN_REQUIRED")
+    return who
+
+
+AdminDep = Annotated[Caller, Depends(admin)]
 
 
 def correlation_id(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID:

@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.errors import RuleViolation
-from domain.identity import Account, AccountDeleted, AuthSession, Provider, RefreshResult
+from domain.identity import (
+    Account,
+    AccountDeleted,
+    AuthSession,
+    Provider,
+    RefreshResult,
+    Role,
+)
 from infra.policies import Policy, PolicyContext
 
 ACCOUNT_NAMESPACE = UUID("0b8f3f5e-5d55-4d0e-8b0a-6a3f2f1c7e21")
@@ -270,6 +277,25 @@ def delete_account(
         return {"user_id": user_id}
 
     return bus.run("identity.DeleteAccount", ctx, decide)
+
+
+def set_role(
+    bus: CommandBus, ctx: CommandContext, *, pepper: str, email: str, role: Role, granted: bool
+) -> Outcome:
+    """Grant or revoke a role by e-mail address (the operator's command line)."""
+    account_id = current_account_id(bus, pepper, email)
+
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        account = uow.load(Account, account_id)
+        if not account.registered or account.deleted:
+            raise RuleViolation("no such account", code="ACCOUNT_NOT_FOUND")
+        if granted:
+            account.grant(uow.cause, role)
+        else:
+            account.revoke_role(uow.cause, role)
+        return {"user_id": str(account_id), "role": role, "granted": granted}
+
+    return bus.run("identity.SetRole", ctx, decide)
 
 
 class ChangePassword(_Body):

@@ -14,6 +14,7 @@ import domain.identity
 import domain.level_tests
 import domain.matching
 import domain.notifications
+import domain.operations
 import domain.profile_embeddings
 import domain.profiles
 import domain.push_devices
@@ -29,6 +30,7 @@ CONTEXT_MODULES = (
     domain.level_tests,
     domain.matching,
     domain.notifications,
+    domain.operations,
     domain.profile_embeddings,
     domain.profiles,
     domain.push_devices,

@@ -22,6 +22,7 @@ from domain.errors import Conflict, RuleViolation
 from domain.events import DomainEvent, Personal
 
 Provider = Literal["dev", "password", "google", "naver"]
+Role = Literal["admin"]
 REFRESH_GRACE = timedelta(seconds=10)
 """A just-rotated token presented again within this window is a client race (two tabs, two
 parallel 401s), not a theft: it gets the current token instead of revoking the family."""
@@ -86,6 +87,20 @@ class AccountDeleted(DomainEvent):
     topic = "identity.AccountDeleted"
 
 
+class RoleGranted(DomainEvent):
+    """An operator gave the account a role (only from the command line: no route grants)."""
+
+    topic = "identity.RoleGranted"
+
+    role: Role
+
+
+class RoleRevoked(DomainEvent):
+    topic = "identity.RoleRevoked"
+
+    role: Role
+
+
 class Account(Aggregate):
     email: str = ""
     name: str = ""
@@ -95,6 +110,7 @@ class Account(Aggregate):
     registered: bool = False
     deleted: bool = False
     two_factor_secret: str = ""
+    roles: frozenset[str] = frozenset()
 
     def register(self, cause: Cause, *, email: str, name: str, provider: Provider) -> None:
         if self.registered:
@@ -149,6 +165,15 @@ class Account(Aggregate):
         self.deactivate(cause, reason="deleted by owner")
         self._record(AccountDeleted, cause)
 
+    def grant(self, cause: Cause, role: Role) -> None:
+        self._require_active()
+        if role not in self.roles:
+            self._record(RoleGranted, cause, role=role)
+
+    def revoke_role(self, cause: Cause, role: Role) -> None:
+        if role in self.roles:
+            self._record(RoleRevoked, cause, role=role)
+
     def _require_active(self) -> None:
         if not self.registered or self.deleted:
             raise RuleViolation("no such account", code="ACCOUNT_NOT_FOUND")
@@ -183,6 +208,14 @@ class Account(Aggregate):
     @applies(AccountDeleted)
     def _deleted(self, event: AccountDeleted) -> None:
         self.deleted, self.active = True, False
+
+    @applies(RoleGranted)
+    def _granted(self, event: RoleGranted) -> None:
+        self.roles = self.roles | {event.role}
+
+    @applies(RoleRevoked)
+    def _revoked(self, event: RoleRevoked) -> None:
+        self.roles = self.roles - {event.role}
 
 
 class SessionStarted(DomainEvent):

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from infra import logs
+from infra import cli_history, logs
 from infra.settings import Settings, SettingsError, load_settings
 
 
@@ -166,19 +166,6 @@ def health(role: str) -> None:
 
 
 @main.group()
-def events() -> None:
-    """The event history: catalogue, export and replay."""
-
-
-@events.command("catalog")
-def events_catalog() -> None:
-    """Every event type with its JSON Schema (the analysts' contract)."""
-    from domain.catalog import catalog
-
-    click.echo(json.dumps(catalog(), indent=2, ensure_ascii=False))
-
-
-@main.group()
 def projections() -> None:
     """Read-model lifecycle: status, rebuild, skip a poison event."""
 
@@ -199,11 +186,15 @@ def projections_rebuild(name: str, keep_old: bool) -> None:
     """Rebuild NAME from position 0 into a new version while the old one serves, then switch."""
     settings = _settings()
     logs.setup(settings.log_level)
+    from commands.operations import record_rebuild
+    from infra.cli_history import operator_context
     from infra.rebuild import rebuild
 
     with _runtime(settings) as rt:
         started = time.perf_counter()
         result = rebuild(rt, name, keep_old=keep_old)
+        record_rebuild(rt.bus, operator_context(), projection=name, version=result["version"],
+                       previous=result["previous"])  # fmt: skip
     click.echo(json.dumps({**result, "seconds": round(time.perf_counter() - started, 2)}))
 
 
@@ -213,11 +204,18 @@ def projections_rebuild(name: str, keep_old: bool) -> None:
 def projections_skip(name: str, position: int) -> None:
     """Tell NAME's runner to pass over the failing event at POSITION."""
     settings = _settings()
+    from commands.operations import record_skip
+    from infra.cli_history import operator_context
+
     with _runtime(settings) as rt:
         if not rt.read_models.request_skip(name, position):
             raise click.ClickException(f"{name} has no failing event at position {position}")
+        record_skip(rt.bus, operator_context(), projection=name, position=position)
     click.echo(f"{name}: position {position} will be skipped by the running projector")
 
+
+for _group in cli_history.COMMANDS:
+    main.add_command(_group)
 
 if __name__ == "__main__":
     threading.current_thread().name = "main"

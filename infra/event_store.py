@@ -194,6 +194,30 @@ class EventStore:
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0
 
+    def restore(self, rows: Sequence[tuple[int, UUID, int, str, bytes]]) -> None:
+        """Insert ``(position, aggregate id, version, topic, state)`` rows keeping their
+        positions (importing an export into an empty store: identical positions mean
+        identical read models). Only for a store nobody else writes to."""
+        datastore: Any = getattr(self.recorder, "datastore", None)
+        if self.postgres:
+            with datastore.transaction(commit=True) as curs:
+                curs.executemany(
+                    f"INSERT INTO {EVENTS_TABLE} (notification_id, originator_id, "
+                    "originator_version, topic, state) VALUES (%s, %s, %s, %s, %s)",
+                    rows,
+                )
+                curs.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{EVENTS_TABLE}', 'notification_id'), "
+                    f"(SELECT MAX(notification_id) FROM {EVENTS_TABLE}))"
+                )
+        else:
+            with datastore.transaction(commit=True) as curs:
+                curs.executemany(
+                    f"INSERT INTO {EVENTS_TABLE} (rowid, originator_id, originator_version, "
+                    "topic, state) VALUES (?, ?, ?, ?, ?)",
+                    [(p, str(a), v, t, s) for p, a, v, t, s in rows],
+                )
+
     def wait_for_append(self, timeout: float) -> None:
         """Block until an append or the timeout.
 

@@ -77,7 +77,7 @@ class ProjectionRunner:
         applied = 0
         batches = source.poll(self.poll_seconds)
         for partition, events, seen_upto in batches:
-            if self.failing or any(e.topic in self.projection.handlers for e in events):
+            if self.failing or any(self.projection.handles(e.topic) for e in events):
                 applied += self._apply(source, version, partition, events, seen_upto)
                 self.deferred.pop(partition, None)
             else:

@@ -236,7 +236,8 @@ class Runtime:
         policy_names = {p.name for p in self.policies}
         for name in names or sorted(set(self.read_models.projections) - policy_names):
             projection = self.read_models.projection(name)
-            self.spawn(f"projector:{name}", self.projection_runner(projection, kafka=use_kafka).run)
+            runner = self.projection_runner(projection, kafka=use_kafka and not projection.ordered)
+            self.spawn(f"projector:{name}", runner.run)
 
     def start_policies(self, *, kafka: bool | None = None) -> None:
         """Policies read the event log itself unless ``POLICIES_FROM_KAFKA`` is set: each

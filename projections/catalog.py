@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from projections.audit import audit
 from projections.chat import chat
 from projections.engine import Projection
 from projections.identity import accounts
 from projections.level_tests import level_tests
 from projections.matching import matching
 from projections.notifications import notifications
+from projections.platform_metrics import platform
 from projections.profiles import profiles
 from projections.rooms import rooms
 from projections.sessions import sessions
 
 PROJECTIONS: list[Projection] = [
-    accounts, profiles, matching, chat, notifications, rooms, sessions, level_tests,
+    accounts, profiles, matching, chat, notifications, rooms, sessions, level_tests, audit,
+    platform,
 ]  # fmt: skip

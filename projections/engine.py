@@ -34,6 +34,7 @@ from infra.event_store import RecordedEvent, warm_keys
 
 LOG = -1
 Handler = Callable[[Any, "ProjectionTx"], None]
+RawHandler = Callable[[RecordedEvent, "ProjectionTx"], None]
 TableBuilder = Callable[[sa.MetaData, Callable[[str], str]], None]
 
 
@@ -47,6 +48,10 @@ class Projection:
         self._tables: dict[int, dict[str, sa.Table]] = {}
         self.poll_seconds: float | None = None
         """How often its runner polls, when it must react faster than the configured rate."""
+        self.raw: RawHandler | None = None
+        """A handler of every stored event, undecoded, in the log's global order (the audit
+        hash chain): such a projection always reads the event log, never Kafka, whose
+        partitions each keep only their own order."""
 
     def tables(self, builder: TableBuilder) -> TableBuilder:
         """Decorator: ``builder(metadata, name)`` defines tables named ``name("base")``."""
@@ -63,8 +68,23 @@ class Projection:
 
         return register
 
+    def on_every(self, handler: RawHandler) -> RawHandler:
+        """Decorator: ``handler(recorded, tx)`` for every event, in global order."""
+        if self.handlers or self.raw is not None:
+            raise ValueError(f"{self.name}: a raw handler must be the projection's only one")
+        self.raw = handler
+        return handler
+
+    @property
+    def ordered(self) -> bool:
+        return self.raw is not None
+
+    def handles(self, topic: str) -> bool:
+        return self.raw is not None or topic in self.handlers
+
     @property
     def topics(self) -> list[str]:
+        """The topics to read (empty: all of them)."""
         return sorted(self.handlers)
 
     @property
@@ -116,6 +136,8 @@ class ProjectionTx:
     _statements: ClassVar[dict[tuple[int, Shape, bool], sa.Executable]] = {}
 
     def __init__(self, conn: Connection, tables: dict[str, sa.Table]) -> None:
+        self.memo: dict[str, Any] = {}
+        """What a handler wants to remember for the rest of this batch (and no longer)."""
         self.conn = conn
         self._tables = tables
         self._ops: list[tuple[Shape, dict[str, Any]]] = []
@@ -131,6 +153,11 @@ class ProjectionTx:
     def upsert(self, name: str, row: dict[str, Any], key: Sequence[str]) -> None:
         """Insert or replace the given columns of the row identified by ``key``."""
         self._ops.append((("upsert", name, tuple(row), tuple(key)), row))
+
+    def add(self, name: str, key: dict[str, Any], column: str, amount: int) -> None:
+        """Add ``amount`` to ``column`` of the row identified by ``key`` (created at
+        ``amount`` if missing): a counter, bulk-written like every other write."""
+        self._ops.append((("add", name, (column,), tuple(key)), {**key, column: amount}))
 
     def update(self, name: str, where: dict[str, Any], values: dict[str, Any]) -> None:
         params = {f"w_{k}": v for k, v in where.items()} | {f"v_{c}": v for c, v in values.items()}
@@ -173,6 +200,12 @@ class ProjectionTx:
                 dialect_insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
                 if updates
                 else dialect_insert.on_conflict_do_nothing(index_elements=list(keys))
+            )
+        elif kind == "add":
+            dialect_insert = (postgresql.insert if self._postgres else sqlite.insert)(table)
+            stmt = dialect_insert.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: table.c[c] + dialect_insert.excluded[c] for c in columns},
             )
         elif kind == "refresh":
             origin, match = self._tables[keys[0]], keys[1]
@@ -589,9 +622,13 @@ class ReadModels:
                         result.skipped_duplicates += 1
                         continue
                     handler = projection.handlers.get(recorded.topic)
-                    if handler is not None and recorded.position not in skip_positions:
+                    wanted = handler is not None or projection.raw is not None
+                    if wanted and recorded.position not in skip_positions:
                         try:
-                            handler(recorded.decode(), tx)
+                            if projection.raw is not None:
+                                projection.raw(recorded, tx)
+                            elif handler is not None:
+                                handler(recorded.decode(), tx)
                             if careful:
                                 tx.flush()
                         except Exception as exc:

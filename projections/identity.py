@@ -18,6 +18,8 @@ from domain.identity import (
     LoginFailed,
     RefreshTokenReused,
     RefreshTokenRotated,
+    RoleGranted,
+    RoleRevoked,
     SessionRevoked,
     SessionStarted,
     TwoFactorDisabled,
@@ -42,6 +44,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("login_count", sa.Integer, nullable=False),
         sa.Column("two_factor", sa.Boolean, nullable=False, default=False),
+        sa.Column("admin", sa.Boolean, nullable=False, default=False),
     )
     sa.Table(
         name("auth_sessions"),
@@ -83,9 +86,16 @@ def _registered(event: AccountRegistered, tx: ProjectionTx) -> None:
             "last_login_at": None,
             "login_count": 0,
             "two_factor": False,
+            "admin": False,
         },
         key=["user_id"],
     )
+
+
+@accounts.on(RoleGranted, RoleRevoked)
+def _role(event: RoleGranted | RoleRevoked, tx: ProjectionTx) -> None:
+    granted = isinstance(event, RoleGranted)
+    tx.update("accounts", {"user_id": str(event.aggregate_id)}, {"admin": granted})
 
 
 def _history(
@@ -192,6 +202,11 @@ def _deleted(event: AccountDeleted, tx: ProjectionTx) -> None:
     user_id = str(event.aggregate_id)
     for table in ("accounts", "auth_sessions", "login_history"):
         tx.delete(table, {"user_id": user_id})
+
+
+def is_admin(read_models: ReadModels, user_id: str) -> bool:
+    account = get_account(read_models, user_id)
+    return bool(account and account["admin"] and account["active"])
 
 
 def get_account(read_models: ReadModels, user_id: str) -> dict[str, Any] | None:

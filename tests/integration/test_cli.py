@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -133,3 +135,70 @@ def test_stale_read_models_block_serving_roles_until_rebuilt(
     assert json.loads(rebuilt.output)["version"] == 2
     status = CliRunner().invoke(main, ["projections", "status"], env=env)
     assert not any(p["stale"] for p in json.loads(status.output)["projections"])
+
+
+def test_export_and_resumable_replay_from_the_cli(
+    tmp_path: Path, runtimes: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = _seed(tmp_path, runtimes, users=3)
+    env = _env(tmp_path / "var")
+    out = tmp_path / "events.jsonl"
+    topic = "identity.AccountRegistered"
+    exported = CliRunner().invoke(main, ["events", "export", "--topic", topic, "-o", str(out)],
+                                  env=env)  # fmt: skip
+    assert exported.exit_code == 0, exported.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["topic"] for line in lines] == [topic] * 3
+    assert lines[0]["event"]["data"]["email"].startswith("pii:v1:")  # encrypted as stored
+    after = CliRunner().invoke(main, ["events", "export", "--after", str(lines[1]["position"])],
+                               env=env)  # fmt: skip
+    positions = [json.loads(line)["position"] for line in after.stdout.splitlines()]
+    assert positions and min(positions) > lines[1]["position"]
+
+    handler = tmp_path / "lm_count.py"
+    handler.write_text(
+        "seen = []\n"
+        "def handle(event, position):\n"
+        "    with open(__file__ + '.log', 'a') as log:\n"
+        "        log.write(f'{position} {event.topic}\\n')\n"
+    )
+    checkpoint = tmp_path / "replay.checkpoint"
+    args = ["events", "replay", "--handler", "lm_count:handle", "--checkpoint", str(checkpoint)]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = CliRunner().invoke(main, args, env=env)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["replayed"] == rt.store.max_position()
+    again = CliRunner().invoke(main, args, env=env)
+    assert json.loads(again.output)["replayed"] == 0  # resumed after the checkpoint
+    log = (tmp_path / "lm_count.py.log").read_text().splitlines()
+    assert [int(line.split()[0]) for line in log] == sorted({int(x.split()[0]) for x in log})
+
+
+def test_operators_grant_admin_and_check_the_chain_from_the_cli(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
+    rt = _seed(tmp_path, runtimes, users=2)
+    env = _env(tmp_path / "var")
+    granted = CliRunner().invoke(main, ["users", "grant-admin", "u1@example.com"], env=env)
+    assert granted.exit_code == 0, granted.output
+    role = [r.decode() for r in rt.store.read_all() if r.topic == "identity.RoleGranted"]
+    assert len(role) == 1 and (role[0].meta.actor_id or "").startswith("operator:")
+    unknown = CliRunner().invoke(main, ["users", "grant-admin", "nobody@example.com"], env=env)
+    assert unknown.exit_code != 0 and "no such account" in unknown.output
+
+    rt.start_projectors(["audit_chain"])
+    deadline = time.monotonic() + 20
+    while rt.read_models.applied_everywhere("audit_chain", None) < rt.store.max_position():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    verified = CliRunner().invoke(main, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.output)["ok"] is True
+
+    shown = CliRunner().invoke(main, ["aggregate", "show", str(role[0].meta.aggregate_id),
+                                      "--version", "1"], env=env)  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    state = json.loads(shown.output)
+    assert state["type"] == "Account" and state["version"] == 1 and state["state"]["roles"] == []
+    trail = CliRunner().invoke(main, ["audit", "trail", "u1@example.com"], env=env)
+    assert "identity.RoleGranted" in trail.output

@@ -40,3 +40,12 @@ def test_a_new_column_or_a_newly_handled_topic_changes_it() -> None:
 
 def test_projections_without_tables_have_none() -> None:
     assert Projection("policy.anything").fingerprint is None
+
+
+def test_no_two_projections_share_a_table_name() -> None:
+    """Table names are global in the read-model database: a clash would mix two read models
+    (platform_metrics once named a table like matching's ``match_requests``)."""
+    from projections.catalog import PROJECTIONS
+
+    names = [table.name for p in PROJECTIONS for table in p.tables_for(1).values()]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
