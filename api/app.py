@@ -14,6 +14,7 @@ from api import (
     ai_service,
     catalogs,
     chat,
+    dashboard,
     errors,
     identity,
     level_tests,
@@ -80,6 +81,7 @@ def create_app(rt: Runtime) -> FastAPI:
     for module in (
         system,
         admin,
+        dashboard,
         ai_service,
         identity,
         level_tests,

@@ -145,6 +145,24 @@ def bucket(day: date, grouping: Grouping) -> date:
     return day
 
 
+EMPTY = dict.fromkeys(("signups", "activeUsers", "onboardingCompleted", "matchRequests",
+                       "matchesAccepted", "messages", "sessions", "sessionMinutes",
+                       "levelTests"), 0)  # fmt: skip
+"""Every series row carries every metric: a period with no activity reads 0, not absent."""
+
+
+def periods(start: date, end: date, grouping: Grouping) -> list[date]:
+    """Each period's first day from ``start``'s period to ``end``'s, with none missing."""
+    out, current = [], bucket(start, grouping)
+    while current <= end:
+        out.append(current)
+        if grouping == "month":
+            current = (current.replace(day=28) + timedelta(days=4)).replace(day=1)
+        else:
+            current += timedelta(days=7 if grouping == "week" else 1)
+    return out
+
+
 def metrics(read_models: ReadModels, start: date, end: date, grouping: Grouping) -> dict[str, Any]:
     """Every metric per period in ``[start, end]`` plus the period totals and the funnel.
     ``start`` moves back to its period's first day, so every period is whole."""
@@ -223,7 +241,8 @@ def metrics(read_models: ReadModels, start: date, end: date, grouping: Grouping)
                 pairs[(native, target)] = pairs.get((native, target), 0) + 1
     return {
         "range": {"from": start.isoformat(), "to": end.isoformat(), "groupBy": grouping},
-        "series": [{"period": p.isoformat(), **series[p]} for p in sorted(series)],
+        "series": [{"period": p.isoformat(), **EMPTY, **series.get(p, {})}
+                   for p in periods(start, end, grouping)],
         "totals": totals,
         "acceptanceRate": round(accepted / requests, 4) if requests else None,
         "onboardingFunnel": {"signedUp": signed_up, "completedOnboarding": onboarded,
