@@ -259,8 +259,9 @@ def _runs(ops: list[tuple[Shape, dict[str, Any]]]) -> list[tuple[Shape, list[dic
 
     A run of upserts with the same key columns is merged per row key (later columns win,
     as they would executing one by one), so handlers that each set a few columns of a row
-    still become one statement per column set instead of one round trip per event. Any
-    other write ends the run, keeping its order against the upserts around it.
+    still become one statement per column set instead of one round trip per event; a run
+    of additions to one counter column is summed per row key. Any other write ends the
+    run, keeping its order against the writes around it.
     """
     grouped: list[tuple[Shape, list[dict[str, Any]]]] = []
     start = 0
@@ -279,6 +280,18 @@ def _runs(ops: list[tuple[Shape, dict[str, Any]]]) -> list[tuple[Shape, list[dic
                 row_shape: Shape = ("upsert", shape[1], tuple(sorted(row)), shape[3])
                 by_shape.setdefault(row_shape, []).append(row)
             grouped.extend(by_shape.items())
+        elif shape[0] == "add":
+            while end < len(ops) and ops[end][0] == shape:
+                end += 1
+            column = shape[2][0]
+            sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for _, row in ops[start:end]:
+                key = tuple(row[k] for k in shape[3])
+                if key in sums:
+                    sums[key][column] += row[column]
+                else:
+                    sums[key] = dict(row)
+            grouped.append((shape, list(sums.values())))
         else:
             while end < len(ops) and ops[end][0] == shape:
                 end += 1

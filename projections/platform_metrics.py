@@ -63,8 +63,13 @@ def _day(event: DomainEvent) -> date:
 def _active(tx: ProjectionTx, event: DomainEvent, user_id: str) -> None:
     """One row per user and day, week and month: distinct active users per period are
     then a plain count, whatever the grouping."""
+    seen = tx.memo.setdefault("active", set())
+    day = _day(event)
+    if (day, user_id) in seen:  # already written in this batch (busy users post a lot)
+        return
+    seen.add((day, user_id))
     for grain in GRAINS:
-        period = bucket(_day(event), grain)
+        period = bucket(day, grain)
         tx.upsert("pm_active_users", {"grain": grain, "period": period, "user_id": user_id},
                   key=["grain", "period", "user_id"])  # fmt: skip
 

@@ -37,3 +37,12 @@ def test_another_write_keeps_its_place_between_upserts() -> None:
 def test_consecutive_inserts_of_one_shape_are_one_statement() -> None:
     shape = ("insert", "t", ("id",), ())
     assert _runs([(shape, {"id": 1}), (shape, {"id": 2})]) == [(shape, [{"id": 1}, {"id": 2}])]
+
+
+def test_additions_to_a_counter_are_summed_per_key_within_a_run() -> None:
+    from projections.engine import _runs
+
+    shape = ("add", "counts", ("value",), ("day",))
+    ops = [(shape, {"day": 1, "value": 1}), (shape, {"day": 2, "value": 5}),
+           (shape, {"day": 1, "value": 2})]  # fmt: skip
+    assert _runs(ops) == [(shape, [{"day": 1, "value": 3}, {"day": 2, "value": 5}])]
