@@ -10,7 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
+    achievements,
     ai_service,
+    analytics,
     catalogs,
     chat,
     errors,
@@ -90,6 +92,8 @@ def create_app(rt: Runtime) -> FastAPI:
         rooms,
         sessions,
         sync,
+        analytics,
+        achievements,
     ):
         app.include_router(module.router)
     app.include_router(sessions.groups)

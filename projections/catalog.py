@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from projections.achievements import achievements
+from projections.analytics import analytics
 from projections.chat import chat
 from projections.engine import Projection
 from projections.identity import accounts
@@ -14,4 +16,5 @@ from projections.sessions import sessions
 
 PROJECTIONS: list[Projection] = [
     accounts, profiles, matching, chat, notifications, rooms, sessions, level_tests,
+    analytics, achievements,
 ]  # fmt: skip
