@@ -10,8 +10,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
+    achievements,
     admin,
     ai_service,
+    analytics,
     catalogs,
     chat,
     dashboard,
@@ -94,6 +96,8 @@ def create_app(rt: Runtime) -> FastAPI:
         rooms,
         sessions,
         sync,
+        analytics,
+        achievements,
     ):
         app.include_router(module.router)
     app.include_router(sessions.groups)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from commands.achievements import tracker
 from commands.chat import live, rooms_for_matches
 from commands.identity import shredder
 from commands.level_tests import pipeline, results
@@ -11,4 +12,5 @@ from infra.policies import Policy
 
 POLICIES: list[Policy] = [
     shredder, embedder, rooms_for_matches, live, notifier, pusher, web_pusher, pipeline, results,
+    tracker,
 ]  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import domain.achievements
 import domain.chat
 import domain.group_sessions
 import domain.identity
@@ -24,6 +25,7 @@ import domain.system
 from domain.events import registry
 
 CONTEXT_MODULES = (
+    domain.achievements,
     domain.chat,
     domain.group_sessions,
     domain.identity,

@@ -24,7 +24,7 @@ NOTIFICATION_NAMESPACE = UUID("5d2c8e1a-3f7b-4a90-b6d4-8e1f2a3c9b70")
 Kind = Literal[
     "match_request", "match_accepted", "match_rejected", "chat", "session_invitation",
     "session_accepted", "session_rescheduled", "session_cancelled", "session_reminder",
-    "level_test_result",
+    "level_test_result", "achievement",
 ]  # fmt: skip
 Category = Literal["MATCHING", "CHAT", "SESSION", "LEVEL_TEST", "ACHIEVEMENT", "SYSTEM"]
 

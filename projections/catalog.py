@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from projections.achievements import achievements
+from projections.analytics import analytics
 from projections.audit import audit
 from projections.chat import chat
 from projections.engine import Projection
@@ -16,5 +18,5 @@ from projections.sessions import sessions
 
 PROJECTIONS: list[Projection] = [
     accounts, profiles, matching, chat, notifications, rooms, sessions, level_tests, audit,
-    platform,
+    platform, analytics, achievements,
 ]  # fmt: skip

@@ -11,6 +11,7 @@ import redis
 import sqlalchemy as sa
 
 from domain import reference
+from domain.achievement_catalog import title_of
 from domain.events import DomainEvent
 from domain.identity import AccountDeleted
 from domain.notifications import (
@@ -73,6 +74,10 @@ TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
         _L("레벨 테스트 결과", "Level test result"),
         _L("레벨 테스트 결과가 나왔어요: {level}", "Your level test result is ready: {level}"),
     ),
+    "achievement": (
+        _L("업적 달성", "Achievement unlocked"),
+        _L("'{achievement}' 업적을 달성했어요!", "You unlocked '{achievement}'."),
+    ),
     "session_reminder": (
         _L("곧 세션이 시작돼요", "Your session starts soon"),
         _L(
@@ -82,7 +87,7 @@ TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
     ),
 }
 """Title and message per kind, in Korean and English; ``{name}`` is the other person,
-``{level}`` a level test's result."""
+``{level}`` a level test's result, ``{achievement}`` an unlocked achievement's title."""
 
 
 @notifications.tables
@@ -306,7 +311,10 @@ def render_many(
     for row in rows:
         title, message = TEXTS[row["kind"]]
         other = names.get(str(row["data"].get("userId", "")), {"name": ""})
-        text = message.get(lang).format(name=other["name"], level=row["data"].get("level", ""))
+        achievement = title_of(str(row["data"].get("achievement", "")), lang)
+        text = message.get(lang).format(
+            name=other["name"], level=row["data"].get("level", ""), achievement=achievement
+        )
         views.append(
             {
                 "id": row["notification_id"],
