@@ -260,44 +260,57 @@ def _runs(ops: list[tuple[Shape, dict[str, Any]]]) -> list[tuple[Shape, list[dic
     A run of upserts with the same key columns is merged per row key (later columns win,
     as they would executing one by one), so handlers that each set a few columns of a row
     still become one statement per column set instead of one round trip per event; a run
-    of additions to one counter column is summed per row key. Any other write ends the
-    run, keeping its order against the writes around it.
+    of updates of the same columns keeps the last per key (unless it changes its own key
+    columns), and a run of additions to one counter column is summed per key. Any other
+    write ends the run, keeping its order against the writes around it.
     """
     grouped: list[tuple[Shape, list[dict[str, Any]]]] = []
     start = 0
     while start < len(ops):
         shape = ops[start][0]
         end = start + 1
-        if shape[0] == "upsert":
-            while end < len(ops) and ops[end][0][0] == "upsert" and ops[end][0][3] == shape[3]:
-                end += 1
-            merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-            for _, row in ops[start:end]:
-                key = tuple(row[k] for k in shape[3])
-                merged[key] = {**merged.get(key, {}), **row}
-            by_shape: dict[Shape, list[dict[str, Any]]] = {}
-            for row in merged.values():
-                row_shape: Shape = ("upsert", shape[1], tuple(sorted(row)), shape[3])
-                by_shape.setdefault(row_shape, []).append(row)
-            grouped.extend(by_shape.items())
-        elif shape[0] == "add":
-            while end < len(ops) and ops[end][0] == shape:
-                end += 1
-            column = shape[2][0]
-            sums: dict[tuple[Any, ...], dict[str, Any]] = {}
-            for _, row in ops[start:end]:
-                key = tuple(row[k] for k in shape[3])
-                if key in sums:
-                    sums[key][column] += row[column]
-                else:
-                    sums[key] = dict(row)
-            grouped.append((shape, list(sums.values())))
-        else:
-            while end < len(ops) and ops[end][0] == shape:
-                end += 1
-            grouped.append((shape, [row for _, row in ops[start:end]]))
+        while end < len(ops) and _same_run(shape, ops[end][0]):
+            end += 1
+        grouped.extend(_merged(shape, [row for _, row in ops[start:end]]))
         start = end
     return grouped
+
+
+def _same_run(first: Shape, other: Shape) -> bool:
+    if first[0] == "upsert":
+        return other[0] == "upsert" and other[3] == first[3]
+    return other == first
+
+
+def _merged(shape: Shape, rows: list[dict[str, Any]]) -> list[tuple[Shape, list[dict[str, Any]]]]:
+    kind, table, columns, keys = shape
+    if kind == "upsert":
+        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            merged[key] = {**merged.get(key, {}), **row}
+        by_shape: dict[Shape, list[dict[str, Any]]] = {}
+        for row in merged.values():
+            by_shape.setdefault(("upsert", table, tuple(sorted(row)), keys), []).append(row)
+        return list(by_shape.items())
+    if kind == "update" and not set(columns) & set(keys):
+        # Only the last update of a row lasts (a busy chat room's "last message" is then
+        # written once per batch, not once per message).
+        latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            latest.pop(key := tuple(row[f"w_{k}"] for k in keys), None)
+            latest[key] = row
+        return [(shape, list(latest.values()))]
+    if kind == "add":
+        sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            key = tuple(row[k] for k in keys)
+            if key in sums:
+                sums[key][columns[0]] += row[columns[0]]
+            else:
+                sums[key] = dict(row)
+        return [(shape, list(sums.values()))]
+    return [(shape, rows)]
 
 
 _system = sa.MetaData()

@@ -46,3 +46,17 @@ def test_additions_to_a_counter_are_summed_per_key_within_a_run() -> None:
     ops = [(shape, {"day": 1, "value": 1}), (shape, {"day": 2, "value": 5}),
            (shape, {"day": 1, "value": 2})]  # fmt: skip
     assert _runs(ops) == [(shape, [{"day": 1, "value": 3}, {"day": 2, "value": 5}])]
+
+
+def test_repeated_updates_of_one_row_keep_only_the_last_unless_they_move_the_key() -> None:
+    from projections.engine import _runs
+
+    shape = ("update", "rooms", ("last",), ("room_id",))
+    ops = [(shape, {"w_room_id": 1, "v_last": "a"}), (shape, {"w_room_id": 2, "v_last": "b"}),
+           (shape, {"w_room_id": 1, "v_last": "c"})]  # fmt: skip
+    assert _runs(ops) == [(shape, [{"w_room_id": 2, "v_last": "b"},
+                                   {"w_room_id": 1, "v_last": "c"}])]  # fmt: skip
+    moving = ("update", "rows", ("status",), ("status",))
+    chain = [(moving, {"w_status": "a", "v_status": "b"}),
+             (moving, {"w_status": "b", "v_status": "c"})]  # fmt: skip
+    assert _runs(chain) == [(moving, [row for _, row in chain])]
