@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.analytics import Activity, LevelResult, SessionFact
 from domain.chat import ChatMessagePosted
@@ -140,13 +139,8 @@ def quarter_hour(moment: datetime) -> datetime:
 
 @analytics.on(ChatMessagePosted)
 def _message(e: ChatMessagePosted, tx: ProjectionTx) -> None:
-    table = tx.table("message_slots")
-    insert = (postgresql.insert if tx.conn.dialect.name == "postgresql" else sqlite.insert)(table)
-    tx.execute(
-        insert.values(user_id=e.sender_id, slot=quarter_hour(e.meta.occurred_at), messages=1)
-        .on_conflict_do_update(index_elements=["user_id", "slot"],
-                               set_={"messages": table.c.messages + 1})
-    )  # fmt: skip
+    slot = {"user_id": e.sender_id, "slot": quarter_hour(e.meta.occurred_at)}
+    tx.add("message_slots", slot, "messages", 1)  # buffered and summed per batch
 
 
 @analytics.on(LevelAssessed)
