@@ -183,13 +183,23 @@ def projections_status() -> None:
 @click.argument("name")
 @click.option("--keep-old", is_flag=True, help="Keep the previous version's tables.")
 def projections_rebuild(name: str, keep_old: bool) -> None:
-    """Rebuild NAME from position 0 into a new version while the old one serves, then switch."""
+    """Rebuild NAME from position 0 into a new version while the old one serves, then
+    switch. NAME ``all`` rebuilds every projection, one process per core at a time."""
     settings = _settings()
     logs.setup(settings.log_level)
     from commands.operations import record_rebuild
     from infra.cli_history import operator_context
-    from infra.rebuild import rebuild
+    from infra.rebuild import rebuild, rebuild_all
 
+    if name == "all":
+        started = time.perf_counter()
+        try:
+            results = rebuild_all(keep_old=keep_old)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(json.dumps({"rebuilt": results,
+                               "seconds": round(time.perf_counter() - started, 2)}))  # fmt: skip
+        return
     with _runtime(settings) as rt:
         started = time.perf_counter()
         result = rebuild(rt, name, keep_old=keep_old)

@@ -7,7 +7,12 @@ stopped, so a rebuild never takes a read model offline.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from infra.runners import ProjectionRunner
@@ -38,3 +43,24 @@ def rebuild(rt: Runtime, name: str, *, keep_old: bool = False) -> dict[str, Any]
         time.sleep(QUERY_GRACE_SECONDS)
         read_models.drop_tables(projection, previous)
     return {"projection": name, "version": version, "previous": previous}
+
+
+def rebuild_all(*, keep_old: bool = False) -> list[dict[str, Any]]:
+    """Rebuild every projection, each in its own ``languagemate projections rebuild NAME``
+    process, as many at once as there are cores: a rebuild is mostly one Python thread
+    decoding and folding events, so processes, not threads, use the machine."""
+    from projections.catalog import PROJECTIONS
+
+    names = [p.name for p in PROJECTIONS]
+
+    def one(name: str) -> dict[str, Any]:
+        command = [sys.executable, "-m", "infra.cli", "projections", "rebuild", name]
+        done = subprocess.run([*command, *(["--keep-old"] if keep_old else [])],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"rebuilding {name} failed: {done.stderr.strip()[-500:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(one, names))

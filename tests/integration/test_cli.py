@@ -18,6 +18,7 @@ from domain.catalog import CONTEXT_MODULES
 from domain.events import DomainEvent
 from infra.cli import main
 from infra.runtime import Runtime
+from projections.catalog import PROJECTIONS
 from projections.identity import accounts, get_account
 from tests.conftest import TEST_JWT_KEYS, make_settings
 
@@ -202,3 +203,18 @@ def test_operators_grant_admin_and_check_the_chain_from_the_cli(
     assert state["type"] == "Account" and state["version"] == 1 and state["state"]["roles"] == []
     trail = CliRunner().invoke(main, ["audit", "trail", "u1@example.com"], env=env)
     assert "identity.RoleGranted" in trail.output
+
+
+def test_rebuild_all_rebuilds_every_projection_in_parallel_processes(
+    tmp_path: Path, runtimes: Callable[..., Runtime]
+) -> None:
+    rt = _seed(tmp_path, runtimes, users=2)
+    before = {u: get_account(rt.read_models, u) for u in _user_ids(rt)}
+    result = CliRunner().invoke(main, ["projections", "rebuild", "all"], env=_env(tmp_path / "var"))
+    assert result.exit_code == 0, result.output
+    rebuilt = json.loads(result.output)["rebuilt"]
+    assert {r["projection"] for r in rebuilt} == {p.name for p in PROJECTIONS}
+    assert all(rt.read_models.active_version(r["projection"], fresh=True) == 2 for r in rebuilt)
+    assert {u: get_account(rt.read_models, u) for u in _user_ids(rt)} == before
+    recorded = [r.topic for r in rt.store.read_all() if r.topic == "operations.ProjectionRebuilt"]
+    assert len(recorded) == len(PROJECTIONS)
