@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -83,12 +84,51 @@ def one_test(base: str, headers: dict[str, str], audio: bytes) -> dict[str, Any]
     uploaded.raise_for_status()
     analyzed = httpx.post(f"{base}/api/v1/level-test/voice/{test_id}/analyze", headers=headers,
                           timeout=180)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while analyzed.status_code == 202 and time.monotonic() < deadline:  # past the wait: poll
+        time.sleep(0.5)
+        analyzed = httpx.get(f"{base}/api/v1/level-test/voice/{test_id}/result", headers=headers)
+        if analyzed.status_code == 404:
+            analyzed.status_code = 202
     seconds = time.perf_counter() - began
     if analyzed.status_code != 200:
-        raise RuntimeError(f"no result within the wait: {analyzed.text}")
+        raise RuntimeError(f"no result: {analyzed.text}")
     data = analyzed.json()["data"]
     return {"seconds": round(seconds, 2), "level": data["level"],
             "feedback_source": data["feedbackSource"]}  # fmt: skip
+
+
+STAGES = (
+    "leveltest.AnswerRecorded",
+    "leveltest.AnswerTranscribed",
+    "leveltest.AnalysisRequested",
+    "leveltest.LevelAssessed",
+)
+
+
+def timeline(data_dir: Path) -> list[dict[str, float]]:
+    """Per test, seconds between its events (from the server's own event store): where
+    the time between upload and result goes."""
+    from infra.event_store import open_event_store
+    from tests.conftest import make_settings
+
+    store = open_event_store(make_settings(data_dir))
+    tests: dict[Any, dict[str, datetime]] = {}
+    try:
+        for event in store.read_all():
+            if event.topic in STAGES:
+                meta = event.document()["meta"]
+                tests.setdefault(event.aggregate_id, {})[event.topic.split(".")[1]] = (
+                    datetime.fromisoformat(meta["occurred_at"])
+                )
+    finally:
+        store.close()
+    out = []
+    for times in tests.values():
+        names = [s.split(".")[1] for s in STAGES if s.split(".")[1] in times]
+        out.append({f"{a}->{b}": round((times[b] - times[a]).total_seconds(), 2)
+                    for a, b in itertools.pairwise(names)})  # fmt: skip
+    return out
 
 
 def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[str, Any]:
@@ -143,6 +183,8 @@ def main() -> None:
                                json={"email": "bench@example.com", "name": "Bench"})  # fmt: skip
             headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
             runs = [one_test(base, headers, audio) for _ in range(args.runs)]
+        for run, stages in zip(runs, timeline(Path(tmp) / "var"), strict=False):
+            run["stages_seconds"] = stages
         report = {
             "benchmark": "leveltest",
             "llm": args.llm,
