@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     """How long ``analyze`` waits for the assessment before answering "processing"."""
     llm_model: str = "auto"
     """The level test's language model: ``smollm2`` or ``qwen2.5-1.5b`` (packaged, checked
-    by sha256), the path of any GGUF file, ``auto`` (the strongest packaged one installed)
+    by sha256), the path of any GGUF file, ``auto`` (SmolLM2 if installed, else Qwen)
     or ``off``."""
     llm_threads: int = Field(default=2, ge=1, le=64)
     job_heartbeat_seconds: float = Field(default=60.0, ge=1)

