@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -87,11 +88,11 @@ def test_the_workers_transcribe_evaluate_and_correct(client: TestClient, clip: b
 
 
 @pytest.mark.workers
-@pytest.mark.settings(ai_rate_limit="2/minute", ai_wait_seconds=120)
+@pytest.mark.settings(ai_rate_limit="2/hour", ai_wait_seconds=120)  # calls may be slow
 def test_the_ai_routes_need_a_user_valid_input_and_respect_the_limit(
     client: TestClient, clip: bytes
 ) -> None:
-    user = signed_in_learner(client, "Jun")
+    user = signed_in_learner(client, f"Jun{uuid4().hex[:8]}")  # fresh counters in any Redis
     assert client.post("/api/v1/leveltest/evaluate", json={"responses": []}).status_code == 401
     too_many = {"responses": [{"transcript": "Hello."}] * 5}
     assert client.post("/api/v1/leveltest/evaluate", headers=user["headers"],
@@ -111,7 +112,7 @@ def test_the_ai_routes_need_a_user_valid_input_and_respect_the_limit(
                            json=ok).status_code == 200  # fmt: skip
     limited = client.post("/api/v1/leveltest/feedback/realtime", headers=user["headers"], json=ok)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
-    other = signed_in_learner(client, "Ara")  # the limit is per user
+    other = signed_in_learner(client, f"Ara{uuid4().hex[:8]}")  # the limit is per user
     assert client.post("/api/v1/leveltest/feedback/realtime", headers=other["headers"],
                        json=ok).status_code == 200  # fmt: skip
 
