@@ -194,7 +194,8 @@ def projections_rebuild(name: str, keep_old: bool) -> None:
     if name == "all":
         started = time.perf_counter()
         try:
-            results = rebuild_all(keep_old=keep_old)
+            postgres = settings.readmodel_url.startswith("postgresql")
+            results = rebuild_all(keep_old=keep_old, parallel=postgres)
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(json.dumps({"rebuilt": results,

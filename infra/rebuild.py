@@ -45,10 +45,11 @@ def rebuild(rt: Runtime, name: str, *, keep_old: bool = False) -> dict[str, Any]
     return {"projection": name, "version": version, "previous": previous}
 
 
-def rebuild_all(*, keep_old: bool = False) -> list[dict[str, Any]]:
+def rebuild_all(*, keep_old: bool = False, parallel: bool = True) -> list[dict[str, Any]]:
     """Rebuild every projection, each in its own ``languagemate projections rebuild NAME``
-    process, as many at once as there are cores: a rebuild is mostly one Python thread
-    decoding and folding events, so processes, not threads, use the machine."""
+    process, as many at once as there are cores when ``parallel``: a rebuild is mostly one
+    Python thread decoding and folding events, so processes, not threads, use the machine.
+    SQLite read models take one writer at a time, so there they go one after another."""
     from projections.catalog import PROJECTIONS
 
     names = [p.name for p in PROJECTIONS]
@@ -62,5 +63,5 @@ def rebuild_all(*, keep_old: bool = False) -> list[dict[str, Any]]:
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return result
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) if parallel else 1) as pool:
         return list(pool.map(one, names))
