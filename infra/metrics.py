@@ -15,6 +15,15 @@ EVENTS_APPENDED = Counter(
 RELAY_POSITION = Gauge("languagemate_relay_position", "Last event position published to Kafka")
 RELAY_LAG = Gauge("languagemate_relay_lag_events", "Events stored but not yet published")
 RELAY_PUBLISHED = Counter("languagemate_relay_published_total", "Events published to Kafka")
+RELAY_REPUBLISHED = Counter(
+    "languagemate_relay_republished_total",
+    "Times the relay found the broker had lost records and republished the history",
+)
+KAFKA_GAPS = Counter(
+    "languagemate_kafka_gaps_total",
+    "Records found missing before a Kafka record (the partition is then read again)",
+    ["partition"],
+)
 PROJECTION_EVENTS = Counter(
     "languagemate_projection_events_total", "Events applied by a projection", ["projection"]
 )

@@ -3,6 +3,14 @@
 At-least-once by construction: a batch is sent and flushed (acknowledged by the broker)
 before its last position is saved, so a crash at any instant re-sends at most one batch on
 restart. Consumers de-duplicate by position, so re-sends are harmless; losses are impossible.
+
+A broker that loses its data (a restart with memory storage, a topic deleted by mistake) is
+detected, not trusted. The relay remembers, per partition, the topic's id (KIP-516: a topic
+created again gets a new one) and a floor for the partition's end offset after its last
+acknowledged batch; when the id changed or the broker reports less than the floor, it
+republishes the whole history from position 0. Each record also names the previous event's
+position on its partition (header ``prev-position``), so a consumer that resumes at an offset
+into the new, shorter log notices the gap and re-reads the partition instead of skipping.
 """
 
 from __future__ import annotations
@@ -10,24 +18,53 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.producer.future import FutureRecordMetadata
 
 from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import TICK_HEADER, ensure_topic, partition_for, producer
-from infra.metrics import RELAY_LAG, RELAY_POSITION, RELAY_PUBLISHED
+from infra.kafka import (
+    PREV_HEADER,
+    TICK_HEADER,
+    TopicIdentity,
+    ensure_topic,
+    partition_for,
+    producer,
+)
+from infra.metrics import RELAY_LAG, RELAY_POSITION, RELAY_PUBLISHED, RELAY_REPUBLISHED
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 POSITION_TABLE = "languagemate_relay_position"
+PARTITIONS_TABLE = "languagemate_relay_partitions"
+CHECK_SECONDS = 5.0
+"""How often a running relay asks the broker whether it still holds what was published
+(also checked at start and after every publishing error)."""
 TICK_SECONDS = 1.0
 """Partitions are ticked at most this often: every tick costs every consumer group a
 tracking write per partition, so ticking after each small batch swamped a busy system."""
 
 
+@dataclass(frozen=True)
+class PartitionMark:
+    """What the relay last published to one partition: the last event's position, the
+    least end offset the partition can have once that batch was acknowledged, and the id
+    of the topic those offsets belong to.
+
+    The floor is the offset of the first record of the last flush plus one, not of its last
+    record: Tansu reports a partition's end as its last record *batch*'s base offset plus
+    one (measured: ten records in one batch, end offset 1)."""
+
+    last_position: int
+    end_offset: int
+    topic_id: str = ""
+
+
 class RelayPosition:
-    """The relay's last published position, kept in the event-store database."""
+    """The relay's last published position and per-partition marks, kept in the
+    event-store database (saved together, in one transaction)."""
 
     def __init__(self, store: EventStore, name: str) -> None:
         self.datastore = store.recorder.datastore  # type: ignore[attr-defined]
@@ -38,6 +75,12 @@ class RelayPosition:
             curs.execute(
                 f"CREATE TABLE IF NOT EXISTS {POSITION_TABLE} "
                 f"(name {text_type} PRIMARY KEY, position BIGINT NOT NULL)"
+            )
+            curs.execute(
+                f"CREATE TABLE IF NOT EXISTS {PARTITIONS_TABLE} "
+                f"(name {text_type} NOT NULL, partition INTEGER NOT NULL, "
+                "last_position BIGINT NOT NULL, end_offset BIGINT NOT NULL, "
+                f"topic_id {text_type} NOT NULL, PRIMARY KEY (name, partition))"
             )
 
     def _sql(self, statement: str) -> str:
@@ -53,7 +96,26 @@ class RelayPosition:
             return 0
         return int(row["position"])
 
-    def save(self, position: int) -> None:
+    def marks(self) -> dict[int, PartitionMark]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                self._sql(
+                    "SELECT partition, last_position, end_offset, topic_id "
+                    f"FROM {PARTITIONS_TABLE} "
+                    "WHERE name = %s"
+                ),
+                (self.name,),
+            )
+            rows = curs.fetchall()
+        return {
+            int(r["partition"]): PartitionMark(
+                int(r["last_position"]), int(r["end_offset"]), r["topic_id"]
+            )
+            for r in rows
+        }
+
+    def save(self, position: int, marks: dict[int, PartitionMark] | None = None) -> None:
+        """Record ``position`` and, when given, replace the partition marks with ``marks``."""
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
                 self._sql(
@@ -62,6 +124,18 @@ class RelayPosition:
                 ),
                 (self.name, position),
             )
+            if marks is None:
+                return
+            curs.execute(self._sql(f"DELETE FROM {PARTITIONS_TABLE} WHERE name = %s"), (self.name,))
+            for partition, mark in sorted(marks.items()):
+                curs.execute(
+                    self._sql(
+                        f"INSERT INTO {PARTITIONS_TABLE} "
+                        "(name, partition, last_position, end_offset, topic_id) "
+                        "VALUES (%s, %s, %s, %s, %s)"
+                    ),
+                    (self.name, partition, mark.last_position, mark.end_offset, mark.topic_id),
+                )
 
 
 class Relay:
@@ -69,9 +143,13 @@ class Relay:
         self.store = store
         self.settings = settings
         self.position = RelayPosition(store, name)
+        self.marks = self.position.marks()
+        self.topic = TopicIdentity(settings, max_age=0.0)
         self._producer: KafkaProducer | None = None
+        self._offsets: KafkaConsumer | None = None
         self.ticked = 0
         self.last_tick = 0.0
+        self.checked_at = 0.0
 
     @property
     def producer(self) -> KafkaProducer:
@@ -80,29 +158,57 @@ class Relay:
             self._producer = producer(self.settings)
         return self._producer
 
+    def _previous(self, partition: int) -> int:
+        mark = self.marks.get(partition)
+        return mark.last_position if mark else 0
+
+    def _send(
+        self, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> FutureRecordMetadata:
+        """Send one record to ``partition``, naming the partition's previous event."""
+        headers.append((PREV_HEADER, str(self._previous(partition)).encode()))
+        return self.producer.send(
+            self.settings.kafka_topic, key=key, value=value, partition=partition, headers=headers
+        )
+
+    def _acknowledged(self, first: dict[int, FutureRecordMetadata], last: dict[int, int]) -> None:
+        """Flush, then mark each partition: its last event and its end-offset floor (from
+        the flush's first record there, see :class:`PartitionMark`)."""
+        self.producer.flush()
+        topic_id = self.topic.current() or ""
+        for partition, future in first.items():
+            offset = future.get(timeout=0).offset
+            position = last.get(partition, self._previous(partition))
+            self.marks[partition] = PartitionMark(position, offset + 1, topic_id)
+
     def publish(self, events: list[RecordedEvent]) -> None:
-        topic = self.settings.kafka_topic
         partitions = self.settings.kafka_partitions
-        send = self.producer.send
+        first: dict[int, FutureRecordMetadata] = {}
+        last: dict[int, int] = {}
         for event in events:
             document = event.document()
             meta = document["meta"]
             key = str(event.aggregate_id).encode()
-            send(
-                topic,
+            partition = _partition(key, partitions)
+            headers = [
+                ("event-type", event.topic.encode()),
+                ("schema-version", str(document["schema_version"]).encode()),
+                ("position", str(event.position).encode()),
+                ("aggregate-version", str(event.version).encode()),
+                ("correlation-id", (meta.get("correlation_id") or "").encode()),
+                ("causation-id", (meta.get("causation_id") or "").encode()),
+                (PREV_HEADER, str(last.get(partition, self._previous(partition))).encode()),
+            ]
+            future = self.producer.send(
+                self.settings.kafka_topic,
                 key=key,
                 value=event.state,
-                partition=_partition(key, partitions),
-                headers=[
-                    ("event-type", event.topic.encode()),
-                    ("schema-version", str(document["schema_version"]).encode()),
-                    ("position", str(event.position).encode()),
-                    ("aggregate-version", str(event.version).encode()),
-                    ("correlation-id", (meta.get("correlation_id") or "").encode()),
-                    ("causation-id", (meta.get("causation_id") or "").encode()),
-                ],
+                partition=partition,
+                headers=headers,
             )
-        self.producer.flush()
+            first.setdefault(partition, future)
+            last[partition] = event.position
+        self._acknowledged(first, last)
 
     def tick(self, position: int) -> None:
         """Tell every partition that all events up to ``position`` are published.
@@ -111,14 +217,12 @@ class Relay:
         question like "has every event up to P been applied?" (sync cursors) could never be
         answered yes; after a tick, its consumers count as having seen up to ``position``.
         """
-        for partition in range(self.settings.kafka_partitions):
-            self.producer.send(
-                self.settings.kafka_topic,
-                value=b"",
-                partition=partition,
-                headers=[(TICK_HEADER, str(position).encode())],
-            )
-        self.producer.flush()
+        first = {
+            partition: self._send(partition, None, b"", [(TICK_HEADER, str(position).encode())])
+            for partition in range(self.settings.kafka_partitions)
+        }
+        # Their offsets are saved with the next batch; until then the check expects less.
+        self._acknowledged(first, {})
         self.ticked, self.last_tick = position, time.monotonic()
 
     def step(self, after: int) -> int:
@@ -128,7 +232,7 @@ class Relay:
             return after
         self.publish(events)
         last = events[-1].position
-        self.position.save(last)
+        self.position.save(last, self.marks)
         RELAY_PUBLISHED.inc(len(events))
         RELAY_POSITION.set(last)
         # A short read means the relay reached the head; only a full one needs a count.
@@ -136,23 +240,83 @@ class Relay:
         RELAY_LAG.set(max(self.store.max_position() - last, 0) if full else 0)
         return last
 
+    def lost_partitions(self) -> dict[int, str]:
+        """Partitions whose acknowledged records the broker no longer holds, each with the
+        reason; empty while the broker keeps its data."""
+        if not self.marks:
+            return {}
+        topic_id = self.topic.current()
+        recreated = {
+            partition: f"topic id {mark.topic_id} is now {topic_id}"
+            for partition, mark in self.marks.items()
+            if mark.topic_id and topic_id and mark.topic_id != topic_id
+        }
+        if recreated:
+            return recreated
+        if self._offsets is None:
+            self._offsets = KafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                client_id="languagemate-relay-check",
+                group_id=None,
+                request_timeout_ms=10_000,
+            )
+        name = self.settings.kafka_topic
+        existing = self._offsets.partitions_for_topic(name) or set()
+        wanted = [TopicPartition(name, p) for p in self.marks if p in existing]
+        ends = {tp.partition: end for tp, end in self._offsets.end_offsets(wanted).items()}
+        return {
+            partition: f"end offset {ends.get(partition, 0)} < {mark.end_offset}"
+            for partition, mark in self.marks.items()
+            if ends.get(partition, 0) < mark.end_offset
+        }
+
+    def verified(self, after: int) -> int:
+        """``after``, or 0 when the broker lost records: then the whole history is sent
+        again (consumers drop what they already applied, by position)."""
+        self.checked_at = time.monotonic()
+        lost = self.lost_partitions()
+        if not lost:
+            return after
+        log.warning(
+            "the broker lost acknowledged records (%s); republishing every event from position 0",
+            lost,
+        )
+        RELAY_REPUBLISHED.inc()
+        self.close()  # an idempotent producer's session died with the broker's state
+        self.marks = {}
+        self.position.save(0, self.marks)
+        self.ticked = 0
+        return 0
+
     def run(self, stop: threading.Event) -> None:
-        after = self.position.load()
-        log.info("relay starting after position %d", after)
-        ensure_topic(self.settings)
-        while not stop.is_set():
-            new = self.step(after)
-            if new > self.ticked and time.monotonic() - self.last_tick >= TICK_SECONDS:
-                self.tick(new)
-            if new == after:
-                self.store.wait_for_append(self.settings.projection_poll_seconds)
-            after = new
-        self.close()
+        try:
+            self.marks = self.position.marks()
+            after = self.position.load()
+            log.info("relay starting after position %d", after)
+            ensure_topic(self.settings)
+            after = self.verified(after)
+            while not stop.is_set():
+                new = self.step(after)
+                if new > self.ticked and time.monotonic() - self.last_tick >= TICK_SECONDS:
+                    self.tick(new)
+                if new == after:
+                    self.store.wait_for_append(self.settings.projection_poll_seconds)
+                if time.monotonic() - self.checked_at >= CHECK_SECONDS:
+                    new = self.verified(new)
+                after = new
+        finally:
+            # Also after a crash: the guarded restart must begin with a fresh producer and
+            # the saved marks, never with a half-flushed batch's state.
+            self.close()
 
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=10)
             self._producer = None
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
+        self.topic.close()
 
 
 @lru_cache(maxsize=65536)

@@ -52,6 +52,10 @@ class ProjectionRunner:
         self.deferred: dict[int, int] = {}
         """Partition -> position passed over events this projection does not handle, not
         yet written to its tracking (see :meth:`_pass_over`)."""
+        self.uncommitted: dict[int, list[RecordedEvent]] = {}
+        """Partition -> the last passed-over events, committed to the source only once
+        their tracking is written (a source resuming beyond its tracking would look like
+        one that lost records)."""
         self.recorded_at = 0.0
 
     def _version(self) -> int:
@@ -66,6 +70,9 @@ class ProjectionRunner:
             version = self._version()
             tracking = self.read_models.tracking(self.projection.name, version)
             source = self.source_factory(self.projection, version, tracking)
+            # Progress passed over belongs to the previous version's source.
+            self.deferred.clear()
+            self.uncommitted.clear()
             try:
                 while not stop.is_set() and self._version() == version:
                     self.step(source, version)
@@ -80,6 +87,7 @@ class ProjectionRunner:
             if self.failing or any(self.projection.handles(e.topic) for e in events):
                 applied += self._apply(source, version, partition, events, seen_upto)
                 self.deferred.pop(partition, None)
+                self.uncommitted.pop(partition, None)
             else:
                 self._pass_over(source, partition, events, seen_upto)
         if self.deferred and (
@@ -89,6 +97,7 @@ class ProjectionRunner:
                 self.read_models.apply_batch(
                     self.projection, version, partition, [], seen_upto=position
                 )
+                source.committed(partition, self.uncommitted.pop(partition, []))
             self.deferred.clear()
             self.recorded_at = time.monotonic()
         return applied
@@ -105,7 +114,8 @@ class ProjectionRunner:
         position = max(seen_upto, events[-1].position if events else 0)
         if position:
             self.deferred[partition] = max(self.deferred.get(partition, 0), position)
-        source.committed(partition, events)
+        if events:
+            self.uncommitted[partition] = events[-1:]
 
     def _apply(
         self,

@@ -24,7 +24,7 @@ from commands.policies import POLICIES
 from infra.blobs import BlobStore, blob_store_from_settings
 from infra.event_store import EventStore, open_event_store, schema_lock
 from infra.fanout import Fanout
-from infra.kafka import partition_for
+from infra.kafka import TopicIdentity, partition_for
 from infra.policies import Policy, PolicyServices
 from infra.presence import Presence
 from infra.ratelimit import LoginThrottle, RateLimit
@@ -162,9 +162,18 @@ class Runtime:
             topics=projection.topics,
         )
 
-    def kafka_source(self, projection: Projection, version: int, _: dict[int, int]) -> EventSource:
+    def kafka_source(
+        self, projection: Projection, version: int, tracking: dict[int, int]
+    ) -> EventSource:
         group = f"{self.settings.kafka_group_prefix}.projection.{projection.name}.v{version}"
-        return KafkaSource(self.settings, group, self.store.cipher)
+        return KafkaSource(
+            self.settings, group, self.store.cipher, applied=tracking, identity=self.topic_identity
+        )
+
+    @cached_property
+    def topic_identity(self) -> TopicIdentity:
+        """One topic-id watcher for every Kafka source of this process."""
+        return TopicIdentity(self.settings)
 
     def projection_runner(self, projection: Projection, *, kafka: bool) -> ProjectionRunner:
         return ProjectionRunner(
@@ -277,5 +286,7 @@ class Runtime:
         self.jobs.close()
         if "fanout" in self.__dict__:
             self.fanout.close()
+        if "topic_identity" in self.__dict__:
+            self.topic_identity.close()
         self.store.close()
         self.read_models.engine.dispose()

@@ -7,6 +7,7 @@ runners are identical whichever source feeds them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
@@ -15,10 +16,13 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import TICK_HEADER, consumer, ensure_topic, header
+from infra.kafka import PREV_HEADER, TICK_HEADER, TopicIdentity, consumer, ensure_topic, header
 from infra.keystore import PersonalDataCipher
+from infra.metrics import KAFKA_GAPS
 from infra.settings import Settings
 from projections.engine import LOG
+
+log = logging.getLogger(__name__)
 
 
 class EventSource(Protocol):
@@ -97,13 +101,30 @@ class KafkaSource:
     read model's own per-partition tracking decides what is a duplicate, so an offset lost in
     a crash (or a broker that lost its data) leads to skipped re-deliveries, never to events
     applied twice.
+
+    It also refuses to skip: every record names its partition's previous event
+    (``prev-position``), and a record whose predecessor lies beyond what this consumer has
+    applied means records went missing (its offset points into a log the broker rebuilt
+    after losing its data). The partition is then read again from its first offset, and so
+    is every partition when the topic's id changes (see :meth:`_check_topic`).
     """
 
     def __init__(
-        self, settings: Settings, group_id: str, cipher: PersonalDataCipher | None = None
+        self,
+        settings: Settings,
+        group_id: str,
+        cipher: PersonalDataCipher | None = None,
+        applied: dict[int, int] | None = None,
+        identity: TopicIdentity | None = None,
     ) -> None:
         self.topic = settings.kafka_topic
         self.cipher = cipher
+        tracking = applied or {}
+        self.seen = {p: max(pos, tracking.get(LOG, 0)) for p, pos in tracking.items()}
+        """Partition -> the highest position delivered (or applied before this source)."""
+        self.floor = tracking.get(LOG, 0)
+        self.identity = identity
+        self.topic_id = identity.current() if identity else None
         # Subscribing to a topic that does not exist yet would wait for the next metadata
         # refresh (minutes); creating it first makes start-up order irrelevant.
         ensure_topic(settings)
@@ -111,19 +132,71 @@ class KafkaSource:
         self.consumer.subscribe([self.topic])
 
     def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
+        self._check_topic()
         records = self.consumer.poll(timeout_ms=int(timeout * 1000))
         batches = []
         for tp, items in records.items():
-            events, seen_upto = [], 0
+            events: list[RecordedEvent] = []
+            seen_upto = 0
             for r in items:
                 headers = list(r.headers or [])
+                if self._gap(tp, r.offset, headers):
+                    break
                 tick = header(headers, TICK_HEADER)
                 if tick is not None:
                     seen_upto = int(tick)
+                    position = seen_upto
                 else:
                     events.append(_from_record(r.offset, r.key, r.value, headers, self.cipher))
-            batches.append((tp.partition, events, seen_upto))
+                    position = events[-1].position
+                self.seen[tp.partition] = max(self._seen(tp.partition), position)
+            if events or seen_upto:
+                batches.append((tp.partition, events, seen_upto))
         return batches
+
+    def _check_topic(self) -> None:
+        """Read every partition again when the topic was created anew (its id changed).
+
+        Apache Kafka answers a fetch beyond a shrunk log with OFFSET_OUT_OF_RANGE, but a
+        broker that lost its data may simply return nothing, leaving the consumer waiting
+        below records that were republished under its old position."""
+        if self.identity is None:
+            return
+        current = self.identity.current()
+        if current is None or current == self.topic_id:
+            return
+        if self.topic_id is not None:
+            log.warning(
+                "kafka topic %s was created anew (id %s, was %s); reading it from the start",
+                self.topic,
+                current,
+                self.topic_id,
+            )
+            for tp in self.consumer.assignment():
+                KAFKA_GAPS.labels(str(tp.partition)).inc()
+                self.consumer.seek_to_beginning(tp)
+        self.topic_id = current
+
+    def _seen(self, partition: int) -> int:
+        return self.seen.get(partition, self.floor)
+
+    def _gap(self, tp: TopicPartition, offset: int, headers: list[tuple[str, bytes]]) -> bool:
+        """True (and the partition rewound to its start) when records before this one are
+        missing; the records already taken from this poll stay valid."""
+        previous = header(headers, PREV_HEADER)
+        if previous is None or int(previous) <= self._seen(tp.partition):
+            return False
+        log.warning(
+            "kafka partition %d: the record at offset %d follows position %s, but only %d was"
+            " seen; reading the partition again from its start",
+            tp.partition,
+            offset,
+            previous.decode(),
+            self._seen(tp.partition),
+        )
+        KAFKA_GAPS.labels(str(tp.partition)).inc()
+        self.consumer.seek_to_beginning(tp)
+        return True
 
     def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
         if events:
@@ -133,6 +206,7 @@ class KafkaSource:
     def rewind(self, partition: int, unapplied: Sequence[RecordedEvent]) -> None:
         if unapplied:
             self.consumer.seek(TopicPartition(self.topic, partition), unapplied[0].offset)
+            self.seen[partition] = min(self._seen(partition), unapplied[0].position - 1)
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
