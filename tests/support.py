@@ -3,6 +3,7 @@ double apply, so exactly-once claims are checked by arithmetic, not by trusting 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -13,6 +14,8 @@ from fastapi.testclient import TestClient
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.aggregate import Aggregate, Cause, applies
 from domain.events import DomainEvent
+from infra.runtime import Runtime
+from projections.catalog import PROJECTIONS
 from projections.engine import Projection, ProjectionTx, ReadModels
 
 
@@ -150,3 +153,34 @@ def appended_by_requests(store: Any, after: int) -> list[str]:
         for record in store.read_all(after)
         if not (record.decode().meta.actor_id or "").startswith(("policy.", "worker."))
     ]
+
+
+def settled(rt: Runtime, timeout: float = 60) -> int:
+    """Wait until every projection has applied the whole log and the policies are quiet."""
+    partitions = rt.settings.kafka_partitions if rt.uses_kafka else None
+    deadline, head = time.monotonic() + timeout, -1
+    while True:
+        current = rt.store.max_position()
+        done = all(
+            rt.read_models.applied_everywhere(p.name, None if p.ordered else partitions) >= current
+            for p in PROJECTIONS
+        )
+        if done and current == head:
+            return current
+        head = current
+        assert time.monotonic() < deadline, "the read models never caught up"
+        time.sleep(0.3)
+
+
+def read_model_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every projection's active tables, sorted: two stores whose read models
+    are equal give equal results."""
+    out = {}
+    with rt.read_models.engine.connect() as conn:
+        for projection in PROJECTIONS:
+            version = rt.read_models.active_version(projection.name, fresh=True)
+            for base in projection.tables_for(version):
+                table = rt.read_models.table(projection, base)
+                rows = conn.execute(sa.select(table)).all()
+                out[f"{projection.name}.{base}"] = sorted((tuple(r) for r in rows), key=repr)
+    return out

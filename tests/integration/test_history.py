@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from commands.base import CommandContext
@@ -20,31 +19,13 @@ from infra.audit import trail, verify
 from infra.event_store import EVENTS_TABLE
 from infra.history import ImportRefused, Selection, export, import_lines, selected
 from infra.runtime import Runtime
-from projections.catalog import PROJECTIONS
 from tests import services
 from tests.conftest import make_settings
-from tests.support import signed_in_learner
+from tests.support import read_model_rows, settled, signed_in_learner
 
 
 def _rt(client: TestClient) -> Runtime:
     return client.app.state.runtime  # type: ignore[attr-defined,no-any-return]
-
-
-def _settled(rt: Runtime, timeout: float = 60) -> int:
-    """Wait until every projection has applied the whole log and the policies are quiet."""
-    partitions = rt.settings.kafka_partitions if rt.uses_kafka else None
-    deadline, head = time.monotonic() + timeout, -1
-    while True:
-        current = rt.store.max_position()
-        done = all(
-            rt.read_models.applied_everywhere(p.name, None if p.ordered else partitions) >= current
-            for p in PROJECTIONS
-        )
-        if done and current == head:
-            return current
-        head = current
-        assert time.monotonic() < deadline, "the read models never caught up"
-        time.sleep(0.3)
 
 
 def _seed(client: TestClient) -> list[dict[str, Any]]:
@@ -58,17 +39,6 @@ def _seed(client: TestClient) -> list[dict[str, Any]]:
     assert client.post("/api/v1/users/self-bio", json=bio,
                        headers=mina["headers"]).status_code == 200  # fmt: skip
     return [mina, jun]
-
-
-def _tables(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    with rt.read_models.engine.connect() as conn:
-        for projection in PROJECTIONS:
-            for base in projection.tables_for(1):
-                table = rt.read_models.table(projection, base)
-                rows = conn.execute(sa.select(table)).all()
-                out[f"{projection.name}.{base}"] = sorted((tuple(r) for r in rows), key=repr)
-    return out
 
 
 @pytest.fixture
@@ -97,7 +67,7 @@ def test_export_then_import_into_a_fresh_store_reproduces_the_read_models(
 ) -> None:
     original = _rt(client)
     _seed(client)
-    head = _settled(original)
+    head = settled(original)
     dump = io.BytesIO()
     assert export(selected(original.store, Selection()), dump) == len(
         list(original.store.read_all())
@@ -106,8 +76,8 @@ def test_export_then_import_into_a_fresh_store_reproduces_the_read_models(
     assert import_lines(copy.store, io.BytesIO(dump.getvalue())) > 0
     assert copy.store.max_position() == head
     copy.start_projectors(kafka=False)
-    _settled(copy)
-    assert _tables(copy) == _tables(original)
+    settled(copy)
+    assert read_model_rows(copy) == read_model_rows(original)
     with pytest.raises(ImportRefused, match="not empty"):
         import_lines(copy.store, io.BytesIO(dump.getvalue()))
     # Personal fields left encrypted in the export: the bio is not there in clear.
@@ -124,7 +94,7 @@ def _tamper(rt: Runtime, sql: dict[str, list[str]]) -> None:
 def test_audit_verify_names_an_altered_and_a_removed_event(client: TestClient) -> None:
     rt = _rt(client)
     _seed(client)
-    _settled(rt)
+    settled(rt)
     clean = verify(rt.store, rt.read_models)
     assert clean.ok and clean.checked == rt.store.max_position() and clean.unsealed == 0
     altered, removed = 5, 9
@@ -153,7 +123,7 @@ def test_audit_verify_names_an_altered_and_a_removed_event(client: TestClient) -
 def test_the_trail_lists_what_a_user_did_and_what_was_done_to_them(client: TestClient) -> None:
     rt = _rt(client)
     mina, jun = _seed(client)
-    _settled(rt)
+    settled(rt)
     rows = list(trail(rt.store, jun["id"]))
     by = {r["topic"] for r in rows if r["relation"] == "by"}
     about = {r["topic"] for r in rows if r["relation"] == "about"}
