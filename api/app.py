@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
+from uuid import UUID, uuid4
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -29,35 +31,66 @@ from api import (
     sync,
     system,
 )
+from infra.logs import correlated
 from infra.metrics import REQUEST_LATENCY
 from infra.runtime import Runtime
 
+access_log = logging.getLogger("languagemate.access")
 
-class RequestMetrics:
-    """Request latency by route template, as plain ASGI middleware (Starlette's
-    ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+def _correlation_header(scope: Scope) -> str:
+    """The caller's ``X-Correlation-Id`` when it is a UUID, else a new one."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-correlation-id":
+            try:
+                return str(UUID(value.decode("latin-1")))
+            except ValueError:
+                break
+    return str(uuid4())
+
+
+class RequestContext:
+    """Per request (and socket): latency by route template, and the correlation id that
+    its events, its log lines and the ``X-Correlation-Id`` response header share. Plain ASGI
+    middleware: Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        correlation_id = _correlation_header(scope)
+        with correlated(correlation_id):
+            if scope["type"] == "websocket":
+                await self.app(scope, receive, send)
+                return
+            await self._http(scope, receive, send, correlation_id)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> None:
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500}
 
         async def send_and_record(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-correlation-id", correlation_id.encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_record)
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
+            seconds = time.perf_counter() - started
             REQUEST_LATENCY.labels(scope["method"], template, f"{status['code'] // 100}xx").observe(
-                time.perf_counter() - started
+                seconds
+            )
+            # The route template, never the path or query: those can hold e-mails and ids.
+            access_log.info(
+                "%s %s %d %.1f ms", scope["method"], template, status["code"], seconds * 1000
             )
 
 
@@ -65,7 +98,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="LanguageMate API", version="0.1.0", docs_url="/docs")
     app.state.runtime = rt
     errors.install(app)
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestContext)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=rt.settings.cors_origin_list,

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
 from commands.base import CommandContext
+from infra.logs import CORRELATION_ID
 from infra.runtime import Runtime
 from infra.tokens import InvalidToken, TokenClaims
 from projections.identity import is_admin
@@ -78,11 +79,11 @@ def admin(rt: RuntimeDep, who: CallerDep) -> Caller:
 AdminDep = Annotated[Caller, Depends(admin)]
 
 
-def correlation_id(x_correlation_id: Annotated[str | None, Header()] = None) -> UUID:
-    try:
-        return UUID(x_correlation_id) if x_correlation_id else uuid4()
-    except ValueError:
-        return uuid4()
+def correlation_id() -> UUID:
+    """The request's correlation id, set by ``api.app.RequestContext`` from the
+    ``X-Correlation-Id`` header (or made up), so its events and log lines share it."""
+    current = CORRELATION_ID.get()
+    return UUID(current) if current else uuid4()
 
 
 def user_context(

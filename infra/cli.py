@@ -76,7 +76,16 @@ def _serve_api(rt: Any, host: str, port: int) -> None:
 
     from api.app import create_app
 
-    uvicorn.run(create_app(rt), host=host, port=port, log_config=None, ws="websockets-sansio")
+    # Uvicorn's access log prints raw paths and query strings (which can hold personal
+    # data); api.app logs each request by route template instead.
+    uvicorn.run(
+        create_app(rt),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        ws="websockets-sansio",
+    )
 
 
 @main.command()

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from commands.base import CommandBus, CommandContext
 from domain.events import DomainEvent
+from infra.logs import correlated
 from projections.engine import Projection, ProjectionTx, ReadModels
 
 Reaction = Callable[[Any, "PolicyContext"], None]
@@ -75,7 +76,8 @@ class Policy(Projection):
 
     def _register(self, event_types: tuple[type[DomainEvent], ...], reaction: Reaction) -> None:
         def handler(event: DomainEvent, _: ProjectionTx) -> None:
-            reaction(event, self.context_for(event))
+            with correlated(event.meta.correlation_id):
+                reaction(event, self.context_for(event))
 
         self.on(*event_types)(handler)
 
