@@ -1,4 +1,5 @@
-"""Errors to HTTP in one place: domain errors by kind, bad input as 422, the rest as 500.
+"""Errors to HTTP in one place: domain errors by kind, bad input as 422, a dependency that
+does not answer (PostgreSQL, Redis) as 503 with ``Retry-After``, the rest as 500.
 
 403 is reserved for real authorisation failures because the SPA logs the user out on it.
 """
@@ -8,6 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import redis.exceptions
+import sqlalchemy.exc
+from eventsourcing import persistence
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +30,21 @@ from domain.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    persistence.ConnectionUnavailableError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+"""Failures of a dependency, not of the request: the client may retry the same request
+(commands carry idempotency keys), so they are a 503, never a 500."""
+RETRY_AFTER_SECONDS = 2
 
 STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
     (ConcurrencyConflict, 409),
@@ -92,5 +112,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        if isinstance(exc, UNAVAILABLE):
+            log.warning("dependency unavailable on %s %s: %r", request.method, route, exc)
+            return error(
+                503,
+                "일시적으로 사용할 수 없습니다. 잠시 후 다시 시도하세요 (temporarily unavailable)",
+                "SERVICE_UNAVAILABLE",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        # The route template, not the path: paths can hold personal data.
+        log.exception("unhandled error on %s %s", request.method, route)
         return error(500, "서버 오류가 발생했습니다 (internal error)", "INTERNAL_ERROR")

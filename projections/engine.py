@@ -150,9 +150,17 @@ class ProjectionTx:
     def insert(self, name: str, row: dict[str, Any]) -> None:
         self._ops.append((("insert", name, tuple(row), ()), row))
 
-    def upsert(self, name: str, row: dict[str, Any], key: Sequence[str]) -> None:
-        """Insert or replace the given columns of the row identified by ``key``."""
-        self._ops.append((("upsert", name, tuple(row), tuple(key)), row))
+    def upsert(
+        self, name: str, row: dict[str, Any], key: Sequence[str], latest: Sequence[str] = ()
+    ) -> None:
+        """Insert or replace the given columns of the row identified by ``key``.
+
+        ``latest`` columns keep the greater of the stored and the new value instead. A row
+        fed by events of several aggregates (a user's account and profile) sees them in a
+        different order from each Kafka partition than from the log; a column such as
+        "updated at" must come out the same whatever that order was."""
+        kind = "upsert:" + ",".join(latest) if latest else "upsert"
+        self._ops.append(((kind, name, tuple(row), tuple(key)), row))
 
     def add(self, name: str, key: dict[str, Any], column: str, amount: int) -> None:
         """Add ``amount`` to ``column`` of the row identified by ``key`` (created at
@@ -193,9 +201,15 @@ class ProjectionTx:
         stmt: sa.Executable
         if kind == "insert":
             stmt = table.insert()
-        elif kind == "upsert":
+        elif kind.startswith("upsert"):
             dialect_insert = (postgresql.insert if self._postgres else sqlite.insert)(table)
-            updates = {c: dialect_insert.excluded[c] for c in columns if c not in keys}
+            updates: dict[str, Any] = {
+                c: dialect_insert.excluded[c] for c in columns if c not in keys
+            }
+            greatest = sa.func.greatest if self._postgres else sa.func.max
+            for c in _latest_columns(kind):
+                if c in updates:
+                    updates[c] = greatest(table.c[c], dialect_insert.excluded[c])
             stmt = (
                 dialect_insert.on_conflict_do_update(index_elements=list(keys), set_=updates)
                 if updates
@@ -277,21 +291,30 @@ def _runs(ops: list[tuple[Shape, dict[str, Any]]]) -> list[tuple[Shape, list[dic
 
 
 def _same_run(first: Shape, other: Shape) -> bool:
-    if first[0] == "upsert":
-        return other[0] == "upsert" and other[3] == first[3]
+    if first[0].startswith("upsert"):
+        return other[0] == first[0] and other[3] == first[3]
     return other == first
+
+
+def _latest_columns(kind: str) -> list[str]:
+    """The ``latest`` columns an upsert's kind names (``upsert:col,col``)."""
+    return kind.partition(":")[2].split(",") if ":" in kind else []
 
 
 def _merged(shape: Shape, rows: list[dict[str, Any]]) -> list[tuple[Shape, list[dict[str, Any]]]]:
     kind, table, columns, keys = shape
-    if kind == "upsert":
+    if kind.startswith("upsert"):
         merged: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in rows:
             key = tuple(row[k] for k in keys)
-            merged[key] = {**merged.get(key, {}), **row}
+            before = merged.get(key, {})
+            merged[key] = {**before, **row}
+            for c in _latest_columns(kind):
+                if before.get(c) is not None and row.get(c) is not None:
+                    merged[key][c] = max(before[c], row[c])
         by_shape: dict[Shape, list[dict[str, Any]]] = {}
         for row in merged.values():
-            by_shape.setdefault(("upsert", table, tuple(sorted(row)), keys), []).append(row)
+            by_shape.setdefault((kind, table, tuple(sorted(row)), keys), []).append(row)
         return list(by_shape.items())
     if kind == "update" and not set(columns) & set(keys):
         # Only the last update of a row lasts (a busy chat room's "last message" is then

@@ -241,7 +241,8 @@ def _unblocked(e: UserUnblocked, tx: ProjectionTx) -> None:
 # -- candidate index --------------------------------------------------------------------
 def _candidate(tx: ProjectionTx, user_id: str, event: Any, **columns: Any) -> None:
     values = {**columns, "updated_at": event.meta.occurred_at}
-    tx.upsert("candidates", {"user_id": user_id, **values}, key=["user_id"])
+    # Account and profile events reach this row from different partitions, in either order.
+    tx.upsert("candidates", {"user_id": user_id, **values}, key=["user_id"], latest=["updated_at"])
     tx.refresh_copies("candidate_targets", "candidates", "user_id", COPIED, user_id)
 
 

@@ -60,3 +60,39 @@ def test_repeated_updates_of_one_row_keep_only_the_last_unless_they_move_the_key
     chain = [(moving, {"w_status": "a", "v_status": "b"}),
              (moving, {"w_status": "b", "v_status": "c"})]  # fmt: skip
     assert _runs(chain) == [(moving, [row for _, row in chain])]
+
+
+def test_latest_columns_keep_the_greatest_value_whatever_the_order() -> None:
+    """A row fed by two aggregates' events sees them in either order from Kafka: its
+    "updated at" must come out the same (in one batch, and across batches in the database)."""
+    import itertools
+
+    import sqlalchemy as sa
+
+    from projections.engine import ProjectionTx
+
+    metadata = sa.MetaData()
+    table = sa.Table(
+        "rows",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("a", sa.Integer),
+        sa.Column("b", sa.Integer),
+        sa.Column("updated_at", sa.Integer),
+    )
+    writes = [{"id": 1, "a": 1, "updated_at": 10}, {"id": 1, "b": 2, "updated_at": 30},
+              {"id": 1, "a": 1, "updated_at": 20}]  # fmt: skip
+    results = set()
+    for order in itertools.permutations(writes):
+        for batch_size in (1, 3):
+            engine = sa.create_engine("sqlite://")
+            metadata.create_all(engine)
+            for start in range(0, 3, batch_size):
+                with engine.begin() as conn:
+                    tx = ProjectionTx(conn, {"rows": table})
+                    for row in order[start : start + batch_size]:
+                        tx.upsert("rows", row, key=["id"], latest=["updated_at"])
+                    tx.flush()
+            with engine.connect() as conn:
+                results.add(tuple(conn.execute(sa.select(table)).one()))
+    assert results == {(1, 1, 2, 30)}
