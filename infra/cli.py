@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -58,12 +59,52 @@ def _serving_runtime(settings: Settings, *, rebuild_stale: bool = False) -> Iter
         yield rt
 
 
-def _wait_for_signal(rt: Any) -> None:
-    """Block the main thread until SIGINT/SIGTERM, then let the runtime stop its threads."""
+def _wait_for_signal(rt: Any, role: str) -> None:
+    """Block the main thread until SIGINT/SIGTERM, then let the runtime stop its threads;
+    meanwhile write the role's heartbeat file for ``languagemate health --role``."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: rt.stop_event.set())
-    while not rt.stop_event.wait(0.5):
-        pass
+    path = heartbeat_path(rt.settings, role)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(rt.heartbeat()))
+        temporary.replace(path)
+        if rt.stop_event.wait(HEARTBEAT_SECONDS):
+            path.unlink(missing_ok=True)
+            return
+
+
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_STALE_SECONDS = 30.0
+"""A heartbeat older than this means the role's process is gone or its main loop hangs."""
+CRASH_WINDOW_SECONDS = 30.0
+"""A background thread that crashed this recently counts as failing (it restarts after a
+second; one that keeps crashing stays unhealthy)."""
+
+
+def heartbeat_path(settings: Settings, role: str) -> Path:
+    return settings.data_dir / "health" / f"{role}.json"
+
+
+def role_problems(settings: Settings, role: str) -> list[str]:
+    """Why the ``role`` process of this machine or container is not healthy (none: it is)."""
+    path = heartbeat_path(settings, role)
+    try:
+        beat = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return [f"no heartbeat at {path}: the {role} process is not running"]
+    now = time.time()
+    problems = []
+    if now - beat["at"] > HEARTBEAT_STALE_SECONDS:
+        problems.append(f"heartbeat {now - beat['at']:.0f} s old: the {role} process hangs")
+    problems += [f"thread {name} is dead" for name, alive in beat["threads"].items() if not alive]
+    problems += [
+        f"thread {name} crashed {now - at:.0f} s ago"
+        for name, at in beat["crashed_at"].items()
+        if now - at < CRASH_WINDOW_SECONDS
+    ]
+    return problems
 
 
 @click.group()
@@ -125,7 +166,7 @@ def relay() -> None:
         raise click.ClickException("LANGUAGEMATE_KAFKA_BOOTSTRAP is not set")
     with _runtime(settings) as rt:
         rt.start_relay()
-        _wait_for_signal(rt)
+        _wait_for_signal(rt, "relay")
 
 
 @main.command()
@@ -137,7 +178,7 @@ def projector(name: str) -> None:
     with _serving_runtime(settings) as rt:
         names = None if name == "all" else [rt.read_models.projection(name).name]
         rt.start_projectors(names)
-        _wait_for_signal(rt)
+        _wait_for_signal(rt, "projector")
 
 
 @main.command()
@@ -148,7 +189,7 @@ def policies() -> None:
     with _runtime(settings) as rt:
         rt.start_policies()
         rt.start_schedules()
-        _wait_for_signal(rt)
+        _wait_for_signal(rt, "policies")
 
 
 @main.command()
@@ -158,20 +199,25 @@ def worker() -> None:
     logs.setup(settings.log_level)
     with _runtime(settings) as rt:
         rt.start_workers()
-        _wait_for_signal(rt)
+        _wait_for_signal(rt, "worker")
 
 
 @main.command()
-@click.option("--role", default="api", help="Which role's dependencies to probe.")
+@click.option("--role", default="api", help="api, relay, projector, policies or worker.")
 def health(role: str) -> None:
-    """Exit 0 when this role's dependencies answer (container health checks)."""
+    """Exit 0 when this role is healthy (container health checks): its process writes a
+    fresh heartbeat with every background thread alive and none crashing (all but ``api``,
+    which answers /health/ready itself), and its dependencies answer."""
     settings = _settings()
     from api.system import run_checks
 
+    problems = [] if role == "api" else role_problems(settings, role)
     with _runtime(settings) as rt:
         report = run_checks(rt)
-    click.echo(json.dumps({"role": role, **report}))
-    sys.exit(0 if report["status"] == "UP" else 1)
+    healthy = report["status"] == "UP" and not problems
+    click.echo(json.dumps({"role": role, **report, "status": "UP" if healthy else "DOWN",
+                           "problems": problems}))  # fmt: skip
+    sys.exit(0 if healthy else 1)
 
 
 @main.group()

@@ -8,6 +8,7 @@ embedded and the distributed mode differ only in what the settings point at.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,8 @@ class Runtime:
     policies: list[Policy] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
+    crashed_at: dict[str, float] = field(default_factory=dict)
+    """Background thread name -> when it last crashed (it restarts a second later)."""
     health_report: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
     """The last dependency check and when it ran (health probes are cached briefly)."""
 
@@ -229,6 +232,7 @@ class Runtime:
                 try:
                     target(self.stop_event)
                 except Exception:
+                    self.crashed_at[name] = time.time()
                     log.exception("%s crashed; restarting in 1 s", name)
                     self.stop_event.wait(1.0)
                 else:
@@ -269,6 +273,15 @@ class Runtime:
                 run_due(self.bus, self.read_models)
 
         self.spawn("schedules", loop)
+
+    def heartbeat(self) -> dict[str, Any]:
+        """What a role's health check needs to know about this process right now."""
+        return {
+            "pid": os.getpid(),
+            "at": time.time(),
+            "threads": {t.name: t.is_alive() for t in self.threads},
+            "crashed_at": dict(self.crashed_at),
+        }
 
     def start_workers(self, threads: int = 2) -> None:
         """Run the background jobs (embeddings, later speech scoring) in this process."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -218,3 +220,51 @@ def test_rebuild_all_rebuilds_every_projection_in_parallel_processes(
     assert {u: get_account(rt.read_models, u) for u in _user_ids(rt)} == before
     recorded = [r.topic for r in rt.store.read_all() if r.topic == "operations.ProjectionRebuilt"]
     assert len(recorded) == len(PROJECTIONS)
+
+
+def _health(tmp_path: Path, role: str) -> dict[str, Any]:
+    result = CliRunner().invoke(main, ["health", "--role", role], env=_env(tmp_path / "var"))
+    report = json.loads(result.output)
+    assert (result.exit_code == 0) == (report["status"] == "UP")
+    return report  # type: ignore[no-any-return]
+
+
+def test_role_health_needs_a_live_process_with_no_crashing_thread(
+    tmp_path: Path, runtimes: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from infra import cli
+
+    assert "not running" in _health(tmp_path, "policies")["problems"][0]
+    role = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", "policies"],
+        env={**os.environ, **_env(tmp_path / "var")},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        beat = cli.heartbeat_path(make_settings(tmp_path / "var"), "policies")
+        deadline = time.monotonic() + 60
+        while not beat.exists():
+            assert time.monotonic() < deadline and role.poll() is None, "no heartbeat written"
+            time.sleep(0.2)
+        assert _health(tmp_path, "policies")["problems"] == []
+        role.kill()  # SIGKILL: the heartbeat stays behind and goes stale
+        role.wait()
+        monkeypatch.setattr(cli, "HEARTBEAT_STALE_SECONDS", 0.1)
+        time.sleep(0.3)
+        assert "hangs" in _health(tmp_path, "policies")["problems"][0]
+    finally:
+        role.kill()
+    # A background thread that keeps crashing makes its role unhealthy.
+    rt = runtimes(make_settings(tmp_path / "var"))
+
+    def boom(_: object) -> None:
+        raise RuntimeError("cannot reach the broker")
+
+    rt.spawn("relay", boom)
+    while "relay" not in rt.crashed_at:
+        time.sleep(0.05)
+    beat.write_text(json.dumps(rt.heartbeat()))
+    assert any("crashed" in p for p in _health(tmp_path, "policies")["problems"])
