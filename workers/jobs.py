@@ -20,6 +20,7 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage
 from dramatiq.results import ResultFailure, ResultTimeout
 
+from infra.logs import CORRELATION_ID, correlated
 from workers.broker import results_backend, start_in_process_worker
 
 if TYPE_CHECKING:
@@ -95,8 +96,13 @@ class JobQueue:
     def _enqueue(self, name: str, args: tuple[Any, ...]) -> dramatiq.Message[Any]:
         queue = registry()[name].queue
         self.broker.declare_queue(queue)
+        # The sender's correlation id travels with the job, so the worker's log lines
+        # join the request's and the policy's.
+        options = {"correlation_id": CORRELATION_ID.get()} if CORRELATION_ID.get() else {}
         return self.broker.enqueue(
-            dramatiq.Message(queue_name=queue, actor_name=name, args=args, kwargs={}, options={})
+            dramatiq.Message(
+                queue_name=queue, actor_name=name, args=args, kwargs={}, options=options
+            )
         )
 
     def call(self, name: str, *args: Any, timeout: float) -> Any:
@@ -142,10 +148,14 @@ class JobQueue:
 
 def _bind(spec: Job, runtime: Runtime) -> Callable[..., Any]:
     def run(*args: Any) -> Any:
+        message = CurrentMessage.get_current_message()
+        with correlated(message.options.get("correlation_id") if message else None):
+            return _run(message, *args)
+
+    def _run(message: dramatiq.Message[Any] | None, *args: Any) -> Any:
         try:
             return spec.run(runtime, *args)
         except Exception as exc:
-            message = CurrentMessage.get_current_message()
             retries = message.options.get("retries", 0) if message is not None else 0
             if spec.give_up is None or retries < spec.max_retries:
                 raise
