@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser
 from bench.load import stop, wait_healthy
 from tests.services import (
+    PostgresCluster,
     Tansu,
     create_database,
     drop_database,
@@ -66,18 +67,24 @@ def topology(
     roles: Sequence[Sequence[str]] = BACKGROUND_ROLES,
     redis_db: int = 12,
     extra_env: dict[str, str] | None = None,
+    postgres: str = "local",
 ) -> Iterator[Topology]:
     """``apis`` API processes and ``roles`` on a fresh database and topic, all healthy.
 
-    Pools are 4 connections per process so several processes fit PostgreSQL's default 100
-    connections; logs go to ``workdir/<role>.log``."""
-    admin = postgres_admin_url()
+    Pools are 4 connections per process (each pool may double under contention) so several
+    processes fit PostgreSQL's default 100 connections. ``postgres="throwaway"`` runs a
+    private cluster (fsync off, 200 connections) instead of the machine's server, for when
+    other work holds many of the server's connections. Logs go to ``workdir/<role>.log``."""
     name = f"lm_bench_{label}_{uuid4().hex[:8]}"
-    url = create_database(admin, name)
     ports = [free_port() for _ in range(apis)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     with contextlib.ExitStack() as stack:
+        if postgres == "throwaway":
+            admin = stack.enter_context(PostgresCluster()).admin_url
+        else:
+            admin = postgres_admin_url()
+        url = create_database(admin, name)
         stack.callback(drop_database, admin, name)
         broker = stack.enter_context(Tansu(log_path=workdir / "tansu.log"))
         env |= {
@@ -106,8 +113,15 @@ def topology(
         bases = [f"http://127.0.0.1:{p}" for p in ports]
         broker_pid = broker.proc.pid if broker.proc is not None else None
         try:
-            for base in bases:
-                wait_healthy(base)
+            for role_name, base in zip(processes, bases, strict=False):
+                try:
+                    wait_healthy(base)
+                except RuntimeError:
+                    exited = {n: p.returncode for n, p in processes.items() if p.poll() is not None}
+                    log = (workdir / f"{role_name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(
+                        f"{role_name} did not start; exited: {exited}\n{log}"
+                    ) from None
             yield Topology(bases, env, url, name, processes, broker_pid)
         finally:
             stop(list(processes.values()))
@@ -119,7 +133,9 @@ def settle(env: dict[str, str], timeout: float = 300) -> float:
     started = time.monotonic()
     command = [sys.executable, "-m", "infra.cli", "projections", "status"]
     while time.monotonic() - started < timeout:
-        status = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=True)
+        status = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=False)
+        if status.returncode != 0:
+            raise RuntimeError(f"projections status failed: {status.stderr.decode()[-3000:]}")
         if all(p["lag"] <= 0 for p in json.loads(status.stdout)["projections"]):
             return round(time.monotonic() - started, 1)
         time.sleep(1)
