@@ -118,9 +118,9 @@ def topology(
                     wait_healthy(base)
                 except RuntimeError:
                     exited = {n: p.returncode for n, p in processes.items() if p.poll() is not None}
-                    log = (workdir / f"{role_name}.log").read_text(errors="replace")[-3000:]
+                    tail = (workdir / f"{role_name}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(
-                        f"{role_name} did not start; exited: {exited}\n{log}"
+                        f"{role_name} did not start; exited: {exited}\n{tail}"
                     ) from None
             yield Topology(bases, env, url, name, processes, broker_pid)
         finally:

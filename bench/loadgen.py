@@ -976,7 +976,8 @@ SINGLE_CORE = ("api", "relay", "projector", "policies", "worker", "loadgen", "re
 
 def first_saturated(steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The first step where a single-core process ran at >= 85 % of its core or the machine
-    at >= 90 % of all cores, and what that was."""
+    at >= 90 % of all cores, and what that was. ``untracked_cpu_pct`` is the CPU that other
+    work on the machine took meanwhile (100 = one core), which the topology had to share."""
     for step in steps:
         resources = step["resources"]
         if resources is None:
@@ -987,23 +988,20 @@ def first_saturated(steps: list[dict[str, Any]]) -> dict[str, Any]:
             for name, g in groups.items()
             if name.startswith(SINGLE_CORE) and g["cpu_pct"] >= 85
         ]
-        top = [f"{name} {g['cpu_pct']}%" for name, g in list(groups.items())[:5]]
         if hot:
             name, pct = max(hot, key=lambda h: h[1])
-            return {
-                "target_rate": step["target_rate"],
-                "top_cpu": top,
-                "resource": f"CPU of {name}: {pct}% of one core (single-threaded)",
-                "machine_cpu_pct": resources["machine_cpu_pct"],
-            }
-        if resources["machine_cpu_pct"] >= 90:
-            return {
-                "target_rate": step["target_rate"],
-                "top_cpu": top,
-                "resource": f"machine CPU: {resources['machine_cpu_pct']}% of "
-                f"{os.cpu_count()} cores",
-                "machine_cpu_pct": resources["machine_cpu_pct"],
-            }
+            resource = f"CPU of {name}: {pct}% of one core (single-threaded)"
+        elif resources["machine_cpu_pct"] >= 90:
+            resource = f"machine CPU: {resources['machine_cpu_pct']}% of {os.cpu_count()} cores"
+        else:
+            continue
+        return {
+            "target_rate": step["target_rate"],
+            "resource": resource,
+            "machine_cpu_pct": resources["machine_cpu_pct"],
+            "untracked_cpu_pct": resources["untracked_cpu_pct"],
+            "top_cpu_pct": {name: g["cpu_pct"] for name, g in list(groups.items())[:6]},
+        }
     return {"resource": None, "note": "nothing reached 85 % of a core or 90 % of the machine"}
 
 
