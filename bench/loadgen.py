@@ -64,6 +64,8 @@ SPOKEN_ANSWER = (
     "I live in Seoul and I work at a bank. On weekends I like hiking with my friends, and I "
     "study English because I want to travel and talk with people from other countries."
 )
+LEVEL_TEST_WAIT = 300.0
+"""Seconds a level test's result may take (Whisper and the scorer share the CPU)."""
 ONBOARDED = 6
 """Stage of a user who has signed in (1) and saved the five onboarding sections (2..6)."""
 
@@ -87,7 +89,7 @@ class Stats:
     arrivals: int = 0
     shed: int = 0
     unfinished: int = 0
-    probe_timeouts: int = 0
+    probe_failures: int = 0
 
     def request(self, endpoint: str, seconds: float, outcome: str) -> None:
         self.latencies[endpoint].append(seconds * 1000)
@@ -102,7 +104,7 @@ class Stats:
         included) or never ended, and effects that never became visible."""
         failed = sum(c["failed"] for c in self.actions.values())
         broken = sum(c["5xx"] + c["transport"] for c in self.statuses.values())
-        return failed + broken + self.unfinished + self.probe_timeouts
+        return failed + broken + self.unfinished + self.probe_failures
 
 
 def _quantiles(values: list[float]) -> dict[str, float]:
@@ -250,11 +252,12 @@ class Scenario:
                     stats.freshness[name].append((time.perf_counter() - since) * 1000)
                     return True
             except StepFailed as failed:
+                stats.probe_failures += 1
                 stats.fail(f"probe {name}: {failed}")
                 return False
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, 0.5)
-        stats.probe_timeouts += 1
+        stats.probe_failures += 1
         stats.fail(f"probe {name}: not visible after {timeout} s")
         return False
 
@@ -784,7 +787,9 @@ class Scenario:
             )
             return bool(got and got.get("success") and got["data"].get("level"))
 
-        self.spawn(self.probe(stats, "level test upload -> result", uploaded, assessed, 300))
+        self.spawn(
+            self.probe(stats, "level test upload -> result", uploaded, assessed, LEVEL_TEST_WAIT)
+        )
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -958,7 +963,7 @@ def _summary(stats: Stats, step: dict[str, Any], options: Options) -> dict[str, 
         "latency_ms": overall,
         "errors": stats.errors(),
         "unfinished": stats.unfinished,
-        "probe_timeouts": stats.probe_timeouts,
+        "probe_failures": stats.probe_failures,
         "failures": stats.failures,
         "freshness_ms": {
             name: {"count": len(values), **_quantiles(values)}
@@ -1066,8 +1071,10 @@ async def drive(
             steps.append((stats, step))
             if not _summary(stats, step, options)["within_limits"] and not options.keep_going:
                 break
-        if scenario.background:  # late probes (level tests) still record into their step
-            await asyncio.wait(set(scenario.background), timeout=options.drain_seconds)
+        if scenario.background:  # late probes still record into their step; a level test's
+            # transcription and scoring may take minutes on a busy machine
+            wait = LEVEL_TEST_WAIT if population.level_tests else options.drain_seconds
+            await asyncio.wait(set(scenario.background), timeout=wait)
     finally:
         for task in scenario.background:
             task.cancel()
