@@ -1004,6 +1004,7 @@ def first_saturated(steps: list[dict[str, Any]]) -> dict[str, Any]:
             "target_rate": step["target_rate"],
             "resource": resource,
             "machine_cpu_pct": resources["machine_cpu_pct"],
+            "tracked_cpu_pct": resources["tracked_cpu_pct"],
             "untracked_cpu_pct": resources["untracked_cpu_pct"],
             "top_cpu_pct": {name: g["cpu_pct"] for name, g in list(groups.items())[:6]},
         }

@@ -109,9 +109,10 @@ def _pids() -> list[int]:
 
 
 def usage(first: Sample, last: Sample, cores: int) -> dict[str, object]:
-    """CPU % per group between two samples (100 = one core busy) and peak-free RSS (the
-    last sample's) in MiB; ``machine_cpu_pct`` is of all cores (100 = every core busy),
-    and ``untracked_cpu_pct`` what ran on the machine outside the named groups."""
+    """CPU % per group between two samples (100 = one core busy) and RSS (the
+    last sample's) in MiB; ``machine_cpu_pct`` is of all cores (100 = every core busy);
+    ``tracked_cpu_pct`` is the named groups together and ``untracked_cpu_pct`` what ran on
+    the machine outside them, both in one-core units."""
     wall = max(last.at - first.at, 1e-6)
     groups = {}
     for name, cpu in last.cpu_seconds.items():
@@ -127,6 +128,7 @@ def usage(first: Sample, last: Sample, cores: int) -> dict[str, object]:
     return {
         "wall_seconds": round(wall, 1),
         "machine_cpu_pct": round(machine, 1),
+        "tracked_cpu_pct": round(tracked, 1),
         "untracked_cpu_pct": round(max(machine * cores - tracked, 0.0), 1),
         "groups": dict(sorted(groups.items(), key=lambda kv: -kv[1]["cpu_pct"])),
     }
