@@ -266,7 +266,9 @@ class Scenario:
 
     def choose(self, user: User) -> str:
         """The user's next action: sign-in, then the onboarding sections in order, then a
-        weighted pick among what the user can do right now."""
+        weighted pick among what the user can do right now. Answering a request or a
+        proposal weighs most (people act on what is waiting for them), then chatting with
+        a match; searching and browsing fill the rest, and sessions are proposed rarely."""
         if user.stage == 0:
             return "sign_in"
         if user.stage < ONBOARDED:
