@@ -520,8 +520,14 @@ class Scenario:
         if random.random() < self.freshness_share:
 
             async def notified() -> bool:
+                # The matching category only: chat notifications, newer and many, would
+                # push the request off the first page of all of them.
                 seen = await self.call(
-                    stats, other, "GET", "/api/v1/notifications", params={"page": 1, "size": 10}
+                    stats,
+                    other,
+                    "GET",
+                    "/api/v1/notifications",
+                    params={"page": 1, "size": 20, "category": "MATCHING"},
                 )
                 return any(
                     n["data"].get("requestId") == request_id for n in seen["data"]["notifications"]

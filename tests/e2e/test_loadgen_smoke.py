@@ -14,8 +14,10 @@ from tests.e2e.conftest import Processes, two_apis
 def test_every_scenario_step_succeeds_for_a_few_virtual_users(
     distributed_env: dict[str, str], redis_url: str, postgres_url: str, processes: Processes
 ) -> None:
-    # Small pools: five processes on a PostgreSQL server that other tests share.
-    env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url, "LANGUAGEMATE_DB_POOL_SIZE": "2"}
+    # Pools of 4 (8 under contention): enough for the ten policy threads of one process,
+    # and five processes still fit a PostgreSQL server that other tests share.
+    pool = {"LANGUAGEMATE_DB_POOL_SIZE": "4"}
+    env = {**distributed_env, "LANGUAGEMATE_REDIS_URL": redis_url, **pool}
     _, bases, apis = two_apis(processes, env, "policies")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
     options = Options(
