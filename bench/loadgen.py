@@ -1201,6 +1201,12 @@ def main() -> None:
         help="a private cluster (fsync off, 200 connections), or the machine's server",
     )
     parser.add_argument("--workdir", type=Path, help="keep the roles' logs here")
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=4,
+        help="LANGUAGEMATE_DB_POOL_SIZE of every role (each of its two pools may double)",
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     options = Options(
@@ -1241,7 +1247,10 @@ def main() -> None:
         else:
             roles = (*BACKGROUND_ROLES, ("worker",))
             models = Path(tempfile.gettempdir()) / "languagemate-bench-models"
-            extra = {"LANGUAGEMATE_MODEL_CACHE_DIR": str(models)}
+            extra = {
+                "LANGUAGEMATE_MODEL_CACHE_DIR": str(models),
+                "LANGUAGEMATE_DB_POOL_SIZE": str(args.pool_size),
+            }
             with topology(
                 workdir, label="load", roles=roles, extra_env=extra, postgres=args.postgres
             ) as running:
@@ -1249,6 +1258,8 @@ def main() -> None:
                     "apis": len(running.bases),
                     "roles": [" ".join(r) for r in roles],
                     "database": running.database_name,
+                    "postgres": args.postgres,
+                    "db_pool_size": args.pool_size,
                 }
                 report |= asyncio.run(
                     drive(
