@@ -17,7 +17,7 @@ a policy's chat room, a policy's notification, a message in the history), CPU an
 process, and then the knee (the highest step, from the bottom, without errors, shed arrivals
 or a p99 over ``--p99-limit-ms``) and the first resource to saturate.
 
-    python bench/loadgen.py [--rates 5,10,20,40] [--step-seconds 30] [--users 100]
+    python bench/loadgen.py [--rates 2,4,6,8,12,16] [--step-seconds 30] [--users 100]
     python bench/loadgen.py --base-url http://127.0.0.1:8000,http://127.0.0.1:8001 \\
         --database-url postgresql://...    # drive a topology started elsewhere
 """
@@ -1163,7 +1163,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rates", default="5,10,20,40", help="user actions per second, one step each"
+        "--rates", default="2,4,6,8,12,16", help="user actions per second, one step each"
     )
     parser.add_argument("--step-seconds", type=float, default=30.0)
     parser.add_argument("--users", type=int, default=100)
