@@ -14,99 +14,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from api.stomp import SERVER_COMMANDS, Frame, FrameParser  # noqa: E402
-from bench.load import percentile, stop, wait_healthy  # noqa: E402
-from tests.services import (  # noqa: E402
-    Tansu,
-    create_database,
-    drop_database,
-    free_port,
-    postgres_admin_url,
-    redis_db_url,
-    redis_server_url,
-)
-
-KEYS = "bench:" + "b" * 48
-
-
-@contextlib.contextmanager
-def topology(workdir: Path) -> Iterator[tuple[list[str], dict[str, str]]]:
-    """Two API processes and the background roles; yields their base URLs and settings."""
-    admin = postgres_admin_url()
-    name = f"lm_bench_chat_{uuid4().hex[:8]}"
-    url = create_database(admin, name)
-    ports = [free_port(), free_port()]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
-    processes: list[subprocess.Popen[bytes]] = []
-    with contextlib.ExitStack() as stack:
-        stack.callback(drop_database, admin, name)
-        broker = stack.enter_context(Tansu(log_path=workdir / "tansu.log"))
-        env |= {
-            "LANGUAGEMATE_DATA_DIR": str(workdir / "var"),
-            "LANGUAGEMATE_DATABASE_URL": url,
-            "LANGUAGEMATE_REDIS_URL": redis_db_url(redis_server_url(), 12),
-            "LANGUAGEMATE_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "LANGUAGEMATE_KAFKA_TOPIC": f"bench-{uuid4().hex[:8]}",
-            "LANGUAGEMATE_KAFKA_SESSION_TIMEOUT_MS": "2000",
-            "LANGUAGEMATE_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "LANGUAGEMATE_JWT_KEYS": KEYS,
-            "LANGUAGEMATE_IDENTITY_PEPPER": "bench",
-            "LANGUAGEMATE_DEV_LOGIN": "1",
-            "LANGUAGEMATE_LOG_LEVEL": "WARNING",
-            "LANGUAGEMATE_DB_POOL_SIZE": "4",  # 5 processes within max_connections 100
-            "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "10",
-        }
-        cli = [sys.executable, "-m", "infra.cli"]
-        roles = [["api", "--port", str(p)] for p in ports]
-        roles += [["relay"], ["projector", "all"], ["policies"]]
-        for role in roles:
-            log = open(workdir / f"{role[0]}-{len(processes)}.log", "wb")  # noqa: SIM115
-            processes.append(
-                subprocess.Popen(
-                    [*cli, *role], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-        bases = [f"http://127.0.0.1:{p}" for p in ports]
-        try:
-            for base in bases:
-                wait_healthy(base)
-            yield bases, env
-        finally:
-            stop(processes)
-
-
-class Socket:
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws, self.parser = ws, FrameParser(commands=SERVER_COMMANDS)
-
-    async def send(self, command: str, headers: dict[str, str], body: Any = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        await self.ws.send(Frame(command, headers, data).encode().decode())
-
-    async def frames(self) -> Any:
-        async for raw in self.ws:
-            for frame in self.parser.feed(raw):
-                if frame.command != "HEARTBEAT":
-                    yield frame
+from bench.distributed import StompSocket, settle, topology, write_report  # noqa: E402
+from bench.load import percentile  # noqa: E402
 
 
 async def sign_in_and_pair(
@@ -140,19 +64,6 @@ async def sign_in_and_pair(
     return users, rooms
 
 
-def settle(env: dict[str, str], timeout: float = 300) -> float:
-    """Wait until every projection and policy has applied the whole log (the sign-ups and
-    room set-up), so the measurement is of chat traffic, not of a backlog; returns seconds."""
-    started = time.monotonic()
-    command = [sys.executable, "-m", "infra.cli", "projections", "status"]
-    while time.monotonic() - started < timeout:
-        status = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=True)
-        if all(p["lag"] <= 0 for p in json.loads(status.stdout)["projections"]):
-            return round(time.monotonic() - started, 1)
-        time.sleep(1)
-    raise TimeoutError("the read models did not catch up with the set-up")
-
-
 async def run(
     bases: list[str], env: dict[str, str], sockets: int, rate: float, seconds: float
 ) -> dict[str, Any]:
@@ -160,17 +71,17 @@ async def run(
     settled = await asyncio.to_thread(settle, env)
     sent_at: dict[str, tuple[float, int]] = {}
     latencies: list[float] = []
-    clients: list[Socket] = []
+    clients: list[StompSocket] = []
     beats: list[asyncio.Task[None]] = []
 
-    async def beat(socket: Socket) -> None:
+    async def beat(socket: StompSocket) -> None:
         while True:
             await asyncio.sleep(5)
             await socket.ws.send("\n")
 
     for user in users:
         ws_url = user["base"].replace("http", "ws") + "/ws/chat"
-        socket = Socket(await connect(ws_url, max_size=8 * 1024 * 1024))
+        socket = StompSocket(await connect(ws_url, max_size=8 * 1024 * 1024))
         await socket.send(
             "CONNECT", {"accept-version": "1.2", "Authorization": f"Bearer {user['token']}"}
         )
@@ -242,16 +153,15 @@ def main() -> None:
         "started_at": datetime.now(UTC).isoformat(),
         "loadavg_at_start": os.getloadavg(),
     }
-    with tempfile.TemporaryDirectory() as workdir, topology(Path(workdir)) as (bases, env):
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        topology(Path(workdir), label="chat") as running,
+    ):
         pairs = args.sockets - args.sockets % 2
-        report |= asyncio.run(run(bases, env, pairs, args.rate, args.seconds))
+        report |= asyncio.run(run(running.bases, running.env, pairs, args.rate, args.seconds))
     report["loadavg_at_end"] = os.getloadavg()
     report["machine"] = {"nproc": os.cpu_count()}
-    text = json.dumps(report, indent=2)
-    print(text)
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"chat-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json").write_text(text)
+    write_report("chat", report)
 
 
 if __name__ == "__main__":
