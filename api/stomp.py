@@ -116,7 +116,9 @@ class FrameParser:
         command, headers = self._head(head)
         length = headers.get("content-length")
         if length is not None:
-            if not length.isdigit():
+            # isdigit() alone accepts '²' (int() then raises ValueError, which is no
+            # FrameError and would drop the socket without an ERROR frame) and '٣'.
+            if not (length.isascii() and length.isdigit()):
                 raise FrameError("content-length is not a number")
             body_end = body_start + int(length)
             if body_end > self.max_frame_bytes:
