@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from commands import level_tests as cmd
@@ -153,7 +153,7 @@ async def _answer(
 
 @router.post("/voice/{test_id}/upload")
 async def voice_upload(
-    test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
     audio: Annotated[UploadFile, File()],
 ) -> dict[str, Any]:  # fmt: skip
     return await _answer(rt, ctx, caller.user_id, test_id, None, audio)
@@ -161,7 +161,7 @@ async def voice_upload(
 
 @router.post("/{test_id}/audio-answer")
 async def audio_answer(
-    test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
     audio: Annotated[UploadFile, File()], questionId: Annotated[int, Form(ge=1, le=4)],  # noqa: N803
 ) -> dict[str, Any]:  # fmt: skip
     return await _answer(rt, ctx, caller.user_id, test_id, questionId, audio)
@@ -203,7 +203,7 @@ def _outcome(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/voice/{test_id}/analyze")
-def analyze(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
+def analyze(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
     _test(rt, test_id, caller.user_id)
     cmd.request_analysis(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
     deadline = time.monotonic() + rt.settings.level_test_wait_seconds
@@ -215,17 +215,17 @@ def analyze(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -
 
 
 @router.post("/{test_id}/complete")
-def complete(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
+def complete(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
     return analyze(test_id, caller, ctx, rt)
 
 
 @router.get("/voice/{test_id}/result")
-def result(test_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def result(test_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     return _outcome(_test(rt, test_id, caller.user_id))
 
 
 @router.post("/{test_id}/cancel")
-def cancel(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def cancel(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
     _test(rt, test_id, caller.user_id)
     outcome = cmd.cancel_test(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
     rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
@@ -253,7 +253,8 @@ def restart(body: Restart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) 
 @router.get("/my-tests")
 def my_tests(
     caller: CallerDep, rt: RuntimeDep,
-    page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=1, le=50)] = 10,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    size: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> dict[str, Any]:  # fmt: skip
     rows, total = rm.tests_of(rt.read_models, caller.user_id, page=page, size=size)
     return ok([result_view(r) for r in rows],
@@ -325,7 +326,9 @@ def _camel(name: str) -> str:
 
 
 @router.get("/{test_id}/answer/{question_id}/detailed")
-def detailed(test_id: int, question_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def detailed(
+    test_id: Int64, question_id: Int64, caller: CallerDep, rt: RuntimeDep
+) -> dict[str, Any]:
     """The analysis is of the whole test (the SPA always asks for answer 1)."""
     row = _test(rt, test_id, caller.user_id)
     if not any(q["id"] == question_id for q in row["questions"]):
@@ -336,6 +339,6 @@ def detailed(test_id: int, question_id: int, caller: CallerDep, rt: RuntimeDep) 
 
 
 @router.get("/{test_id}")
-def get_test(test_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def get_test(test_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     row = _test(rt, test_id, caller.user_id)
     return ok(result_view(row) | {"questions": questions_view(row), "answered": row["answered"]})

@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
@@ -232,7 +232,7 @@ def get_partners(
     rt: RuntimeDep,
     request: Request,
     lang: UserLang,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(le=100)] = 20,
     nativeLanguage: str | None = None,  # noqa: N803
     targetLanguage: str | None = None,  # noqa: N803
@@ -288,7 +288,7 @@ def post_partners_advanced(
     rt: RuntimeDep,
     request: Request,
     lang: UserLang,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(le=100)] = 20,
 ) -> dict[str, Any]:
     page, size = _page(page, size)
@@ -457,7 +457,7 @@ def get_sent(
     caller: CallerDep,
     rt: RuntimeDep,
     request: Request,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: int = 20,
     status: StatusFilter = None,
 ) -> dict[str, Any]:
@@ -469,7 +469,7 @@ def get_received(
     caller: CallerDep,
     rt: RuntimeDep,
     request: Request,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: int = 20,
     status: StatusFilter = None,
 ) -> dict[str, Any]:
@@ -525,7 +525,7 @@ def get_matches(
     rt: RuntimeDep,
     request: Request,
     lang: UserLang,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: int = 20,
 ) -> dict[str, Any]:
     items, total, page, size = _matches(rt, request, caller.user_id, lang, page, size)
