@@ -626,9 +626,13 @@ def _settings_routes(section: str) -> None:
     router.add_api_route(
         f"/settings/{section}", read, methods=["GET"], name=f"get_{section}_settings"
     )
-    router.add_api_route(
-        f"/settings/{section}", write, methods=["PATCH", "PUT"], name=f"patch_{section}_settings"
-    )
+    # One route per method: a route with two methods gives both one operationId, which
+    # makes the OpenAPI document invalid (operationIds are unique).
+    for method in ("PATCH", "PUT"):
+        router.add_api_route(
+            f"/settings/{section}", write, methods=[method],
+            name=f"{method.lower()}_{section}_settings",
+        )  # fmt: skip
 
 
 for _name in SETTINGS_MODELS:
