@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
+from api.openapi import error_responses
 from api.profiles import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
 from api.stomp_session import StompSession
 from commands import chat as cmd
@@ -149,7 +150,7 @@ def messages(
 MAX_IMAGES = 5
 
 
-@router.post("/rooms/{room_id}/images")
+@router.post("/rooms/{room_id}/images", responses=error_responses(413))
 async def upload_images(
     room_id: Int64,
     caller: CallerDep,

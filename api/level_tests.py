@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
+from api.openapi import error_responses
 from commands import level_tests as cmd
 from commands.base import CommandContext
 from domain.level_tests import CEFR_LEVELS, level_test_key
@@ -30,7 +31,13 @@ from workers import speech
 from workers.cefr_scorer import BANDS
 from workers.level_feedback import suggestions
 
-router = APIRouter(prefix="/api/v1/level-test", tags=["level-test"])
+# 413: a recording over 30 MB; 503: the speech models are not installed.
+router = APIRouter(
+    prefix="/api/v1/level-test", tags=["level-test"], responses=error_responses(413, 503)
+)
+STILL_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "The analysis is still running; ask for the result later"}
+}
 READ_CHUNK = 1 << 20
 STATUS_FOR_REJECTION = {"AUDIO_TOO_LARGE": 413, "AUDIO_TOO_LONG": 413}
 
@@ -202,7 +209,7 @@ def _outcome(row: dict[str, Any]) -> dict[str, Any]:
     raise ApiError(404, "the result is not ready yet", "LEVEL_TEST_RESULT_NOT_READY")
 
 
-@router.post("/voice/{test_id}/analyze")
+@router.post("/voice/{test_id}/analyze", responses=STILL_RUNNING)
 def analyze(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
     _test(rt, test_id, caller.user_id)
     cmd.request_analysis(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
@@ -214,7 +221,7 @@ def analyze(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep)
     return _outcome(row)
 
 
-@router.post("/{test_id}/complete")
+@router.post("/{test_id}/complete", responses=STILL_RUNNING)
 def complete(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
     return analyze(test_id, caller, ctx, rt)
 

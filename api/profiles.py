@@ -26,6 +26,7 @@ from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
+from api.openapi import error_responses
 from commands import profiles as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -549,7 +550,7 @@ def get_onboarding_summary(
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
-@router.post("/users/me/profile-image")
+@router.post("/users/me/profile-image", responses=error_responses(413))
 async def post_profile_image(
     caller: CallerDep,
     ctx: UserContext,
