@@ -1,0 +1,138 @@
+"""Every operation of the OpenAPI document, fuzzed by schemathesis as a signed-in learner.
+
+What is checked, and why this set:
+
+* ``not_a_server_error``: no input, valid or not, may cause a 5xx (an unhandled exception
+  reaching the test client counts as one). The one exception is a 503 on an operation that
+  documents it: the AI service and level-test routes answer "workers busy" when no worker
+  takes the job in time, and this app runs none (their answers are tested in
+  test_ai_service.py and test_level_test.py);
+* ``status_code_conformance``: only documented statuses. The document lists the error
+  answers every route can give (``api/openapi.py``), so this catches statuses that nothing
+  explains (a 405, a 500, an unexpected redirect);
+* ``content_type_conformance``: JSON where JSON is documented;
+* ``response_schema_conformance``: bodies match their schema. Success bodies are the
+  ``{success, data, meta}`` envelope around plain dicts, which the routes do not declare as
+  models, so for 200s this is weak; for every refusal it holds the error envelope to its
+  declared shape, including FastAPI's own 422s, which the app rewrites.
+
+Each operation gets its own fresh user, so logging out, changing the password or deleting
+the account in one operation cannot turn the next ones into 401s. Valid (positive) and
+schema-violating (negative) inputs are both generated, a bounded number per operation so
+the module takes a few minutes on two cores; ``pytest -s`` prints how many cases ran.
+Nothing is skipped: operations that wait for background workers (the AI service, level
+test analysis) get short waits through settings, not an exclusion.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from infra.runtime import Runtime
+from tests.conftest import make_settings
+from tests.support import signed_in_learner
+
+EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
+"""Cases per operation and mode; ``SCHEMATHESIS_SCALE=10`` multiplies them for a local hunt."""
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def contract_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The embedded app on SQLite, with waits for absent workers cut short (they answer
+    503/202 as documented instead of holding each case for half a minute)."""
+    data_dir = Path(tmp_path_factory.mktemp("contract")) / "var"
+    rt = Runtime.build(make_settings(data_dir, ai_wait_seconds=0.2, level_test_wait_seconds=0.2))
+    rt.start_projectors()
+    rt.start_policies()
+    try:
+        with TestClient(create_app(rt)) as client:
+            yield client
+    finally:
+        rt.close()
+
+
+def _without_their_token(case: Any, headers: dict[str, str]) -> dict[str, str]:
+    """The signed-in user's token in place of any Authorization value schemathesis made
+    up from the documented header parameter (those are covered by the JWT tests)."""
+    for name in [n for n in (case.headers or {}) if n.lower() == "authorization"]:
+        del case.headers[name]
+    return headers
+
+
+def _run_operation(
+    client: TestClient, operation: Any, mode: GenerationMode, number: int
+) -> tuple[int, list[str]]:
+    user = signed_in_learner(client, f"Fuzz{mode.value[0]}{number}")
+    ran, failures = 0, []
+
+    @settings(
+        max_examples=EXAMPLES[mode] * int(os.environ.get("SCHEMATHESIS_SCALE", "1")),
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        nonlocal ran
+        ran += 1
+        headers = _without_their_token(case, user["headers"])
+        try:
+            response = case.call(headers=headers)
+            checks = CHECKS
+            if response.status_code == 503 and "503" in operation.definition.raw["responses"]:
+                checks = CHECKS[1:]  # the documented "workers busy" answer, see above
+            case.validate_response(response, checks=checks, headers=headers)
+        except (Failure, FailureGroup) as failure:
+            failures.append(f"{operation.label} [{mode}]: {failure}\n{case.as_curl_command()}")
+        except Exception as crash:  # an unhandled server error surfaces here
+            failures.append(f"{operation.label} [{mode}]: {crash!r}\n{case.as_curl_command()}")
+
+    try:
+        run()
+    except Unsatisfiable:
+        # Only in negative mode: an operation without parameters or body has no input
+        # that could violate its schema.
+        assert mode is GenerationMode.NEGATIVE, operation.label
+    return ran, failures
+
+
+def test_no_operation_answers_outside_its_documented_contract(
+    contract_client: TestClient,
+) -> None:
+    schema = schemathesis.openapi.from_asgi("/openapi.json", contract_client.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 150, "the document lost most of its operations"
+    total, failures = 0, []
+    for number, operation in enumerate(operations):
+        for mode in EXAMPLES:
+            ran, found = _run_operation(contract_client, operation, mode, number)
+            total += ran
+            failures += found
+    print(f"\nschemathesis: {total} cases over {len(operations)} operations, "
+          f"{len(failures)} failures")  # fmt: skip
+    assert not failures, "\n\n".join(failures[:20])
