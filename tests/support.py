@@ -3,17 +3,23 @@ double apply, so exactly-once claims are checked by arithmetic, not by trusting 
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 
+from api.stomp import SERVER_COMMANDS, Frame, FrameParser
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.aggregate import Aggregate, Cause, applies
 from domain.events import DomainEvent
 from projections.engine import Projection, ProjectionTx, ReadModels
+
+T = TypeVar("T")
 
 
 class Incremented(DomainEvent):
@@ -150,3 +156,66 @@ def appended_by_requests(store: Any, after: int) -> list[str]:
         for record in store.read_all(after)
         if not (record.decode().meta.actor_id or "").startswith(("policy.", "worker."))
     ]
+
+
+def token_of(user: dict[str, Any]) -> str:
+    """The bearer token of a :func:`signed_in_learner`."""
+    return str(user["headers"]["Authorization"].split(" ", 1)[1])
+
+
+def matched_learners(
+    client: TestClient, *, accept: bool = True
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Mina (Korean, learning English) and Jun (English, learning Korean), and Mina's match
+    request to Jun, accepted unless ``accept`` is false: ``(mina, jun, request_id)``."""
+    mina = signed_in_learner(client, "Mina", native=1, target=2)
+    jun = signed_in_learner(client, "Jun", native=2, target=1)
+    request_id = client.post("/api/v1/matching/request", json={"targetUserId": jun["id"]},
+                             headers=mina["headers"]).json()["data"]["requestId"]  # fmt: skip
+    if accept:
+        accepted = client.post(f"/api/v1/matching/accept/{request_id}", json={},
+                               headers=jun["headers"])  # fmt: skip
+        assert accepted.status_code == 200, accepted.text
+    return mina, jun, str(request_id)
+
+
+def wait_for(probe: Callable[[], T], what: str, timeout: float = 15) -> T:
+    """The first truthy answer of ``probe``: policies and projections run in the background."""
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return found
+
+
+class StompClient:
+    """A minimal STOMP client over the test WebSocket."""
+
+    def __init__(self, ws: WebSocketTestSession) -> None:
+        self.ws, self.parser = ws, FrameParser(commands=SERVER_COMMANDS)
+        self.pending: list[Frame] = []
+
+    def send(self, command: str, headers: dict[str, str], body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.ws.send_text(Frame(command, headers, data).encode().decode())
+
+    def next(self) -> Frame:
+        """The next frame from the server, heart-beats skipped."""
+        while not self.pending:
+            self.pending += [
+                f for f in self.parser.feed(self.ws.receive_text()) if f.command != "HEARTBEAT"
+            ]
+        return self.pending.pop(0)
+
+    def connect(self, token: str | None) -> Frame:
+        """CONNECT (with the token, if any) and the server's answer."""
+        headers = {"accept-version": "1.2,1.1,1.0", "heart-beat": "10000,10000"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        self.send("CONNECT", headers)
+        return self.next()
+
+
+def stomp_connect(ws: WebSocketTestSession, token: str | None) -> Frame:
+    """CONNECT on a fresh socket; the answer (CONNECTED or ERROR)."""
+    return StompClient(ws).connect(token)

@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from domain.push_devices import PushDeviceRegistered, PushDeviceRemoved
 from infra.runtime import Runtime
 from projections.notifications import push_devices_of
-from tests.integration.test_chat_socket import Stomp, _token
-from tests.support import appended_by_requests, signed_in_learner
+from tests.support import StompClient, appended_by_requests, signed_in_learner, token_of
 from workers.web_push import web_push
 
 
@@ -212,8 +211,8 @@ def test_no_push_while_a_socket_is_open_read_or_muted(
            "category": item["category"], "click_url": item["clickUrl"], "data": item["data"],
            "created_at": item["createdAt"], "read_at": None}  # fmt: skip
 
-    with client.websocket_connect(f"/ws/notifications?token={_token(jun)}") as ws:
-        assert Stomp(ws).connect(_token(jun)).command == "CONNECTED"
+    with client.websocket_connect(f"/ws/notifications?token={token_of(jun)}") as ws:
+        assert StompClient(ws).connect(token_of(jun)).command == "CONNECTED"
         web_push.run(rt, jun["id"], device, row)  # online: the live push is enough
     assert push_service.received == []
     _wait_for(lambda: rt.presence.of([jun["id"]], time.time())[jun["id"]]["status"] == "OFFLINE",
