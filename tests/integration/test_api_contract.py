@@ -136,3 +136,22 @@ def test_no_operation_answers_outside_its_documented_contract(
     print(f"\nschemathesis: {total} cases over {len(operations)} operations, "
           f"{len(failures)} failures")  # fmt: skip
     assert not failures, "\n\n".join(failures[:20])
+
+
+def test_operation_ids_are_unique_and_refusals_are_documented(
+    contract_client: TestClient,
+) -> None:
+    """Clients generated from the document key operations by id, and the checks above can
+    only hold refusals to a shape the document gives them."""
+    document = contract_client.get("/openapi.json").json()
+    operations = [op for ops in document["paths"].values() for op in ops.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for op in operations:
+        refusals = {code: r for code, r in op["responses"].items() if code.startswith("4")}
+        assert {"404", "422"} <= set(refusals), op["operationId"]
+        assert all(
+            r["content"]["application/json"]["schema"] == envelope for r in refusals.values()
+            if "content" in r
+        ), op["operationId"]  # fmt: skip
