@@ -9,7 +9,8 @@ The matrix is built from the app itself, so a new route cannot slip past it:
   :data:`SHARED` (it names something any signed-in user may see or use); a route without
   one acts on the caller's own data by construction (the caller comes from the token).
   Admin routes are classified by their prefix; their 403 for non-admins is
-  ``test_history.py::test_every_admin_route_refuses_non_admins``.
+  ``test_history.py::test_every_admin_route_refuses_non_admins``. Push devices are
+  checked in test_web_push.py, which has the push service settings they need.
 """
 
 from __future__ import annotations

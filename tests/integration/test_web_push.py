@@ -165,6 +165,28 @@ def test_push_tokens_are_checked_and_registered_once(
     assert appended_by_requests(rt.store, before)[-1] == PushDeviceRemoved.topic
 
 
+@pytest.mark.parametrize("client", ["embedded"], indirect=True)
+def test_another_user_cannot_unregister_my_device(
+    client: TestClient, push_service: PushService
+) -> None:
+    """Part of the authorization matrix (test_authorization_matrix.py), kept here for the
+    push settings: devices are per-user aggregates, so someone else presenting my
+    subscription removes nothing of mine."""
+    browser = Browser(f"{push_service.url}/push/jun")
+    rt, _, jun = _pair_with_device(client, browser)
+    stranger = signed_in_learner(client, "Stranger")
+    before = rt.store.max_position()
+    response = client.request(
+        "DELETE",
+        "/api/v1/notifications/push-token",
+        json=browser.token(),
+        headers=stranger["headers"],
+    )
+    assert response.status_code in (200, 403, 404), response.text
+    assert appended_by_requests(rt.store, before) == []
+    assert push_devices_of(rt.read_models, jun["id"])
+
+
 @pytest.mark.workers
 def test_a_notification_reaches_an_offline_device_encrypted_and_in_their_language(
     client: TestClient, push_service: PushService
