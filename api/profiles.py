@@ -772,7 +772,8 @@ def get_export(
     """Serves an export only with a valid, unexpired signature for that user and request."""
     expected = _export_signature(rt, str(user_id), request_id, expires)
     fresh = expires >= int(datetime.now(UTC).timestamp())
-    if not (fresh and hmac.compare_digest(expected, signature)):
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500).
+    if not (fresh and hmac.compare_digest(expected.encode(), signature.encode())):
         raise ApiError(404, "file not found", "FILE_NOT_FOUND")
     try:
         blob = rt.blobs.get(f"exports/{user_id}/{request_id}.json")

@@ -2,7 +2,9 @@
 
 Numbers past 64 bits reached SQLite (OverflowError) through ids in the URL and through
 ``OFFSET = page x size``; disabling two-factor authentication that was never enabled
-handed an empty secret to pyotp (ValueError). Bad input is a 422 (DESIGN.md section 5).
+handed an empty secret to pyotp (ValueError); a non-ASCII export signature reached
+``hmac.compare_digest`` as str (TypeError). Bad input is a 422, a bad link a 404
+(DESIGN.md section 5).
 """
 
 from __future__ import annotations
@@ -61,3 +63,12 @@ def test_disabling_two_factor_that_was_never_enabled_is_a_wrong_code(client: Tes
     )
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "WRONG_TWO_FACTOR_CODE"
+
+
+def test_an_export_link_with_a_non_ascii_signature_is_not_found(client: TestClient) -> None:
+    user = signed_in_learner(client, "Exporter")
+    url = client.post("/api/v1/settings/export", headers=user["headers"]).json()["downloadUrl"]
+    assert client.get(url).status_code == 200
+    forged = url.split("signature=")[0] + "signature=%C3%A9t%C3%A9"
+    response = client.get(forged)
+    assert response.status_code == 404, response.text
