@@ -115,6 +115,50 @@ def counter_values(read_models: ReadModels, projection: Projection) -> dict[str,
         return {r.counter_id: (r.value, r.events) for r in conn.execute(sa.select(table))}
 
 
+ONBOARDING_WRITES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "/api/v1/onboarding/steps/1/save",
+        {
+            "stepNumber": 1,
+            "stepData": {"englishName": "Mina", "residence": "", "profileImage": None, "intro": ""},
+        },
+    ),
+    ("/api/v1/users/location", {"locationId": 1}),
+    ("/api/v1/users/self-bio", {"selfBio": "I love hiking and K-dramas."}),
+    ("/api/v1/onboarding/language/native-language", {"languageId": 1}),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 102, "targetLevelId": 102}]},
+    ),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 201, "targetLevelId": 202}]},
+    ),
+    ("/api/v1/onboarding/interest/motivation", {"motivationIds": [1, 3]}),
+    ("/api/v1/onboarding/interest/topic", {"topicIds": [2, 4, 5]}),
+    ("/api/v1/onboarding/interest/learning-style", {"learningStyleIds": [1]}),
+    ("/api/v1/onboarding/interest/learning-expectation", {"learningExpectationIds": [2]}),
+    ("/api/v1/onboarding/partner/gender", {"partnerGenderType": "ANY"}),
+    (
+        "/api/v1/onboarding/partner/personality",
+        {"personalPartnerIds": [{"partnerPersonalityId": 1}, {"partnerPersonalityId": 3}]},
+    ),
+    ("/api/v1/onboarding/schedule/communication-method", {"communicationMethodType": "VIDEO"}),
+    ("/api/v1/onboarding/schedule/group-size", {"groupSizeIds": [1, 2]}),
+    ("/api/v1/onboarding/schedule/daily-minute", {"dailyMinutesType": "MINUTES_30"}),
+    (
+        "/api/v1/onboarding/schedule",
+        {
+            "schedules": [
+                {"dayOfWeek": "MONDAY", "classTime": "19:00"},
+                {"dayOfWeek": "SATURDAY", "classTime": "10:00"},
+            ]
+        },
+    ),
+]
+"""Every onboarding step the SPA saves, in its order, with answers that complete it."""
+
+
 def signed_in_learner(
     client: TestClient,
     name: str,
@@ -219,3 +263,20 @@ class StompClient:
 def stomp_connect(ws: WebSocketTestSession, token: str | None) -> Frame:
     """CONNECT on a fresh socket; the answer (CONNECTED or ERROR)."""
     return StompClient(ws).connect(token)
+
+
+def onboarded_learner(client: TestClient, name: str) -> dict[str, Any]:
+    """A dev-login user who went through every onboarding step and completed onboarding:
+    ``{"id", "headers"}``."""
+    data = client.post(
+        "/api/v1/auth/dev-login", json={"email": f"{name.lower()}@example.com", "name": name}
+    ).json()["data"]
+    headers = {"Authorization": f"Bearer {data['accessToken']}"}
+    for path, body in ONBOARDING_WRITES:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    done = client.post(
+        "/api/v1/users/complete-onboarding", json={"allStepsCompleted": True}, headers=headers
+    )
+    assert done.status_code == 200, done.text
+    return {"id": data["user"]["id"], "headers": headers}

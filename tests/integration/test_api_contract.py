@@ -16,8 +16,9 @@ What is checked, and why this set:
   models, so for 200s this is weak; for every refusal it holds the error envelope to its
   declared shape, including FastAPI's own 422s, which the app rewrites.
 
-Each operation gets its own fresh user, so logging out, changing the password or deleting
-the account in one operation cannot turn the next ones into 401s. Valid (positive) and
+The caller is an onboarded learner (every onboarding step saved and completed); when an
+operation ends that user's session (logout, password change, account deletion) the next
+operation gets a fresh one, so one operation cannot turn the rest into 401s. Valid (positive) and
 schema-violating (negative) inputs are both generated, a bounded number per operation so
 the module takes a few minutes on two cores; ``pytest -s`` prints how many cases ran.
 Nothing is skipped: operations that wait for background workers (the AI service, level
@@ -48,7 +49,7 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from infra.runtime import Runtime
 from tests.conftest import make_settings
-from tests.support import signed_in_learner
+from tests.support import onboarded_learner
 
 EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
 """Cases per operation and mode; ``SCHEMATHESIS_SCALE=10`` multiplies them for a local hunt."""
@@ -83,10 +84,25 @@ def _without_their_token(case: Any, headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-def _run_operation(
-    client: TestClient, operation: Any, mode: GenerationMode, number: int
-) -> tuple[int, list[str]]:
-    user = signed_in_learner(client, f"Fuzz{mode.value[0]}{number}")
+class Caller:
+    """The onboarded learner the cases run as, replaced once an operation signed them out."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client, self.made = client, 0
+        self.headers = self._fresh()
+
+    def _fresh(self) -> dict[str, str]:
+        self.made += 1
+        headers: dict[str, str] = onboarded_learner(self.client, f"Fuzz{self.made}")["headers"]
+        return headers
+
+    def still_signed_in(self) -> None:
+        if self.client.get("/api/v1/users/name", headers=self.headers).status_code == 401:
+            self.headers = self._fresh()
+
+
+def _run_operation(operation: Any, mode: GenerationMode, caller: Caller) -> tuple[int, list[str]]:
+    user = {"headers": caller.headers}
     ran, failures = 0, []
 
     @settings(
@@ -128,13 +144,15 @@ def test_no_operation_answers_outside_its_documented_contract(
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 150, "the document lost most of its operations"
     total, failures = 0, []
-    for number, operation in enumerate(operations):
+    caller = Caller(contract_client)
+    for operation in operations:
         for mode in EXAMPLES:
-            ran, found = _run_operation(contract_client, operation, mode, number)
+            ran, found = _run_operation(operation, mode, caller)
             total += ran
             failures += found
-    print(f"\nschemathesis: {total} cases over {len(operations)} operations, "
-          f"{len(failures)} failures")  # fmt: skip
+            caller.still_signed_in()
+    print(f"\nschemathesis: {total} cases over {len(operations)} operations as "
+          f"{caller.made} users, {len(failures)} failures")  # fmt: skip
     assert not failures, "\n\n".join(failures[:20])
 
 
