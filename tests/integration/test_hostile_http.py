@@ -72,3 +72,15 @@ def test_an_export_link_with_a_non_ascii_signature_is_not_found(client: TestClie
     forged = url.split("signature=")[0] + "signature=%C3%A9t%C3%A9"
     response = client.get(forged)
     assert response.status_code == 404, response.text
+
+
+def test_advanced_search_refuses_ages_and_language_ids_past_their_range(
+    client: TestClient,
+) -> None:
+    user = signed_in_learner(client, "Searcher")
+    path = "/api/v1/matching/partners/advanced"
+    for body in ({"ageRange": [20, 2**70]}, {"ageRange": [-5, 30]}, {"targetLanguage": 2**70},
+                 {"nativeLanguage": 2**70}):  # fmt: skip
+        response = client.post(path, json=body, headers=user["headers"])
+        assert response.status_code == 422, (body, response.text)
+    assert client.post(path, json={"ageRange": [20, 40]}, headers=user["headers"]).is_success
