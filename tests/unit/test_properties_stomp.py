@@ -64,20 +64,31 @@ def without_length(frame: Frame) -> bytes:
     return head + b"\n" + frame.body + b"\x00"
 
 
+def with_eols(data: bytes, eols: list[bytes]) -> bytes:
+    """The frame with its command and header lines ended by ``eols`` in turn (LF or CRLF,
+    which a client may mix); the body is left alone."""
+    end = data.index(b"\n\n") + 1
+    lines = [*data[:end].split(b"\n")[:-1], b""]
+    ends = [eols[i % len(eols)] for i in range(len(lines))]
+    return b"".join(line + eol for line, eol in zip(lines, ends, strict=True)) + data[end + 1 :]
+
+
 @st.composite
 def streams(draw: st.DrawFn) -> tuple[bytes, list[Frame]]:
-    """Frames and heart-beat EOLs back to back, with the frames the parser must yield."""
+    """Frames (with LF, CRLF or mixed line ends) and heart-beat EOLs back to back, with the
+    frames the parser must yield."""
     data, wanted = b"", []
     for _ in range(draw(st.integers(1, 6))):
         for beat in draw(st.lists(_HEARTBEATS, max_size=2)):
             data += beat
             wanted.append(HEARTBEAT)
         frame = draw(frames())
+        eols = draw(st.lists(_HEARTBEATS, min_size=1, max_size=4))
         if b"\x00" not in frame.body and draw(st.booleans()):
-            data += without_length(frame)
+            data += with_eols(without_length(frame), eols)
             wanted.append(Frame(frame.command, dict(frame.headers), frame.body))
         else:
-            data += frame.encode()
+            data += with_eols(frame.encode(), eols)
             wanted.append(expected(frame))
     return data, wanted
 
