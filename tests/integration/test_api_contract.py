@@ -14,13 +14,16 @@ What is checked, and why this set:
 * ``response_schema_conformance``: bodies match their schema. Success bodies are the
   ``{success, data, meta}`` envelope around plain dicts, which the routes do not declare as
   models, so for 200s this is weak; for every refusal it holds the error envelope to its
-  declared shape, including FastAPI's own 422s, which the app rewrites.
+  declared shape, including FastAPI's own 422s, which the app rewrites;
+* afterwards, no read model recorded a poison event: an accepted request must not store
+  an event its projections cannot apply (an id past 64 bits, say).
 
 The caller is an onboarded learner (every onboarding step saved and completed); when an
 operation ends that user's session (logout, password change, account deletion) the next
-operation gets a fresh one, so one operation cannot turn the rest into 401s. Valid (positive) and
-schema-violating (negative) inputs are both generated, a bounded number per operation so
-the module takes a few minutes on two cores; ``pytest -s`` prints how many cases ran.
+operation gets a fresh one, so one operation cannot turn the rest into 401s. Valid
+(positive) and schema-violating (negative) inputs are both generated, a bounded number per
+operation so the module takes a few minutes on two cores; ``pytest -s`` prints how many
+cases ran.
 Nothing is skipped: operations that wait for background workers (the AI service, level
 test analysis) get short waits through settings, not an exclusion.
 """
@@ -49,9 +52,9 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from infra.runtime import Runtime
 from tests.conftest import make_settings
-from tests.support import onboarded_learner
+from tests.support import onboarded_learner, wait_for
 
-EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 2}
+EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}
 """Cases per operation and mode; ``SCHEMATHESIS_SCALE=10`` multiplies them for a local hunt."""
 CHECKS = [
     not_a_server_error,
@@ -137,6 +140,12 @@ def _run_operation(operation: Any, mode: GenerationMode, caller: Caller) -> tupl
     return ran, failures
 
 
+def _settled(rt: Runtime, head: int) -> list[dict[str, Any]] | None:
+    """The projections' status once each has applied ``head`` or is stuck on an error."""
+    report = rt.read_models.status(head)
+    return report if all(p["lag"] == 0 or p["error"] for p in report) else None
+
+
 def test_no_operation_answers_outside_its_documented_contract(
     contract_client: TestClient,
 ) -> None:
@@ -154,6 +163,11 @@ def test_no_operation_answers_outside_its_documented_contract(
     print(f"\nschemathesis: {total} cases over {len(operations)} operations as "
           f"{caller.made} users, {len(failures)} failures")  # fmt: skip
     assert not failures, "\n\n".join(failures[:20])
+    rt: Runtime = contract_client.app.state.runtime  # type: ignore[attr-defined]
+    head = rt.store.max_position()
+    report = wait_for(lambda: _settled(rt, head), "the read models to catch up", timeout=120)
+    poisoned = [(p["projection"], p["error"]) for p in report if p["error"]]
+    assert poisoned == [], "an accepted request stored an event a read model cannot apply"
 
 
 def test_operation_ids_are_unique_and_refusals_are_documented(
