@@ -131,18 +131,20 @@ def _routes(client: TestClient) -> list[tuple[str, str]]:
     return found
 
 
+_FILLERS = {"provider": "google", "category": "LEARNING", "key": "x/y.png"}
+_NUMERIC = {"room_id", "test_id", "question_id"}
+
+
 def _concrete(path: str) -> str:
-    """A well-formed path: ids a validator accepts, pointing at nothing."""
-    fillers = {"provider": "google", "category": "LEARNING", "key": "x/y.png"}
-    return _PARAM.sub(
-        lambda m: (
-            fillers.get(m.group(1), "00000000-0000-4000-8000-000000000001")
-            if m.group(1).endswith(("user_id", "partner_id", "request_id", "match_id", "_id"))
-            and m.group(1) not in ("room_id", "test_id", "question_id", "notification_id")
-            else fillers.get(m.group(1), "1")
-        ),
-        path,
-    )
+    """A well-formed path: values each parameter's validator accepts, pointing at nothing."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _FILLERS:
+            return _FILLERS[name]
+        return "1" if name in _NUMERIC else "00000000-0000-4000-8000-000000000001"
+
+    return _PARAM.sub(fill, path)
 
 
 def test_every_route_is_classified(client: TestClient) -> None:
