@@ -19,6 +19,7 @@ from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
+from api.openapi import error_responses
 from commands import achievements as cmd
 from domain.achievement_catalog import BY_KEY, CATEGORIES, DEFINITIONS, Definition
 from domain.achievements import achievements_id, user_achievement_id
@@ -154,4 +155,5 @@ def _derived_on_the_server(caller: CallerDep) -> NoReturn:
 for _path in ("/progress", "/progress/increment", "/initialize", "/check-completion"):
     router.add_api_route(_path, _derived_on_the_server, methods=["POST"], status_code=410,
                          response_model=None, summary="Refused (410): progress is server-derived",
+                         responses=error_responses(410),
                          name=f"achievements_refused{_path.replace('/', '_')}")  # fmt: skip

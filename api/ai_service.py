@@ -21,13 +21,15 @@ from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.level_tests import read_recording
+from api.openapi import error_responses
 from commands.level_tests import language_code
 from infra.ratelimit import TooManyAttempts
 from infra.runtime import Runtime
 from workers import ai_service
 from workers.jobs import JobFailed, JobTimeout
 
-router = APIRouter(prefix="/api/v1/leveltest", tags=["ai"])
+# 503: no AI worker answered in time.
+router = APIRouter(prefix="/api/v1/leveltest", tags=["ai"], responses=error_responses(503))
 MAX_TRANSCRIPT = 5_000
 MAX_SECONDS = 5 * 60
 """Transcription here is for short clips; a whole level-test answer goes through a test."""

@@ -25,6 +25,7 @@ from api import (
     matching,
     notifications,
     oauth,
+    openapi,
     profiles,
     rooms,
     sessions,
@@ -136,4 +137,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(sessions.groups)
     app.include_router(chat.sockets)
     app.include_router(notifications.sockets)
+    openapi.install(app)
     return app

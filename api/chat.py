@@ -14,9 +14,10 @@ from uuid import uuid4
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
+from api.openapi import error_responses
 from api.profiles import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
 from api.stomp_session import StompSession
 from commands import chat as cmd
@@ -101,7 +102,7 @@ def create_room(
 
 @router.post("/rooms/{room_id}/join")
 def join_room(
-    room_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep, request: Request
+    room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep, request: Request
 ) -> dict[str, Any]:
     def join(room: ChatRoom, cause: Any) -> None:
         room.join(cause, caller.user_id)
@@ -111,7 +112,9 @@ def join_room(
 
 
 @router.post("/rooms/{room_id}/leave")
-def leave_room(room_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def leave_room(
+    room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+) -> dict[str, Any]:
     def leave(room: ChatRoom, cause: Any) -> None:
         room.leave(cause, caller.user_id)
 
@@ -120,7 +123,7 @@ def leave_room(room_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 
 
 @router.post("/read-status/rooms/{room_id}/read-all")
-def read_all(room_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def read_all(room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
     def mark(room: ChatRoom, cause: Any) -> None:
         room.mark_read(cause, caller.user_id)
 
@@ -130,11 +133,11 @@ def read_all(room_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) 
 
 @router.get("/rooms/{room_id}/messages")
 def messages(
-    room_id: int,
+    room_id: Int64,
     caller: CallerDep,
     rt: RuntimeDep,
     request: Request,
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The latest ``size`` messages (page 0), oldest first; members only."""
@@ -147,9 +150,9 @@ def messages(
 MAX_IMAGES = 5
 
 
-@router.post("/rooms/{room_id}/images")
+@router.post("/rooms/{room_id}/images", responses=error_responses(413))
 async def upload_images(
-    room_id: int,
+    room_id: Int64,
     caller: CallerDep,
     rt: RuntimeDep,
     request: Request,
@@ -183,7 +186,7 @@ def total_unread(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/read-status/rooms/{room_id}/unread-count")
-def room_unread(room_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def room_unread(room_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     _require_member(rt, caller.user_id, room_id)
     (room,) = rm.rooms_of(rt.read_models, caller.user_id, room_id)
     return ok({"roomId": room_id, "unreadCount": int(room["unread_count"] or 0)})

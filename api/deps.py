@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID, uuid4
 
+from annotated_types import Ge, Le
 from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
@@ -21,6 +22,13 @@ def runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+Int64 = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
+"""A numeric id from the URL: a larger number cannot name a row, and SQLite raised
+OverflowError on it (a 500 instead of a 422)."""
+MAX_PAGE = 1_000_000
+"""Pages past this are empty anyway; the bound keeps ``OFFSET = page x size`` inside the
+databases' 64-bit integers (a larger page was a 500)."""
 
 
 def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:

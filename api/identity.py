@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CallerDep, RuntimeDep, UserContext, bearer_token, correlation_id
 from api.envelope import ok
 from api.errors import ApiError
+from api.openapi import error_responses
 from commands.base import CommandContext, Outcome
 from commands.identity import (
     ChangePassword,
@@ -105,7 +106,7 @@ def post_register(
     return ok(login_response(rt, outcome))
 
 
-@router.post("/auth/login")
+@router.post("/auth/login", responses=error_responses(401))
 def post_login(
     body: Login, request: Request, rt: RuntimeDep, correlation: Correlation
 ) -> dict[str, Any]:
@@ -137,7 +138,7 @@ def post_login(
     return ok(login_response(rt, outcome))
 
 
-@router.post("/auth/refresh")
+@router.post("/auth/refresh", responses=error_responses(401))
 def post_refresh(
     request: Request,
     rt: RuntimeDep,

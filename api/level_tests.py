@@ -18,9 +18,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
+from api.openapi import error_responses
 from commands import level_tests as cmd
 from commands.base import CommandContext
 from domain.level_tests import CEFR_LEVELS, level_test_key
@@ -30,7 +31,13 @@ from workers import speech
 from workers.cefr_scorer import BANDS
 from workers.level_feedback import suggestions
 
-router = APIRouter(prefix="/api/v1/level-test", tags=["level-test"])
+# 413: a recording over 30 MB; 503: the speech models are not installed.
+router = APIRouter(
+    prefix="/api/v1/level-test", tags=["level-test"], responses=error_responses(413, 503)
+)
+STILL_RUNNING: dict[int | str, dict[str, Any]] = {
+    202: {"description": "The analysis is still running; ask for the result later"}
+}
 READ_CHUNK = 1 << 20
 STATUS_FOR_REJECTION = {"AUDIO_TOO_LARGE": 413, "AUDIO_TOO_LONG": 413}
 
@@ -153,7 +160,7 @@ async def _answer(
 
 @router.post("/voice/{test_id}/upload")
 async def voice_upload(
-    test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
     audio: Annotated[UploadFile, File()],
 ) -> dict[str, Any]:  # fmt: skip
     return await _answer(rt, ctx, caller.user_id, test_id, None, audio)
@@ -161,7 +168,7 @@ async def voice_upload(
 
 @router.post("/{test_id}/audio-answer")
 async def audio_answer(
-    test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
     audio: Annotated[UploadFile, File()], questionId: Annotated[int, Form(ge=1, le=4)],  # noqa: N803
 ) -> dict[str, Any]:  # fmt: skip
     return await _answer(rt, ctx, caller.user_id, test_id, questionId, audio)
@@ -202,8 +209,8 @@ def _outcome(row: dict[str, Any]) -> dict[str, Any]:
     raise ApiError(404, "the result is not ready yet", "LEVEL_TEST_RESULT_NOT_READY")
 
 
-@router.post("/voice/{test_id}/analyze")
-def analyze(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
+@router.post("/voice/{test_id}/analyze", responses=STILL_RUNNING)
+def analyze(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
     _test(rt, test_id, caller.user_id)
     cmd.request_analysis(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
     deadline = time.monotonic() + rt.settings.level_test_wait_seconds
@@ -214,18 +221,18 @@ def analyze(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -
     return _outcome(row)
 
 
-@router.post("/{test_id}/complete")
-def complete(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
+@router.post("/{test_id}/complete", responses=STILL_RUNNING)
+def complete(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
     return analyze(test_id, caller, ctx, rt)
 
 
 @router.get("/voice/{test_id}/result")
-def result(test_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def result(test_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     return _outcome(_test(rt, test_id, caller.user_id))
 
 
 @router.post("/{test_id}/cancel")
-def cancel(test_id: int, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def cancel(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
     _test(rt, test_id, caller.user_id)
     outcome = cmd.cancel_test(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
     rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
@@ -253,7 +260,8 @@ def restart(body: Restart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) 
 @router.get("/my-tests")
 def my_tests(
     caller: CallerDep, rt: RuntimeDep,
-    page: Annotated[int, Query(ge=1)] = 1, size: Annotated[int, Query(ge=1, le=50)] = 10,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    size: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> dict[str, Any]:  # fmt: skip
     rows, total = rm.tests_of(rt.read_models, caller.user_id, page=page, size=size)
     return ok([result_view(r) for r in rows],
@@ -325,7 +333,9 @@ def _camel(name: str) -> str:
 
 
 @router.get("/{test_id}/answer/{question_id}/detailed")
-def detailed(test_id: int, question_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def detailed(
+    test_id: Int64, question_id: Int64, caller: CallerDep, rt: RuntimeDep
+) -> dict[str, Any]:
     """The analysis is of the whole test (the SPA always asks for answer 1)."""
     row = _test(rt, test_id, caller.user_id)
     if not any(q["id"] == question_id for q in row["questions"]):
@@ -336,6 +346,6 @@ def detailed(test_id: int, question_id: int, caller: CallerDep, rt: RuntimeDep) 
 
 
 @router.get("/{test_id}")
-def get_test(test_id: int, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def get_test(test_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     row = _test(rt, test_id, caller.user_id)
     return ok(result_view(row) | {"questions": questions_view(row), "answered": row["answered"]})

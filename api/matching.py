@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
@@ -232,7 +232,7 @@ def get_partners(
     rt: RuntimeDep,
     request: Request,
     lang: UserLang,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(le=100)] = 20,
     nativeLanguage: str | None = None,  # noqa: N803
     targetLanguage: str | None = None,  # noqa: N803
@@ -266,14 +266,19 @@ def get_partners(
     )
 
 
+Age = Annotated[int, Field(ge=0, le=120)]
+
+
 class AdvancedSearch(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     query: str | None = Field(default=None, max_length=100)
-    ageRange: list[int] | None = Field(default=None, min_length=2, max_length=2)  # noqa: N815
+    # Bounded like the GET search's minAge/maxAge: numbers past 64 bits reached SQLite
+    # (OverflowError, a 500).
+    ageRange: list[Age] | None = Field(default=None, min_length=2, max_length=2)  # noqa: N815
     gender: str | None = None
-    targetLanguage: str | int | None = None  # noqa: N815
-    nativeLanguage: str | int | None = None  # noqa: N815
+    targetLanguage: str | Int64 | None = None  # noqa: N815
+    nativeLanguage: str | Int64 | None = None  # noqa: N815
     proficiencyLevel: str | None = None  # noqa: N815
     interests: list[int] | None = None
     onlineOnly: bool = False  # noqa: N815
@@ -288,7 +293,7 @@ def post_partners_advanced(
     rt: RuntimeDep,
     request: Request,
     lang: UserLang,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(le=100)] = 20,
 ) -> dict[str, Any]:
     page, size = _page(page, size)
@@ -457,7 +462,7 @@ def get_sent(
     caller: CallerDep,
     rt: RuntimeDep,
     request: Request,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: int = 20,
     status: StatusFilter = None,
 ) -> dict[str, Any]:
@@ -469,7 +474,7 @@ def get_received(
     caller: CallerDep,
     rt: RuntimeDep,
     request: Request,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: int = 20,
     status: StatusFilter = None,
 ) -> dict[str, Any]:
@@ -525,7 +530,7 @@ def get_matches(
     rt: RuntimeDep,
     request: Request,
     lang: UserLang,
-    page: int = 1,
+    page: Annotated[int, Query(le=MAX_PAGE)] = 1,
     size: int = 20,
 ) -> dict[str, Any]:
     items, total, page, size = _matches(rt, request, caller.user_id, lang, page, size)

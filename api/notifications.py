@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.stomp_session import StompSession
 from commands import notifications as cmd
@@ -30,7 +30,7 @@ sockets = APIRouter(tags=["notifications"])
 def list_notifications(
     caller: CallerDep,
     rt: RuntimeDep,
-    page: Annotated[int, Query(ge=0)] = 1,
+    page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     category: Annotated[str | None, Query(max_length=20)] = None,
     unreadOnly: bool = False,  # noqa: N803

@@ -26,6 +26,7 @@ from api.deps import CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
+from api.openapi import error_responses
 from commands import profiles as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -549,7 +550,7 @@ def get_onboarding_summary(
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
-@router.post("/users/me/profile-image")
+@router.post("/users/me/profile-image", responses=error_responses(413))
 async def post_profile_image(
     caller: CallerDep,
     ctx: UserContext,
@@ -626,9 +627,13 @@ def _settings_routes(section: str) -> None:
     router.add_api_route(
         f"/settings/{section}", read, methods=["GET"], name=f"get_{section}_settings"
     )
-    router.add_api_route(
-        f"/settings/{section}", write, methods=["PATCH", "PUT"], name=f"patch_{section}_settings"
-    )
+    # One route per method: a route with two methods gives both one operationId, which
+    # makes the OpenAPI document invalid (operationIds are unique).
+    for method in ("PATCH", "PUT"):
+        router.add_api_route(
+            f"/settings/{section}", write, methods=[method],
+            name=f"{method.lower()}_{section}_settings",
+        )  # fmt: skip
 
 
 for _name in SETTINGS_MODELS:
@@ -767,7 +772,8 @@ def get_export(
     """Serves an export only with a valid, unexpired signature for that user and request."""
     expected = _export_signature(rt, str(user_id), request_id, expires)
     fresh = expires >= int(datetime.now(UTC).timestamp())
-    if not (fresh and hmac.compare_digest(expected, signature)):
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500).
+    if not (fresh and hmac.compare_digest(expected.encode(), signature.encode())):
         raise ApiError(404, "file not found", "FILE_NOT_FOUND")
     try:
         blob = rt.blobs.get(f"exports/{user_id}/{request_id}.json")

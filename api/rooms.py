@@ -287,7 +287,10 @@ class Signalling:
             participants = self.rt.rooms.participants(self.room_id)
             self._send({"type": "participants-list", "participants": participants})
         elif kind in RELAYED:
-            target = str(data.get("to", ""))
+            target = str(data.get("to") or "")
+            if not target:
+                self._send({"type": "error", "message": f"{kind} needs data.to"})
+                return
             body = data if kind == "ice-candidate" else (data.get("signal") or data)
             await run_in_threadpool(self._relay, target, {"type": kind, "from": self.user_id,
                                                           "data": body})  # fmt: skip

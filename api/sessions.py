@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from commands import sessions as cmd
@@ -97,7 +97,7 @@ def _one(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
 def my_sessions(
     caller: CallerDep,
     rt: RuntimeDep,
-    page: Annotated[int, Query(ge=0)] = 0,
+    page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
     size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
     rows = rm.sessions_of(rt.read_models, caller.user_id, limit=size, offset=page * size)

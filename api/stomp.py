@@ -4,7 +4,8 @@ No maintained Python library parses STOMP from a byte stream we own (stomp.py's 
 tied to its own socket transport), so this is a small codec of our own. What it handles:
 
 * frames split across WebSocket messages, and several frames in one message;
-* heart-beats: bare EOLs (``\\n`` or ``\\r\\n``) between frames;
+* heart-beats: bare EOLs (``\\n`` or ``\\r\\n``) between frames, and either EOL (even
+  mixed in one frame) after the command and headers;
 * ``content-length`` (a body that may contain NUL), else the body ends at the first NUL;
 * header escaping (``\\\\``, ``\\n``, ``\\r``, ``\\c``) except in CONNECT and CONNECTED,
   which the spec leaves unescaped; repeated headers keep the first value;
@@ -15,6 +16,7 @@ Content lengths are counted in UTF-8 bytes, as the SPA's messages contain Korean
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 NUL = b"\x00"
@@ -25,6 +27,8 @@ CLIENT_COMMANDS = frozenset(
 )  # fmt: skip
 SERVER_COMMANDS = frozenset({"CONNECTED", "MESSAGE", "RECEIPT", "ERROR"})
 _ESCAPES = {"\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\c": ":"}
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+"""The end of the headers: two EOLs, each ``\\n`` or ``\\r\\n`` (a client may mix them)."""
 
 
 class FrameError(ValueError):
@@ -105,18 +109,16 @@ class FrameParser:
         if buffer[:2] == b"\r\n":
             del buffer[:2]
             return HEARTBEAT
-        end_of_headers = buffer.find(b"\n\n")
-        crlf = buffer.find(b"\r\n\r\n")
-        if crlf != -1 and (end_of_headers == -1 or crlf < end_of_headers):
-            head, body_start = bytes(buffer[:crlf]), crlf + 4
-        elif end_of_headers != -1:
-            head, body_start = bytes(buffer[:end_of_headers]), end_of_headers + 2
-        else:
+        end_of_headers = _BLANK_LINE.search(buffer)
+        if end_of_headers is None:
             return None
+        head, body_start = bytes(buffer[: end_of_headers.start()]), end_of_headers.end()
         command, headers = self._head(head)
         length = headers.get("content-length")
         if length is not None:
-            if not length.isdigit():
+            # isdigit() alone accepts '²' (int() then raises ValueError, which is no
+            # FrameError and would drop the socket without an ERROR frame) and '٣'.
+            if not (length.isascii() and length.isdigit()):
                 raise FrameError("content-length is not a number")
             body_end = body_start + int(length)
             if body_end > self.max_frame_bytes:

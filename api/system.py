@@ -80,7 +80,9 @@ def run_checks(rt: Runtime) -> dict[str, Any]:
     return report
 
 
-@router.get("/api/v1/health", tags=["system"])
+@router.get(
+    "/api/v1/health", tags=["system"], responses={503: {"description": "A dependency is down"}}
+)
 @router.get("/health", include_in_schema=False)
 def health(rt: RuntimeDep) -> JSONResponse:
     report = run_checks(rt)

@@ -321,8 +321,9 @@ def change_password(
 
 
 def totp_ok(secret: str, code: str | None) -> bool:
-    """A 6-digit TOTP code, accepting one 30 s step of clock drift either way."""
-    return bool(code) and pyotp.TOTP(secret).verify(str(code), valid_window=1)
+    """A 6-digit TOTP code, accepting one 30 s step of clock drift either way. Without a
+    secret (two-factor never enabled) no code is right; pyotp would raise ValueError."""
+    return bool(secret and code) and pyotp.TOTP(secret).verify(str(code), valid_window=1)
 
 
 def enable_two_factor(bus: CommandBus, ctx: CommandContext, *, user_id: str) -> tuple[Outcome, str]:

@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests import services
 from tests.services import MotoS3, RedisServer, ServiceError, Tansu
 
 # Tests must never reach the Hugging Face Hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Property-based tests: a bounded number of examples keeps CI quick on two cores, and no
+# deadline because a shared CI machine makes per-example timing meaningless.
+# HYPOTHESIS_PROFILE=thorough runs ten times more for a local hunt.
+hypothesis_settings.register_profile("languagemate", max_examples=150, deadline=None)
+hypothesis_settings.register_profile("thorough", max_examples=1500, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "languagemate"))
 
 # ======================================================================================
 # Service fixtures (real Kafka API, S3, PostgreSQL, Redis on loopback). Keep this block

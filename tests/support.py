@@ -3,20 +3,25 @@ double apply, so exactly-once claims are checked by arithmetic, not by trusting 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
 
+from api.stomp import SERVER_COMMANDS, Frame, FrameParser
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.aggregate import Aggregate, Cause, applies
 from domain.events import DomainEvent
 from infra.runtime import Runtime
 from projections.catalog import PROJECTIONS
 from projections.engine import Projection, ProjectionTx, ReadModels
+
+T = TypeVar("T")
 
 
 class Incremented(DomainEvent):
@@ -112,6 +117,50 @@ def counter_values(read_models: ReadModels, projection: Projection) -> dict[str,
         return {r.counter_id: (r.value, r.events) for r in conn.execute(sa.select(table))}
 
 
+ONBOARDING_WRITES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "/api/v1/onboarding/steps/1/save",
+        {
+            "stepNumber": 1,
+            "stepData": {"englishName": "Mina", "residence": "", "profileImage": None, "intro": ""},
+        },
+    ),
+    ("/api/v1/users/location", {"locationId": 1}),
+    ("/api/v1/users/self-bio", {"selfBio": "I love hiking and K-dramas."}),
+    ("/api/v1/onboarding/language/native-language", {"languageId": 1}),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 102, "targetLevelId": 102}]},
+    ),
+    (
+        "/api/v1/onboarding/language/language-level",
+        {"languages": [{"languageId": 2, "currentLevelId": 201, "targetLevelId": 202}]},
+    ),
+    ("/api/v1/onboarding/interest/motivation", {"motivationIds": [1, 3]}),
+    ("/api/v1/onboarding/interest/topic", {"topicIds": [2, 4, 5]}),
+    ("/api/v1/onboarding/interest/learning-style", {"learningStyleIds": [1]}),
+    ("/api/v1/onboarding/interest/learning-expectation", {"learningExpectationIds": [2]}),
+    ("/api/v1/onboarding/partner/gender", {"partnerGenderType": "ANY"}),
+    (
+        "/api/v1/onboarding/partner/personality",
+        {"personalPartnerIds": [{"partnerPersonalityId": 1}, {"partnerPersonalityId": 3}]},
+    ),
+    ("/api/v1/onboarding/schedule/communication-method", {"communicationMethodType": "VIDEO"}),
+    ("/api/v1/onboarding/schedule/group-size", {"groupSizeIds": [1, 2]}),
+    ("/api/v1/onboarding/schedule/daily-minute", {"dailyMinutesType": "MINUTES_30"}),
+    (
+        "/api/v1/onboarding/schedule",
+        {
+            "schedules": [
+                {"dayOfWeek": "MONDAY", "classTime": "19:00"},
+                {"dayOfWeek": "SATURDAY", "classTime": "10:00"},
+            ]
+        },
+    ),
+]
+"""Every onboarding step the SPA saves, in its order, with answers that complete it."""
+
+
 def signed_in_learner(
     client: TestClient,
     name: str,
@@ -184,3 +233,83 @@ def read_model_rows(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
                 rows = conn.execute(sa.select(table)).all()
                 out[f"{projection.name}.{base}"] = sorted((tuple(r) for r in rows), key=repr)
     return out
+
+
+def token_of(user: dict[str, Any]) -> str:
+    """The bearer token of a :func:`signed_in_learner`."""
+    return str(user["headers"]["Authorization"].split(" ", 1)[1])
+
+
+def matched_learners(
+    client: TestClient, *, accept: bool = True
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Mina (Korean, learning English) and Jun (English, learning Korean), and Mina's match
+    request to Jun, accepted unless ``accept`` is false: ``(mina, jun, request_id)``."""
+    mina = signed_in_learner(client, "Mina", native=1, target=2)
+    jun = signed_in_learner(client, "Jun", native=2, target=1)
+    request_id = client.post("/api/v1/matching/request", json={"targetUserId": jun["id"]},
+                             headers=mina["headers"]).json()["data"]["requestId"]  # fmt: skip
+    if accept:
+        accepted = client.post(f"/api/v1/matching/accept/{request_id}", json={},
+                               headers=jun["headers"])  # fmt: skip
+        assert accepted.status_code == 200, accepted.text
+    return mina, jun, str(request_id)
+
+
+def wait_for(probe: Callable[[], T], what: str, timeout: float = 15) -> T:
+    """The first truthy answer of ``probe``: policies and projections run in the background."""
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+    return found
+
+
+class StompClient:
+    """A minimal STOMP client over the test WebSocket."""
+
+    def __init__(self, ws: WebSocketTestSession) -> None:
+        self.ws, self.parser = ws, FrameParser(commands=SERVER_COMMANDS)
+        self.pending: list[Frame] = []
+
+    def send(self, command: str, headers: dict[str, str], body: Any = None) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.ws.send_text(Frame(command, headers, data).encode().decode())
+
+    def next(self) -> Frame:
+        """The next frame from the server, heart-beats skipped."""
+        while not self.pending:
+            self.pending += [
+                f for f in self.parser.feed(self.ws.receive_text()) if f.command != "HEARTBEAT"
+            ]
+        return self.pending.pop(0)
+
+    def connect(self, token: str | None) -> Frame:
+        """CONNECT (with the token, if any) and the server's answer."""
+        headers = {"accept-version": "1.2,1.1,1.0", "heart-beat": "10000,10000"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        self.send("CONNECT", headers)
+        return self.next()
+
+
+def stomp_connect(ws: WebSocketTestSession, token: str | None) -> Frame:
+    """CONNECT on a fresh socket; the answer (CONNECTED or ERROR)."""
+    return StompClient(ws).connect(token)
+
+
+def onboarded_learner(client: TestClient, name: str) -> dict[str, Any]:
+    """A dev-login user who went through every onboarding step and completed onboarding:
+    ``{"id", "headers"}``."""
+    data = client.post(
+        "/api/v1/auth/dev-login", json={"email": f"{name.lower()}@example.com", "name": name}
+    ).json()["data"]
+    headers = {"Authorization": f"Bearer {data['accessToken']}"}
+    for path, body in ONBOARDING_WRITES:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+    done = client.post(
+        "/api/v1/users/complete-onboarding", json={"allStepsCompleted": True}, headers=headers
+    )
+    assert done.status_code == 200, done.text
+    return {"id": data["user"]["id"], "headers": headers}

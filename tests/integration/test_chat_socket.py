@@ -10,40 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from api.stomp import SERVER_COMMANDS, Frame, FrameParser
 from domain.chat import ChatMessagePosted
 from infra.runtime import Runtime
-from tests.support import appended_by_requests, signed_in_learner
-
-
-class Stomp:
-    """A minimal STOMP client over the test WebSocket."""
-
-    def __init__(self, ws: WebSocketTestSession) -> None:
-        self.ws, self.parser, self.pending = ws, FrameParser(commands=SERVER_COMMANDS), []
-
-    def send(self, command: str, headers: dict[str, str], body: Any = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.ws.send_text(Frame(command, headers, data).encode().decode())
-
-    def next(self) -> Frame:
-        while not self.pending:
-            self.pending += [
-                f for f in self.parser.feed(self.ws.receive_text()) if f.command != "HEARTBEAT"
-            ]
-        return self.pending.pop(0)
-
-    def connect(self, token: str) -> Frame:
-        self.send("CONNECT", {"accept-version": "1.2,1.1,1.0", "heart-beat": "10000,10000",
-                              "Authorization": f"Bearer {token}"})  # fmt: skip
-        return self.next()
-
-
-def _token(user: dict[str, Any]) -> str:
-    return str(user["headers"]["Authorization"].split(" ", 1)[1])
+from tests.support import StompClient, appended_by_requests, signed_in_learner, token_of
 
 
 def _room(client: TestClient, owner: dict[str, Any], guest: dict[str, Any]) -> int:
@@ -69,9 +40,9 @@ def test_messages_reach_every_subscriber_including_the_sender(client: TestClient
         client.websocket_connect("/ws/chat") as ws_guest,
         client.websocket_connect("/ws/chat") as ws_outsider,
     ):
-        a, b, c = Stomp(ws_owner), Stomp(ws_guest), Stomp(ws_outsider)
+        a, b, c = StompClient(ws_owner), StompClient(ws_guest), StompClient(ws_outsider)
         for stomp, user in ((a, owner), (b, guest), (c, outsider)):
-            connected = stomp.connect(_token(user))
+            connected = stomp.connect(token_of(user))
             assert connected.command == "CONNECTED" and connected.headers["version"] == "1.2"
         for stomp in (a, b, c):
             stomp.send("SUBSCRIBE", {"id": "sub-0", "destination": f"/sub/chat/room/{room_id}",
@@ -119,7 +90,7 @@ def test_messages_reach_every_subscriber_including_the_sender(client: TestClient
 
 def test_a_bad_token_gets_an_error_frame_and_code_1008(client: TestClient) -> None:
     with client.websocket_connect("/ws/chat") as ws:
-        stomp = Stomp(ws)
+        stomp = StompClient(ws)
         error = stomp.connect("not-a-token")
         assert error.command == "ERROR" and error.headers["message"] == "Unauthorized"
         with pytest.raises(WebSocketDisconnect) as closed:
@@ -130,17 +101,17 @@ def test_a_bad_token_gets_an_error_frame_and_code_1008(client: TestClient) -> No
 def test_frames_before_connect_and_garbage_end_the_connection(client: TestClient) -> None:
     with client.websocket_connect("/ws/chat") as ws:
         ws.send_text("SUBSCRIBE\nid:0\ndestination:/sub/chat/room/1\n\n\x00")
-        assert Stomp(ws).next().command == "ERROR"
+        assert StompClient(ws).next().command == "ERROR"
     with client.websocket_connect("/ws/chat") as ws:
         ws.send_text("HELLO\n\n\x00")
-        assert Stomp(ws).next().command == "ERROR"
+        assert StompClient(ws).next().command == "ERROR"
 
 
 def test_notification_socket_takes_the_token_from_the_query(client: TestClient) -> None:
     user = signed_in_learner(client, "Nora")
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    with client.websocket_connect(f"/ws/notifications?token={_token(user)}") as ws:
-        stomp = Stomp(ws)
+    with client.websocket_connect(f"/ws/notifications?token={token_of(user)}") as ws:
+        stomp = StompClient(ws)
         stomp.send("CONNECT", {"accept-version": "1.2"})
         assert stomp.next().command == "CONNECTED"
         stomp.send("SUBSCRIBE", {"id": "n", "destination": "/user/queue/notifications",
@@ -166,8 +137,8 @@ def test_an_open_socket_is_presence_and_closing_it_ends_it(client: TestClient) -
         return data
 
     assert status()["onlineStatus"] == "OFFLINE" and status()["lastActiveTime"] is None
-    with client.websocket_connect(f"/ws/notifications?token={_token(user)}") as ws:
-        stomp = Stomp(ws)
+    with client.websocket_connect(f"/ws/notifications?token={token_of(user)}") as ws:
+        stomp = StompClient(ws)
         stomp.send("CONNECT", {"accept-version": "1.2"})
         assert stomp.next().command == "CONNECTED"
         assert status()["onlineStatus"] == "ONLINE"

@@ -13,8 +13,7 @@ from commands.notifications import notify
 from domain.matching import MatchRequested
 from domain.notifications import NotificationCreated
 from infra.runtime import Runtime
-from tests.integration.test_chat_socket import Stomp, _token
-from tests.support import signed_in_learner
+from tests.support import StompClient, signed_in_learner, token_of
 
 
 def _inbox(client: TestClient, user: dict[str, Any], query: str = "") -> dict[str, Any]:
@@ -37,8 +36,8 @@ def test_match_events_notify_the_other_person_live_and_in_the_list(client: TestC
     for user in (mina, jun):  # the match also unlocks an achievement: this test is matching's
         client.patch("/api/v1/settings/notifications", json={"pushAchievements": False},
                      headers=user["headers"])  # fmt: skip
-    with client.websocket_connect(f"/ws/notifications?token={_token(jun)}") as ws:
-        socket = Stomp(ws)
+    with client.websocket_connect(f"/ws/notifications?token={token_of(jun)}") as ws:
+        socket = StompClient(ws)
         socket.send("CONNECT", {"accept-version": "1.2"})
         assert socket.next().command == "CONNECTED"
         socket.send("SUBSCRIBE", {"id": "n", "destination": "/user/queue/notifications",
@@ -110,9 +109,9 @@ def test_chat_messages_notify_only_members_not_watching_the_room(client: TestCli
         client.websocket_connect("/ws/chat") as ws_owner,
         client.websocket_connect("/ws/chat") as ws_guest,
     ):
-        sender, reader = Stomp(ws_owner), Stomp(ws_guest)
-        assert sender.connect(_token(owner)).command == "CONNECTED"
-        assert reader.connect(_token(guest)).command == "CONNECTED"
+        sender, reader = StompClient(ws_owner), StompClient(ws_guest)
+        assert sender.connect(token_of(owner)).command == "CONNECTED"
+        assert reader.connect(token_of(guest)).command == "CONNECTED"
         reader.send("SUBSCRIBE", {"id": "s", "destination": destination, "receipt": "in"})
         assert reader.next().command == "RECEIPT"
 
@@ -204,8 +203,8 @@ def test_one_message_notifies_every_member_who_is_away(client: TestClient) -> No
     for user in away:
         client.post(f"/api/v1/chat/rooms/{room_id}/join", headers=user["headers"])
     with client.websocket_connect("/ws/chat") as ws:
-        sender = Stomp(ws)
-        assert sender.connect(_token(owner)).command == "CONNECTED"
+        sender = StompClient(ws)
+        assert sender.connect(token_of(owner)).command == "CONNECTED"
         sender.send("SEND", {"destination": "/pub/chat/message", "receipt": "sent"},
                     {"roomId": room_id, "message": "hello all"})  # fmt: skip
         assert sender.next().headers["receipt-id"] == "sent"

@@ -10,48 +10,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from infra.runtime import Runtime
-
-ONBOARDING_WRITES: list[tuple[str, dict[str, Any]]] = [
-    (
-        "/api/v1/onboarding/steps/1/save",
-        {
-            "stepNumber": 1,
-            "stepData": {"englishName": "Mina", "residence": "", "profileImage": None, "intro": ""},
-        },
-    ),
-    ("/api/v1/users/location", {"locationId": 1}),
-    ("/api/v1/users/self-bio", {"selfBio": "I love hiking and K-dramas."}),
-    ("/api/v1/onboarding/language/native-language", {"languageId": 1}),
-    (
-        "/api/v1/onboarding/language/language-level",
-        {"languages": [{"languageId": 2, "currentLevelId": 102, "targetLevelId": 102}]},
-    ),
-    (
-        "/api/v1/onboarding/language/language-level",
-        {"languages": [{"languageId": 2, "currentLevelId": 201, "targetLevelId": 202}]},
-    ),
-    ("/api/v1/onboarding/interest/motivation", {"motivationIds": [1, 3]}),
-    ("/api/v1/onboarding/interest/topic", {"topicIds": [2, 4, 5]}),
-    ("/api/v1/onboarding/interest/learning-style", {"learningStyleIds": [1]}),
-    ("/api/v1/onboarding/interest/learning-expectation", {"learningExpectationIds": [2]}),
-    ("/api/v1/onboarding/partner/gender", {"partnerGenderType": "ANY"}),
-    (
-        "/api/v1/onboarding/partner/personality",
-        {"personalPartnerIds": [{"partnerPersonalityId": 1}, {"partnerPersonalityId": 3}]},
-    ),
-    ("/api/v1/onboarding/schedule/communication-method", {"communicationMethodType": "VIDEO"}),
-    ("/api/v1/onboarding/schedule/group-size", {"groupSizeIds": [1, 2]}),
-    ("/api/v1/onboarding/schedule/daily-minute", {"dailyMinutesType": "MINUTES_30"}),
-    (
-        "/api/v1/onboarding/schedule",
-        {
-            "schedules": [
-                {"dayOfWeek": "MONDAY", "classTime": "19:00"},
-                {"dayOfWeek": "SATURDAY", "classTime": "10:00"},
-            ]
-        },
-    ),
-]
+from tests.support import ONBOARDING_WRITES
 
 
 def _auth(token: str) -> dict[str, str]:

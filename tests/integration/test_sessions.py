@@ -14,19 +14,7 @@ from fastapi.testclient import TestClient
 from commands.schedules import run_due
 from domain.sessions import SessionMissed, SessionReminded
 from infra.runtime import Runtime
-from tests.support import signed_in_learner
-
-
-def _partners(client: TestClient) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Mina (Korean, learning English at B1) and Jun (English, learning Korean), matched."""
-    mina = signed_in_learner(client, "Mina", native=1, target=2)
-    jun = signed_in_learner(client, "Jun", native=2, target=1)
-    request_id = client.post("/api/v1/matching/request", json={"targetUserId": jun["id"]},
-                             headers=mina["headers"]).json()["data"]["requestId"]  # fmt: skip
-    accepted = client.post(f"/api/v1/matching/accept/{request_id}", json={},
-                           headers=jun["headers"])  # fmt: skip
-    assert accepted.status_code == 200, accepted.text
-    return mina, jun
+from tests.support import matched_learners, signed_in_learner
 
 
 def _kinds(client: TestClient, user: dict[str, Any]) -> list[str]:
@@ -44,7 +32,7 @@ def _schedule(client: TestClient, user: dict[str, Any], partner: dict[str, Any],
 def test_a_session_is_proposed_answered_moved_and_held_in_both_agendas(
     client: TestClient,
 ) -> None:
-    mina, jun = _partners(client)
+    mina, jun, _ = matched_learners(client)
     stranger = signed_in_learner(client, "Stranger")
     starts = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     refused = _schedule(client, mina, stranger, starts)
@@ -80,7 +68,7 @@ def test_a_session_is_proposed_answered_moved_and_held_in_both_agendas(
 
 
 def test_a_call_counts_in_the_stats_and_the_streak_includes_today(client: TestClient) -> None:
-    mina, jun = _partners(client)
+    mina, jun, _ = matched_learners(client)
     starts = datetime.now(UTC) + timedelta(minutes=6)
     sid = _schedule(client, mina, jun, starts).json()["data"]["id"]
     client.post(f"/api/v1/sessions/{sid}/accept", headers=jun["headers"])
@@ -98,7 +86,7 @@ def test_the_scheduler_reminds_both_partners_and_closes_missed_sessions(
     client: TestClient,
 ) -> None:
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    mina, jun = _partners(client)
+    mina, jun, _ = matched_learners(client)
     starts = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
     sid = _schedule(client, mina, jun, starts).json()["data"]["id"]
     client.post(f"/api/v1/sessions/{sid}/accept", headers=jun["headers"])
@@ -121,7 +109,7 @@ def test_the_scheduler_reminds_both_partners_and_closes_missed_sessions(
 
 
 def test_the_calendar_reads_dates_in_the_users_zone(client: TestClient) -> None:
-    mina, jun = _partners(client)
+    mina, jun, _ = matched_learners(client)
     client.post("/api/v1/users/location", json={"locationId": 1}, headers=mina["headers"])
     zone = client.get("/api/v1/sessions/calendar?startDate=2030-01-01&endDate=2030-01-02",
                       headers=mina["headers"]).json()["data"]["timeZone"]  # fmt: skip

@@ -9,8 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.integration.test_chat_socket import Stomp, _room, _token
-from tests.support import signed_in_learner
+from tests.integration.test_chat_socket import _room
+from tests.support import StompClient, signed_in_learner, token_of
 
 LISTS = ("messages", "readStates", "notifications", "deletedNotificationIds",
          "matchRequests", "matches", "sessions")  # fmt: skip
@@ -66,8 +66,8 @@ def test_an_offline_client_catches_up_in_one_call_and_sees_each_change_once(
     assert session.status_code == 200, session.text
     room_id = _room(client, mina, jun)
     with client.websocket_connect("/ws/chat") as ws:
-        sender = Stomp(ws)
-        assert sender.connect(_token(mina)).command == "CONNECTED"
+        sender = StompClient(ws)
+        assert sender.connect(token_of(mina)).command == "CONNECTED"
         for text in ("one", "two", "three"):
             sender.send("SEND", {"destination": "/pub/chat/message", "receipt": text},
                         {"roomId": room_id, "message": text})  # fmt: skip
@@ -108,8 +108,8 @@ def test_small_pages_cut_between_events_and_lose_nothing(client: TestClient) -> 
     room_id = _room(client, owner, guest)
     texts = [f"line {n}" for n in range(7)]
     with client.websocket_connect("/ws/chat") as ws:
-        sender = Stomp(ws)
-        assert sender.connect(_token(owner)).command == "CONNECTED"
+        sender = StompClient(ws)
+        assert sender.connect(token_of(owner)).command == "CONNECTED"
         for text in texts:
             sender.send("SEND", {"destination": "/pub/chat/message", "receipt": text},
                         {"roomId": room_id, "message": text})  # fmt: skip

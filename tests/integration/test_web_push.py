@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from domain.push_devices import PushDeviceRegistered, PushDeviceRemoved
 from infra.runtime import Runtime
 from projections.notifications import push_devices_of
-from tests.integration.test_chat_socket import Stomp, _token
-from tests.support import appended_by_requests, signed_in_learner
+from tests.support import StompClient, appended_by_requests, signed_in_learner, token_of
 from workers.web_push import web_push
 
 
@@ -166,6 +165,28 @@ def test_push_tokens_are_checked_and_registered_once(
     assert appended_by_requests(rt.store, before)[-1] == PushDeviceRemoved.topic
 
 
+@pytest.mark.parametrize("client", ["embedded"], indirect=True)
+def test_another_user_cannot_unregister_my_device(
+    client: TestClient, push_service: PushService
+) -> None:
+    """Part of the authorization matrix (test_authorization_matrix.py), kept here for the
+    push settings: devices are per-user aggregates, so someone else presenting my
+    subscription removes nothing of mine."""
+    browser = Browser(f"{push_service.url}/push/jun")
+    rt, _, jun = _pair_with_device(client, browser)
+    stranger = signed_in_learner(client, "Stranger")
+    before = rt.store.max_position()
+    response = client.request(
+        "DELETE",
+        "/api/v1/notifications/push-token",
+        json=browser.token(),
+        headers=stranger["headers"],
+    )
+    assert response.status_code in (200, 403, 404), response.text
+    assert appended_by_requests(rt.store, before) == []
+    assert push_devices_of(rt.read_models, jun["id"])
+
+
 @pytest.mark.workers
 def test_a_notification_reaches_an_offline_device_encrypted_and_in_their_language(
     client: TestClient, push_service: PushService
@@ -212,8 +233,8 @@ def test_no_push_while_a_socket_is_open_read_or_muted(
            "category": item["category"], "click_url": item["clickUrl"], "data": item["data"],
            "created_at": item["createdAt"], "read_at": None}  # fmt: skip
 
-    with client.websocket_connect(f"/ws/notifications?token={_token(jun)}") as ws:
-        assert Stomp(ws).connect(_token(jun)).command == "CONNECTED"
+    with client.websocket_connect(f"/ws/notifications?token={token_of(jun)}") as ws:
+        assert StompClient(ws).connect(token_of(jun)).command == "CONNECTED"
         web_push.run(rt, jun["id"], device, row)  # online: the live push is enough
     assert push_service.received == []
     _wait_for(lambda: rt.presence.of([jun["id"]], time.time())[jun["id"]]["status"] == "OFFLINE",
