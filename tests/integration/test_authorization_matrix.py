@@ -40,6 +40,7 @@ pytestmark = pytest.mark.parametrize("client", ["embedded"], indirect=True)
 PUBLIC = {
     # Service and documentation endpoints.
     ("GET", "/health"), ("GET", "/api/v1/health"), ("GET", "/metrics"),
+    ("GET", "/health/live"), ("GET", "/health/ready"),  # probes of orchestrators
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
     # The admin dashboard answers with its own sign-in page (cookie session, test_dashboard).
