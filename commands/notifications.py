@@ -33,7 +33,7 @@ from infra.fanout import user_channel
 from infra.policies import Policy, PolicyContext
 from projections.chat import participants_of
 from projections.engine import ReadModels
-from projections.notifications import push_devices_of, render
+from projections.notifications import render
 from projections.profiles import settings_of
 
 
@@ -265,5 +265,8 @@ def _web_push(event: NotificationCreated, policy: PolicyContext) -> None:
     if policy.services.read_models is None or policy.jobs is None:
         raise RuntimeError("the web pusher needs the read models and the job queue")
     row = event_row(event) | {"created_at": event.meta.occurred_at.isoformat()}
-    for device in push_devices_of(policy.services.read_models, event.recipient_id):
-        policy.jobs.send(WEB_PUSH, event.recipient_id, device["device"], row)
+    # The devices come from the aggregate, not the read model: that may not yet show a
+    # device registered a moment ago (the job waits for it, see workers/web_push.py).
+    devices = policy.bus.store.load(PushDevices, push_devices_id(event.recipient_id))
+    for device in devices.devices if devices is not None else ():
+        policy.jobs.send(WEB_PUSH, event.recipient_id, device, row)

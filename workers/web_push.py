@@ -18,6 +18,7 @@ from uuid import UUID
 from commands.base import CommandContext
 from commands.notifications import WEB_PUSH, remove_push_device
 from domain.notifications import Notification
+from domain.push_devices import PushDevices, push_devices_id
 from domain.settings import NotificationSettings
 from infra.webpush import Delivery, Subscription
 from projections.notifications import push_devices_of, render
@@ -30,12 +31,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class DeviceNotProjectedYet(Exception):
+    """The device is registered but not yet in the read model; the job is retried."""
+
+
 @job(WEB_PUSH, queue="push", max_retries=8)
 def web_push(runtime: Runtime, user_id: str, device: str, row: dict[str, Any]) -> None:
     if not runtime.web_push.enabled:
         return
     found = [d for d in push_devices_of(runtime.read_models, user_id) if d["device"] == device]
-    if not found or not _still_wanted(runtime, user_id, row):
+    if not found:
+        devices = runtime.store.load(PushDevices, push_devices_id(user_id))
+        if devices is not None and device in devices.devices:
+            # Registered, but the read model (which holds the endpoint) lags: retry later.
+            raise DeviceNotProjectedYet(device)
+        return
+    if not _still_wanted(runtime, user_id, row):
         return
     view = render(runtime.read_models, user_id, row | {"created_at": datetime.fromisoformat(
         row["created_at"])})  # fmt: skip
