@@ -163,10 +163,15 @@ class Relay:
         return mark.last_position if mark else 0
 
     def _send(
-        self, partition: int, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+        self,
+        partition: int,
+        key: bytes | None,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        previous: int,
     ) -> FutureRecordMetadata:
         """Send one record to ``partition``, naming the partition's previous event."""
-        headers.append((PREV_HEADER, str(self._previous(partition)).encode()))
+        headers.append((PREV_HEADER, str(previous).encode()))
         return self.producer.send(
             self.settings.kafka_topic, key=key, value=value, partition=partition, headers=headers
         )
@@ -197,15 +202,9 @@ class Relay:
                 ("aggregate-version", str(event.version).encode()),
                 ("correlation-id", (meta.get("correlation_id") or "").encode()),
                 ("causation-id", (meta.get("causation_id") or "").encode()),
-                (PREV_HEADER, str(last.get(partition, self._previous(partition))).encode()),
             ]
-            future = self.producer.send(
-                self.settings.kafka_topic,
-                key=key,
-                value=event.state,
-                partition=partition,
-                headers=headers,
-            )
+            previous = last.get(partition, self._previous(partition))
+            future = self._send(partition, key, event.state, headers, previous)
             first.setdefault(partition, future)
             last[partition] = event.position
         self._acknowledged(first, last)
@@ -218,7 +217,13 @@ class Relay:
         answered yes; after a tick, its consumers count as having seen up to ``position``.
         """
         first = {
-            partition: self._send(partition, None, b"", [(TICK_HEADER, str(position).encode())])
+            partition: self._send(
+                partition,
+                None,
+                b"",
+                [(TICK_HEADER, str(position).encode())],
+                self._previous(partition),
+            )
             for partition in range(self.settings.kafka_partitions)
         }
         # Their offsets are saved with the next batch; until then the check expects less.
