@@ -29,8 +29,9 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.distributed import StompSocket, settle, topology, write_report  # noqa: E402
+from bench.distributed import StompSocket, Topology, settle, topology, write_report  # noqa: E402
 from bench.load import percentile  # noqa: E402
+from bench.procstat import ProcessGroups, usage  # noqa: E402
 
 
 async def sign_in_and_pair(
@@ -64,11 +65,10 @@ async def sign_in_and_pair(
     return users, rooms
 
 
-async def run(
-    bases: list[str], env: dict[str, str], sockets: int, rate: float, seconds: float
-) -> dict[str, Any]:
-    users, rooms = await sign_in_and_pair(bases, sockets)
-    settled = await asyncio.to_thread(settle, env)
+async def run(running: Topology, sockets: int, rate: float, seconds: float) -> dict[str, Any]:
+    users, rooms = await sign_in_and_pair(running.bases, sockets)
+    settled = await asyncio.to_thread(settle, running.env)
+    groups = ProcessGroups(running.pids() | {"bench": os.getpid()}, running.database_name)
     sent_at: dict[str, tuple[float, int]] = {}
     latencies: list[float] = []
     clients: list[StompSocket] = []
@@ -104,6 +104,7 @@ async def run(
 
     tasks = [asyncio.create_task(receive(i)) for i in range(len(clients))] + beats
     await asyncio.sleep(2)  # subscriptions settle
+    first = groups.sample()
     started, sent = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
         room_id, first, second = rooms[sent % len(rooms)]
@@ -120,6 +121,7 @@ async def run(
         if delay > 0:
             await asyncio.sleep(delay)
     elapsed = time.perf_counter() - started
+    resources = usage(first, groups.sample(), os.cpu_count() or 1)
     await asyncio.sleep(5)  # let stragglers arrive
     for task in tasks:
         task.cancel()
@@ -139,6 +141,7 @@ async def run(
             "p99": round(percentile(latencies, 99), 1),
             "max": round(max(latencies, default=0.0), 1),
         },
+        "resources": resources,
     }
 
 
@@ -158,7 +161,7 @@ def main() -> None:
         topology(Path(workdir), label="chat") as running,
     ):
         pairs = args.sockets - args.sockets % 2
-        report |= asyncio.run(run(running.bases, running.env, pairs, args.rate, args.seconds))
+        report |= asyncio.run(run(running, pairs, args.rate, args.seconds))
     report["loadavg_at_end"] = os.getloadavg()
     report["machine"] = {"nproc": os.cpu_count()}
     write_report("chat", report)

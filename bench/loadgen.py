@@ -1205,7 +1205,7 @@ def main() -> None:
         "--pool-size",
         type=int,
         default=4,
-        help="LANGUAGEMATE_DB_POOL_SIZE of every role (each of its two pools may double)",
+        help="LANGUAGEMATE_DB_POOL_SIZE of every role (a role holds at most five times it)",
     )
     args = parser.parse_args()
     random.seed(args.seed)

@@ -59,11 +59,17 @@ def _serving_runtime(settings: Settings, *, rebuild_stale: bool = False) -> Iter
         yield rt
 
 
+def _stop_on_signals(rt: Any) -> None:
+    """SIGINT and SIGTERM set the runtime's stop event: the role returns from its main loop
+    and ``Runtime.close`` finishes or hands back its in-flight work, then the process exits 0."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: rt.stop_event.set())
+
+
 def _wait_for_signal(rt: Any, role: str) -> None:
     """Block the main thread until SIGINT/SIGTERM, then let the runtime stop its threads;
     meanwhile write the role's heartbeat file for ``languagemate health --role``."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: rt.stop_event.set())
+    _stop_on_signals(rt)
     path = heartbeat_path(rt.settings, role)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
@@ -117,6 +123,12 @@ def _serve_api(rt: Any, host: str, port: int) -> None:
 
     from api.app import create_app
 
+    # On SIGTERM uvicorn stops listening, closes idle connections and WebSockets (1012,
+    # "service restart": the SPA reconnects elsewhere), lets in-flight requests finish for
+    # up to ``api_drain_seconds``, and then re-raises the signal under the handler it found.
+    # Ours is that handler, so the signal ends the drain instead of killing the process
+    # before ``Runtime.close``.
+    _stop_on_signals(rt)
     # Uvicorn's access log prints raw paths and query strings (which can hold personal
     # data); api.app logs each request by route template instead.
     uvicorn.run(
@@ -126,6 +138,7 @@ def _serve_api(rt: Any, host: str, port: int) -> None:
         log_config=None,
         access_log=False,
         ws="websockets-sansio",
+        timeout_graceful_shutdown=int(rt.settings.api_drain_seconds),
     )
 
 

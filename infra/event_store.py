@@ -313,7 +313,14 @@ def open_key_store(settings: Settings) -> KeyStore:
     if not url.startswith(("postgresql://", "postgres://")):
         return KeyStore(sa.create_engine(url))
     with schema_lock(url):  # every role opens the key store at start-up, all at once
-        return KeyStore(sa.create_engine("postgresql+psycopg://" + url.split("://", 1)[1]))
+        # Bounded like the other pools (keys are cached, so a busy process rarely needs
+        # more): SQLAlchemy's default of 5 + 10 made this the largest pool of a process.
+        engine = sa.create_engine(
+            "postgresql+psycopg://" + url.split("://", 1)[1],
+            pool_size=settings.db_pool_size,
+            max_overflow=0,
+        )
+        return KeyStore(engine)
 
 
 def open_event_store(settings: Settings) -> EventStore:

@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     oauth_naver_userinfo_url: str = "https://openapi.naver.com/v1/nid/me"
 
     db_pool_size: int = Field(default=8, ge=1, le=200)
-    """Connections per pool (event store, read models, each with as many again as overflow):
-    size it so every process of a deployment fits the server's ``max_connections``."""
+    """Connections per pool (event store and read models, each with as many again as
+    overflow; the key store without): a process holds at most five times this, so size it
+    so every process of a deployment fits the server's ``max_connections``."""
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)
@@ -128,6 +129,10 @@ class Settings(BaseSettings):
     by sha256), the path of any GGUF file, ``auto`` (SmolLM2 if installed, else Qwen)
     or ``off``."""
     llm_threads: int = Field(default=2, ge=1, le=64)
+    api_drain_seconds: int = Field(default=40, ge=1, le=600)
+    """After SIGTERM an API process finishes in-flight requests for up to this long, then
+    cancels them; it covers the longest waits (the AI service and level-test analyze).
+    Keep the orchestrator's grace period (compose ``stop_grace_period``) above it."""
     job_heartbeat_seconds: float = Field(default=60.0, ge=1)
     """A worker silent this long is taken for dead and its unfinished jobs run again
     elsewhere; longer than any pause a busy worker makes between broker calls."""

@@ -256,6 +256,25 @@ def matched_learners(
     return mina, jun, str(request_id)
 
 
+def _held_message_ids(client: Any, queue: str) -> list[bytes]:
+    # Dramatiq's Redis broker keeps each worker's taken, unacknowledged message ids in a set
+    # of its own until the job ends or is handed back.
+    keys = client.keys(f"languagemate:__acks__.*.{queue}")
+    return [message_id for key in keys for message_id in client.smembers(key)]
+
+
+def held_jobs(client: Any, queue: str) -> int:
+    """Jobs of ``queue`` that some worker has taken from Redis and not yet acknowledged."""
+    return len(_held_message_ids(client, queue))
+
+
+def held_job_args(client: Any, queue: str) -> list[list[Any]]:
+    """The arguments of the jobs :func:`held_jobs` counts (those still stored)."""
+    ids = _held_message_ids(client, queue)
+    bodies = client.hmget(f"languagemate:{queue}.msgs", ids) if ids else []
+    return [json.loads(body)["args"] for body in bodies if body is not None]
+
+
 def wait_for(probe: Callable[[], T], what: str, timeout: float = 15) -> T:
     """The first truthy answer of ``probe``: policies and projections run in the background."""
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ from infra.event_store import open_event_store
 from tests.conftest import make_settings
 from tests.e2e.conftest import Processes, wait_healthy
 from tests.services import free_port
+from tests.support import held_jobs
 from workers import llm, speech
 
 pytestmark = pytest.mark.skipif(
@@ -29,12 +30,6 @@ ANSWER = (
     "bank. Although my job is busy, I take English lessons twice a week, and I practise by "
     "watching films without subtitles. Next year I hope to study abroad for a few months."
 )
-
-
-def _held_jobs(client: redis.Redis) -> int:
-    """Speech jobs some worker has taken and not yet acknowledged."""
-    keys = client.keys("languagemate:__acks__.*.speech")
-    return sum(int(client.scard(k)) for k in keys)
 
 
 def test_a_worker_killed_mid_job_is_replaced_and_assesses_once(
@@ -71,7 +66,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_assesses_once(
 
     client = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + 90
-    while _held_jobs(client) == 0:
+    while held_jobs(client, "speech") == 0:
         assert time.monotonic() < deadline, processes.log("worker1")
         time.sleep(0.05)
     doomed.kill()  # SIGKILL: no shutdown hook requeues anything
