@@ -104,7 +104,7 @@ async def run(running: Topology, sockets: int, rate: float, seconds: float) -> d
 
     tasks = [asyncio.create_task(receive(i)) for i in range(len(clients))] + beats
     await asyncio.sleep(2)  # subscriptions settle
-    first = groups.sample()
+    before = groups.sample()
     started, sent = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
         room_id, first, second = rooms[sent % len(rooms)]
@@ -121,7 +121,7 @@ async def run(running: Topology, sockets: int, rate: float, seconds: float) -> d
         if delay > 0:
             await asyncio.sleep(delay)
     elapsed = time.perf_counter() - started
-    resources = usage(first, groups.sample(), os.cpu_count() or 1)
+    resources = usage(before, groups.sample(), os.cpu_count() or 1)
     await asyncio.sleep(5)  # let stragglers arrive
     for task in tasks:
         task.cancel()
@@ -150,15 +150,24 @@ def main() -> None:
     parser.add_argument("--sockets", type=int, default=200)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a LANGUAGEMATE_* setting for every role, e.g. KAFKA_FETCH_MAX_WAIT_MS=100",
+    )
     args = parser.parse_args()
+    extra = dict(f"LANGUAGEMATE_{item}".split("=", 1) for item in args.env)
     report: dict[str, Any] = {
         "benchmark": "chat",
         "started_at": datetime.now(UTC).isoformat(),
         "loadavg_at_start": os.getloadavg(),
+        "settings": extra,
     }
     with (
         tempfile.TemporaryDirectory() as workdir,
-        topology(Path(workdir), label="chat") as running,
+        topology(Path(workdir), label="chat", extra_env=extra) as running,
     ):
         pairs = args.sockets - args.sockets % 2
         report |= asyncio.run(run(running, pairs, args.rate, args.seconds))

@@ -26,6 +26,7 @@ from infra.blobs import BlobStore, blob_store_from_settings
 from infra.event_store import EventStore, open_event_store, schema_lock
 from infra.fanout import Fanout
 from infra.kafka import TopicIdentity, partition_for
+from infra.log_tail import LogTail
 from infra.policies import Policy, PolicyServices
 from infra.presence import Presence
 from infra.ratelimit import LoginThrottle, RateLimit
@@ -61,6 +62,8 @@ class Runtime:
     """Background thread name -> when it last crashed (it restarts a second later)."""
     health_report: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
     """The last dependency check and when it ran (health probes are cached briefly)."""
+    _tail: LogTail | None = field(default=None, init=False, repr=False)
+    _tail_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
     def build(
@@ -163,7 +166,17 @@ class Runtime:
             after=tracking.get(LOG, 0),
             batch_size=self.settings.projection_batch_size,
             topics=projection.topics,
+            tail=self._log_tail(),
         )
+
+    def _log_tail(self) -> LogTail:
+        """The newest events of the log, read once for every log follower of this runtime
+        (runner threads create their sources concurrently: one tail, one thread)."""
+        with self._tail_lock:
+            if self._tail is None:
+                self._tail = LogTail(self.store, self.settings.projection_batch_size)
+                self.spawn("log-tail", self._tail.follow)
+            return self._tail
 
     def kafka_source(
         self, projection: Projection, version: int, tracking: dict[int, int]

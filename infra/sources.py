@@ -18,6 +18,7 @@ from kafka.structs import OffsetAndMetadata
 from infra.event_store import EventStore, RecordedEvent
 from infra.kafka import PREV_HEADER, TICK_HEADER, TopicIdentity, consumer, ensure_topic, header
 from infra.keystore import PersonalDataCipher
+from infra.log_tail import LogTail
 from infra.metrics import KAFKA_GAPS
 from infra.settings import Settings
 from projections.engine import LOG
@@ -40,30 +41,44 @@ class EventSource(Protocol):
 
 
 class LogSource:
-    """Follows the event store's notification log from a tracked position."""
+    """Follows the event store's notification log from a tracked position: from the
+    process's shared :class:`LogTail` while it is inside the tail's window, else from the
+    store itself."""
 
     def __init__(
-        self, store: EventStore, after: int, batch_size: int, topics: Sequence[str] = ()
+        self,
+        store: EventStore,
+        after: int,
+        batch_size: int,
+        topics: Sequence[str] = (),
+        tail: LogTail | None = None,
     ) -> None:
         self.store = store
         self.after = after
         self.batch_size = batch_size
         self.topics = list(topics)
+        self.tail = tail
 
     def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
         for attempt in range(2):
-            head = self.store.max_position()
-            events = self.store.read(self.after, self.batch_size, self.topics)
-            if events or head > self.after:
-                # Commit order equals position order, so with a short (topic-filtered) page
-                # every event up to ``head`` has been seen.
-                seen = head if len(events) < self.batch_size else events[-1].position
-                seen = max(seen, events[-1].position if events else 0)
+            served = self.tail.read(self.after, self.batch_size, self.topics) if self.tail else None
+            events, seen = served if served is not None else self._read_store()
+            if events or seen > self.after:
                 self.after = seen
                 return [(LOG, events, seen)]
-            if attempt == 0:
+            if attempt == 0 and served is not None and self.tail is not None:
+                self.tail.wait(self.after, timeout)
+            elif attempt == 0:
                 self.store.wait_for_append(timeout)
         return []
+
+    def _read_store(self) -> tuple[list[RecordedEvent], int]:
+        head = self.store.max_position()
+        events = self.store.read(self.after, self.batch_size, self.topics)
+        # Commit order equals position order, so with a short (topic-filtered) page every
+        # event up to ``head`` has been seen.
+        seen = head if len(events) < self.batch_size else events[-1].position
+        return events, max(seen, events[-1].position if events else 0)
 
     def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
         return None
