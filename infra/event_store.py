@@ -152,6 +152,9 @@ class EventStore:
         self.postgres = bool(conninfo)
         self._conninfo = conninfo
         self._appended = threading.Condition()
+        self.appends = 0
+        """Appends made through this store object: a follower notes it before it reads, so
+        an append between its read and its wait cannot go unnoticed (see ``wait_for_append``)."""
         self._local = threading.local()
         self._listeners: list[psycopg.Connection[Any]] = []
 
@@ -176,6 +179,7 @@ class EventStore:
                 "the data was changed by someone else; reload and try again"
             ) from exc
         with self._appended:
+            self.appends += 1
             self._appended.notify_all()
         return list(positions or [])
 
@@ -218,16 +222,19 @@ class EventStore:
                     [(p, str(a), v, t, s) for p, a, v, t, s in rows],
                 )
 
-    def wait_for_append(self, timeout: float) -> None:
-        """Block until an append or the timeout.
+    def wait_for_append(self, timeout: float, since: int | None = None) -> None:
+        """Block until an append or the timeout; with ``since`` (``appends`` as the caller
+        read it before its last read), not at all if an append has happened since.
 
         PostgreSQL: the recorder NOTIFYs on every insert, so a LISTEN connection (one per
-        thread) wakes followers in other processes too. SQLite: in-process appends wake
-        followers at once; other processes are picked up by the caller's next poll.
+        thread, which keeps notifications that arrive between waits) wakes followers in
+        other processes too. SQLite: in-process appends wake followers at once; other
+        processes are picked up by the caller's next poll.
         """
         if not self.postgres:
             with self._appended:
-                self._appended.wait(timeout)
+                if since is None or since == self.appends:
+                    self._appended.wait(timeout)
             return
         listener = getattr(self._local, "listener", None)
         if listener is None or listener.closed:

@@ -48,8 +48,9 @@ class LogTail:
             with self._grown:
                 self._start = self._upto = head
         while not stop.is_set():
+            appends = self.store.appends
             if not self._read_more():
-                self.store.wait_for_append(IDLE_WAIT_SECONDS)
+                self.store.wait_for_append(IDLE_WAIT_SECONDS, since=appends)
 
     def _read_more(self) -> bool:
         head = self.store.max_position()

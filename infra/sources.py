@@ -61,6 +61,7 @@ class LogSource:
 
     def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
         for attempt in range(2):
+            appends = self.store.appends
             served = self.tail.read(self.after, self.batch_size, self.topics) if self.tail else None
             events, seen = served if served is not None else self._read_store()
             if events or seen > self.after:
@@ -69,7 +70,7 @@ class LogSource:
             if attempt == 0 and served is not None and self.tail is not None:
                 self.tail.wait(self.after, timeout)
             elif attempt == 0:
-                self.store.wait_for_append(timeout)
+                self.store.wait_for_append(timeout, since=appends)
         return []
 
     def _read_store(self) -> tuple[list[RecordedEvent], int]:

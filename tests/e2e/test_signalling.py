@@ -44,6 +44,8 @@ def test_signals_cross_api_processes_to_their_addressee_only(
     with socket(ports[0], "ana") as ana, socket(ports[0], "cho") as cho:
         _next(ana, "connected")
         _next(cho, "connected")
+        # Cho's arrival reaches Ana through Redis, possibly after anything sent directly.
+        assert _next(ana, "participant-joined")["participant"]["id"] == "cho"
         # Ben is admitted but not connected yet: his ICE candidate waits for him.
         _signal(ana, "ice-candidate", {"to": "ben", "candidate": {"candidate": "early"}})
         ana.send(json.dumps({"type": "ping"}))

@@ -126,3 +126,19 @@ def test_followers_see_every_event_once_while_writers_append(
     stored = [e.position for e in rt.store.read_all()]
     assert len(stored) == 3 + 3 * 40
     assert seen == [stored] * 3
+
+
+def test_an_append_between_a_read_and_the_wait_is_not_missed(
+    runtimes: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """SQLite wakes in-process followers with a condition: one that appends between a
+    follower's read and its wait must not leave the follower (or the tail) asleep."""
+    rt = runtimes(make_settings(tmp_path / "var"), policies=[])
+    before = rt.store.appends
+    create_counter(rt.bus, CTX, uuid4())  # lands after the follower read, before it waits
+    waiter = threading.Thread(
+        target=rt.store.wait_for_append, args=(600,), kwargs={"since": before}, daemon=True
+    )
+    waiter.start()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive(), "the follower slept through an append it had not read"
