@@ -190,6 +190,20 @@ class EventStore:
         )
         return [_recorded(n, self.cipher) for n in notifications]
 
+    def page(
+        self, after: int, limit: int, topics: Sequence[str] = ()
+    ) -> tuple[list[RecordedEvent], int]:
+        """What a log follower at ``after`` gets next: up to ``limit`` events (of ``topics``)
+        and the position up to which it has then seen every event. Commit order equals
+        position order, so with a short (topic-filtered) page everything up to the head
+        taken before the read has been seen."""
+        head = self.max_position()
+        if head <= after:
+            return [], after
+        events = self.read(after, limit, topics)
+        seen = head if len(events) < limit else events[-1].position
+        return events, max(seen, events[-1].position if events else 0)
+
     def read_all(self, after: int = 0, batch: int = 1000) -> Iterator[RecordedEvent]:
         while chunk := self.read(after, batch):
             yield from chunk

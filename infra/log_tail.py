@@ -53,12 +53,9 @@ class LogTail:
                 self.store.wait_for_append(IDLE_WAIT_SECONDS, since=appends)
 
     def _read_more(self) -> bool:
-        head = self.store.max_position()
-        if head <= self._upto:
+        events, upto = self.store.page(self._upto, self.batch_size)
+        if upto <= self._upto:
             return False
-        events = self.store.read(self._upto, self.batch_size)
-        upto = head if len(events) < self.batch_size else events[-1].position
-        upto = max(upto, events[-1].position if events else 0)
         with self._grown:
             self._events += events
             self._positions += [e.position for e in events]

@@ -63,7 +63,7 @@ class LogSource:
         for attempt in range(2):
             appends = self.store.appends
             served = self.tail.read(self.after, self.batch_size, self.topics) if self.tail else None
-            events, seen = served if served is not None else self._read_store()
+            events, seen = served or self.store.page(self.after, self.batch_size, self.topics)
             if events or seen > self.after:
                 self.after = seen
                 return [(LOG, events, seen)]
@@ -72,14 +72,6 @@ class LogSource:
             elif attempt == 0:
                 self.store.wait_for_append(timeout, since=appends)
         return []
-
-    def _read_store(self) -> tuple[list[RecordedEvent], int]:
-        head = self.store.max_position()
-        events = self.store.read(self.after, self.batch_size, self.topics)
-        # Commit order equals position order, so with a short (topic-filtered) page every
-        # event up to ``head`` has been seen.
-        seen = head if len(events) < self.batch_size else events[-1].position
-        return events, max(seen, events[-1].position if events else 0)
 
     def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
         return None
