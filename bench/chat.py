@@ -105,6 +105,7 @@ async def run(running: Topology, sockets: int, rate: float, seconds: float) -> d
     tasks = [asyncio.create_task(receive(i)) for i in range(len(clients))] + beats
     await asyncio.sleep(2)  # subscriptions settle
     before = groups.sample()
+    print(f"chat: sending at {rate:g} msg/s for {seconds:g} s", file=sys.stderr, flush=True)
     started, sent = time.perf_counter(), 0
     while time.perf_counter() - started < seconds:
         room_id, first, second = rooms[sent % len(rooms)]

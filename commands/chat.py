@@ -183,6 +183,7 @@ live = Policy("chat.live")
 (so every socket sees a room's messages in the order they were accepted); the API processes
 hand it to their subscribed sockets, the sender's own included."""
 live.poll_seconds = 0.02
+live.batch_window_seconds = 0.0
 live.follow_log = True
 
 

@@ -229,6 +229,7 @@ def _chat(event: ChatMessagePosted, policy: PolicyContext) -> None:
 pusher = Policy("notifications.pusher")
 """Pushes each new notification to the recipient's open notification sockets."""
 pusher.poll_seconds = 0.05
+pusher.batch_window_seconds = 0.0
 
 
 @pusher.when(NotificationCreated)

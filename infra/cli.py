@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -114,8 +115,12 @@ def role_problems(settings: Settings, role: str) -> list[str]:
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """LanguageMate backend: server roles, operator and analyst tools."""
+    # libpq names every connection of this process after its command, so PostgreSQL's
+    # pg_stat_activity (and its logs) tell which role holds a connection or runs a query.
+    os.environ.setdefault("PGAPPNAME", f"languagemate-{ctx.invoked_subcommand}")
 
 
 def _serve_api(rt: Any, host: str, port: int) -> None:

@@ -196,7 +196,12 @@ class EventStore:
         """What a log follower at ``after`` gets next: up to ``limit`` events (of ``topics``)
         and the position up to which it has then seen every event. Commit order equals
         position order, so with a short (topic-filtered) page everything up to the head
-        taken before the read has been seen."""
+        taken before the read has been seen. An unfiltered page needs no head: its last
+        event is as far as anything has been committed (one query instead of two, for
+        every follower on every append)."""
+        if not topics:
+            events = self.read(after, limit)
+            return events, events[-1].position if events else after
         head = self.max_position()
         if head <= after:
             return [], after
@@ -257,6 +262,10 @@ class EventStore:
             self._local.listener = listener
             self._listeners.append(listener)
         for _ in listener.notifies(timeout=timeout, stop_after=1):
+            pass
+        # Appends that arrived meanwhile are covered by the caller's next read: one wake-up
+        # for all of them, not one (and an empty read) each.
+        for _ in listener.notifies(timeout=0):
             pass
 
     def check(self) -> None:

@@ -53,6 +53,10 @@ class LogTail:
                 self.store.wait_for_append(IDLE_WAIT_SECONDS, since=appends)
 
     def _read_more(self) -> bool:
+        """Read the next page; True if it was full (more may be waiting). After a short
+        page the tail waits instead of reading again: any later append wakes it (a
+        PostgreSQL NOTIFY queued on its listener, or the in-process ``appends`` count),
+        and an empty read per append was half of every follower's queries."""
         events, upto = self.store.page(self._upto, self.batch_size)
         if upto <= self._upto:
             return False
@@ -65,7 +69,7 @@ class LogTail:
                 del self._events[:drop], self._positions[:drop]
             self._upto = upto
             self._grown.notify_all()
-        return True
+        return len(events) == self.batch_size
 
     def read(
         self, after: int, limit: int, topics: Sequence[str] = ()

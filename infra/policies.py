@@ -87,6 +87,7 @@ class Policy(Projection):
         copy = Policy(self.name, _full_name=self.name)
         copy._bus, copy._services = bus, services or PolicyServices()
         copy.poll_seconds, copy.follow_log = self.poll_seconds, self.follow_log
+        copy.batch_window_seconds = self.batch_window_seconds
         for event_types, reaction in self.reactions:
             copy._register(event_types, reaction)
         return copy

@@ -150,6 +150,8 @@ class Relay:
         self.ticked = 0
         self.last_tick = 0.0
         self.checked_at = 0.0
+        self.behind = False
+        """The last read was a full batch: more events may be waiting."""
 
     @property
     def producer(self) -> KafkaProducer:
@@ -233,6 +235,7 @@ class Relay:
     def step(self, after: int) -> int:
         """Publish the next batch after ``after``; returns the new position."""
         events = self.store.read(after, self.settings.relay_batch_size)
+        self.behind = len(events) == self.settings.relay_batch_size
         if not events:
             return after
         self.publish(events)
@@ -241,8 +244,7 @@ class Relay:
         RELAY_PUBLISHED.inc(len(events))
         RELAY_POSITION.set(last)
         # A short read means the relay reached the head; only a full one needs a count.
-        full = len(events) == self.settings.relay_batch_size
-        RELAY_LAG.set(max(self.store.max_position() - last, 0) if full else 0)
+        RELAY_LAG.set(max(self.store.max_position() - last, 0) if self.behind else 0)
         return last
 
     def lost_partitions(self) -> dict[int, str]:
@@ -301,11 +303,15 @@ class Relay:
             ensure_topic(self.settings)
             after = self.verified(after)
             while not stop.is_set():
+                appends = self.store.appends
                 new = self.step(after)
                 if new > self.ticked and time.monotonic() - self.last_tick >= TICK_SECONDS:
                     self.tick(new)
-                if new == after:
-                    self.store.wait_for_append(self.settings.projection_poll_seconds)
+                if not self.behind:
+                    # A short read reached the head: the next append wakes the relay (see
+                    # ``LogTail._read_more``), so it does not read again to find nothing.
+                    wait = self.settings.projection_poll_seconds
+                    self.store.wait_for_append(wait, since=appends)
                 if time.monotonic() - self.checked_at >= CHECK_SECONDS:
                     new = self.verified(new)
                 after = new

@@ -197,6 +197,11 @@ class Runtime:
             projection,
             self.kafka_source if kafka else self.log_source,
             poll_seconds=projection.poll_seconds or self.settings.projection_poll_seconds,
+            batch_window_seconds=(
+                self.settings.projection_batch_window_seconds
+                if projection.batch_window_seconds is None
+                else projection.batch_window_seconds
+            ),
             retry_max_seconds=self.settings.projection_retry_max_seconds,
             after_commit=self.unread_counters.after_batch if projection is notifications else None,
         )

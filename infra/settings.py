@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)
+    projection_batch_window_seconds: float = Field(default=0.05, ge=0, le=5)
+    """After a transaction, how long a runner lets events gather before its next poll: an
+    idle projection applies a new event at once, a busy one applies everything of that
+    window in one transaction instead of one per event (read models lag by at most this
+    much more under load)."""
     read_your_writes_timeout_seconds: float = Field(default=2.0, ge=0)
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)

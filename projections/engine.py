@@ -48,6 +48,8 @@ class Projection:
         self._tables: dict[int, dict[str, sa.Table]] = {}
         self.poll_seconds: float | None = None
         """How often its runner polls, when it must react faster than the configured rate."""
+        self.batch_window_seconds: float | None = None
+        """Overrides the configured batch window (``0`` for a projection on a live path)."""
         self.raw: RawHandler | None = None
         """A handler of every stored event, undecoded, in the log's global order (the audit
         hash chain): such a projection always reads the event log, never Kafka, whose
@@ -428,8 +430,12 @@ def create_engine(url: str, pool_size: int = 10) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
+    # Every connection the pool ever opens stays open: SQLAlchemy closes an overflow
+    # connection as soon as it is returned, and a projector's many runner threads made
+    # that a new PostgreSQL backend (a fork and a cold catalogue cache) every few
+    # transactions. The bound is the same as ``pool_size`` plus as many overflow.
     return sa.create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **codec
+        url, pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=True, **codec
     )
 
 
@@ -707,22 +713,55 @@ class ReadModels:
             return retry
 
     def _lock_tracking(self, conn: Connection, name: str, version: int, partition: int) -> int:
-        key = {"projection": name, "version": version}
-        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
-        conn.execute(
-            dialect_insert(tracking_table)
-            .values(**key, partition=partition, position=0, updated_at=_now())
-            .on_conflict_do_nothing()
-        )
+        """Lock the partition's tracking row (creating it) and return what it has applied.
+
+        SQLite writes first so that the transaction takes its write lock at once (a read
+        lock upgraded later can deadlock); PostgreSQL locks the row it reads and creates it
+        only the first time, saving a statement per batch."""
         query = sa.select(tracking_table.c.partition, tracking_table.c.position).where(
             tracking_table.c.projection == name,
             tracking_table.c.version == version,
             tracking_table.c.partition.in_([partition, LOG]),
         )
         if self.postgres:
+            rows = {
+                int(r.partition): int(r.position) for r in conn.execute(query.with_for_update())
+            }
+            if partition in rows:
+                return self.applied_upto(rows, partition)
+        self._advance_tracking(conn, name, version, {partition: 0})
+        if self.postgres:
             query = query.with_for_update()
         rows = {int(r.partition): int(r.position) for r in conn.execute(query)}
         return self.applied_upto(rows, partition)
+
+    def _advance_tracking(
+        self, conn: Connection, name: str, version: int, positions: dict[int, int]
+    ) -> None:
+        """Create tracking rows or move them forward (never backwards), in one statement."""
+        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
+        rows = [
+            {"projection": name, "version": version, "partition": p, "position": pos,
+             "updated_at": _now()}
+            for p, pos in positions.items()
+        ]  # fmt: skip
+        insert = dialect_insert(tracking_table).values(rows)
+        statement = insert.on_conflict_do_update(
+            index_elements=[tracking_table.c.projection, tracking_table.c.version,
+                            tracking_table.c.partition],
+            set_={"position": insert.excluded.position, "updated_at": insert.excluded.updated_at},
+            where=tracking_table.c.position < insert.excluded.position,
+        )  # fmt: skip
+        conn.execute(statement)
+
+    def record_progress(
+        self, projection: Projection, version: int, positions: dict[int, int]
+    ) -> None:
+        """Record that ``projection`` has seen every event up to each partition's position
+        without applying any: one transaction for all partitions (a runner passing over
+        events it has no handler for; see ``ProjectionRunner._pass_over``)."""
+        with self.engine.begin() as conn:
+            self._advance_tracking(conn, projection.name, version, positions)
 
     @staticmethod
     def _save_tracking(

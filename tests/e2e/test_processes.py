@@ -14,6 +14,7 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import psycopg
 from kafka import KafkaConsumer
 
 from commands.base import CommandBus, CommandContext
@@ -105,6 +106,12 @@ def test_distributed_roles_carry_the_slice_through_kafka(
     assert status.returncode == 0, status.stderr
     assert b'"projection": "accounts"' in status.stdout
     assert data["user"]["name"] == "이투이"
+    # Every role's connections carry its name, for pg_stat_activity and the server's logs.
+    with psycopg.connect(env["LANGUAGEMATE_DATABASE_URL"]) as conn:
+        names = {row[0] for row in conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+        )}  # fmt: skip
+    assert {"languagemate-api", "languagemate-relay", "languagemate-projector"} <= names
 
 
 def _consume_positions(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[int]:

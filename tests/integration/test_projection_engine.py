@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
+import sqlalchemy as sa
 
 from commands.base import CommandContext
+from infra.event_store import RecordedEvent
 from infra.rebuild import rebuild
 from infra.relay import Relay
 from infra.runners import ProjectionRunner
 from infra.runtime import Runtime
 from infra.sources import EventSource
-from projections.engine import Projection
+from projections.engine import Projection, create_engine
 from tests.conftest import make_settings
 from tests.support import PoisonSwitch, counter_values, increment, make_counters_projection
 
@@ -280,3 +282,105 @@ def test_rebuild_switches_versions_while_queries_keep_answering(harness: Harness
         source2.close()
     value, events = harness.values()[str(counters[0])]
     assert (value, events) == (expected[str(counters[0])] + 1000, 9)
+
+
+def test_events_passed_over_are_recorded_and_progress_never_moves_back(harness: Harness) -> None:
+    """A projection with no handler for what arrives records only how far it has seen, for
+    every partition in one write, and a stale record (a slower replica) cannot lower it."""
+    counters = [uuid4() for _ in range(6)]
+    _write(harness, counters, rounds=3)
+    harness.publish()
+    head = harness.rt.store.max_position()
+    bystander = Projection("bystander")
+    read_models = harness.rt.read_models
+    factory = harness.rt.kafka_source if harness.kafka else harness.rt.log_source
+    runner = ProjectionRunner(read_models, bystander, factory, poll_seconds=0.2, version=1)
+    source = factory(bystander, 1, {})
+    heads: dict[int, int] = {}
+    for event in harness.rt.store.read(0, head):
+        partition = harness.rt.partition_of(event.aggregate_id)
+        heads[-1 if partition is None else partition] = event.position
+    try:
+        deadline = time.monotonic() + 30
+        while read_models.tracking("bystander", 1) != heads:
+            assert time.monotonic() < deadline, read_models.tracking("bystander", 1)
+            assert runner.step(source, 1) == 0
+    finally:
+        source.close()
+    stale = {partition: position - 1 for partition, position in heads.items()}
+    read_models.record_progress(bystander, 1, stale | {99: 5})
+    assert read_models.tracking("bystander", 1) == heads | {99: 5}
+
+
+class _TimedSource:
+    """An event source that remembers when it was polled."""
+
+    def __init__(self, inner: EventSource) -> None:
+        self.inner = inner
+        self.polled_at: list[float] = []
+
+    def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
+        self.polled_at.append(time.monotonic())
+        return self.inner.poll(timeout)
+
+    def committed(self, partition: int, events: Sequence[RecordedEvent]) -> None:
+        self.inner.committed(partition, events)
+
+    def rewind(self, partition: int, unapplied: Sequence[RecordedEvent]) -> None:
+        self.inner.rewind(partition, unapplied)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_busy_runner_lets_events_gather_for_its_batch_window(harness: Harness) -> None:
+    """After a transaction the runner polls again only once its batch window has passed,
+    so what arrives meanwhile is applied together; an idle runner polls at once."""
+    counters = [uuid4() for _ in range(2)]
+    _write(harness, counters, rounds=1)
+    harness.publish()
+    runner = ProjectionRunner(
+        harness.rt.read_models,
+        harness.projection,
+        harness.rt.kafka_source if harness.kafka else harness.rt.log_source,
+        poll_seconds=0.2,
+        batch_window_seconds=0.4,
+        version=1,
+    )
+    source = _TimedSource(harness.source())
+    try:
+        while not runner.step(source, 1):
+            assert runner.applied_at == float("-inf")  # nothing applied: no waiting
+        first = runner.applied_at
+        expected = _write(harness, counters, rounds=3)
+        harness.publish()
+        harness.drain(runner, source, lambda: harness.applied(harness.rt.store.max_position()))
+    finally:
+        source.close()
+    assert first > float("-inf")
+    later = [at for at in source.polled_at if at > first]
+    assert later and later[0] - first >= 0.4
+    assert {k: v[1] for k, v in harness.values().items()} == dict.fromkeys(expected, 4)
+
+
+def test_read_model_connections_are_reused_across_bursts(postgres_url: str) -> None:
+    """Bursts of concurrent transactions reuse the pool's connections: SQLAlchemy closed
+    every connection beyond the pool's size as it was returned, so each burst of a
+    projector's runner threads forked new PostgreSQL backends (a cold cache each)."""
+    engine = create_engine(postgres_url, pool_size=2)
+    backends: set[int] = set()
+    burst = threading.Barrier(4)
+
+    def transaction() -> None:
+        with engine.begin() as conn:
+            burst.wait(timeout=10)  # all four hold a connection at once
+            backends.add(int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()))
+
+    for _ in range(5):
+        threads = [threading.Thread(target=transaction) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    engine.dispose()
+    assert len(backends) == 4
