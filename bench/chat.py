@@ -7,7 +7,12 @@ them into rooms whose two members sit on different API processes, connects one S
 per user, then sends messages at the target rate (round robin over the rooms, alternating
 senders) and times each one until the other member receives it.
 
-    python bench/chat.py [--sockets 200] [--rate 200] [--seconds 20]
+    python bench/chat.py [--sockets 200] [--rate 200] [--seconds 20] [--live-path-only]
+
+``--live-path-only`` stops the relay and the projector once the rooms exist: they are not on
+the SEND -> MESSAGE path (an API appends, the policies' ``chat.live`` follows the log and
+publishes to Redis), so the run measures that path alone, as on a deployment whose read-model
+side runs on other hosts; the default run has every role sharing this machine.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.distributed import StompSocket, Topology, settle, topology, write_report  # noqa: E402
-from bench.load import percentile  # noqa: E402
+from bench.load import percentile, stop  # noqa: E402
 from bench.procstat import ProcessGroups, usage  # noqa: E402
 
 
@@ -65,9 +70,14 @@ async def sign_in_and_pair(
     return users, rooms
 
 
-async def run(running: Topology, sockets: int, rate: float, seconds: float) -> dict[str, Any]:
+async def run(
+    running: Topology, sockets: int, rate: float, seconds: float, live_path_only: bool = False
+) -> dict[str, Any]:
     users, rooms = await sign_in_and_pair(running.bases, sockets)
     settled = await asyncio.to_thread(settle, running.env)
+    if live_path_only:
+        off_path = [running.processes.pop(name) for name in ("relay", "projector-all")]
+        await asyncio.to_thread(stop, off_path)
     groups = ProcessGroups(running.pids() | {"bench": os.getpid()}, running.database_name)
     sent_at: dict[str, tuple[float, int]] = {}
     latencies: list[float] = []
@@ -129,6 +139,7 @@ async def run(running: Topology, sockets: int, rate: float, seconds: float) -> d
     for client in clients:
         await client.ws.close()
     return {
+        "roles": sorted(running.pids()),
         "sockets": len(clients),
         "rooms": len(rooms),
         "settle_seconds": settled,
@@ -158,6 +169,11 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="a LANGUAGEMATE_* setting for every role, e.g. KAFKA_FETCH_MAX_WAIT_MS=100",
     )
+    parser.add_argument(
+        "--live-path-only",
+        action="store_true",
+        help="stop the relay and the projector after set-up (see the module docstring)",
+    )
     args = parser.parse_args()
     extra = dict(f"LANGUAGEMATE_{item}".split("=", 1) for item in args.env)
     report: dict[str, Any] = {
@@ -171,7 +187,9 @@ def main() -> None:
         topology(Path(workdir), label="chat", extra_env=extra) as running,
     ):
         pairs = args.sockets - args.sockets % 2
-        report |= asyncio.run(run(running, pairs, args.rate, args.seconds))
+        report |= asyncio.run(
+            run(running, pairs, args.rate, args.seconds, live_path_only=args.live_path_only)
+        )
     report["loadavg_at_end"] = os.getloadavg()
     report["machine"] = {"nproc": os.cpu_count()}
     write_report("chat", report)

@@ -88,9 +88,9 @@ class Settings(BaseSettings):
     oauth_naver_userinfo_url: str = "https://openapi.naver.com/v1/nid/me"
 
     db_pool_size: int = Field(default=8, ge=1, le=200)
-    """Connections per pool (event store and read models, each with as many again as
-    overflow; the key store without): a process holds at most five times this, so size it
-    so every process of a deployment fits the server's ``max_connections``."""
+    """Connections per pool (the event store with as many again as overflow, the read
+    models twice this, the key store this): a process holds at most five times this, so
+    size it so every process of a deployment fits the server's ``max_connections``."""
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)
