@@ -724,14 +724,11 @@ class ReadModels:
             tracking_table.c.partition.in_([partition, LOG]),
         )
         if self.postgres:
-            rows = {
-                int(r.partition): int(r.position) for r in conn.execute(query.with_for_update())
-            }
+            query = query.with_for_update()
+            rows = {int(r.partition): int(r.position) for r in conn.execute(query)}
             if partition in rows:
                 return self.applied_upto(rows, partition)
         self._advance_tracking(conn, name, version, {partition: 0})
-        if self.postgres:
-            query = query.with_for_update()
         rows = {int(r.partition): int(r.position) for r in conn.execute(query)}
         return self.applied_upto(rows, partition)
 
