@@ -20,9 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
-from api.level_tests import read_recording
 from api.openapi import error_responses
+from api.uploads import read_recording
 from commands.level_tests import language_code
+from infra.media.audio import WAV_MEDIA_TYPE
 from infra.ratelimit import TooManyAttempts
 from infra.runtime import Runtime
 from workers import ai_service
@@ -81,15 +82,15 @@ async def transcribe(
     """Text with word timings for a recording (checked like a level-test answer, at most
     five minutes)."""
     code = language_code(language)
-    data, _, media_type = await read_recording(audio, max_seconds=MAX_SECONDS)
-    key = f"transient/transcribe/{uuid4().hex}"
-    await run_in_threadpool(rt.blobs.put, key, data, media_type)
+    recording = await read_recording(audio, max_seconds=MAX_SECONDS)
+    key = f"transient/transcribe/{uuid4().hex}.wav"
+    await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
     result = await run_in_threadpool(
         _call, rt, caller.user_id, ai_service.TRANSCRIBE, key, code, initial_prompt
     )
     return ok({
         "userId": caller.user_id,
-        "mimeType": media_type,
+        "mimeType": recording.uploaded_type,
         "transcription": result["text"],
         "language": result["language"],
         "duration": result["duration"],

@@ -16,6 +16,7 @@ from api import (
     admin,
     ai_service,
     analytics,
+    blank_params,
     catalogs,
     chat,
     dashboard,
@@ -99,6 +100,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(title="LanguageMate API", version="0.1.0", docs_url="/docs")
     app.state.runtime = rt
     errors.install(app)
+    app.add_middleware(blank_params.BlankQueryParams)
     app.add_middleware(RequestContext)
     app.add_middleware(
         CORSMiddleware,

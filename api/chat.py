@@ -22,9 +22,9 @@ from api.profiles import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, 
 from api.stomp_session import StompSession
 from commands import chat as cmd
 from commands.base import CommandContext
-from domain.chat import ChatRoom, room_aggregate_id
+from domain.chat import ChatRoom, owner_of, room_aggregate_id
 from infra.fanout import PUBLIC_ROOMS_CHANNEL, room_channel, typing_channel, user_channel
-from infra.images import ImageRejected, process_photo
+from infra.media.images import ImageRejected, process_photo
 from infra.runtime import Runtime
 from projections import chat as rm
 
@@ -58,7 +58,7 @@ def _rooms(
                 "isPublic": row["is_public"],
                 "maxParticipants": row["max_participants"],
                 "participants": participants,
-                "isOwner": row["created_by"] == user_id,
+                "isOwner": owner_of(row["room_type"], row["created_by"]) == user_id,
                 "unreadCount": int(row.get("unread_count") or 0),
                 "lastMessage": row["last_message"],
                 "lastMessageAt": last_at.isoformat() if last_at else None,

@@ -22,24 +22,21 @@ from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
+from api.uploads import read_recording
 from commands import level_tests as cmd
 from commands.base import CommandContext
 from domain.level_tests import CEFR_LEVELS, level_test_key
+from infra.media.audio import WAV_MEDIA_TYPE
 from infra.runtime import Runtime
 from projections import level_tests as rm
-from workers import speech
 from workers.cefr_scorer import BANDS
 from workers.level_feedback import suggestions
 
-# 413: a recording over 30 MB; 503: the speech models are not installed.
-router = APIRouter(
-    prefix="/api/v1/level-test", tags=["level-test"], responses=error_responses(413, 503)
-)
+# 413: a recording over 30 MB or 10 minutes.
+router = APIRouter(prefix="/api/v1/level-test", tags=["level-test"], responses=error_responses(413))
 STILL_RUNNING: dict[int | str, dict[str, Any]] = {
     202: {"description": "The analysis is still running; ask for the result later"}
 }
-READ_CHUNK = 1 << 20
-STATUS_FOR_REJECTION = {"AUDIO_TOO_LARGE": 413, "AUDIO_TOO_LONG": 413}
 
 
 class VoiceStart(BaseModel):
@@ -102,34 +99,6 @@ def standard_start(
     return ok(_started(rt, ctx, outcome, caller.user_id))
 
 
-async def _read_capped(audio: UploadFile) -> bytes:
-    """The upload, refused as soon as it passes the size limit (not after reading it all)."""
-    chunks, size = [], 0
-    while chunk := await audio.read(READ_CHUNK):
-        size += len(chunk)
-        if size > speech.MAX_BYTES:
-            raise ApiError(413, "the recording is larger than 30 MB", "AUDIO_TOO_LARGE")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def read_recording(
-    audio: UploadFile, max_seconds: float = speech.MAX_SECONDS
-) -> tuple[bytes, Any, str]:
-    """The upload's bytes, decoded samples and media type, or a clear 4xx (see
-    ``speech.decode``); 503 when this server has no speech support installed."""
-    if not speech.available():
-        raise ApiError(503, "the level test is not installed on this server", "LEVEL_TEST_OFF")
-    data = await _read_capped(audio)
-    try:
-        samples = await run_in_threadpool(speech.decode, data, max_seconds)
-    except speech.AudioRejected as rejected:
-        status = STATUS_FOR_REJECTION.get(rejected.code, 422)
-        raise ApiError(status, str(rejected), rejected.code) from None
-    media_type = (audio.content_type or "application/octet-stream").split(";")[0].strip()
-    return data, samples, media_type
-
-
 async def _answer(
     rt: Runtime, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
     audio: UploadFile,
@@ -137,10 +106,10 @@ async def _answer(
     row = _test(rt, test_id, user_id)
     if row["status"] != "in_progress":
         raise ApiError(409, f"the test is {row['status']}", "LEVEL_TEST_STATE")
-    data, samples, media_type = await read_recording(audio)
-    key = f"level-tests/{test_id}/{uuid4().hex}"
-    await run_in_threadpool(rt.blobs.put, key, data, media_type)
-    duration = len(samples) / speech.SAMPLE_RATE
+    recording = await read_recording(audio)
+    key = f"level-tests/{test_id}/{uuid4().hex}.wav"
+    await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
+    duration = recording.seconds
     outcome = await run_in_threadpool(
         lambda: cmd.record_answer(
             rt.bus,
@@ -149,9 +118,9 @@ async def _answer(
             test_id=test_id,
             question_id=question_id,
             recording=key,
-            media_type=media_type,
+            media_type=WAV_MEDIA_TYPE,
             duration=duration,
-            size=len(data),
+            size=len(recording.wav),
         )
     )
     return ok({"testId": test_id, "questionId": outcome.result["question_id"],

@@ -17,6 +17,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
 
+from api.blank_params import BLANK_MEANS_ABSENT
 from api.deps import bearer_token, optional_caller
 
 GENERIC_ERRORS = {
@@ -93,13 +94,27 @@ def _document_errors(app: FastAPI, document: dict[str, Any]) -> None:
             )
 
 
+def _document_blank_params(document: dict[str, Any]) -> None:
+    """Every optional query parameter says that ``name=`` counts as absent
+    (``api/blank_params.py`` applies that to every route before routing)."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    told = parameter.get("description", "")
+                    parameter["description"] = f"{told} {BLANK_MEANS_ABSENT}".strip()
+
+
 def install(app: FastAPI) -> None:
-    """Serve the document with the error answers added (built once, on first request)."""
+    """Serve the document with the error answers and the empty-parameter rule added
+    (built once, on first request)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _document_errors(app, build())
+            document = build()
+            _document_errors(app, document)
+            _document_blank_params(document)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

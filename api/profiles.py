@@ -34,7 +34,7 @@ from domain.errors import RuleViolation
 from domain.profiles import STEPS, Profile, profile_id
 from domain.settings import SETTINGS_MODELS
 from infra.blobs import BlobNotFound, InvalidBlobKey
-from infra.images import ImageRejected, process_profile_image
+from infra.media.images import ImageRejected, process_profile_image
 from infra.runtime import Runtime
 from projections.identity import get_account, login_history
 from projections.profiles import get_profile, image_path, profiles, settings_of

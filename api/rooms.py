@@ -10,8 +10,18 @@ across API processes and a crashed process frees its seats.
 
 Signalling messages travel over Redis pub/sub (one channel per room) to the process that
 holds the addressee's socket: offers, answers and ICE candidates reach only their ``to``;
-joins, leaves and media-state changes reach everyone else. A message for someone admitted
-but not yet connected waits (a minute) and is delivered right after their ``connected``.
+leaves and media-state changes reach everyone else. A message for someone admitted but not
+yet connected waits (a minute) and is delivered right after their ``connected``.
+
+Who offers: the SPA offers to everyone in ``connected`` (and ``participants-list``) and to
+everyone announced by ``participant-joined``. Told both ways, two browsers offer to each
+other at once and the call never connects (glare: both end in ``have-local-offer``). So
+each pair gets exactly one offerer, the later arrival: a newcomer's lists hold only the
+people seated before it (the registry's join order), and an earlier member hears
+``participant-joined`` for the newcomer only right after the newcomer's offer to them has
+been relayed. Their SPA then answers that offer, and the announcement finds the peer
+connection it just made and offers nothing. A newcomer that sends no offer is announced
+anyway after ``ANNOUNCE_FALLBACK_SECONDS``, and the earlier member offers instead.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -48,6 +59,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/room", tags=["rooms"])
 MAX_SIGNAL_BYTES = 64 * 1024
 PENDING_SECONDS = 60
+ANNOUNCE_FALLBACK_SECONDS = 5.0
 RELAYED = frozenset({"offer", "answer", "ice-candidate"})
 TOGGLES = {"toggle-audio": "audioEnabled", "toggle-video": "videoEnabled",
            "toggle-screen-share": "isScreenSharing"}  # fmt: skip
@@ -197,6 +209,15 @@ class Signalling:
         self.ws, self.rt, self.room_id = websocket, rt, room_id
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.user_id = ""
+        self.place = 0
+        """This socket's place in the room's join order."""
+        self.me: dict[str, Any] = {}
+        self.unannounced: set[str] = set()
+        """Earlier members not yet told about this one (see the module docstring); the
+        relay (a worker thread) and the fallback both take from it, under the lock."""
+        self.announcing = threading.Lock()
+        self.held: list[dict[str, Any]] | None = []
+        """Signals that arrived before ``connected`` was sent; ``None`` once it was."""
 
     def _admitted_user(self) -> str | None:
         query = self.ws.query_params
@@ -225,44 +246,70 @@ class Signalling:
             return
         self.user_id = user_id
         name = self.ws.query_params.get("userName", "Anonymous")[:100]
-        me = {"id": user_id, "userId": user_id, "name": name, "userName": name,
-              "joinedAt": datetime.now(UTC).isoformat(), "audioEnabled": True,
-              "videoEnabled": row["room_type"] == "video", "isScreenSharing": False}  # fmt: skip
-        try:
-            self.rt.rooms.take_seat(self.room_id, user_id, row["max_participants"], me)
-        except RoomFull:
-            await self.ws.close(code=4409, reason="Room is full")
-            return
-        await self.ws.accept()
+        self.me = {"id": user_id, "userId": user_id, "name": name, "userName": name,
+                   "joinedAt": datetime.now(UTC).isoformat(), "audioEnabled": True,
+                   "videoEnabled": row["room_type"] == "video",
+                   "isScreenSharing": False}  # fmt: skip
         loop = asyncio.get_running_loop()
         channel = room_channel(self.room_id)
 
         def deliver(payload: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(self._deliver, payload)
 
+        # Listen before taking the seat: once seated, others may address this socket.
         token = self.rt.fanout.subscribe(channel, deliver)
+        try:
+            self.place = self.rt.rooms.take_seat(
+                self.room_id, user_id, row["max_participants"], self.me
+            )
+        except RoomFull:
+            self.rt.fanout.unsubscribe(channel, token)
+            await self.ws.close(code=4409, reason="Room is full")
+            return
+        await self.ws.accept()
         writer = asyncio.create_task(self._write())
         keeper = asyncio.create_task(self._keep_seat())
+        fallback: asyncio.Task[None] | None = None
         try:
             await run_in_threadpool(self._record_join, name)
+            earlier = self.rt.rooms.participants(self.room_id, before=self.place)
             self._send({"type": "connected", "userId": user_id, "roomData": {
-                "id": self.room_id, "participants": self.rt.rooms.participants(self.room_id),
+                "id": self.room_id, "participants": [*earlier, self.me],
                 "maxParticipants": row["max_participants"], "type": row["room_type"],
                 "metadata": {"title": row["title"]}, "settings": {}, "metrics": {}}})  # fmt: skip
+            held, self.held = self.held or [], None
+            for payload in held:
+                self._deliver(payload)
             for waiting in await run_in_threadpool(self._take_pending):
                 self.outbox.put_nowait(waiting)
-            self._publish({"type": "participant-joined", "participant": me}, exclude=user_id)
+            self.unannounced = {p["id"] for p in earlier}
+            fallback = asyncio.create_task(self._announce_later())
             await self._receive()
         except WebSocketDisconnect:
             pass
         finally:
-            keeper.cancel()
+            for task in (keeper, fallback):
+                if task is not None:
+                    task.cancel()
             self.rt.fanout.unsubscribe(channel, token)
             self.rt.rooms.release(self.room_id, user_id)
             self._publish({"type": "participant-left", "userId": user_id}, exclude=user_id)
             await run_in_threadpool(self._record_leave)
             await self.outbox.put(None)
             await writer
+
+    def _announce(self, member: str) -> None:
+        """Tell one earlier member about this socket's user (once)."""
+        with self.announcing:
+            if member not in self.unannounced:
+                return
+            self.unannounced.discard(member)
+            self._publish({"type": "participant-joined", "participant": self.me}, to=member)
+
+    async def _announce_later(self) -> None:
+        await asyncio.sleep(ANNOUNCE_FALLBACK_SECONDS)
+        for member in sorted(self.unannounced):
+            await run_in_threadpool(self._announce, member)
 
     async def _receive(self) -> None:
         while True:
@@ -284,8 +331,8 @@ class Signalling:
     async def _handle(self, kind: str, signal: dict[str, Any]) -> None:
         data: dict[str, Any] = signal["data"] if isinstance(signal.get("data"), dict) else {}
         if kind == "get-participants":
-            participants = self.rt.rooms.participants(self.room_id)
-            self._send({"type": "participants-list", "participants": participants})
+            earlier = self.rt.rooms.participants(self.room_id, before=self.place)
+            self._send({"type": "participants-list", "participants": [*earlier, self.me]})
         elif kind in RELAYED:
             target = str(data.get("to") or "")
             if not target:
@@ -312,10 +359,14 @@ class Signalling:
 
     def _relay(self, target: str, message: dict[str, Any]) -> None:
         """To the addressee's socket, wherever it is; held a minute for someone admitted
-        who has not connected yet; dropped for anyone else."""
+        who has not connected yet; dropped for anyone else. An offer to an earlier member
+        is followed by this user's announcement to them (after it, in the same order on
+        every process: both are published from here, one after the other)."""
         seated = {p["id"] for p in self.rt.rooms.participants(self.room_id)}
         if target in seated:
             self._publish(message, to=target)
+            if message["type"] == "offer":
+                self._announce(target)
         elif self.rt.rooms.is_admitted(self.room_id, target):
             key = _pending_key(self.room_id, target)
             with self.rt.redis.pipeline() as pipe:
@@ -340,6 +391,9 @@ class Signalling:
 
     def _deliver(self, payload: dict[str, Any]) -> None:
         if payload.get("to") not in (None, self.user_id) or payload.get("exclude") == self.user_id:
+            return
+        if self.held is not None:
+            self.held.append(payload)
             return
         self._send(payload["message"])
 

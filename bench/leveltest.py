@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.load import stop, wait_healthy  # noqa: E402
+from infra.media import audio  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from workers import cefr_scorer, level_feedback, llm, speech  # noqa: E402
 
@@ -73,12 +74,12 @@ def server(workdir: Path, model: str, cache: Path) -> Iterator[str]:
         stop([proc])
 
 
-def one_test(base: str, headers: dict[str, str], audio: bytes) -> dict[str, Any]:
+def one_test(base: str, headers: dict[str, str], recording: bytes) -> dict[str, Any]:
     started = httpx.post(f"{base}/api/v1/level-test/voice/start", headers=headers,
                          json={"languageCode": "English"}, timeout=60).json()["data"]  # fmt: skip
     test_id = started["testId"]
     began = time.perf_counter()
-    files = {"audio": ("answer.wav", audio, "audio/wav")}
+    files = {"audio": ("answer.wav", recording, "audio/wav")}
     uploaded = httpx.post(f"{base}/api/v1/level-test/voice/{test_id}/upload", headers=headers,
                           files=files, timeout=120)  # fmt: skip
     uploaded.raise_for_status()
@@ -134,7 +135,7 @@ def timeline(data_dir: Path) -> list[dict[str, float]]:
 def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[str, Any]:
     """Each stage alone, warm (models already loaded), in this process."""
     transcriber = speech.shared_transcriber(cache)
-    seconds = len(samples) / speech.SAMPLE_RATE
+    seconds = len(samples) / audio.SAMPLE_RATE
     began = time.perf_counter()
     heard = transcriber.transcribe(samples, "en")
     asr = time.perf_counter() - began
@@ -176,19 +177,19 @@ def main() -> None:
         wav = Path(tmp) / "answer.wav"
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), ANSWER],
                        check=True)  # fmt: skip
-        audio = wav.read_bytes()
-        samples = speech.decode(audio)
+        spoken = wav.read_bytes()
+        samples = audio.decode(spoken)
         with server(Path(tmp), args.llm, args.cache) as base:
             login = httpx.post(f"{base}/api/v1/auth/dev-login", timeout=30,
                                json={"email": "bench@example.com", "name": "Bench"})  # fmt: skip
             headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
-            runs = [one_test(base, headers, audio) for _ in range(args.runs)]
+            runs = [one_test(base, headers, spoken) for _ in range(args.runs)]
         for run, stages in zip(runs, timeline(Path(tmp) / "var"), strict=False):
             run["stages_seconds"] = stages
         report = {
             "benchmark": "leveltest",
             "llm": args.llm,
-            "audio_seconds": round(len(samples) / speech.SAMPLE_RATE, 1),
+            "audio_seconds": round(len(samples) / audio.SAMPLE_RATE, 1),
             "upload_to_result_cold_seconds": runs[0]["seconds"],
             "upload_to_result_warm_seconds": [r["seconds"] for r in runs[1:]],
             "runs": runs,

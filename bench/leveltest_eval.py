@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from domain.level_tests import CEFR_LEVELS  # noqa: E402
+from infra.media import audio  # noqa: E402
 from workers import cefr_scorer, llm, speech  # noqa: E402
 
 DATA_DIR = ROOT.parent / "shared" / "data" / "cefr-dev"
@@ -87,12 +88,12 @@ def spoken(text: str, transcriber: speech.Transcriber) -> tuple[cefr_scorer.Answ
     with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
         subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", wav.name, text],
                        check=True)  # fmt: skip
-        samples = speech.decode(Path(wav.name).read_bytes())
+        samples = audio.decode(Path(wav.name).read_bytes())
     started = time.perf_counter()
     result = transcriber.transcribe(samples, "en")
     elapsed = time.perf_counter() - started
     words = [[w.word, w.start, w.end, w.probability] for w in result.words]
-    return cefr_scorer.Answer("", result.text, words), len(samples) / speech.SAMPLE_RATE, elapsed
+    return cefr_scorer.Answer("", result.text, words), len(samples) / audio.SAMPLE_RATE, elapsed
 
 
 def main() -> None:

@@ -111,6 +111,12 @@ class ChatMessagePosted(DomainEvent):
     notifications it causes do not depend on when a policy happens to process it."""
 
 
+def owner_of(room_type: RoomType, created_by: str) -> str | None:
+    """Who owns a room: a group room's creator (they cannot leave while others remain);
+    nobody in a 1:1 room, which a policy opens for both members of a match alike."""
+    return created_by if room_type == "GROUP" else None
+
+
 class ChatRoom(Aggregate):
     def __init__(self, aggregate_id: UUID) -> None:
         super().__init__(aggregate_id)
@@ -172,7 +178,7 @@ class ChatRoom(Aggregate):
     def leave(self, cause: Cause, user_id: str) -> None:
         self.require_member(user_id)
         others = self.participants - {user_id}
-        if user_id == self.created_by and others and self.room_type == "GROUP":
+        if user_id == owner_of(self.room_type, self.created_by) and others:
             raise Forbidden(
                 "the creator cannot leave while others remain", code="ROOM_CREATOR_CANNOT_LEAVE"
             )

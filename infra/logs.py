@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,20 +31,43 @@ def correlated(correlation_id: UUID | str | None) -> Iterator[None]:
         CORRELATION_ID.reset(token)
 
 
+SECRET_PARAMETER = re.compile(
+    r"(?i)(\b(?:access_?token|refresh_?token|id_?token|token|code|state|password|secret"
+    r"|client_?secret|signature|x-amz-signature)=)[^&\s\"'<>]+"
+)
+"""``name=value`` pairs whose value is a credential: socket tokens in query strings
+(``/ws/notifications?token=``), OAuth callbacks (``code``, ``state``), signed URLs."""
+BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+"""Any JSON Web Token, wherever it appears (a header dumped by a library's debug log)."""
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential the patterns above recognise replaced."""
+    text = SECRET_PARAMETER.sub(rf"\1{REDACTED}", text)
+    text = BEARER.sub(rf"\1{REDACTED}", text)
+    return JWT.sub(REDACTED, text)
+
+
 class JsonFormatter(logging.Formatter):
+    """Every line goes through :func:`redact`, whichever logger wrote it: uvicorn logs a
+    socket handshake with its query string, libraries log frames and URLs at DEBUG, and a
+    rule that each call site must remember would be broken by the next library."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
             "thread": record.threadName,
         }
         correlation_id = CORRELATION_ID.get()
         if correlation_id:
             entry["correlation_id"] = correlation_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

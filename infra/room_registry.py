@@ -7,6 +7,9 @@
   expiry) renewed by its process; the capacity check and the take are one optimistic
   transaction, so two sockets racing for the last seat cannot both get it, and a crashed
   process's seats lapse by themselves.
+* Join order: each seat taken gets the room's next number, so every process agrees who
+  arrived before whom (the signalling socket tells a newcomer only about earlier arrivals,
+  so that exactly one side of each pair makes the WebRTC offer).
 * Media state (audio/video/screen share) per participant, for ``connected`` and
   ``participants-list``.
 """
@@ -28,6 +31,14 @@ def _seats(room_id: str) -> str:
 
 def _states(room_id: str) -> str:
     return f"webrtc:state:{room_id}"
+
+
+def _order(room_id: str) -> str:
+    return f"webrtc:order:{room_id}"
+
+
+def _joins(room_id: str) -> str:
+    return f"webrtc:joins:{room_id}"
 
 
 def _admitted(room_id: str, user_id: str) -> str:
@@ -52,23 +63,31 @@ class RoomRegistry:
     def is_admitted(self, room_id: str, user_id: str) -> bool:
         return bool(self._client.exists(_admitted(room_id, user_id)))
 
-    def take_seat(self, room_id: str, user_id: str, capacity: int, state: dict[str, Any]) -> None:
-        """Seat the user (a reconnect keeps its seat) or raise :class:`RoomFull`."""
-        key = _seats(room_id)
+    def take_seat(self, room_id: str, user_id: str, capacity: int, state: dict[str, Any]) -> int:
+        """Seat the user (a reconnect keeps its seat) and return their place in the join
+        order, or raise :class:`RoomFull`. One optimistic transaction over the seats and the
+        join counter: two sockets racing for the last seat, or for the same number, cannot
+        both win."""
+        key, joins = _seats(room_id), _joins(room_id)
+        place: list[int] = []
 
         def take(pipe: redis.client.Pipeline[bytes]) -> None:
             now = time.time()
             taken = cast(list[bytes], pipe.zrangebyscore(key, now, "+inf"))
             if user_id.encode() not in taken and len(taken) >= capacity:
                 raise RoomFull(room_id)
+            place[:] = [int(cast(bytes | None, pipe.get(joins)) or 0) + 1]
             pipe.multi()
             pipe.zremrangebyscore(key, "-inf", now)
             pipe.zadd(key, {user_id: now + self.lease_seconds})
             pipe.hset(_states(room_id), user_id, orjson.dumps(state))
-            pipe.expire(key, 24 * 3600)
-            pipe.expire(_states(room_id), 24 * 3600)
+            pipe.set(joins, place[0])
+            pipe.hset(_order(room_id), user_id, place[0])
+            for name in (key, joins, _states(room_id), _order(room_id)):
+                pipe.expire(name, 24 * 3600)
 
-        self._client.transaction(take, key)  # type: ignore[no-untyped-call]
+        self._client.transaction(take, key, joins)  # type: ignore[no-untyped-call]
+        return place[0]
 
     def renew(self, room_id: str, user_id: str) -> None:
         self._client.zadd(_seats(room_id), {user_id: time.time() + self.lease_seconds}, xx=True)
@@ -78,8 +97,9 @@ class RoomRegistry:
         with self._client.pipeline() as pipe:
             pipe.zrem(_seats(room_id), user_id)
             pipe.hdel(_states(room_id), user_id)
+            pipe.hdel(_order(room_id), user_id)
             pipe.zcount(_seats(room_id), time.time(), "+inf")
-            return int(pipe.execute()[2])
+            return int(pipe.execute()[3])
 
     def update(self, room_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         state = {**self.state(room_id, user_id), **changes}
@@ -90,13 +110,21 @@ class RoomRegistry:
         raw = self._client.hget(_states(room_id), user_id)
         return cast(dict[str, Any], orjson.loads(raw)) if raw else {}
 
-    def participants(self, room_id: str) -> list[dict[str, Any]]:
-        """Everyone seated now (live leases), oldest seat first."""
+    def participants(self, room_id: str, before: int | None = None) -> list[dict[str, Any]]:
+        """Everyone seated now (live leases) in join order; with ``before``, only those who
+        took their seat before that place in the order."""
         seated = [
             m.decode() for m in self._client.zrangebyscore(_seats(room_id), time.time(), "+inf")
         ]
         if not seated:
             return []
-        states = self._client.hmget(_states(room_id), seated)
-        found = [orjson.loads(raw) for raw in states if raw]
-        return sorted(found, key=lambda p: str(p.get("joinedAt", "")))
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.hmget(_states(room_id), seated)
+            pipe.hmget(_order(room_id), seated)
+            states, places = pipe.execute()
+        found = [
+            (int(place or 0), orjson.loads(raw))
+            for raw, place in zip(states, places, strict=True)
+            if raw and (before is None or int(place or 0) < before)
+        ]
+        return [state for _, state in sorted(found, key=lambda item: item[0])]

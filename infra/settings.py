@@ -18,6 +18,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "LANGUAGEMATE_"
+DEV_ORIGINS = tuple(
+    f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4173, 5173)
+)
+"""Where a developer's SPA runs: ``vite`` (5173), ``vite preview`` (4173) and the SPA's
+own dev port (3000), on both names of this machine (``vite --host 127.0.0.1`` prints the
+address, and the browser sends that exact origin)."""
 
 
 class SettingsError(Exception):
@@ -68,7 +74,10 @@ class Settings(BaseSettings):
     identity_pepper: str = ""
     """Secret mixed into e-mail derived account ids; generated into ``data_dir`` if empty."""
 
-    cors_origins: str = "http://localhost:3000,http://localhost:4173,http://localhost:5173"
+    cors_origins: str = ""
+    """Browser origins allowed to call the API, comma-separated. Empty means: in the
+    embedded mode the usual development origins (``DEV_ORIGINS``), in the distributed mode
+    none (a deployment names its SPA's origins)."""
 
     oauth_redirect_base: str = ""
     """Public origin providers redirect back to (``{base}/login/oauth2/code/{provider}``);
@@ -179,12 +188,15 @@ class Settings(BaseSettings):
 
     @cached_property
     def cors_origin_list(self) -> list[str]:
+        if not self.cors_origins.strip():
+            return [] if self.distributed else list(DEV_ORIGINS)
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @cached_property
     def oauth_target_list(self) -> list[str]:
-        raw = self.oauth_allowed_targets or self.cors_origins
-        return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+        if not self.oauth_allowed_targets.strip():
+            return self.cors_origin_list
+        return [o.strip().rstrip("/") for o in self.oauth_allowed_targets.split(",") if o.strip()]
 
     @property
     def public_origin(self) -> str:

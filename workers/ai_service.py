@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from infra.media import audio
 from workers import cefr_scorer, level_feedback, llm, speech
 from workers.cefr_features import text_features
 from workers.jobs import job
@@ -40,7 +41,7 @@ def transcribe(
     """Text and word timings of a recording the API checked and parked in the blob store
     (audio is too large for a queue message); the parked copy is removed either way."""
     try:
-        samples = speech.decode(runtime.blobs.get(blob_key).data)
+        samples = audio.samples_of(runtime.blobs.get(blob_key).data)
     finally:
         runtime.blobs.delete(blob_key)
     result = speech.shared_transcriber(runtime.settings.model_cache).transcribe(

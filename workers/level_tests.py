@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from commands.base import CommandContext
 from commands.level_tests import ASSESS, TRANSCRIBE, fail_test, record_assessment, record_transcript
 from domain.level_tests import LevelTest, level_test_key
+from infra.media import audio
 from workers import cefr_scorer, llm, sentence_encoder, speech
 from workers.jobs import job
 from workers.model_files import ModelUnavailable
@@ -50,8 +51,8 @@ def transcribe(runtime: Runtime, test_id: int, question_id: int, recording: str)
     if answer.transcribed_recording == recording:
         return  # a redelivered job
     try:
-        samples = speech.decode(runtime.blobs.get(recording).data)
-    except speech.AudioRejected as rejected:
+        samples = audio.samples_of(runtime.blobs.get(recording).data)
+    except audio.AudioRejected as rejected:
         fail_test(runtime.bus, ACTOR, test_id, str(rejected))
         return
     try:

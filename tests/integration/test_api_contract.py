@@ -32,9 +32,12 @@ test analysis) get short waits through settings, not an exclusion.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import pytest
 import schemathesis
@@ -51,6 +54,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
+from api.blank_params import BLANK_MEANS_ABSENT
 from api.openapi import UNAVAILABLE_DESCRIPTION
 from infra.runtime import Runtime
 from tests.conftest import make_settings
@@ -171,6 +175,64 @@ def test_no_operation_answers_outside_its_documented_contract(
     report = wait_for(lambda: _settled(rt, head), "the read models to catch up", timeout=120)
     poisoned = [(p["projection"], p["error"]) for p in report if p["error"]]
     assert poisoned == [], "an accepted request stored an event a read model cannot apply"
+
+
+_PATH_VALUES = {"provider": "google", "room_id": "1", "test_id": "1", "version": "1"}
+_VOLATILE = {"meta", "timestamp", "requestId", "generatedAt", "serverTime"}
+
+
+def _comparable(response: Any) -> tuple[int, Any]:
+    """Status and body, without what differs between two identical requests (the
+    envelope's ``meta``, server clocks) and, for redirects, without the random values in
+    the target's query (an OAuth ``state``, a PKCE challenge)."""
+    if 300 <= response.status_code < 400:
+        location = urlsplit(response.headers["location"])
+        return response.status_code, (location.path, sorted(parse_qs(location.query)))
+    if "json" not in response.headers.get("content-type", ""):
+        return response.status_code, response.content
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _VOLATILE}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    return response.status_code, strip(response.json())
+
+
+def test_an_empty_optional_query_parameter_means_it_was_not_given(
+    contract_client: TestClient,
+) -> None:
+    """The SPA keeps unset filters as "" and axios sends them
+    (``/matching/partners?...&minAge=&maxAge=``): on every operation, ``name=`` must answer
+    exactly as leaving ``name`` out, one parameter at a time and all at once, and the
+    document must say so."""
+    document = contract_client.get("/openapi.json").json()
+    caller = Caller(contract_client)
+    checked = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            optional = [p["name"] for p in operation.get("parameters", [])
+                        if p["in"] == "query" and not p.get("required")]  # fmt: skip
+            if not optional:
+                continue
+            assert all(
+                BLANK_MEANS_ABSENT in p.get("description", "")
+                for p in operation["parameters"] if p["name"] in optional
+            ), (method, path)  # fmt: skip
+            url = re.sub(r"\{(\w+)\}", lambda m: _PATH_VALUES.get(m.group(1), str(uuid4())), path)
+
+            def call(query: str, url: str = url, method: str = method) -> Any:
+                caller.still_signed_in()
+                return contract_client.request(method.upper(), f"{url}?{query}".rstrip("?"),
+                                               headers=caller.headers, json={},
+                                               follow_redirects=False)  # fmt: skip
+
+            omitted = _comparable(call(""))
+            for query in [*(f"{name}=" for name in optional), "&".join(f"{n}=" for n in optional)]:
+                assert _comparable(call(query)) == omitted, (method, path, query)
+            checked.append((method, path))
+    assert ("get", "/api/v1/matching/partners") in checked
+    assert len(checked) >= 15, checked
 
 
 def test_operation_ids_are_unique_and_refusals_are_documented(

@@ -58,7 +58,10 @@ def test_accepting_a_match_opens_one_direct_room_for_both(client: TestClient) ->
     assert [r["roomId"] for r in rooms] == [room_id]
     assert rooms[0]["roomName"] == "Jun" and rooms[0]["roomType"] == "DIRECT"
     assert {p["userId"] for p in rooms[0]["participants"]} == {mina["id"], jun["id"]}
-    assert [r["roomName"] for r in _eventually(lambda: _rooms(client, jun), "jun")] == ["Mina"]
+    jun_rooms = _eventually(lambda: _rooms(client, jun), "jun")
+    assert [r["roomName"] for r in jun_rooms] == ["Mina"]
+    # Nobody owns a 1:1 room: the SPA badges the owner "방장" and keeps them from leaving.
+    assert rooms[0]["isOwner"] is False and jun_rooms[0]["isOwner"] is False
     # A third person cannot join a 1:1 room.
     ara = signed_in_learner(client, "Ara")
     assert (

@@ -19,6 +19,7 @@ from commands.base import CommandContext
 from commands.level_tests import TRANSCRIBE, record_answer, record_transcript
 from domain.level_tests import AnswerTranscribed, LevelAssessed, LevelTestFailed
 from domain.profiles import LanguageLevelAssessed
+from infra.media import audio
 from infra.runtime import Runtime
 from projections import level_tests as rm
 from tests.support import appended_by_requests, signed_in_learner
@@ -148,7 +149,7 @@ def test_unusable_recordings_are_refused_and_change_nothing(client: TestClient) 
         (b"definitely not audio" * 50, "AUDIO_UNDECODABLE", 422),
         (_silence(0.2), "AUDIO_TOO_SHORT", 422),
         (_silence(601), "AUDIO_TOO_LONG", 413),
-        (b"\x00" * (speech.MAX_BYTES + 1), "AUDIO_TOO_LARGE", 413),
+        (b"\x00" * (audio.MAX_BYTES + 1), "AUDIO_TOO_LARGE", 413),
     ]
     for data, code, status in cases:
         response = _upload(client, user, test_id, data)

@@ -242,7 +242,12 @@ def test_search_filters_orders_and_excludes(client: TestClient) -> None:
         == 200
     )
 
+    # Exactly what the SPA's recommendation tab sends: unset filters as empty strings.
+    spa = "page=0&size=20&nativeLanguage=&targetLanguage=&languageLevel=&minAge=&maxAge="
+    as_sent = client.get(f"/api/v1/matching/partners?{spa}", headers=me["headers"])
+    assert as_sent.status_code == 200, as_sent.text
     found = client.get("/api/v1/matching/partners?page=0&size=20", headers=me["headers"]).json()
+    assert as_sent.json()["data"] == found["data"]
     ids = [p["userId"] for p in found["data"]]
     assert ids[0] == exchange["id"]  # the language-exchange partner ranks first
     assert set(ids) == {exchange["id"], same_language["id"]}

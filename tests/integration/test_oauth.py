@@ -283,7 +283,6 @@ def test_missing_target_means_the_first_allowed_origin(client: TestClient) -> No
         "http://localhost:3000\\@evil.example",
         "javascript:alert(1)",
         "localhost:3000",
-        "",
     ],
 )
 def test_open_redirect_attempts_are_refused_and_nothing_is_stored(
@@ -293,6 +292,16 @@ def test_open_redirect_attempts_are_refused_and_nothing_is_stored(
     _assert_error(response, 400, "OAUTH_TARGET_INVALID")
     assert _state_keys(rt) == []
     assert google.authorize_requests == []
+
+
+def test_an_empty_target_is_no_target_and_returns_to_the_default_origin(
+    client: TestClient,
+) -> None:
+    """``target=`` means "not given" on every route (api/blank_params.py): the login goes
+    back to the first allowed origin, never anywhere the empty value could point."""
+    response = client.get("/api/v1/login/google?target=")
+    final = _callback(client, _authorize(response.headers["location"]))
+    assert final.headers["location"].startswith(f"{TARGET}/login/oauth2/code/google?")
 
 
 def test_a_replayed_state_is_refused(client: TestClient, rt: Runtime) -> None:

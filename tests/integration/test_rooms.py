@@ -60,24 +60,30 @@ def test_signals_reach_only_their_addressee_and_the_call_is_recorded(client: Tes
             client.websocket_connect(f"{base}?userId=ben&userName=Ben") as ben,
             client.websocket_connect(f"{base}?userId=cho&userName=Cho") as cho,
         ):
-            assert _next(ben, "connected")["roomData"]["participants"][0]["id"] == "ana"
+            joined = _next(ben, "connected")["roomData"]["participants"]
+            assert [p["id"] for p in joined] == ["ana", "ben"]  # earlier arrivals, then self
             _next(cho, "connected")
-            assert _next(ana, "participant-joined")["participant"]["id"] in {"ben", "cho"}
             sdp = {"type": "offer", "sdp": "v=0"}
-            ana.send_json({"type": "offer", "data": {"to": "ben", "signal": sdp}})
-            ana.send_json({"type": "ice-candidate",
-                           "data": {"to": "ben", "candidate": {"candidate": "c1"}}})  # fmt: skip
-            offer = _next(ben, "offer")
-            assert offer == {"type": "offer", "from": "ana",
+            ben.send_json({"type": "offer", "data": {"to": "ana", "signal": sdp}})
+            ben.send_json({"type": "ice-candidate",
+                           "data": {"to": "ana", "candidate": {"candidate": "c1"}}})  # fmt: skip
+            offer = ana.receive_json()  # the newcomer's offer comes first...
+            assert offer == {"type": "offer", "from": "ben",
                              "data": {"type": "offer", "sdp": "v=0"}}  # fmt: skip
-            assert _next(ben, "ice-candidate")["data"]["candidate"] == {"candidate": "c1"}
+            joined = ana.receive_json()  # ...then the news that it joined
+            assert joined["type"] == "participant-joined"
+            assert joined["participant"]["id"] == "ben"
+            assert _next(ana, "ice-candidate")["data"]["candidate"] == {"candidate": "c1"}
             cho.send_json({"type": "ping"})
             assert _next(cho, "pong")  # cho got no offer: the pong is its next relevant message
             ben.send_json({"type": "toggle-audio", "data": {"enabled": False}})
             updated = _next(ana, "participant-updated")["participant"]
             assert updated["id"] == "ben" and updated["audioEnabled"] is False
+            cho.send_json({"type": "get-participants"})
+            listed = _next(cho, "participants-list")["participants"]
+            assert [p["id"] for p in listed] == ["ana", "ben", "cho"]
             ana.send_json({"type": "get-participants"})
-            assert len(_next(ana, "participants-list")["participants"]) == 3
+            assert [p["id"] for p in _next(ana, "participants-list")["participants"]] == ["ana"]
         assert _next(ana, "participant-left")["userId"] in {"ben", "cho"}
     deadline = time.monotonic() + 20
     while RoomEnded.topic not in (topics := [r.topic for r in rt.store.read_all()]):

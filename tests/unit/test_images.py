@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from PIL import ExifTags, Image, ImageCms, ImageDraw
 
-from infra.images import (
+from infra.media.images import (
     DEFAULT_MAX_BYTES,
     IMAGE_EMPTY,
     IMAGE_TOO_LARGE,

@@ -173,6 +173,31 @@ def test_cors_origins_are_trimmed_without_trailing_slashes(
     assert load_settings().cors_origin_list == ["https://app.example.com", "http://x:1"]
 
 
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:4173",
+        "http://localhost:4173",
+        "http://127.0.0.1:5173",
+        "http://localhost:3000",
+    ],
+)
+def test_embedded_default_allows_a_local_spa_on_either_host_name(origin: str) -> None:
+    """``vite preview --host 127.0.0.1`` serves the SPA at http://127.0.0.1:4173 and the
+    browser sends that exact origin: a list of ``localhost`` names alone refused it."""
+    assert origin in load_settings().cors_origin_list
+
+
+def test_distributed_mode_allows_only_the_origins_it_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LANGUAGEMATE_DATABASE_URL", "postgresql://app@db/events")
+    assert load_settings().cors_origin_list == []
+
+    monkeypatch.setenv("LANGUAGEMATE_CORS_ORIGINS", "https://app.example.com")
+    assert load_settings().cors_origin_list == ["https://app.example.com"]
+
+
 def test_unknown_log_level_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LANGUAGEMATE_LOG_LEVEL", "VERBOSE")
 
