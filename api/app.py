@@ -16,10 +16,12 @@ from api import (
     admin,
     ai_service,
     analytics,
+    asyncapi,
     catalogs,
     chat,
     dashboard,
     errors,
+    front_door,
     identity,
     level_tests,
     matching,
@@ -116,6 +118,8 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     for module in (
         system,
+        front_door,
+        asyncapi,
         admin,
         dashboard,
         ai_service,

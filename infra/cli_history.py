@@ -98,6 +98,17 @@ def events_catalog() -> None:
     click.echo(json.dumps(catalog(), indent=2, ensure_ascii=False))
 
 
+@events.command("asyncapi")
+def events_asyncapi() -> None:
+    """The AsyncAPI 3.0 document: the Kafka topic (one message per event type) and the
+    chat and notification sockets, as served at /asyncapi.json."""
+    from api.asyncapi import document
+
+    settings = _settings()
+    host = f"{settings.host}:{settings.port}"
+    click.echo(json.dumps(document(settings, host=host), indent=2, ensure_ascii=False))
+
+
 def _scanned(events: Iterable[Any], bar: Progress, after: int) -> Iterator[Any]:
     """``events`` unchanged, moving ``bar`` to each one's position past ``after``."""
     for event in events:
