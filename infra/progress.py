@@ -62,7 +62,7 @@ class Progress:
         self._bar = tqdm(
             total=total,
             desc=label,
-            unit=f" {unit}",
+            unit=f" {unit}" if len(unit) > 2 else unit,  # "3.1k events/s", "17MB/s"
             unit_scale=total is None or total >= 10_000,  # 1.2M, but 12 stays 12
             ncols=columns,
             nrows=lines,
