@@ -16,11 +16,13 @@ from api import (
     admin,
     ai_service,
     analytics,
+    asyncapi,
     blank_params,
     catalogs,
     chat,
     dashboard,
     errors,
+    front_door,
     identity,
     level_tests,
     matching,
@@ -118,6 +120,8 @@ def create_app(rt: Runtime) -> FastAPI:
     )
     for module in (
         system,
+        front_door,
+        asyncapi,
         admin,
         dashboard,
         ai_service,

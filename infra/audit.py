@@ -11,7 +11,7 @@ merges them with the sealed rows by position. See that module for what each find
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -101,11 +101,24 @@ def _sealed(read_models: ReadModels) -> Iterator[tuple[int, str, str]]:
         after = int(rows[-1].position)
 
 
-def verify(store: EventStore, read_models: ReadModels) -> Verification:
-    """Merge the log with the seal by position and report every disagreement."""
+def _heard(
+    events: Iterator[RecordedEvent], on_event: Callable[[int], None]
+) -> Iterator[RecordedEvent]:
+    for event in events:
+        on_event(event.position)
+        yield event
+
+
+def verify(
+    store: EventStore, read_models: ReadModels, on_event: Callable[[int], None] | None = None
+) -> Verification:
+    """Merge the log with the seal by position and report every disagreement;
+    ``on_event`` hears the position of each event as it is checked (a progress bar)."""
     result = Verification()
     seals = _sealed(read_models)
     events: Iterator[RecordedEvent] = store.read_all(batch=PAGE)
+    if on_event is not None:
+        events = _heard(events, on_event)
     seal, event = next(seals, None), next(events, None)
     chain = GENESIS
     while seal is not None or event is not None:

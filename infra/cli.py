@@ -262,24 +262,31 @@ def projections_rebuild(name: str, keep_old: bool) -> None:
     logs.setup(settings.log_level)
     from commands.operations import record_rebuild
     from infra.cli_history import operator_context
+    from infra.progress import progress
     from infra.rebuild import rebuild, rebuild_all
+    from projections.catalog import PROJECTIONS
 
     if name == "all":
-        started = time.perf_counter()
-        try:
-            postgres = settings.readmodel_url.startswith("postgresql")
-            results = rebuild_all(keep_old=keep_old, parallel=postgres)
-        except RuntimeError as exc:
-            raise click.ClickException(str(exc)) from exc
-        click.echo(json.dumps({"rebuilt": results,
-                               "seconds": round(time.perf_counter() - started, 2)}))  # fmt: skip
+        with progress("rebuilding", len(PROJECTIONS), unit="projections") as bar:
+
+            def done(result: dict[str, Any]) -> None:
+                bar.note(result["projection"])
+                bar.advance()
+
+            try:
+                postgres = settings.readmodel_url.startswith("postgresql")
+                results = rebuild_all(keep_old=keep_old, parallel=postgres, on_done=done)
+            except RuntimeError as exc:
+                raise click.ClickException(str(exc)) from exc
+            bar.finish(len(results), projections=len(results), rebuilt=results)
         return
     with _runtime(settings) as rt:
-        started = time.perf_counter()
-        result = rebuild(rt, name, keep_old=keep_old)
-        record_rebuild(rt.bus, operator_context(), projection=name, version=result["version"],
-                       previous=result["previous"])  # fmt: skip
-    click.echo(json.dumps({**result, "seconds": round(time.perf_counter() - started, 2)}))
+        head = rt.store.max_position()
+        with progress(f"rebuilding {name}", head, unit="positions") as bar:
+            result = rebuild(rt, name, keep_old=keep_old, on_step=bar.reach)
+            record_rebuild(rt.bus, operator_context(), projection=name,
+                           version=result["version"], previous=result["previous"])  # fmt: skip
+            bar.finish(head, **result, positions=head)
 
 
 @projections.command("skip")

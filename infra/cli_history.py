@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import stat
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from uuid import UUID
 
 import click
 
+from infra.progress import Progress, progress
 from infra.settings import Settings
 
 
@@ -96,23 +98,64 @@ def events_catalog() -> None:
     click.echo(json.dumps(catalog(), indent=2, ensure_ascii=False))
 
 
+@events.command("asyncapi")
+def events_asyncapi() -> None:
+    """The AsyncAPI 3.0 document: the Kafka topic (one message per event type) and the
+    chat and notification sockets, as served at /asyncapi.json."""
+    from api.asyncapi import document
+
+    settings = _settings()
+    host = f"{settings.host}:{settings.port}"
+    click.echo(json.dumps(document(settings, host=host), indent=2, ensure_ascii=False))
+
+
+def _scanned(events: Iterable[Any], bar: Progress, after: int) -> Iterator[Any]:
+    """``events`` unchanged, moving ``bar`` to each one's position past ``after``."""
+    for event in events:
+        bar.reach(event.position - after)
+        yield event
+
+
+def _span(store: Any, selection: Any, after: int) -> int:
+    """How many positions a scan from ``after`` to the selection's end covers."""
+    head = int(store.max_position())
+    end = head if selection.upto is None else min(selection.upto, head)
+    return max(end - after, 0)
+
+
 @events.command("export")
 @_filters
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path))
-def events_export(output: Path | None, **filters: Any) -> None:
-    """Stream events as JSON Lines (personal fields stay encrypted), in log order."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "parquet"]),
+    default="jsonl",
+    show_default=True,
+    help="JSON Lines, or Parquet (typed envelope columns).",
+)
+def events_export(output: Path | None, fmt: str, **filters: Any) -> None:
+    """Stream events as JSON Lines or Parquet (personal fields stay encrypted), in log
+    order; progress and the summary go to standard error."""
     from infra.history import export, selected
+    from infra.parquet_export import export_parquet
 
+    write = export_parquet if fmt == "parquet" else export
+    if output is None and fmt == "parquet" and sys.stdout.isatty():
+        raise click.UsageError("Parquet is binary: give --output FILE or redirect stdout")
     selection = _selection(**filters)
-    started = time.perf_counter()
-    with _store(_settings()) as store:
+    with (
+        _store(_settings()) as store,
+        progress("exporting", _span(store, selection, selection.after)) as bar,
+    ):
+        events = _scanned(selected(store, selection), bar, selection.after)
         if output is None:
-            count = export(selected(store, selection), sys.stdout.buffer)
+            count = write(events, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
         else:
             with output.open("wb") as out:
-                count = export(selected(store, selection), out)
-    seconds = time.perf_counter() - started
-    click.echo(json.dumps({"exported": count, "seconds": round(seconds, 2)}), err=True)
+                count = write(events, out)
+        bar.finish(count, err=True, exported=count, format=fmt)
 
 
 @events.command("import")
@@ -121,12 +164,28 @@ def events_import(source: Any) -> None:
     """Append an export to an EMPTY event store (a fresh database or data directory)."""
     from infra.history import ImportRefused, import_lines
 
-    with _store(_settings()) as store:
+    size = _file_size(source)
+    with _store(_settings()) as store, progress("importing", size, unit="B") as bar:
         try:
-            count = import_lines(store, source)
+            count = import_lines(store, _read(source, bar))
         except ImportRefused as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"imported": count}))
+        bar.finish(count, imported=count)
+
+
+def _file_size(source: Any) -> int | None:
+    """The size of a regular file (the bar's total), ``None`` for a pipe."""
+    try:
+        status = os.fstat(source.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
+def _read(source: Iterable[bytes], bar: Progress) -> Iterator[bytes]:
+    for line in source:
+        bar.advance(len(line))
+        yield line
 
 
 @events.command("replay")
@@ -136,18 +195,23 @@ def events_import(source: Any) -> None:
               help="Remember progress here; a rerun resumes after it.")  # fmt: skip
 def events_replay(handler: str, checkpoint: Path | None, **filters: Any) -> None:
     """Feed the history, in order, to your own Python function."""
-    from infra.history import load_handler, replay
+    from infra.history import load_handler, replay, resume_after
 
     sys.path.insert(0, str(Path.cwd()))
     try:
         function = load_handler(handler)
     except (ImportError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--handler") from exc
-    started = time.perf_counter()
-    with _store(_settings()) as store:
-        count = replay(store, function, _selection(**filters), checkpoint)
-    seconds = time.perf_counter() - started
-    click.echo(json.dumps({"replayed": count, "seconds": round(seconds, 2)}))
+    selection = _selection(**filters)
+    start = resume_after(selection, checkpoint)
+    with _store(_settings()) as store, progress("replaying", _span(store, selection, start)) as bar:
+
+        def handle(event: Any, position: int) -> Any:
+            bar.reach(position - start)
+            return function(event, position)
+
+        count = replay(store, handle, selection, checkpoint)
+        bar.finish(count, replayed=count)
 
 
 @click.group()
@@ -207,13 +271,13 @@ def _user_id(store: Any, settings: Settings, user: str) -> str:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check the hash chain over the whole log; exit 1 naming each position that was
-    altered, removed or inserted out of order."""
+    altered, removed or inserted out of order (one JSON line)."""
     from infra.audit import verify
     from infra.cli import _runtime
 
-    with _runtime(_settings()) as rt:
-        result = verify(rt.store, rt.read_models)
-    click.echo(json.dumps(result.report(), indent=2))
+    with _runtime(_settings()) as rt, progress("verifying", rt.store.max_position()) as bar:
+        result = verify(rt.store, rt.read_models, bar.reach)
+        bar.finish(result.checked, **result.report())
     sys.exit(0 if result.ok else 1)
 
 

@@ -147,8 +147,7 @@ def replay(
 ) -> int:
     """Feed the selected events to ``handler`` in order, resuming after the position in
     ``checkpoint`` (written after every page, atomically); the count handled."""
-    start = int(checkpoint.read_text()) if checkpoint and checkpoint.exists() else 0
-    resumed = Selection(**{**selection.__dict__, "after": max(selection.after, start)})
+    resumed = Selection(**{**selection.__dict__, "after": resume_after(selection, checkpoint)})
     handled, last = 0, resumed.after
     for event in selected(store, resumed):
         handler(decode(event.topic, event.state, position=event.position), event.position)
@@ -158,6 +157,12 @@ def replay(
     if checkpoint is not None:
         _save(checkpoint, last)
     return handled
+
+
+def resume_after(selection: Selection, checkpoint: Path | None) -> int:
+    """The position a replay starts after: the selection's, or the checkpoint's if later."""
+    start = int(checkpoint.read_text()) if checkpoint and checkpoint.exists() else 0
+    return max(selection.after, start)
 
 
 def _save(checkpoint: Path, position: int) -> None:

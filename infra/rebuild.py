@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from infra.runners import ProjectionRunner
@@ -22,7 +23,14 @@ QUERY_GRACE_SECONDS = 2.0
 """How long old tables outlive the switch: queries cache the active version for 1 s."""
 
 
-def rebuild(rt: Runtime, name: str, *, keep_old: bool = False) -> dict[str, Any]:
+def rebuild(
+    rt: Runtime,
+    name: str,
+    *,
+    keep_old: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Rebuild ``name``; ``on_step`` hears each log position the new version reaches."""
     read_models = rt.read_models
     projection = read_models.projection(name)
     version = read_models.begin_rebuild(projection)
@@ -37,7 +45,7 @@ def rebuild(rt: Runtime, name: str, *, keep_old: bool = False) -> dict[str, Any]
     source = rt.log_source(projection, version, {})
     # Catch up twice: the second pass only covers what arrived during the first.
     for _ in range(2):
-        runner.catch_up(source, version, rt.store.max_position())
+        runner.catch_up(source, version, rt.store.max_position(), on_step)
     previous = read_models.switch(projection, version)
     if not keep_old:
         time.sleep(QUERY_GRACE_SECONDS)
@@ -45,11 +53,18 @@ def rebuild(rt: Runtime, name: str, *, keep_old: bool = False) -> dict[str, Any]
     return {"projection": name, "version": version, "previous": previous}
 
 
-def rebuild_all(*, keep_old: bool = False, parallel: bool = True) -> list[dict[str, Any]]:
+def rebuild_all(
+    *,
+    keep_old: bool = False,
+    parallel: bool = True,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Rebuild every projection, each in its own ``languagemate projections rebuild NAME``
     process, as many at once as there are cores when ``parallel``: a rebuild is mostly one
     Python thread decoding and folding events, so processes, not threads, use the machine.
-    SQLite read models take one writer at a time, so there they go one after another."""
+    SQLite read models take one writer at a time, so there they go one after another.
+    ``on_done`` hears each projection's result as it finishes (in any order); the list
+    returned is in catalogue order."""
     from projections.catalog import PROJECTIONS
 
     names = [p.name for p in PROJECTIONS]
@@ -64,4 +79,8 @@ def rebuild_all(*, keep_old: bool = False, parallel: bool = True) -> list[dict[s
         return result
 
     with ThreadPoolExecutor(max_workers=(os.cpu_count() or 1) if parallel else 1) as pool:
-        return list(pool.map(one, names))
+        futures = [pool.submit(one, name) for name in names]
+        for finished in as_completed(futures):
+            if on_done is not None:
+                on_done(finished.result())  # here, in the calling thread
+        return [future.result() for future in futures]

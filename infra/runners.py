@@ -182,7 +182,17 @@ class ProjectionRunner:
             time.sleep(min(0.05 * 2**attempts, self.retry_max_seconds))
         return result.applied
 
-    def catch_up(self, source: EventSource, version: int, head: int) -> None:
-        """Apply until the log position ``head`` is reached (rebuilds, tests, benchmarks)."""
-        while self.read_models.tracking(self.projection.name, version).get(LOG, 0) < head:
+    def catch_up(
+        self,
+        source: EventSource,
+        version: int,
+        head: int,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
+        """Apply until the log position ``head`` is reached (rebuilds, tests, benchmarks);
+        ``on_step`` hears the position reached after each batch (a progress bar)."""
+        name = self.projection.name
+        while (reached := self.read_models.tracking(name, version).get(LOG, 0)) < head:
+            if on_step is not None:
+                on_step(reached)
             self.step(source, version)

@@ -43,6 +43,9 @@ PUBLIC = {
     ("GET", "/health/live"), ("GET", "/health/ready"),  # probes of orchestrators
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    # The front door (version, mode, health summary, links) and the AsyncAPI document,
+    # public like /health and /openapi.json: shapes and status only (test_front_door.py).
+    ("GET", "/"), ("GET", "/asyncapi.json"),
     # The admin dashboard answers with its own sign-in page (cookie session, test_dashboard).
     ("GET", "/admin/login"), ("POST", "/admin/login"), ("GET", "/admin/dashboard"),
     ("GET", "/admin/assets/plotly.min.js"),
