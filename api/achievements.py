@@ -20,11 +20,11 @@ from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
 from api.openapi import error_responses
+from api.services import Services
 from commands import achievements as cmd
 from domain.achievement_catalog import BY_KEY, CATEGORIES, DEFINITIONS, Definition
 from domain.achievements import achievements_id, user_achievement_id
 from domain.reference import Lang
-from infra.runtime import Runtime
 from projections import achievements as rm
 
 router = APIRouter(prefix="/api/v1/achievements", tags=["achievements"])
@@ -56,7 +56,7 @@ def _item(d: Definition, row: dict[str, Any] | None, user_id: str, lang: Lang) -
             "rewardClaimedAt": _time(row["claimed_at"])}  # fmt: skip
 
 
-def items_of(rt: Runtime, user_id: str, lang: Lang) -> list[dict[str, Any]]:
+def items_of(rt: Services, user_id: str, lang: Lang) -> list[dict[str, Any]]:
     """Every achievement with the user's progress on it, in catalogue order."""
     rows = rm.progress_of(rt.read_models, user_id)
     return [_item(d, rows.get(d.key), user_id, lang) for d in DEFINITIONS]

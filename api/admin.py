@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from api.deps import AdminDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
-from infra.time_travel import NoSuchAggregate, state_at
+from eventflow.time_travel import NoSuchAggregate, state_at
 from projections.platform_metrics import Grouping, metrics
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])

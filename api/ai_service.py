@@ -21,13 +21,12 @@ from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
+from api.services import Services
 from api.uploads import read_recording
 from commands.level_tests import language_code
+from infra.jobs import AI_CONVERSATION_FEEDBACK, AI_EVALUATE, AI_TRANSCRIBE, JobFailed, JobTimeout
 from infra.media.audio import WAV_MEDIA_TYPE
 from infra.ratelimit import TooManyAttempts
-from infra.runtime import Runtime
-from workers import ai_service
-from workers.jobs import JobFailed, JobTimeout
 
 # 503: no AI worker answered in time.
 router = APIRouter(prefix="/api/v1/leveltest", tags=["ai"], responses=error_responses(503))
@@ -58,7 +57,7 @@ class Message(BaseModel):
     language: str = Field(default="en", max_length=20, alias="languageCode")
 
 
-def _call(rt: Runtime, user_id: str, name: str, *args: Any) -> Any:
+def _call(rt: Services, user_id: str, name: str, *args: Any) -> Any:
     try:
         rt.ai_limit.hit(user_id)
     except TooManyAttempts as exc:
@@ -86,7 +85,7 @@ async def transcribe(
     key = f"transient/transcribe/{uuid4().hex}.wav"
     await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
     result = await run_in_threadpool(
-        _call, rt, caller.user_id, ai_service.TRANSCRIBE, key, code, initial_prompt
+        _call, rt, caller.user_id, AI_TRANSCRIBE, key, code, initial_prompt
     )
     return ok({
         "userId": caller.user_id,
@@ -105,7 +104,7 @@ def evaluate(body: Evaluation, caller: CallerDep, rt: RuntimeDep) -> dict[str, A
     """The CEFR result for one or more transcribed answers (text only: fluency and
     pronunciation then follow the overall level, as nothing timed them)."""
     rows = [[r.question, r.transcript, []] for r in body.responses]
-    result = _call(rt, caller.user_id, ai_service.EVALUATE, language_code(body.language), rows)
+    result = _call(rt, caller.user_id, AI_EVALUATE, language_code(body.language), rows)
     return ok({
         "scores": result["scores"],
         "overallLevel": result["level"],
@@ -123,6 +122,6 @@ def evaluate(body: Evaluation, caller: CallerDep, rt: RuntimeDep) -> dict[str, A
 @router.post("/feedback/realtime")
 def realtime_feedback(body: Message, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     """Corrections and suggestions for one conversation message."""
-    result = _call(rt, caller.user_id, ai_service.CONVERSATION_FEEDBACK, body.transcript,
+    result = _call(rt, caller.user_id, AI_CONVERSATION_FEEDBACK, body.transcript,
                    language_code(body.language))  # fmt: skip
     return ok(result)

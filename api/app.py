@@ -35,9 +35,9 @@ from api import (
     sync,
     system,
 )
+from api.services import Services
 from infra.logs import correlated
 from infra.metrics import REQUEST_LATENCY
-from infra.runtime import Runtime
 
 access_log = logging.getLogger("languagemate.access")
 
@@ -98,7 +98,7 @@ class RequestContext:
             )
 
 
-def create_app(rt: Runtime) -> FastAPI:
+def create_app(rt: Services) -> FastAPI:
     app = FastAPI(title="LanguageMate API", version="0.1.0", docs_url="/docs")
     app.state.runtime = rt
     errors.install(app)

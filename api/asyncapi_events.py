@@ -24,7 +24,7 @@ from typing import Any
 
 from domain.catalog import catalog
 from domain.events import EventMeta
-from infra.kafka import PREV_HEADER, TICK_HEADER
+from eventflow.kafka import PREV_HEADER, TICK_HEADER
 from infra.settings import Settings
 
 KAFKA_BINDING_VERSION = "0.5.0"

@@ -19,13 +19,13 @@ from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
 from api.profiles import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
+from api.services import Services
 from api.stomp_session import StompSession
 from commands import chat as cmd
 from commands.base import CommandContext
 from domain.chat import ChatRoom, owner_of, room_aggregate_id
 from infra.fanout import PUBLIC_ROOMS_CHANNEL, room_channel, typing_channel, user_channel
 from infra.media.images import ImageRejected, process_photo
-from infra.runtime import Runtime
 from projections import chat as rm
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
@@ -33,12 +33,12 @@ sockets = APIRouter(tags=["chat"])
 """The STOMP endpoint lives at ``/ws/chat``, outside the REST prefix (contract 5.1)."""
 
 
-def people_of(rt: Runtime, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+def people_of(rt: Services, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
     return rm.people(rt.read_models, user_ids, lambda key: file_url(rt, request, key) or "")
 
 
 def _rooms(
-    rt: Runtime, request: Request, user_id: str, rows: list[dict[str, Any]]
+    rt: Services, request: Request, user_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     members = rm.participants_of(rt.read_models, [r["room_id"] for r in rows])
     people = people_of(rt, request, sorted({u for ids in members.values() for u in ids}))
@@ -71,17 +71,17 @@ def _rooms(
     return rooms
 
 
-def _room(rt: Runtime, request: Request, user_id: str, room_id: int) -> dict[str, Any]:
+def _room(rt: Services, request: Request, user_id: str, room_id: int) -> dict[str, Any]:
     return _rooms(rt, request, user_id, rm.rooms_of(rt.read_models, user_id, room_id))[0]
 
 
-def _require_member(rt: Runtime, user_id: str, room_id: int) -> None:
+def _require_member(rt: Services, user_id: str, room_id: int) -> None:
     """Rooms one is not in answer like rooms that do not exist (no probing of ids)."""
     if user_id not in rm.participants_of(rt.read_models, [room_id])[room_id]:
         raise ApiError(404, "no such chat room", "ROOM_NOT_FOUND")
 
 
-def _wait(rt: Runtime, outcome: Any, room_id: int) -> None:
+def _wait(rt: Services, outcome: Any, room_id: int) -> None:
     rt.wait_applied(rm.chat, outcome, room_aggregate_id(room_id))
 
 
@@ -203,7 +203,7 @@ MAX_AUDIO_BYTES = 5 * 1024 * 1024
 class ChatDestinations:
     """Rooms are subscribed to only by their members; SEND posts or signals typing."""
 
-    def channel_for(self, rt: Runtime, user_id: str, destination: str) -> str | None:
+    def channel_for(self, rt: Services, user_id: str, destination: str) -> str | None:
         if destination == "/user/queue/rooms":
             return user_channel(user_id, "rooms")
         if destination == "/sub/chat/public-rooms":
@@ -216,7 +216,7 @@ class ChatDestinations:
             return None
         return typing_channel(room_id) if match.group(2) else room_channel(room_id)
 
-    def on_send(self, rt: Runtime, user_id: str, destination: str, body: bytes) -> None:
+    def on_send(self, rt: Services, user_id: str, destination: str, body: bytes) -> None:
         payload = json.loads(body or b"{}")
         if not isinstance(payload, dict):
             raise ValueError("a SEND body must be a JSON object")
@@ -227,7 +227,7 @@ class ChatDestinations:
         else:
             raise ValueError(f"unknown destination {destination[:60]!r}")
 
-    def _post(self, rt: Runtime, user_id: str, payload: dict[str, Any]) -> None:
+    def _post(self, rt: Services, user_id: str, payload: dict[str, Any]) -> None:
         audio = payload.pop("audioData", None)
         command = cmd.PostMessage.model_validate(payload)
         if audio:
@@ -243,7 +243,7 @@ class ChatDestinations:
             watching=frozenset(watching),
         )
 
-    def _typing(self, rt: Runtime, user_id: str, payload: dict[str, Any]) -> None:
+    def _typing(self, rt: Services, user_id: str, payload: dict[str, Any]) -> None:
         room_id = int(payload.get("roomId", 0))
         if user_id not in rm.participants_of(rt.read_models, [room_id]).get(room_id, []):
             raise ValueError("typing in a room one is not in")
@@ -260,7 +260,7 @@ class ChatDestinations:
         )
 
 
-def _store_audio(rt: Runtime, room_id: int, data_url: Any) -> str:
+def _store_audio(rt: Services, room_id: int, data_url: Any) -> str:
     """Decode a voice message's ``data:audio/...;base64,`` URL, check it, store it."""
     match = AUDIO_DATA_URL.match(data_url) if isinstance(data_url, str) else None
     if match is None:

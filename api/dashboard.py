@@ -1,7 +1,7 @@
 """``/admin/dashboard``: the built-in operations page, rendered on the server with Plotly.
 
 It shows the platform metrics (``projections/platform_metrics.py``) and the system's health
-(``infra/system_health.py``) as charts; plotly.js is served from the installed ``plotly``
+(``api/system_snapshot.py``) as charts; plotly.js is served from the installed ``plotly``
 package, so the page needs nothing from the internet. Admins only: a browser signs in at
 ``/admin/login`` with an access token (kept in an HttpOnly, SameSite=Strict cookie scoped
 to ``/admin``); scripts may send the usual ``Authorization: Bearer`` header instead.
@@ -20,10 +20,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from api.deps import RuntimeDep
+from api.services import Services
+from api.system_snapshot import snapshot
 from domain import reference
 from domain.level_tests import CEFR_LEVELS
-from infra.runtime import Runtime
-from infra.system_health import snapshot
 from infra.tokens import InvalidToken
 from projections.identity import is_admin
 from projections.platform_metrics import metrics
@@ -39,7 +39,7 @@ class NotAdmin(Exception):
     pass
 
 
-def _admin(request: Request, rt: Runtime) -> str:
+def _admin(request: Request, rt: Services) -> str:
     """The admin's user id from the bearer header or the cookie, else ``NotAdmin``."""
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE, "")

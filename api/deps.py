@@ -10,18 +10,18 @@ from annotated_types import Ge, Le
 from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
+from api.services import Services
 from commands.base import CommandContext
 from infra.logs import CORRELATION_ID
-from infra.runtime import Runtime
 from infra.tokens import InvalidToken, TokenClaims
 from projections.identity import is_admin
 
 
-def runtime(request: Request) -> Runtime:
+def runtime(request: Request) -> Services:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
-RuntimeDep = Annotated[Runtime, Depends(runtime)]
+RuntimeDep = Annotated[Services, Depends(runtime)]
 
 Int64 = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 """A numeric id from the URL: a larger number cannot name a row, and SQLite raised

@@ -18,6 +18,7 @@ from api.deps import CallerDep, RuntimeDep, UserContext, bearer_token, correlati
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
+from api.services import Services
 from commands.base import CommandContext, Outcome
 from commands.identity import (
     ChangePassword,
@@ -38,7 +39,6 @@ from commands.identity import (
 )
 from domain.identity import RefreshResult
 from infra.ratelimit import TooManyAttempts
-from infra.runtime import Runtime
 from infra.tokens import InvalidToken
 from projections.identity import accounts, get_account, login_history
 
@@ -51,7 +51,7 @@ def client_of(request: Request) -> Client:
     return Client(ip=host[:64], user_agent=request.headers.get("user-agent", "")[:512])
 
 
-def login_response(rt: Runtime, outcome: Outcome) -> dict[str, Any]:
+def login_response(rt: Services, outcome: Outcome) -> dict[str, Any]:
     """Tokens and user for a successful sign-in command (dev, password or OAuth).
 
     Waits (bounded) until the accounts projection shows the account, so the SPA's very next
@@ -67,7 +67,7 @@ def login_response(rt: Runtime, outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _token_pair(rt: Runtime, user_id: str, session_id: str, refresh_jti: str) -> dict[str, Any]:
+def _token_pair(rt: Services, user_id: str, session_id: str, refresh_jti: str) -> dict[str, Any]:
     access, _ = rt.tokens.issue(user_id, "access", session_id=session_id)
     refresh_token, _ = rt.tokens.issue(user_id, "refresh", session_id=session_id, jti=refresh_jti)
     return {
@@ -242,7 +242,7 @@ def patch_password(
     return ok({"changed": True})
 
 
-def _two_factor_state(rt: Runtime, user_id: str, qr_code: str | None = None) -> dict[str, Any]:
+def _two_factor_state(rt: Services, user_id: str, qr_code: str | None = None) -> dict[str, Any]:
     account = get_account(rt.read_models, user_id) or {}
     return ok({"enabled": bool(account.get("two_factor")), "qrCode": qr_code}, mirror=True)
 

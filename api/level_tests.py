@@ -22,12 +22,12 @@ from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
+from api.services import Services
 from api.uploads import read_recording
 from commands import level_tests as cmd
 from commands.base import CommandContext
 from domain.level_tests import CEFR_LEVELS, level_test_key
 from infra.media.audio import WAV_MEDIA_TYPE
-from infra.runtime import Runtime
 from projections import level_tests as rm
 from workers.cefr_scorer import BANDS
 from workers.level_feedback import suggestions
@@ -52,7 +52,7 @@ class StandardStart(BaseModel):
     language: str = Field(default="en", max_length=20, alias="languageCode")
 
 
-def _test(rt: Runtime, test_id: int, user_id: str) -> dict[str, Any]:
+def _test(rt: Services, test_id: int, user_id: str) -> dict[str, Any]:
     row = rm.test_row(rt.read_models, test_id) if 0 < test_id < 2**52 else None
     if row is None or row["user_id"] != user_id:
         raise ApiError(404, "no such level test", "LEVEL_TEST_NOT_FOUND")
@@ -66,7 +66,7 @@ def questions_view(row: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _started(rt: Runtime, ctx: CommandContext, outcome: Any, user_id: str) -> dict[str, Any]:
+def _started(rt: Services, ctx: CommandContext, outcome: Any, user_id: str) -> dict[str, Any]:
     test_id = outcome.result["test_id"]
     rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
     row = _test(rt, test_id, user_id)
@@ -100,7 +100,7 @@ def standard_start(
 
 
 async def _answer(
-    rt: Runtime, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
+    rt: Services, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
     audio: UploadFile,
 ) -> dict[str, Any]:  # fmt: skip
     row = _test(rt, test_id, user_id)

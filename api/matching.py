@@ -22,6 +22,7 @@ from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
 from api.profiles import file_url, patch_settings_section, section_values
+from api.services import Services
 from commands import matching as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -34,7 +35,6 @@ from domain.compatibility import (
     semantic_similarity,
 )
 from domain.matching import MatchPair, pair_id
-from infra.runtime import Runtime
 from projections import matching as rm
 from projections.identity import get_accounts
 from projections.profiles import get_profile, get_profiles
@@ -61,7 +61,7 @@ def _paged(items: list[Any], page: int, size: int, total: int) -> dict[str, Any]
     )
 
 
-def _wait(rt: Runtime, outcome: Outcome, pair: UUID) -> None:
+def _wait(rt: Services, outcome: Outcome, pair: UUID) -> None:
     rt.wait_applied(rm.matching, outcome, pair)
 
 
@@ -116,7 +116,7 @@ def _language_id(value: str | int | None) -> int | None:
 
 
 def partner_card(
-    rt: Runtime,
+    rt: Services,
     request: Request,
     row: dict[str, Any],
     account: dict[str, Any],
@@ -171,7 +171,7 @@ def partner_card(
 
 
 def search(
-    rt: Runtime,
+    rt: Services,
     request: Request,
     user_id: str,
     lang: ref.Lang,
@@ -350,7 +350,7 @@ def post_request(
     )
 
 
-def _request_pair(rt: Runtime, request_id: str, user_id: str) -> UUID:
+def _request_pair(rt: Services, request_id: str, user_id: str) -> UUID:
     row = rm.request_row(rt.read_models, request_id)
     if row is None or user_id not in (row["sender_id"], row["receiver_id"]):
         raise ApiError(404, "no such match request", "REQUEST_NOT_FOUND")
@@ -358,7 +358,7 @@ def _request_pair(rt: Runtime, request_id: str, user_id: str) -> UUID:
 
 
 def _on_request(
-    rt: Runtime, ctx: CommandContext, name: str, request_id: str, user_id: str, method: str
+    rt: Services, ctx: CommandContext, name: str, request_id: str, user_id: str, method: str
 ) -> dict[str, Any]:
     pair = _request_pair(rt, request_id, user_id)
 
@@ -401,7 +401,7 @@ def delete_request(
 
 
 def _request_item(
-    rt: Runtime,
+    rt: Services,
     request: Request,
     row: dict[str, Any],
     partner_id: str,
@@ -433,7 +433,7 @@ def _request_item(
 
 
 def _requests(
-    rt: Runtime,
+    rt: Services,
     request: Request,
     user_id: str,
     direction: str,
@@ -483,7 +483,7 @@ def get_received(
 
 # -- matches ----------------------------------------------------------------------------
 def _matches(
-    rt: Runtime, request: Request, user_id: str, lang: ref.Lang, page: int, size: int
+    rt: Services, request: Request, user_id: str, lang: ref.Lang, page: int, size: int
 ) -> tuple[list[dict[str, Any]], int, int, int]:
     page, size = _page(page, size)
     rows, total = rm.matches_of(rt.read_models, user_id, page=page, size=size)
@@ -586,7 +586,7 @@ def post_feedback(
 
 # -- blocks and reports -----------------------------------------------------------------
 def _set_block(
-    rt: Runtime, ctx: CommandContext, blocker: str, blocked: UUID, on: bool
+    rt: Services, ctx: CommandContext, blocker: str, blocked: UUID, on: bool
 ) -> dict[str, Any]:
     outcome = cmd.set_block(rt.bus, ctx, blocker_id=blocker, blocked_id=str(blocked), on=on)
     _wait(rt, outcome, pair_id(blocker, str(blocked)))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
+from api.services import Services
 from api.stomp_session import StompSession
 from commands import notifications as cmd
 from commands.base import CommandContext
@@ -18,7 +19,6 @@ from domain.errors import RuleViolation
 from domain.notifications import inbox_id
 from domain.push_devices import device_digest
 from infra.fanout import CHANNEL_PREFIX, user_channel
-from infra.runtime import Runtime
 from infra.webpush import InvalidSubscription, Subscription
 from projections import notifications as rm
 
@@ -116,7 +116,7 @@ class PushToken(BaseModel):
             ) from None
 
 
-def _checked(rt: Runtime, body: PushToken) -> Subscription:
+def _checked(rt: Services, body: PushToken) -> Subscription:
     subscription = body.subscription()
     try:
         return rt.web_push.check(
@@ -154,7 +154,7 @@ def unregister_push_token(
     return ok({"deviceId": device, "removed": True})
 
 
-def _change(rt: Runtime, ctx: CommandContext, name: str, notification: UUID, user: str) -> None:
+def _change(rt: Services, ctx: CommandContext, name: str, notification: UUID, user: str) -> None:
     """Read or delete one notification and wait until the list shows it."""
     outcome = cmd.on_notification(rt.bus, ctx, name, notification, user)
     rt.wait_applied(rm.notifications, outcome, notification)
@@ -191,12 +191,12 @@ IGNORED_SENDS = frozenset({"/pub/notifications/mark-read", "/pub/notifications/u
 
 
 class NotificationDestinations:
-    def channel_for(self, rt: Runtime, user_id: str, destination: str) -> str | None:
+    def channel_for(self, rt: Services, user_id: str, destination: str) -> str | None:
         if destination in USER_QUEUES:
             return user_channel(user_id, USER_QUEUES[destination])
         return BROADCASTS.get(destination)
 
-    def on_send(self, rt: Runtime, user_id: str, destination: str, body: bytes) -> None:
+    def on_send(self, rt: Services, user_id: str, destination: str, body: bytes) -> None:
         """The SPA's helpers exist but are never called; accept them and do nothing."""
         if destination not in IGNORED_SENDS:
             raise ValueError(f"unknown destination {destination[:60]!r}")

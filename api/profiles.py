@@ -27,6 +27,7 @@ from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
 from api.openapi import error_responses
+from api.services import Services
 from commands import profiles as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -35,7 +36,6 @@ from domain.profiles import STEPS, Profile, profile_id
 from domain.settings import SETTINGS_MODELS
 from infra.blobs import BlobNotFound, InvalidBlobKey
 from infra.media.images import ImageRejected, process_profile_image
-from infra.runtime import Runtime
 from projections.identity import get_account, login_history
 from projections.profiles import get_profile, image_path, profiles, settings_of
 
@@ -63,7 +63,7 @@ ITEM_COLUMNS = {
 
 
 def _save(
-    rt: Runtime, ctx: CommandContext, user_id: str, name: str, change: cmd.Change
+    rt: Services, ctx: CommandContext, user_id: str, name: str, change: cmd.Change
 ) -> dict[str, Any]:
     outcome: Outcome = cmd.change_profile(rt.bus, ctx, user_id, name, change)
     rt.wait_applied(profiles, outcome, profile_id(user_id))
@@ -311,7 +311,7 @@ def get_onboarding_data(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> di
 
 
 # -- profile reads ----------------------------------------------------------------------
-def file_url(rt: Runtime, request: Request, key: str | None, size: int = 512) -> str | None:
+def file_url(rt: Services, request: Request, key: str | None, size: int = 512) -> str | None:
     if not key:
         return None
     origin = rt.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
@@ -366,7 +366,7 @@ def _location(row: dict[str, Any], lang: ref.Lang) -> dict[str, Any] | None:
 
 
 def public_profile(
-    rt: Runtime, request: Request, user_id: str, lang: ref.Lang
+    rt: Services, request: Request, user_id: str, lang: ref.Lang
 ) -> dict[str, Any] | None:
     """What any signed-in user may see of another user (no e-mail, no birthday)."""
     account = get_account(rt.read_models, user_id)
@@ -399,7 +399,7 @@ def public_profile(
     }
 
 
-def _own_profile(rt: Runtime, request: Request, user_id: str, lang: ref.Lang) -> dict[str, Any]:
+def _own_profile(rt: Services, request: Request, user_id: str, lang: ref.Lang) -> dict[str, Any]:
     profile = public_profile(rt, request, user_id, lang)
     if profile is None:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
@@ -458,14 +458,14 @@ def get_my_language_info(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> d
     return ok(_language_info(rt, caller.user_id, lang))
 
 
-def _visible_row(rt: Runtime, user_id: str) -> dict[str, Any]:
+def _visible_row(rt: Services, user_id: str) -> dict[str, Any]:
     account = get_account(rt.read_models, user_id)
     if account is None or not account["active"]:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
     return get_profile(rt.read_models, user_id) or {}
 
 
-def _language_info(rt: Runtime, user_id: str, lang: ref.Lang) -> dict[str, Any]:
+def _language_info(rt: Services, user_id: str, lang: ref.Lang) -> dict[str, Any]:
     row = _visible_row(rt, user_id)
     return {
         "nativeLanguage": _language(row.get("native_language_id"), lang),
@@ -596,13 +596,13 @@ def get_file(key: str, rt: RuntimeDep) -> Response:
 
 
 # -- settings ---------------------------------------------------------------------------
-def section_values(rt: Runtime, user_id: str, section: str) -> dict[str, Any]:
+def section_values(rt: Services, user_id: str, section: str) -> dict[str, Any]:
     """A settings section with defaults filled in, as the settings pages read it."""
     return settings_of(rt.read_models, user_id, SETTINGS_MODELS[section]).model_dump()
 
 
 def patch_settings_section(
-    rt: Runtime, ctx: CommandContext, user_id: str, section: Any, body: dict[str, Any]
+    rt: Services, ctx: CommandContext, user_id: str, section: Any, body: dict[str, Any]
 ) -> dict[str, Any]:
     merged = {**section_values(rt, user_id, section), **body}
     try:
@@ -732,7 +732,7 @@ def put_user_settings(
 EXPORT_TTL_SECONDS = 3600
 
 
-def _export_signature(rt: Runtime, user_id: str, request_id: str, expires: int) -> str:
+def _export_signature(rt: Services, user_id: str, request_id: str, expires: int) -> str:
     message = f"{user_id}:{request_id}:{expires}".encode()
     return hmac.new(rt.pepper.encode(), message, hashlib.sha256).hexdigest()
 

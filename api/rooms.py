@@ -45,13 +45,13 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, OptionalCallerDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
+from api.services import Services
 from commands import rooms as cmd
 from commands.base import CommandContext
 from domain.rooms import ROOM_ID, room_key
 from infra.fanout import CHANNEL_PREFIX
 from infra.ratelimit import TooManyAttempts
 from infra.room_registry import RoomFull
-from infra.runtime import Runtime
 from infra.tokens import InvalidToken
 from projections import rooms as rm
 
@@ -65,7 +65,7 @@ TOGGLES = {"toggle-audio": "audioEnabled", "toggle-video": "videoEnabled",
            "toggle-screen-share": "isScreenSharing"}  # fmt: skip
 
 
-def _limit(rt: Runtime, ip: str) -> None:
+def _limit(rt: Services, ip: str) -> None:
     try:
         rt.room_limit.hit(ip)
     except TooManyAttempts as exc:
@@ -77,14 +77,14 @@ def _ip(request: Request | WebSocket) -> str:
     return request.client.host if request.client else ""
 
 
-def _room(rt: Runtime, room_id: str) -> dict[str, Any]:
+def _room(rt: Services, room_id: str) -> dict[str, Any]:
     row = rm.room_row(rt.read_models, room_id) if ROOM_ID.match(room_id) else None
     if row is None:
         raise ApiError(404, "no such room", "ROOM_NOT_FOUND")
     return row
 
 
-def _view(rt: Runtime, row: dict[str, Any]) -> dict[str, Any]:
+def _view(rt: Services, row: dict[str, Any]) -> dict[str, Any]:
     seated = rt.rooms.participants(row["room_id"])
     return {
         "roomId": row["room_id"],
@@ -205,7 +205,7 @@ def _pending_key(room_id: str, user_id: str) -> str:
 class Signalling:
     """One participant's socket: admission, seat, relay in both directions, departure."""
 
-    def __init__(self, websocket: WebSocket, rt: Runtime, room_id: str) -> None:
+    def __init__(self, websocket: WebSocket, rt: Services, room_id: str) -> None:
         self.ws, self.rt, self.room_id = websocket, rt, room_id
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.user_id = ""

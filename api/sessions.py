@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
+from api.services import Services
 from commands import sessions as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference
-from infra.runtime import Runtime
 from projections import sessions as rm
 from projections.chat import people
 from projections.profiles import time_zone_of
@@ -30,7 +30,7 @@ MONTHLY_GOAL = 8
 """Sessions a month the progress bar aims at."""
 
 
-def _wait(rt: Runtime, outcome: Outcome, session_id: str) -> None:
+def _wait(rt: Services, outcome: Outcome, session_id: str) -> None:
     rt.wait_applied(rm.sessions, outcome, UUID(session_id))
 
 
@@ -71,7 +71,7 @@ def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> di
     }
 
 
-def session_views(rt: Runtime, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+def session_views(rt: Services, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
     names = people(rt.read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
     return [session_view(r, user_id, names) for r in rows]
 
@@ -86,7 +86,7 @@ def schedule(
     return ok(_one(rt, session_id, caller.user_id))
 
 
-def _one(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
+def _one(rt: Services, session_id: str, user_id: str) -> dict[str, Any]:
     row = rm.session_row(rt.read_models, session_id)
     if row is None or user_id not in (row["host_id"], row["guest_id"]):
         raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
@@ -182,7 +182,7 @@ def get_session(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str,
     return ok(_one(rt, session_id, caller.user_id))
 
 
-Act = Callable[[Runtime, CommandContext, str, str, str], Outcome]
+Act = Callable[[Services, CommandContext, str, str, str], Outcome]
 """(runtime, context, action, session id, caller) -> the command's outcome."""
 
 
@@ -235,7 +235,7 @@ def reschedule(
 
 
 # -- group sessions -----------------------------------------------------------------------
-def group_views(rt: Runtime, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+def group_views(rt: Services, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
     """Group sessions as the lists show them: members and names in two lookups per list."""
     members = rm.group_members(rt.read_models, [r["session_id"] for r in rows])
     names = people(rt.read_models, sorted({m for ms in members.values() for m in ms}))
@@ -269,7 +269,7 @@ def _group_view(
     }
 
 
-def _group(rt: Runtime, session_id: str, user_id: str) -> dict[str, Any]:
+def _group(rt: Services, session_id: str, user_id: str) -> dict[str, Any]:
     row = rm.group_session_row(rt.read_models, session_id)
     if row is None:
         raise ApiError(404, "no such session", "SESSION_NOT_FOUND")

@@ -27,9 +27,9 @@ import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from api.services import Services
 from api.stomp import HEARTBEAT, Frame, FrameError, FrameParser
 from domain.errors import DomainError
-from infra.runtime import Runtime
 from infra.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
@@ -41,17 +41,17 @@ MAX_FRAME_BYTES = 6 * 1024 * 1024
 class Destinations(Protocol):
     """What one endpoint allows: where a user may subscribe, and what a SEND does."""
 
-    def channel_for(self, rt: Runtime, user_id: str, destination: str) -> str | None:
+    def channel_for(self, rt: Services, user_id: str, destination: str) -> str | None:
         """The fan-out channel behind ``destination``, or ``None`` to refuse it."""
         ...
 
-    def on_send(self, rt: Runtime, user_id: str, destination: str, body: bytes) -> None:
+    def on_send(self, rt: Services, user_id: str, destination: str, body: bytes) -> None:
         """Handle a SEND (runs in a worker thread; raise DomainError to refuse it)."""
         ...
 
 
 class StompSession:
-    def __init__(self, websocket: WebSocket, rt: Runtime, destinations: Destinations) -> None:
+    def __init__(self, websocket: WebSocket, rt: Services, destinations: Destinations) -> None:
         self.ws, self.rt, self.destinations = websocket, rt, destinations
         self.user_id: str | None = None
         self.outbox: asyncio.Queue[str | None] = asyncio.Queue()

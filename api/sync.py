@@ -5,7 +5,7 @@ cursor.
 
 A cursor is an event-log position. Every read-model row these views come from carries the
 position of the event that last changed it, and the new cursor is a position up to which
-every read model involved has applied *every* event (``Runtime.applied_everywhere``; with
+every read model involved has applied *every* event (``Services.applied_everywhere``; with
 Kafka, relay ticks keep idle partitions moving). So a change is never skipped: anything
 applied later comes from an event after the cursor. A row may come twice (changed again),
 which a client handles by replacing what it holds. Pages are whole events: when a list is
@@ -23,13 +23,15 @@ from fastapi import APIRouter, Query, Request
 from api.chat import people_of
 from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
+from api.services import Services
 from api.sessions import session_views
-from infra.runtime import Runtime
+from eventflow.projection import Projection
+from eventflow.queries import Window
+from eventflow.readmodels import ReadModels
 from projections import chat as chat_rm
 from projections import matching as matching_rm
 from projections import notifications as notifications_rm
 from projections import sessions as sessions_rm
-from projections.engine import Projection, ReadModels, Window
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
 
@@ -80,7 +82,7 @@ def sync(
 
 
 def _views(
-    rt: Runtime, request: Request, user_id: str, found: dict[str, list[dict[str, Any]]]
+    rt: Services, request: Request, user_id: str, found: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
     senders = people_of(rt, request, sorted({r["sender_id"] for r in found["messages"]}))
     notifications = [r for r in found["notifications"] if r["deleted_at"] is None]

@@ -15,14 +15,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import RuntimeDep
 from api.envelope import ok
-from infra.runtime import Runtime
+from api.services import Services
 
 router = APIRouter()
 CACHE_SECONDS = 5.0
 _lock = threading.Lock()
 
 
-def _kafka(rt: Runtime) -> None:
+def _kafka(rt: Services) -> None:
     admin = KafkaAdminClient(
         bootstrap_servers=rt.settings.kafka_bootstrap, request_timeout_ms=3000, client_id="health"
     )
@@ -32,16 +32,16 @@ def _kafka(rt: Runtime) -> None:
         admin.close()
 
 
-def _redis(rt: Runtime) -> None:
+def _redis(rt: Services) -> None:
     rt.redis.ping()
 
 
-def _read_models(rt: Runtime) -> None:
+def _read_models(rt: Services) -> None:
     with rt.read_models.engine.connect() as conn:
         conn.execute(sa.text("SELECT 1"))
 
 
-def checks(rt: Runtime) -> dict[str, Callable[[], None]]:
+def checks(rt: Services) -> dict[str, Callable[[], None]]:
     """The dependencies this process is configured to use, each with a probe."""
     probes: dict[str, Callable[[], None]] = {
         "eventStore": rt.store.check,
@@ -55,7 +55,7 @@ def checks(rt: Runtime) -> dict[str, Callable[[], None]]:
     return probes
 
 
-def run_checks(rt: Runtime, max_age: float = CACHE_SECONDS) -> dict[str, Any]:
+def run_checks(rt: Services, max_age: float = CACHE_SECONDS) -> dict[str, Any]:
     """Probe every dependency, or return the last report if it is under ``max_age`` s."""
     with _lock:
         cached = rt.health_report

@@ -102,7 +102,7 @@ def topology(
             "LANGUAGEMATE_DB_POOL_SIZE": "4",
             "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "10",
         } | (extra_env or {})
-        cli = [sys.executable, "-m", "infra.cli"]
+        cli = [sys.executable, "-m", "app.cli"]
         commands = {f"api{i}": ["api", "--port", str(p)] for i, p in enumerate(ports)}
         commands |= {"-".join(role): list(role) for role in roles}
         for role_name, args in commands.items():
@@ -131,7 +131,7 @@ def settle(env: dict[str, str], timeout: float = 300) -> float:
     """Wait until every projection and policy has applied the whole log, so a measurement
     is of its own traffic, not of a set-up backlog; returns the seconds it took."""
     started = time.monotonic()
-    command = [sys.executable, "-m", "infra.cli", "projections", "status"]
+    command = [sys.executable, "-m", "app.cli", "projections", "status"]
     while time.monotonic() - started < timeout:
         status = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=False)
         if status.returncode != 0:

@@ -29,15 +29,15 @@ from uuid import uuid4
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.history import Selection, export, replay, selected  # noqa: E402
+from app.rebuild import rebuild_all  # noqa: E402
+from app.runtime import Runtime  # noqa: E402
+from app.system_health import snapshot  # noqa: E402
 from commands.base import CommandContext  # noqa: E402
 from commands.chat import CreateRoom, create_room  # noqa: E402
 from commands.identity import sign_in  # noqa: E402
 from domain.aggregate import Cause  # noqa: E402
 from domain.chat import ChatMessage, ChatRoom, message_aggregate_id, room_aggregate_id  # noqa: E402
-from infra.history import Selection, export, replay, selected  # noqa: E402
-from infra.rebuild import rebuild_all  # noqa: E402
-from infra.runtime import Runtime  # noqa: E402
-from infra.system_health import snapshot  # noqa: E402
 from projections.platform_metrics import metrics  # noqa: E402
 from tests.conftest import TEST_JWT_KEYS, make_settings  # noqa: E402
 from tests.services import create_database, drop_database, postgres_admin_url  # noqa: E402

@@ -48,7 +48,7 @@ def server(mode: str, workdir: Path) -> Iterator[str]:
         "LANGUAGEMATE_LOG_LEVEL": "WARNING",
     }
     processes: list[subprocess.Popen[bytes]] = []
-    cli = [sys.executable, "-m", "infra.cli"]
+    cli = [sys.executable, "-m", "app.cli"]
     with contextlib.ExitStack() as stack:
         if mode == "embedded":
             processes.append(

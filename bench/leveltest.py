@@ -64,7 +64,7 @@ def server(workdir: Path, model: str, cache: Path) -> Iterator[str]:
         "LANGUAGEMATE_MODEL_CACHE_DIR": str(cache),
         "LANGUAGEMATE_LEVEL_TEST_WAIT_SECONDS": "120",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "serve", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
                             env=env, cwd=ROOT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -110,7 +110,7 @@ STAGES = (
 def timeline(data_dir: Path) -> list[dict[str, float]]:
     """Per test, seconds between its events (from the server's own event store): where
     the time between upload and result goes."""
-    from infra.event_store import open_event_store
+    from eventflow.store import open_event_store
     from tests.conftest import make_settings
 
     store = open_event_store(make_settings(data_dir))

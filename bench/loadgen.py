@@ -58,7 +58,7 @@ from bench.distributed import (  # noqa: E402
 )
 from bench.load import percentile  # noqa: E402
 from bench.procstat import ProcessGroups, usage  # noqa: E402
-from infra.event_store import EVENTS_TABLE  # noqa: E402
+from eventflow.store import EVENTS_TABLE  # noqa: E402
 
 SPOKEN_ANSWER = (
     "I live in Seoul and I work at a bank. On weekends I like hiking with my friends, and I "

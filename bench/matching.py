@@ -180,7 +180,7 @@ def main() -> None:
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from infra.runtime import Runtime
+    from app.runtime import Runtime
     from infra.settings import Settings
 
     admin = postgres_admin_url()

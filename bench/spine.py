@@ -63,27 +63,20 @@ from psycopg import sql as pg_sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
 
-import infra.sources as infra_sources  # noqa: E402
+import eventflow.sources as infra_sources  # noqa: E402
+from app.runtime import Runtime  # noqa: E402
 from commands.base import CommandBus, CommandContext  # noqa: E402
 from domain.aggregate import Cause  # noqa: E402
 from domain.events import DomainEvent, EventMeta, registry  # noqa: E402
-from infra.event_store import (  # noqa: E402
-    EventStore,
-    RecordedEvent,
-    _postgres_datastore,
-    open_event_store,
-)
-from infra.kafka import ensure_topic  # noqa: E402
-from infra.relay import Relay, _partition  # noqa: E402
-from infra.runtime import Runtime  # noqa: E402
+from eventflow.buffer import ProjectionTx  # noqa: E402
+from eventflow.codec import RecordedEvent  # noqa: E402
+from eventflow.kafka import ensure_topic  # noqa: E402
+from eventflow.projection import Projection  # noqa: E402
+from eventflow.readmodels import BatchResult, ReadModels  # noqa: E402
+from eventflow.relay import Relay, _partition  # noqa: E402
+from eventflow.sources import EventSource, KafkaSource  # noqa: E402
+from eventflow.store import EventStore, _postgres_datastore, open_event_store  # noqa: E402
 from infra.settings import Settings  # noqa: E402
-from infra.sources import EventSource, KafkaSource  # noqa: E402
-from projections.engine import (  # noqa: E402
-    BatchResult,
-    Projection,
-    ProjectionTx,
-    ReadModels,
-)
 from tests.services import (  # noqa: E402
     PostgresCluster,
     Tansu,

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4, uuid5
 from domain.aggregate import Aggregate, Cause
 from domain.errors import ConcurrencyConflict
 from domain.system import CommandHandled, HandledCommand
-from infra.event_store import EventStore
+from eventflow.store import EventStore
 
 log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate)
@@ -64,17 +64,37 @@ class Outcome:
 
 
 class UnitOfWork:
-    """The aggregates one command touches; their pending events are saved together."""
+    """The aggregates one command touches; their pending events are saved together.
 
-    def __init__(self, store: EventStore, ctx: CommandContext, cause: Cause) -> None:
+    ``identity`` is shared by the commands of one batch of policy reactions
+    (:class:`ReactionBus`): a command then sees the aggregates earlier reactions of the batch
+    loaded and changed, as if their events were already stored."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        ctx: CommandContext,
+        cause: Cause,
+        identity: dict[UUID, Aggregate] | None = None,
+    ) -> None:
         self._store = store
         self._ctx = ctx
         self.cause = cause
+        self._identity: dict[UUID, Aggregate] = {} if identity is None else identity
         self._loaded: list[Aggregate] = []
+
+    def _known(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        found = self._identity.get(aggregate_id)
+        if found is not None and not isinstance(found, cls):
+            raise TypeError(f"{aggregate_id} is a {type(found).__name__}, not a {cls.__name__}")
+        return found
 
     def load(self, cls: type[A], aggregate_id: UUID, *, check_expected: bool = False) -> A:
         """Load (or start, when it has no history) an aggregate for this command."""
-        aggregate = self._store.load(cls, aggregate_id) or cls(aggregate_id)
+        aggregate = self._known(cls, aggregate_id)
+        if aggregate is None:
+            aggregate = self._store.load(cls, aggregate_id) or cls(aggregate_id)
+            self._identity[aggregate_id] = aggregate
         expected = self._ctx.expected_version
         if check_expected and expected is not None and aggregate.version != expected:
             raise ConcurrencyConflict(
@@ -90,7 +110,8 @@ class UnitOfWork:
 
         Saves a read per creation; if the id exists after all, its version-1 event collides
         in the store and the command fails as a concurrency conflict, never overwrites."""
-        aggregate = cls(aggregate_id)
+        aggregate = self._known(cls, aggregate_id) or cls(aggregate_id)
+        self._identity[aggregate_id] = aggregate
         self._loaded.append(aggregate)
         return aggregate
 
@@ -112,12 +133,7 @@ class CommandBus:
         if marker_id is not None and (previous := self._previous_outcome(marker_id)):
             return previous
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            cause = Cause(
-                occurred_at=self.clock(),
-                correlation_id=ctx.correlation_id,
-                actor_id=ctx.actor_id,
-                causation_id=ctx.causation_id,
-            )
+            cause = self.cause(ctx)
             uow = UnitOfWork(self.store, ctx, cause)
             result = decide(uow)
             events = uow.pending()
@@ -137,6 +153,14 @@ class CommandBus:
                 time.sleep(random.uniform(0, min(0.001 * 2**attempt, 0.05)))
         raise AssertionError("unreachable")
 
+    def cause(self, ctx: CommandContext) -> Cause:
+        return Cause(
+            occurred_at=self.clock(),
+            correlation_id=ctx.correlation_id,
+            actor_id=ctx.actor_id,
+            causation_id=ctx.causation_id,
+        )
+
     @staticmethod
     def _marker_id(command: str, ctx: CommandContext) -> UUID | None:
         if ctx.idempotency_key is None:
@@ -150,3 +174,23 @@ class CommandBus:
         marker = history[0]
         assert isinstance(marker, CommandHandled)
         return Outcome(marker.outcome, [], duplicate=True)
+
+
+class ReactionBus(CommandBus):
+    """Runs the commands of a batch of policy reactions against shared state and appends
+    nothing itself: the policy group appends everything they decided in one transaction,
+    together with its tracking (``policies.groups``), so exactly-once needs no marker event
+    per reaction. Each command still gets its own cause (time, correlation, causation)."""
+
+    def __init__(self, store: EventStore, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(store, clock)
+        self.identity: dict[UUID, Aggregate] = {}
+
+    def run(self, command: str, ctx: CommandContext, decide: Decision) -> Outcome:
+        uow = UnitOfWork(self.store, ctx, self.cause(ctx), identity=self.identity)
+        result = decide(uow)
+        return Outcome(result, [])
+
+    def pending(self) -> list[Any]:
+        """Every event the batch's commands decided, each aggregate's in version order."""
+        return [event for aggregate in self.identity.values() for event in aggregate.collect()]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Literal
 from uuid import uuid4
-from weakref import WeakKeyDictionary
 
-from cachetools import TTLCache
 from pydantic import BaseModel, ConfigDict, Field
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
@@ -16,17 +14,11 @@ from domain.chat import (
     MAX_TEXT,
     ROOM_NUMBER_LIMIT,
     ChatMessage,
-    ChatMessagePosted,
     ChatRoom,
     direct_room_id,
     message_aggregate_id,
     room_aggregate_id,
 )
-from domain.matching import MatchRequestAccepted
-from infra.fanout import room_channel
-from infra.policies import Policy, PolicyContext
-from projections.chat import message_view, people
-from projections.engine import ReadModels
 
 
 class CreateRoom(BaseModel):
@@ -160,62 +152,3 @@ def post_message(
         return {"message_id": posted, "room_id": command.room_id}
 
     return bus.run("chat.PostMessage", ctx, decide)
-
-
-rooms_for_matches = Policy("chat.rooms_for_matches")
-"""Opens the 1:1 room of two users when a match request between them is accepted."""
-
-
-@rooms_for_matches.when(MatchRequestAccepted)
-def _open_room(event: MatchRequestAccepted, policy: PolicyContext) -> None:
-    open_direct_room(
-        policy.bus,
-        policy.ctx,
-        user_a=event.receiver_id,
-        user_b=event.sender_id,
-        match_id=event.match_id,
-        name="1:1",
-    )
-
-
-live = Policy("chat.live")
-"""Publishes each posted message to its room's live channel, in the order of the event log
-(so every socket sees a room's messages in the order they were accepted); the API processes
-hand it to their subscribed sockets, the sender's own included."""
-live.poll_seconds = 0.02
-live.batch_window_seconds = 0.0
-live.follow_log = True
-
-
-SENDER_CACHE_SECONDS = 10.0
-_senders: WeakKeyDictionary[ReadModels, TTLCache[str, dict[str, Any]]] = WeakKeyDictionary()
-
-
-def _sender(read_models: ReadModels, user_id: str) -> dict[str, Any]:
-    """How a sender is shown, remembered for a few seconds: a busy room's messages come
-    from a handful of people, and two lookups per message were the live path's bottleneck
-    (a renamed sender shows the new name within ``SENDER_CACHE_SECONDS``)."""
-    cache = _senders.setdefault(read_models, TTLCache(10_000, SENDER_CACHE_SECONDS))
-    found = cache.get(user_id)
-    if found is None:
-        found = cache[user_id] = people(read_models, [user_id])[user_id]
-    return found
-
-
-@live.when(ChatMessagePosted)
-def _publish(event: ChatMessagePosted, policy: PolicyContext) -> None:
-    services = policy.services
-    if services.live is None or services.read_models is None:
-        raise RuntimeError("the live policy needs a publisher and the read models")
-    sender = _sender(services.read_models, event.sender_id)
-    row = {
-        "message_id": event.message_id,
-        "room_id": event.room_id,
-        "text": event.text,
-        "image_urls": event.image_urls,
-        "audio_url": event.audio_url,
-        "audio_duration": event.audio_duration,
-        "message_type": event.message_type,
-        "sent_at": event.meta.occurred_at,
-    }
-    services.live.publish(room_channel(event.room_id), message_view(row, sender))

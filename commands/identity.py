@@ -15,25 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.errors import RuleViolation
 from domain.identity import (
+    EMAIL_PATTERN,
     Account,
-    AccountDeleted,
     AuthSession,
     Provider,
     RefreshResult,
     Role,
+    normalise_email,
 )
-from infra.policies import Policy, PolicyContext
 
 ACCOUNT_NAMESPACE = UUID("0b8f3f5e-5d55-4d0e-8b0a-6a3f2f1c7e21")
-EMAIL_PATTERN = r"^[^@\s<>?~]+@[^@\s<>?~]+\.[^@\s<>?~]+$"
 BCRYPT_ROUNDS = 12
 _DUMMY_HASH = bcrypt.hashpw(b"timing-equaliser", bcrypt.gensalt(BCRYPT_ROUNDS))
 """Checked against when the account does not exist, so unknown and known addresses take the
 same time to fail (no account enumeration by timing)."""
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def account_id_for(pepper: str, email: str) -> UUID:
@@ -346,15 +341,3 @@ def disable_two_factor(bus: CommandBus, ctx: CommandContext, *, user_id: str, co
         return {"user_id": user_id}
 
     return bus.run("identity.DisableTwoFactor", ctx, decide)
-
-
-shredder = Policy("identity.shredder")
-"""Destroys a deleted account's key. The API destroys it at once too; this policy makes the
-erasure certain even if that process died between the event and the key deletion."""
-
-
-@shredder.when(AccountDeleted)
-def _shred(event: AccountDeleted, policy: PolicyContext) -> None:
-    cipher = policy.bus.store.cipher
-    if cipher is not None:
-        cipher.keys.destroy(str(event.aggregate_id))

@@ -8,24 +8,15 @@ import secrets
 from typing import Any
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
-from commands.notifications import notify
 from domain import reference
 from domain.errors import RuleViolation
 from domain.level_tests import (
     TEST_ID_LIMIT,
-    AnalysisRequested,
-    AnswerRecorded,
-    AnswerTranscribed,
-    LevelAssessed,
     LevelTest,
     Mode,
     level_test_key,
 )
-from domain.profiles import Profile, profile_id
-from infra.policies import Policy, PolicyContext
 
-TRANSCRIBE = "leveltest.transcribe"
-ASSESS = "leveltest.assess"
 LANGUAGE_NAMES = {"english": "en", "korean": "ko", "japanese": "ja", "chinese": "zh",
                   "spanish": "es", "french": "fr", "german": "de"}  # fmt: skip
 
@@ -112,45 +103,3 @@ def _test(uow: UnitOfWork, test_id: int) -> LevelTest:
     if not 1 <= test_id < TEST_ID_LIMIT:
         raise RuleViolation("no such level test", code="LEVEL_TEST_NOT_FOUND")
     return uow.load(LevelTest, level_test_key(test_id))
-
-
-pipeline = Policy("leveltest.pipeline")
-"""Recorded answer -> transcription job; transcribed and requested -> assessment job."""
-pipeline.poll_seconds = 0.05
-
-
-@pipeline.when(AnswerRecorded)
-def _transcribe(event: AnswerRecorded, policy: PolicyContext) -> None:
-    if policy.jobs is None:
-        raise RuntimeError("the level-test pipeline needs the job queue")
-    policy.jobs.send(TRANSCRIBE, event.test_id, event.question_id, event.recording)
-
-
-@pipeline.when(AnswerTranscribed, AnalysisRequested)
-def _assess(event: AnswerTranscribed | AnalysisRequested, policy: PolicyContext) -> None:
-    if policy.jobs is None:
-        raise RuntimeError("the level-test pipeline needs the job queue")
-    test = policy.bus.store.load(LevelTest, level_test_key(event.test_id))
-    if test is not None and test.status == "analyzing" and test.transcribed:
-        policy.jobs.send(ASSESS, event.test_id)
-
-
-results = Policy("leveltest.results")
-"""An assessment becomes the learner's assessed level and a notification."""
-
-
-@results.when(LevelAssessed)
-def _assessed(event: LevelAssessed, policy: PolicyContext) -> None:
-    language = reference.language_by_code(event.language)
-
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
-        profile = uow.load(Profile, profile_id(event.user_id))
-        if language is not None and profile.version:
-            profile.record_assessed_level(uow.cause, language_id=language.id, level=event.level,
-                                          test_id=event.test_id)  # fmt: skip
-        return {}
-
-    policy.bus.run("profiles.RecordAssessedLevel", policy.ctx, decide)
-    notify(policy.bus, policy.ctx, event, recipient_id=event.user_id, kind="level_test_result",
-           category="LEVEL_TEST", click_url="/level-test/result",
-           data={"testId": event.test_id, "level": event.level})  # fmt: skip

@@ -15,10 +15,8 @@ from domain.errors import NotFound
 from domain.identity import Account
 from domain.matching import MatchPair, pair_id
 from domain.profile_embeddings import ProfileEmbedding, embedding_id
-from domain.profiles import InterestsChosen, Profile, SelfBioSet, profile_id
-from infra.policies import Policy, PolicyContext
+from domain.profiles import Profile, profile_id
 
-EMBED_PROFILE = "matching.embed_profile"
 """The worker job that recomputes a learner's profile embedding (``workers/embeddings.py``)."""
 
 
@@ -155,16 +153,3 @@ def record_profile_embedding(
         return {"recorded": recorded}
 
     return bus.run("matching.RecordProfileEmbedding", ctx, decide)
-
-
-embedder = Policy("matching.embedder")
-"""Sends the embedding job when what the vector is made of (bio, interests, goals) changes."""
-
-
-@embedder.when(SelfBioSet, InterestsChosen)
-def _embed(event: SelfBioSet | InterestsChosen, policy: PolicyContext) -> None:
-    if isinstance(event, InterestsChosen) and event.kind == "learning_styles":
-        return
-    if policy.jobs is None:
-        raise RuntimeError("the embedder policy needs a job queue")
-    policy.jobs.send(EMBED_PROFILE, event.user_id)

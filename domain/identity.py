@@ -23,6 +23,15 @@ from domain.events import DomainEvent, Personal
 
 Provider = Literal["dev", "password", "google", "naver"]
 Role = Literal["admin"]
+EMAIL_PATTERN = r"^[^@\s<>?~]+@[^@\s<>?~]+\.[^@\s<>?~]+$"
+"""What an address must look like, however it arrives (a form, an OAuth provider)."""
+
+
+def normalise_email(email: str) -> str:
+    """One spelling per address: accounts are keyed by it."""
+    return email.strip().lower()
+
+
 REFRESH_GRACE = timedelta(seconds=10)
 """A just-rotated token presented again within this window is a client race (two tabs, two
 parallel 401s), not a theft: it gets the current token instead of revoking the family."""

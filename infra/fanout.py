@@ -83,8 +83,11 @@ class Fanout:
             if first:
                 self._pubsub.subscribe(**{channel: self._dispatch})
             if self._thread is None:
+                # The listener blocks until a message arrives (a socket read on Redis, an
+                # event in the in-process stand-in); the sleep time only bounds how long it
+                # waits before checking whether it should stop.
                 self._thread = self._pubsub.run_in_thread(
-                    sleep_time=0.01, daemon=True, exception_handler=self._failed
+                    sleep_time=1.0, daemon=True, exception_handler=self._failed
                 )
         return token
 

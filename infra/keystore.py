@@ -20,6 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from domain.events import ERASED
+from infra.database import schema_lock
+from infra.settings import Settings
 
 PREFIX = "pii:v1:"
 CACHE_SECONDS = 30.0
@@ -139,3 +141,21 @@ class PersonalDataCipher:
             return ERASED
         raw = base64.b64decode(value[len(PREFIX) :])
         return AESGCM(key).decrypt(raw[:12], raw[12:], subject.encode()).decode()
+
+
+def open_key_store(settings: Settings) -> KeyStore:
+    url = settings.keystore_database_url or settings.database_url
+    if not url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return KeyStore(sa.create_engine(f"sqlite:///{settings.data_dir / 'keys.sqlite3'}"))
+    if not url.startswith(("postgresql://", "postgres://")):
+        return KeyStore(sa.create_engine(url))
+    with schema_lock(url):  # every role opens the key store at start-up, all at once
+        # Bounded like the other pools (keys are cached, so a busy process rarely needs
+        # more): SQLAlchemy's default of 5 + 10 made this the largest pool of a process.
+        engine = sa.create_engine(
+            "postgresql+psycopg://" + url.split("://", 1)[1],
+            pool_size=settings.db_pool_size,
+            max_overflow=0,
+        )
+        return KeyStore(engine)

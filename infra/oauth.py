@@ -55,7 +55,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import redis
 
-from commands.identity import EMAIL_PATTERN, normalise_email
+from domain.identity import EMAIL_PATTERN, normalise_email
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     """Connections per pool (the event store with as many again as overflow, the read
     models twice this, the key store this): a process holds at most five times this, so
     size it so every process of a deployment fits the server's ``max_connections``."""
+    projection_groups: str = ""
+    """Processing groups beyond the default one, ``name=projection,projection;name=...``:
+    each group is one subscription and one transaction per batch (``languagemate projector
+    NAME`` runs one, so groups can be spread over processes). Projections not named here
+    share the group ``read-models``; one that needs the log's order runs alone."""
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)
@@ -154,6 +159,11 @@ class Settings(BaseSettings):
     """How long the AI service routes wait for a worker before answering 503."""
     ai_rate_limit: str = "30/minute"
     """Per user, over the AI service routes (transcribe, evaluate, realtime feedback)."""
+
+    embedding_delay_seconds: float = Field(default=3.0, ge=0, le=600)
+    """How long a profile-embedding job waits after a change: a burst of edits (typing a
+    bio, saving onboarding steps) is embedded once, from the latest text, rather than
+    once per edit (each run costs tens of milliseconds of CPU)."""
 
     presence_ttl_seconds: float = Field(default=60.0, ge=1)
     """How long a user stays online after the process holding their socket stops renewing

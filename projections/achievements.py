@@ -17,8 +17,10 @@ from domain.achievements import (
     AchievementUnlocked,
 )
 from domain.identity import AccountDeleted
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.readmodels import ReadModels
 from projections.analytics import utc
-from projections.engine import Projection, ProjectionTx, ReadModels
 
 achievements = Projection("achievements")
 

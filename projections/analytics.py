@@ -36,7 +36,9 @@ from domain.matching import (
     MatchRequestRejected,
 )
 from domain.sessions import SessionCompleted, SessionProposed, SessionStarted
-from projections.engine import Projection, ProjectionTx, ReadModels
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.readmodels import ReadModels
 from projections.profiles import time_zone_of
 
 analytics = Projection("analytics")

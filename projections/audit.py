@@ -18,8 +18,9 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from infra.event_store import RecordedEvent
-from projections.engine import Projection, ProjectionTx
+from eventflow.buffer import ProjectionTx
+from eventflow.codec import RecordedEvent
+from eventflow.projection import Projection
 
 GENESIS = "0" * 64
 audit = Projection("audit_chain")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from eventflow.projection import Projection
 from projections.achievements import achievements
 from projections.analytics import analytics
 from projections.audit import audit
 from projections.chat import chat
-from projections.engine import Projection
 from projections.identity import accounts
 from projections.level_tests import level_tests
 from projections.matching import matching

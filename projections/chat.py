@@ -22,7 +22,10 @@ from domain.chat import (
 )
 from domain.events import ERASED
 from domain.identity import AccountDeleted
-from projections.engine import Projection, ProjectionTx, ReadModels, Window
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.queries import Window
+from eventflow.readmodels import ReadModels
 from projections.identity import get_accounts
 from projections.profiles import get_profiles, image_path
 

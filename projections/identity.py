@@ -25,7 +25,10 @@ from domain.identity import (
     TwoFactorDisabled,
     TwoFactorEnabled,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels, rows_where
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.queries import rows_where
+from eventflow.readmodels import ReadModels
 
 accounts = Projection("accounts")
 

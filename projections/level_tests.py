@@ -17,7 +17,10 @@ from domain.level_tests import (
     LevelTestFailed,
     LevelTestStarted,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels, page_of
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.queries import page_of
+from eventflow.readmodels import ReadModels
 
 level_tests = Projection("level_tests")
 

@@ -40,7 +40,10 @@ from domain.profiles import (
     ResidenceSet,
     TargetLanguagesSet,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels, Window, page_of
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.queries import Window, page_of
+from eventflow.readmodels import ReadModels
 
 matching = Projection("matching")
 

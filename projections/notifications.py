@@ -21,16 +21,13 @@ from domain.notifications import (
     NotificationRead,
 )
 from domain.push_devices import PushDeviceRegistered, PushDeviceRemoved
-from infra.event_store import RecordedEvent
+from eventflow.buffer import ProjectionTx
+from eventflow.codec import RecordedEvent
+from eventflow.projection import Projection
+from eventflow.queries import Window, page_of
+from eventflow.readmodels import ReadModels
+from eventflow.schema import tracking_table
 from projections.chat import people
-from projections.engine import (
-    Projection,
-    ProjectionTx,
-    ReadModels,
-    Window,
-    page_of,
-    tracking_table,
-)
 from projections.profiles import get_settings
 
 notifications = Projection("notifications")

@@ -24,7 +24,9 @@ from domain.level_tests import LevelAssessed
 from domain.matching import MatchRequestAccepted, MatchRequested
 from domain.profiles import NativeLanguageSet, OnboardingCompleted, TargetLanguagesSet
 from domain.sessions import SessionCompleted
-from projections.engine import Projection, ProjectionTx, ReadModels
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.readmodels import ReadModels
 
 platform = Projection("platform_metrics")
 Grouping = Literal["day", "week", "month"]

@@ -31,7 +31,10 @@ from domain.profiles import (
     StudyPreferencesSet,
     TargetLanguagesSet,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels, rows_where
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.queries import rows_where
+from eventflow.readmodels import ReadModels
 
 Section = TypeVar("Section", bound=BaseModel)
 

@@ -10,7 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.rooms import RoomCreated, RoomEnded, RoomJoined, RoomLeft
-from projections.engine import Projection, ProjectionTx, ReadModels
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.readmodels import ReadModels
 
 rooms = Projection("rooms")
 ACTIVE_WINDOW = timedelta(hours=24)

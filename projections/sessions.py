@@ -30,7 +30,10 @@ from domain.sessions import (
     SessionRescheduled,
     SessionStarted,
 )
-from projections.engine import Projection, ProjectionTx, ReadModels, Window
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.queries import Window
+from eventflow.readmodels import ReadModels
 
 sessions = Projection("sessions")
 

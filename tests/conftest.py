@@ -172,7 +172,7 @@ def redis_url(redis_server_url: str) -> str:
 # Application fixtures: settings and runtimes for the embedded and distributed modes.
 # ======================================================================================
 
-from infra.runtime import Runtime  # noqa: E402
+from app.runtime import Runtime  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 
 TEST_JWT_KEYS = "test-key:" + "k" * 48
@@ -191,6 +191,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "kafka_heartbeat_interval_ms": 500,
         "model_cache_dir": MODEL_CACHE,
         "llm_model": "smollm2",  # small and quick; `auto` would take Qwen when installed
+        "embedding_delay_seconds": 0,  # the tests that wait for a vector need it at once
     }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 

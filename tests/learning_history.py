@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from commands import level_tests, sessions
 from commands.base import CommandBus, CommandContext
 from commands.chat import PostMessage, post_message
-from infra.runtime import Runtime
 from tests.support import signed_in_learner
 
 T = TypeVar("T")

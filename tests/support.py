@@ -14,12 +14,16 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser
+from app.runtime import Runtime
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain.aggregate import Aggregate, Cause, applies
 from domain.events import DomainEvent
-from infra.runtime import Runtime
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
+from eventflow.readmodels import ReadModels
+from eventflow.runner import GroupRunner
+from eventflow.sources import EventSource
 from projections.catalog import PROJECTIONS
-from projections.engine import Projection, ProjectionTx, ReadModels
 
 T = TypeVar("T")
 
@@ -80,13 +84,15 @@ class PoisonSwitch:
     armed = True
 
 
-def make_counters_projection(name: str = "counters") -> Projection:
+def make_counters_projection(name: str = "counters", *, poisoned: bool = True) -> Projection:
+    """Counters by aggregate; ``poisoned``: fails on poison events while the switch is armed."""
     projection = Projection(name)
+    base = name  # each projection its own table (they all count the same events)
 
     @projection.tables
     def _tables(metadata: sa.MetaData, table_name: Callable[[str], str]) -> None:
         sa.Table(
-            table_name("counters"),
+            table_name(base),
             metadata,
             sa.Column("counter_id", sa.String(36), primary_key=True),
             sa.Column("value", sa.Integer, nullable=False),
@@ -95,24 +101,22 @@ def make_counters_projection(name: str = "counters") -> Projection:
 
     @projection.on(Incremented)
     def _incremented(event: Incremented, tx: ProjectionTx) -> None:
-        if event.poison and PoisonSwitch.armed:
+        if event.poison and poisoned and PoisonSwitch.armed:
             raise ValueError("poison event")
-        table = tx.table("counters")
+        table = tx.table(base)
         updated = tx.execute(
             table.update()
             .where(table.c.counter_id == str(event.aggregate_id))
             .values(value=table.c.value + event.by, events=table.c.events + 1)
         ).rowcount
         if not updated:
-            tx.insert(
-                "counters", {"counter_id": str(event.aggregate_id), "value": event.by, "events": 1}
-            )
+            tx.insert(base, {"counter_id": str(event.aggregate_id), "value": event.by, "events": 1})
 
     return projection
 
 
 def counter_values(read_models: ReadModels, projection: Projection) -> dict[str, tuple[int, int]]:
-    table = read_models.table(projection, "counters")
+    table = read_models.table(projection, projection.name)
     with read_models.engine.connect() as conn:
         return {r.counter_id: (r.value, r.events) for r in conn.execute(sa.select(table))}
 
@@ -332,3 +336,11 @@ def onboarded_learner(client: TestClient, name: str) -> dict[str, Any]:
     )
     assert done.status_code == 200, done.text
     return {"id": data["user"]["id"], "headers": headers}
+
+
+def follow(rt: Runtime, projection: Projection, *, kafka: bool) -> tuple[GroupRunner, EventSource]:
+    """A runner of ``projection`` alone (a group of one) and a source from where it stands,
+    to drive step by step."""
+    group = rt.projection_groups([projection.name])[0]
+    runner = rt.runner(group, kafka=kafka)
+    return runner, (rt.kafka_source if kafka else rt.log_source)(group, group.start())

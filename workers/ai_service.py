@@ -11,32 +11,28 @@ decisions.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from infra.jobs import AI_CONVERSATION_FEEDBACK, AI_EVALUATE, AI_TRANSCRIBE
 from infra.media import audio
 from workers import cefr_scorer, level_feedback, llm, speech
 from workers.cefr_features import text_features
 from workers.jobs import job
 from workers.level_feedback import suggestions
+from workers.services import WorkerServices
 
-if TYPE_CHECKING:
-    from infra.runtime import Runtime
-
-TRANSCRIBE = "ai.transcribe"
-EVALUATE = "ai.evaluate"
-CONVERSATION_FEEDBACK = "ai.conversation_feedback"
 MIN_WORDS_FOR_LEVEL = 40
 """Below this the scorer's level mostly reflects the length (the calibration set's
 answers run to about 120 words), so a chat message that short gets no level."""
 
 
-def _model(runtime: Runtime) -> llm.LanguageModel | None:
+def _model(runtime: WorkerServices) -> llm.LanguageModel | None:
     return llm.shared_model(runtime.settings.llm_model, runtime.settings.model_cache)
 
 
-@job(TRANSCRIBE, queue="ai", answers=True, max_retries=0)
+@job(AI_TRANSCRIBE, max_retries=0)
 def transcribe(
-    runtime: Runtime, blob_key: str, language: str, prompt: str | None
+    runtime: WorkerServices, blob_key: str, language: str, prompt: str | None
 ) -> dict[str, Any]:
     """Text and word timings of a recording the API checked and parked in the blob store
     (audio is too large for a queue message); the parked copy is removed either way."""
@@ -59,8 +55,8 @@ def transcribe(
     }
 
 
-@job(EVALUATE, queue="ai", answers=True, max_retries=0)
-def evaluate(runtime: Runtime, language: str, responses: list[list[Any]]) -> dict[str, Any]:
+@job(AI_EVALUATE, max_retries=0)
+def evaluate(runtime: WorkerServices, language: str, responses: list[list[Any]]) -> dict[str, Any]:
     """The CEFR result for ``[prompt, transcript, words]`` rows (words may be empty)."""
     answers = [
         cefr_scorer.Answer(prompt or "", text, words or []) for prompt, text, words in responses
@@ -68,8 +64,8 @@ def evaluate(runtime: Runtime, language: str, responses: list[list[Any]]) -> dic
     return cefr_scorer.assess(answers, language, llm=_model(runtime))
 
 
-@job(CONVERSATION_FEEDBACK, queue="ai", answers=True, max_retries=0)
-def conversation_feedback(runtime: Runtime, message: str, language: str) -> dict[str, Any]:
+@job(AI_CONVERSATION_FEEDBACK, max_retries=0)
+def conversation_feedback(runtime: WorkerServices, message: str, language: str) -> dict[str, Any]:
     """Corrections and suggestions for one thing a learner wrote or said in a conversation:
     measured text features say what to practise; the model only proposes corrections of
     sentences the learner actually wrote."""

@@ -9,25 +9,29 @@ stale or repeat the text it already has, so duplicates and reordering are harmle
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from commands.base import CommandContext
-from commands.matching import EMBED_PROFILE, record_profile_embedding
+from commands.matching import record_profile_embedding
 from domain.identity import Account
-from domain.profile_embeddings import document_digest, pack_vector, profile_document
+from domain.profile_embeddings import (
+    ProfileEmbedding,
+    document_digest,
+    embedding_id,
+    pack_vector,
+    profile_document,
+)
 from domain.profiles import Profile, profile_id
+from infra.jobs import EMBED_PROFILE
 from workers import sentence_encoder
 from workers.jobs import job
-
-if TYPE_CHECKING:
-    from infra.runtime import Runtime
+from workers.services import WorkerServices
 
 log = logging.getLogger(__name__)
 
 
-@job(EMBED_PROFILE, queue="embeddings", max_retries=3)
-def embed_profile(runtime: Runtime, user_id: str) -> None:
+@job(EMBED_PROFILE, max_retries=3)
+def embed_profile(runtime: WorkerServices, user_id: str) -> None:
     if not sentence_encoder.available():
         log.warning("profile embeddings are off: the embeddings extra/model is not installed")
         return
@@ -40,6 +44,9 @@ def embed_profile(runtime: Runtime, user_id: str) -> None:
         return
     model = sentence_encoder.MODEL_NAME
     digest = document_digest(model, document)
+    known = runtime.store.load(ProfileEmbedding, embedding_id(user_id))
+    if known is not None and known.digest == digest:
+        return  # a burst of changes: an earlier run already embedded this text
     vector = sentence_encoder.shared_encoder().encode([document])[0]
     record_profile_embedding(
         runtime.bus,

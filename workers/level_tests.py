@@ -12,24 +12,23 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from commands.base import CommandContext
-from commands.level_tests import ASSESS, TRANSCRIBE, fail_test, record_assessment, record_transcript
+from commands.level_tests import fail_test, record_assessment, record_transcript
 from domain.level_tests import LevelTest, level_test_key
+from infra.jobs import ASSESS_TEST, TRANSCRIBE_ANSWER
 from infra.media import audio
 from workers import cefr_scorer, llm, sentence_encoder, speech
 from workers.jobs import job
 from workers.model_files import ModelUnavailable
-
-if TYPE_CHECKING:
-    from infra.runtime import Runtime
+from workers.services import WorkerServices
 
 log = logging.getLogger(__name__)
 ACTOR = CommandContext(actor_id="worker.leveltest")
 
 
-def _give_up(runtime: Runtime, test_id: int, *_: Any, error: Exception) -> None:
+def _give_up(runtime: WorkerServices, test_id: int, *_: Any, error: Exception) -> None:
     fail_test(
         runtime.bus,
         ACTOR,
@@ -38,12 +37,12 @@ def _give_up(runtime: Runtime, test_id: int, *_: Any, error: Exception) -> None:
     )
 
 
-def _load(runtime: Runtime, test_id: int) -> LevelTest | None:
+def _load(runtime: WorkerServices, test_id: int) -> LevelTest | None:
     return runtime.store.load(LevelTest, level_test_key(test_id))
 
 
-@job(TRANSCRIBE, queue="speech", give_up=_give_up, max_retries=3, min_backoff_ms=2_000)
-def transcribe(runtime: Runtime, test_id: int, question_id: int, recording: str) -> None:
+@job(TRANSCRIBE_ANSWER, give_up=_give_up, max_retries=3, min_backoff_ms=2_000)
+def transcribe(runtime: WorkerServices, test_id: int, question_id: int, recording: str) -> None:
     test = _load(runtime, test_id)
     answer = test.answers.get(question_id) if test else None
     if test is None or answer is None or answer.recording != recording:
@@ -69,8 +68,8 @@ def transcribe(runtime: Runtime, test_id: int, question_id: int, recording: str)
                       model_version=result.model_version)  # fmt: skip
 
 
-@job(ASSESS, queue="speech", give_up=_give_up, max_retries=3, min_backoff_ms=2_000)
-def assess(runtime: Runtime, test_id: int) -> None:
+@job(ASSESS_TEST, give_up=_give_up, max_retries=3, min_backoff_ms=2_000)
+def assess(runtime: WorkerServices, test_id: int) -> None:
     test = _load(runtime, test_id)
     if test is None or test.status != "analyzing" or not test.transcribed:
         return
@@ -96,7 +95,7 @@ def assess(runtime: Runtime, test_id: int) -> None:
     record_assessment(runtime.bus, ACTOR, test_id, result)
 
 
-def _unavailable(runtime: Runtime, test_id: int, what: str, error: ModelUnavailable) -> None:
+def _unavailable(runtime: WorkerServices, test_id: int, what: str, error: ModelUnavailable) -> None:
     """A model that cannot load fails the test at once: retrying will not install it."""
     log.error("level test %s: the %s is unavailable: %s", test_id, what, error)
     reason = f"the level test's {what} is unavailable on this server; please try later"

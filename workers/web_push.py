@@ -12,21 +12,20 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 from commands.base import CommandContext
-from commands.notifications import WEB_PUSH, remove_push_device
+from commands.notifications import remove_push_device
 from domain.notifications import Notification
 from domain.push_devices import PushDevices, push_devices_id
 from domain.settings import NotificationSettings
+from infra.jobs import WEB_PUSH
 from infra.webpush import Delivery, Subscription
 from projections.notifications import push_devices_of, render
 from projections.profiles import settings_of, time_zone_of
 from workers.jobs import job
-
-if TYPE_CHECKING:
-    from infra.runtime import Runtime
+from workers.services import WorkerServices
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,8 @@ class DeviceNotProjectedYet(Exception):
     """The device is registered but not yet in the read model; the job is retried."""
 
 
-@job(WEB_PUSH, queue="push", max_retries=8)
-def web_push(runtime: Runtime, user_id: str, device: str, row: dict[str, Any]) -> None:
+@job(WEB_PUSH, max_retries=8)
+def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, Any]) -> None:
     if not runtime.web_push.enabled:
         return
     found = [d for d in push_devices_of(runtime.read_models, user_id) if d["device"] == device]
@@ -57,7 +56,7 @@ def web_push(runtime: Runtime, user_id: str, device: str, row: dict[str, Any]) -
                            user_id=user_id, device=device, reason="expired")  # fmt: skip
 
 
-def _still_wanted(runtime: Runtime, user_id: str, row: dict[str, Any]) -> bool:
+def _still_wanted(runtime: WorkerServices, user_id: str, row: dict[str, Any]) -> bool:
     if runtime.presence.of([user_id], time.time())[user_id]["status"] == "ONLINE":
         return False
     notification = runtime.store.load(Notification, UUID(row["notification_id"]))

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import MODEL_CACHE, TEST_JWT_KEYS
 
-CLI = [sys.executable, "-m", "infra.cli"]
+CLI = [sys.executable, "-m", "app.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 
 

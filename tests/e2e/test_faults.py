@@ -36,9 +36,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from api.stomp import Frame
+from app.runtime import Runtime
 from domain.profile_embeddings import ProfileEmbedded
-from infra.event_store import EventStore, open_event_store
-from infra.runtime import Runtime
+from eventflow.store import EventStore, open_event_store
 from tests import services
 from tests.chaos import RefusingProxy
 from tests.conftest import make_settings

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from domain.level_tests import AnswerTranscribed, LevelAssessed
-from infra.event_store import open_event_store
+from eventflow.store import open_event_store
 from tests.conftest import make_settings
 from tests.e2e.conftest import Processes, wait_healthy
 from tests.services import free_port

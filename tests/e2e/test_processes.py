@@ -18,8 +18,8 @@ import psycopg
 from kafka import KafkaConsumer
 
 from commands.base import CommandBus, CommandContext
-from infra.event_store import open_event_store
-from infra.relay import RelayPosition
+from eventflow.relay import RelayPosition
+from eventflow.store import open_event_store
 from tests.conftest import TEST_JWT_KEYS, make_settings
 from tests.e2e.conftest import CLI, ROOT, Processes, wait_healthy
 from tests.services import free_port

@@ -9,12 +9,14 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from commands.achievements import count_session, tracker
+from app.runtime import Runtime
+from commands.achievements import count_session
 from commands.base import CommandContext
 from domain.achievements import AchievementUnlocked
 from domain.notifications import NotificationCreated
 from domain.sessions import SessionCompleted
-from infra.runtime import Runtime
+from eventflow.schema import LOG
+from policies.achievements import tracker
 from tests.learning_history import completed_session, data, eventually, matched_pair
 from tests.support import appended_by_requests, signed_in_learner
 
@@ -50,8 +52,8 @@ def test_achievements_unlock_once_from_events_and_are_announced_once(
     assert (first["category"], first["clickUrl"]) == ("ACHIEVEMENT", "/achievements")
     assert first["title"] == "업적 달성" and "첫 세션 완료" in first["message"]
 
-    # The session's completion is delivered again, through the policy (same idempotency
-    # key) and as a bare command (none): nothing is unlocked or announced a second time.
+    # The session's completion is delivered again, through the policy group (its tracking
+    # is past it) and as a bare command: nothing is unlocked or announced a second time.
     def minas() -> tuple[list[str], list[str]]:
         """Mina's unlocks and unlock notifications in the store (Jun's may still come)."""
         unlocked = [e.key for e in _topics(rt, AchievementUnlocked.topic)
@@ -61,12 +63,14 @@ def test_achievements_unlock_once_from_events_and_are_announced_once(
         return unlocked, notified
 
     assert minas() == (["first_friend", "first_session"], ["first_friend", "first_session"])
-    source = _topics(rt, SessionCompleted.topic)[0]
-    policy = next(p for p in rt.policies if p.name == tracker.name)
-    for event_types, reaction in policy.reactions:
-        if SessionCompleted in event_types:
-            reaction(source, policy.context_for(source))
-            reaction(source, policy.context_for(source))
+    completed = next(r for r in rt.store.read_all() if r.topic == SessionCompleted.topic)
+    group = next(g for g in rt.policy_groups() if tracker.name in g.members())
+    eventually(lambda: rt.reacted_upto(group.name), lambda upto: upto >= completed.position,
+               "the policies reacted to the session")  # fmt: skip
+    head = rt.store.max_position()
+    group.apply(LOG, [completed], 0)
+    group.apply(LOG, [completed], 0)
+    assert rt.store.max_position() == head
     again = count_session(rt.bus, CommandContext(actor_id="tester"), user_id=mina["id"],
                           session_id=session_id, minutes=30,
                           day=datetime.now(UTC).date())  # fmt: skip

@@ -13,7 +13,7 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.support import appended_by_requests, signed_in_learner
 from workers import llm, speech
 

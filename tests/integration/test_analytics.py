@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.learning_history import (
     assessed,
     completed_session,

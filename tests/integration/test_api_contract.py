@@ -56,7 +56,7 @@ from schemathesis.specs.openapi.checks import (
 from api.app import create_app
 from api.blank_params import BLANK_MEANS_ABSENT
 from api.openapi import UNAVAILABLE_DESCRIPTION
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.conftest import make_settings
 from tests.support import onboarded_learner, wait_for
 

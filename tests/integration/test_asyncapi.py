@@ -19,9 +19,9 @@ from kafka import KafkaConsumer, TopicPartition
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from app.cli import main
+from app.runtime import Runtime
 from domain.catalog import catalog
-from infra.cli import main
-from infra.runtime import Runtime
 from tests.integration.test_cli import _env
 from tests.support import StompClient, settled, signed_in_learner, token_of
 

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 from starlette.websockets import WebSocketDisconnect
 
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.support import (
     appended_by_requests,
     matched_learners,

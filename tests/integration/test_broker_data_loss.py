@@ -11,15 +11,15 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from app.runtime import Runtime
 from commands.base import CommandContext
-from infra.relay import Relay
-from infra.runners import ProjectionRunner
-from infra.runtime import Runtime
-from infra.sources import KafkaSource
-from projections.engine import Projection
+from eventflow.projection import Projection
+from eventflow.relay import Relay
+from eventflow.runner import GroupRunner
+from eventflow.sources import KafkaSource
 from tests.conftest import make_settings
 from tests.services import Tansu
-from tests.support import counter_values, increment, make_counters_projection
+from tests.support import counter_values, follow, increment, make_counters_projection
 
 pytestmark = pytest.mark.kafka
 
@@ -58,7 +58,7 @@ def _write(rt: Runtime, counters: list[UUID], expected: dict[str, tuple[int, int
 
 
 def _drain(
-    runner: ProjectionRunner,
+    runner: GroupRunner,
     source: KafkaSource,
     done: Callable[[], bool],
     timeout: float = 40,
@@ -66,7 +66,7 @@ def _drain(
     deadline = time.monotonic() + timeout
     while not done():
         assert time.monotonic() < deadline, "the projection did not catch up"
-        runner.step(source, 1)
+        runner.step(source)
 
 
 def test_a_consumer_resuming_into_a_rebuilt_log_rereads_instead_of_skipping(
@@ -82,8 +82,7 @@ def test_a_consumer_resuming_into_a_rebuilt_log_rereads_instead_of_skipping(
         _write(rt, counters, expected)
         after = relay.step(after)
         relay.tick(after)
-    runner = ProjectionRunner(rt.read_models, projection, rt.kafka_source, poll_seconds=0.2)
-    source = rt.kafka_source(projection, 1, rt.read_models.tracking(projection.name, 1))
+    runner, source = follow(rt, projection, kafka=True)
     assert isinstance(source, KafkaSource)
     try:
         _drain(runner, source, lambda: counter_values(rt.read_models, projection) == expected)
@@ -127,8 +126,7 @@ def test_a_running_relay_republishes_after_the_broker_restarts(
     broker.restart()
     _write(rt, counters, expected)
     # A consumer group that starts after the restart finds the whole history again.
-    runner = ProjectionRunner(rt.read_models, projection, rt.kafka_source, poll_seconds=0.2)
-    source = rt.kafka_source(projection, 1, {})
+    runner, source = follow(rt, projection, kafka=True)
     assert isinstance(source, KafkaSource)
     try:
         _drain(runner, source, lambda: counter_values(rt.read_models, projection) == expected)

@@ -8,11 +8,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.chat import PostMessage, post_message
 from domain.chat import ChatRoomCreated, direct_room_id
 from domain.errors import NotFound
-from infra.runtime import Runtime
 from tests.support import appended_by_requests, signed_in_learner
 
 

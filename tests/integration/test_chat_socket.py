@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app.runtime import Runtime
 from domain.chat import ChatMessagePosted
-from infra.runtime import Runtime
 from tests.support import StompClient, appended_by_requests, signed_in_learner, token_of
 
 

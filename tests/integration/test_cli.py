@@ -14,15 +14,16 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from app.cli import main
+from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.identity import sign_in
 from domain.catalog import CONTEXT_MODULES
 from domain.events import DomainEvent
-from infra.cli import main
-from infra.runtime import Runtime
 from projections.catalog import PROJECTIONS
 from projections.identity import accounts, get_account
 from tests.conftest import TEST_JWT_KEYS, make_settings
+from tests.support import follow
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -61,9 +62,9 @@ def _seed(tmp_path: Path, runtimes: Callable[..., Runtime], users: int) -> Runti
             name=f"User {index}",
             provider="dev",
         )
-    runner = rt.projection_runner(accounts, kafka=False)
-    source = rt.log_source(accounts, 1, {})
-    runner.catch_up(source, 1, rt.store.max_position())
+    runner, source = follow(rt, accounts, kafka=False)
+    runner.catch_up(source, rt.store.max_position())
+    source.close()
     return rt
 
 
@@ -235,11 +236,11 @@ def test_role_health_needs_a_live_process_with_no_crashing_thread(
     import subprocess
     import sys
 
-    from infra import cli
+    from app import cli
 
     assert "not running" in _health(tmp_path, "policies")["problems"][0]
     role = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "policies"],
+        [sys.executable, "-m", "app.cli", "policies"],
         env={**os.environ, **_env(tmp_path / "var")},
         cwd=Path(__file__).resolve().parents[2],
     )

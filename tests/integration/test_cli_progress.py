@@ -17,9 +17,9 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from infra.cli import main
-from infra.history import Selection, export, selected
-from infra.runtime import Runtime
+from app.cli import main
+from app.history import Selection, export, selected
+from app.runtime import Runtime
 from tests.integration.test_cli import _env, _seed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def _on_a_terminal(args: list[str], env: dict[str, str]) -> str:
     the terminal showed."""
     screen, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", *args],
+        [sys.executable, "-m", "app.cli", *args],
         stdin=terminal, stdout=terminal, stderr=terminal,
         env={**os.environ, **env}, cwd=REPO,
     )  # fmt: skip

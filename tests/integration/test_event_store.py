@@ -15,7 +15,7 @@ from commands.base import CommandBus, CommandContext
 from domain.aggregate import Cause
 from domain.errors import ConcurrencyConflict
 from domain.system import CommandHandled
-from infra.event_store import EVENTS_TABLE, EventStore, open_event_store
+from eventflow.store import EVENTS_TABLE, EventStore, open_event_store
 from infra.settings import Settings
 from tests.support import Counter, Incremented, increment
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from infra.runtime import Runtime
+from app.runtime import Runtime
 
 
 def test_ready_while_serving_and_not_ready_while_draining_but_still_live(

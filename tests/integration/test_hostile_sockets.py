@@ -18,7 +18,7 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from api.stomp_session import MAX_FRAME_BYTES
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.support import (
     StompClient,
     appended_by_requests,

@@ -9,10 +9,10 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from domain.events import ERASED
 from domain.identity import AccountRegistered, LoggedIn
-from infra.event_store import EVENTS_TABLE
-from infra.runtime import Runtime
+from eventflow.store import EVENTS_TABLE
 from projections.identity import get_account
 
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.level_tests import TRANSCRIBE, record_answer, record_transcript
 from domain.level_tests import AnswerTranscribed, LevelAssessed, LevelTestFailed
 from domain.profiles import LanguageLevelAssessed
 from infra.media import audio
-from infra.runtime import Runtime
 from projections import level_tests as rm
 from tests.support import appended_by_requests, signed_in_learner
 from workers import llm, speech

@@ -11,10 +11,10 @@ from uuid import uuid4
 
 import pytest
 
+from app.runtime import Runtime
 from commands.base import CommandContext
-from infra.log_tail import LogTail
-from infra.runtime import Runtime
-from infra.sources import LogSource
+from eventflow.log_tail import LogTail
+from eventflow.sources import LogSource
 from tests.conftest import make_settings
 from tests.support import create_counter, increment, wait_for
 

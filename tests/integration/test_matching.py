@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from commands.base import Outcome
 from commands.matching import EMBED_PROFILE
 from domain.profile_embeddings import ProfileEmbedded
 from domain.profiles import profile_id
-from infra.runtime import Runtime
 from projections import matching as rm
 from projections.matching import matching as matching_projection
 from tests.support import appended_by_requests
@@ -354,7 +354,7 @@ def test_dissolve_and_feedback_rules(client: TestClient) -> None:
 def test_requests_expire_after_seven_days_by_the_schedule(client: TestClient) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from commands.schedules import run_due
+    from policies.schedules import run_due
 
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     mina, jun = _user(client, "Mina"), _user(client, "Jun", native=2, target=1)
@@ -473,8 +473,7 @@ def test_semantic_similarity_comes_from_worker_embeddings_and_follows_bio_change
     profile = profile_id(cook["id"])
     last = max(r.position for r in rt.store.read_all() if r.aggregate_id == profile)
     deadline = time.monotonic() + 30  # every job the embedder will send for Cook is sent...
-    while not rt.read_models.has_applied("policy.matching.embedder", last,
-                                         rt.partition_of(profile)):  # fmt: skip
+    while rt.reacted_upto("policies.jobs") < last:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     rt.jobs.broker.join("embeddings", timeout=30_000)  # ...and done

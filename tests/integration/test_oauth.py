@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 import api.oauth
 import infra.oauth
 from api.app import create_app
+from app.runtime import Runtime
 from infra.oauth import STATE_PREFIX, binding_cookie_name, canonical_origin
-from infra.runtime import Runtime
 from tests.conftest import make_settings
 from tests.oauth_provider import FakeProvider, Identity
 

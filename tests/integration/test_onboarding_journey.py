@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.support import ONBOARDING_WRITES
 
 

@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from infra import parquet_export
-from infra.cli import main
-from infra.runtime import Runtime
+from app import parquet_export
+from app.cli import main
+from app.runtime import Runtime
 from tests.integration.test_cli import _env, _seed
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "history.md"

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.chat import PostMessage, post_message
 from commands.identity import set_role
@@ -21,7 +22,6 @@ from commands.level_tests import (
     start_test,
 )
 from domain.chat import direct_room_id
-from infra.runtime import Runtime
 from projections.platform_metrics import platform
 from tests.support import signed_in_learner
 from workers import cefr_scorer

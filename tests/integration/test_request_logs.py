@@ -12,8 +12,8 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from infra.logs import JsonFormatter
-from infra.runtime import Runtime
 
 
 @pytest.fixture

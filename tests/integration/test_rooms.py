@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from app.runtime import Runtime
 from domain.rooms import RoomCreated, RoomEnded, RoomJoined, RoomLeft
 from infra.room_registry import RoomFull
-from infra.runtime import Runtime
 from tests.support import signed_in_learner
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from commands.schedules import run_due
+from app.runtime import Runtime
 from domain.sessions import SessionMissed, SessionReminded
-from infra.runtime import Runtime
+from policies.schedules import run_due
 from tests.support import matched_learners, signed_in_learner
 
 

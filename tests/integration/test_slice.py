@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from infra.settings import Settings
 from tests.conftest import make_settings
 
@@ -82,6 +83,7 @@ def test_health_reports_each_dependency(client: TestClient) -> None:
     assert all(check["status"] == "UP" for check in report["checks"].values())
 
 
+@pytest.mark.settings(cors_origins="http://localhost:4173")  # distributed: no default list
 def test_cors_preflight_echoes_an_allowed_origin_with_credentials(client: TestClient) -> None:
     response = client.options(
         "/api/v1/users/name",

@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from infra.runtime import Runtime
+from app.runtime import Runtime
 from tests.conftest import TEST_JWT_KEYS
 from tests.support import appended_by_requests, stomp_connect
 

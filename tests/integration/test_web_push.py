@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from domain.push_devices import PushDeviceRegistered, PushDeviceRemoved
-from infra.runtime import Runtime
 from projections.notifications import push_devices_of
 from tests.support import StompClient, appended_by_requests, signed_in_learner, token_of
 from workers.web_push import web_push

@@ -14,8 +14,8 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from infra.jobs import make_broker
 from tests.conftest import make_settings
-from workers.broker import make_broker, start_in_process_worker
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -24,6 +24,13 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> dramatiq.Broker:
     broker = make_broker(make_settings(tmp_path / "var", redis_url=redis_url))
     yield broker  # type: ignore[misc]
     broker.close()
+
+
+def _consume(broker: dramatiq.Broker) -> dramatiq.Worker:
+    """Consume the broker's queues in this process, as ``workers.jobs`` does."""
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    return worker
 
 
 def test_failing_job_is_retried_with_backoff_until_it_succeeds(
@@ -40,7 +47,7 @@ def test_failing_job_is_retried_with_backoff_until_it_succeeds(
             raise RuntimeError("transient")
         done.set()
 
-    worker = start_in_process_worker(broker)
+    worker = _consume(broker)
     try:
         flaky.send("job-1")
         assert done.wait(20), "the job never succeeded"
@@ -60,7 +67,7 @@ def test_job_that_keeps_failing_is_dead_lettered_after_its_retries(
         attempts[key] += 1
         raise RuntimeError("permanent")
 
-    worker = start_in_process_worker(broker)
+    worker = _consume(broker)
     try:
         doomed.send("job-2")
         deadline = time.monotonic() + 20

@@ -22,7 +22,7 @@ from domain.events import (
     event_id_for,
     registry,
 )
-from infra.event_store import decode, encode
+from eventflow.codec import decode, encode
 
 AGGREGATE = UUID("3f0a9d4e-8a55-4c55-9a6f-2f6b1c2d3e4f")
 CORRELATION = UUID("9b1d2c3e-4f50-4a6b-8c7d-0e1f2a3b4c5d")

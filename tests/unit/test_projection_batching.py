@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections.engine import _runs
+from eventflow.buffer import _runs
 
 
 def up(
@@ -40,7 +40,7 @@ def test_consecutive_inserts_of_one_shape_are_one_statement() -> None:
 
 
 def test_additions_to_a_counter_are_summed_per_key_within_a_run() -> None:
-    from projections.engine import _runs
+    from eventflow.buffer import _runs
 
     shape = ("add", "counts", ("value",), ("day",))
     ops = [(shape, {"day": 1, "value": 1}), (shape, {"day": 2, "value": 5}),
@@ -49,7 +49,7 @@ def test_additions_to_a_counter_are_summed_per_key_within_a_run() -> None:
 
 
 def test_repeated_updates_of_one_row_keep_only_the_last_unless_they_move_the_key() -> None:
-    from projections.engine import _runs
+    from eventflow.buffer import _runs
 
     shape = ("update", "rooms", ("last",), ("room_id",))
     ops = [(shape, {"w_room_id": 1, "v_last": "a"}), (shape, {"w_room_id": 2, "v_last": "b"}),
@@ -69,7 +69,7 @@ def test_latest_columns_keep_the_greatest_value_whatever_the_order() -> None:
 
     import sqlalchemy as sa
 
-    from projections.engine import ProjectionTx
+    from eventflow.buffer import ProjectionTx
 
     metadata = sa.MetaData()
     table = sa.Table(

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from domain.identity import AccountDeleted, AccountRegistered
-from projections.engine import Projection, ProjectionTx
+from eventflow.buffer import ProjectionTx
+from eventflow.projection import Projection
 
 
 def _projection(*, extra_column: bool = False, topics: int = 1) -> Projection:

@@ -20,7 +20,8 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-from infra.event_store import EventStore, RecordedEvent
+from eventflow.codec import RecordedEvent
+from eventflow.store import EventStore
 
 TAIL_EVENTS = 10_000
 """Events kept (between this and twice this): a follower further behind reads the store."""

@@ -35,7 +35,8 @@ from uuid import UUID
 import orjson
 
 from domain.events import DomainEvent
-from infra.event_store import EventStore, RecordedEvent, decode
+from eventflow.codec import RecordedEvent, decode
+from eventflow.store import EventStore
 
 PAGE = 5_000
 IMPORT_BATCH = 1_000

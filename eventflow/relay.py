@@ -24,8 +24,8 @@ from functools import lru_cache
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.producer.future import FutureRecordMetadata
 
-from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import (
+from eventflow.codec import RecordedEvent
+from eventflow.kafka import (
     PREV_HEADER,
     TICK_HEADER,
     TopicIdentity,
@@ -33,6 +33,7 @@ from infra.kafka import (
     partition_for,
     producer,
 )
+from eventflow.store import EventStore
 from infra.metrics import RELAY_LAG, RELAY_POSITION, RELAY_PUBLISHED, RELAY_REPUBLISHED
 from infra.settings import Settings
 

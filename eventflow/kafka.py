@@ -137,7 +137,7 @@ seen all of them once it reads the tick (see ``Relay.tick``)."""
 PREV_HEADER = "prev-position"
 """Every record (event or tick) names the position of the event the relay published to the
 same partition before it (0 for none). A consumer whose tracking is below that value has
-missed records: its offset points into a log the broker rebuilt (see ``infra.relay``)."""
+missed records: its offset points into a log the broker rebuilt (see ``eventflow.relay``)."""
 
 
 def header(headers: list[tuple[str, bytes]], name: str) -> bytes | None:

@@ -33,7 +33,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from infra.event_store import RecordedEvent
+from eventflow.codec import RecordedEvent
 
 ROW_GROUP = 50_000
 """Events per row group: large enough for column statistics and compression to pay,

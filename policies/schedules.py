@@ -21,7 +21,7 @@ from commands.sessions import on_session, remind_session
 from domain.errors import DomainError
 from domain.matching import MatchPair
 from domain.sessions import NO_SHOW_AFTER
-from projections.engine import ReadModels
+from eventflow.readmodels import ReadModels
 from projections.matching import matching
 from projections.sessions import due_sessions
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from infra import cli_history, logs
+from app import cli_history
+from infra import logs
 from infra.settings import Settings, SettingsError, load_settings
 
 
@@ -29,7 +30,7 @@ def _settings(**overrides: Any) -> Settings:
 
 @contextmanager
 def _runtime(settings: Settings) -> Iterator[Any]:
-    from infra.runtime import Runtime
+    from app.runtime import Runtime
 
     rt = Runtime.build(settings)
     try:
@@ -46,7 +47,7 @@ def _serving_runtime(settings: Settings, *, rebuild_stale: bool = False) -> Iter
     with _runtime(settings) as rt:
         stale = rt.read_models.stale()
         if stale and rebuild_stale:
-            from infra.rebuild import rebuild
+            from app.rebuild import rebuild
 
             for name in stale:
                 logging.getLogger(__name__).warning("rebuilding %s: tables predate this code", name)
@@ -190,18 +191,23 @@ def relay() -> None:
 @main.command()
 @click.argument("name")
 def projector(name: str) -> None:
-    """Run one projection (or ``all``), from Kafka when configured, else from the log."""
+    """Run a processing group of projections: ``all`` configured groups, one group by name
+    (``read-models``, or one of ``PROJECTION_GROUPS``), or one projection on its own. From
+    Kafka when configured (one consumer per group), else from the log."""
     settings = _settings()
     logs.setup(settings.log_level)
     with _serving_runtime(settings) as rt:
-        names = None if name == "all" else [rt.read_models.projection(name).name]
-        rt.start_projectors(names)
+        groups = [g.name for g in rt.projection_groups()]
+        if name != "all" and name not in groups:
+            rt.read_models.projection(name)  # a projection's name, or a clear error
+        rt.start_projectors(None if name == "all" else [name])
         _wait_for_signal(rt, "projector")
 
 
 @main.command()
 def policies() -> None:
-    """Run the policies (event -> command), from Kafka when configured, else from the log."""
+    """Run the reactions, one group per kind (commands, jobs, live), from the log (or
+    Kafka with ``POLICIES_FROM_KAFKA``), and the scheduled ones."""
     settings = _settings()
     logs.setup(settings.log_level)
     with _runtime(settings) as rt:
@@ -249,7 +255,10 @@ def projections_status() -> None:
     with _runtime(settings) as rt:
         head = rt.store.max_position()
         report = rt.read_models.status(head)
-    click.echo(json.dumps({"head": head, "projections": report}, indent=2))
+        groups = {g.name: g.members() for g in rt.projection_groups()}
+        policies = rt.policy_status(head)
+    click.echo(json.dumps({"head": head, "groups": groups, "projections": report,
+                           "policies": policies}, indent=2))  # fmt: skip
 
 
 @projections.command("rebuild")
@@ -260,10 +269,10 @@ def projections_rebuild(name: str, keep_old: bool) -> None:
     switch. NAME ``all`` rebuilds every projection, one process per core at a time."""
     settings = _settings()
     logs.setup(settings.log_level)
+    from app.cli_history import operator_context
+    from app.rebuild import rebuild, rebuild_all
     from commands.operations import record_rebuild
-    from infra.cli_history import operator_context
     from infra.progress import progress
-    from infra.rebuild import rebuild, rebuild_all
     from projections.catalog import PROJECTIONS
 
     if name == "all":
@@ -293,10 +302,12 @@ def projections_rebuild(name: str, keep_old: bool) -> None:
 @click.argument("name")
 @click.argument("position", type=int)
 def projections_skip(name: str, position: int) -> None:
-    """Tell NAME's runner to pass over the failing event at POSITION."""
+    """Tell the group running NAME (a projection, or a reaction such as
+    ``policy.notifications.notifier``) to pass over the parked event at POSITION; the events
+    of that aggregate queued behind it are then applied in order."""
     settings = _settings()
+    from app.cli_history import operator_context
     from commands.operations import record_skip
-    from infra.cli_history import operator_context
 
     with _runtime(settings) as rt:
         if not rt.read_models.request_skip(name, position):

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 import domain.catalog  # noqa: F401  (imports every context, so every aggregate type exists)
 from domain.aggregate import Aggregate
-from infra.event_store import EventStore
+from eventflow.store import EventStore
 
 SECRET = re.compile(r"password|secret|token|hash|jti|key", re.IGNORECASE)
 HIDDEN = "[secret]"

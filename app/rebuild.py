@@ -1,8 +1,11 @@
 """Blue-green projection rebuilds: fill version n+1 from position 0, switch, drop version n.
 
-Queries keep reading version n until the switch, and the live runners (in any process)
-notice the switch within a second and continue on version n+1 from where the rebuild
-stopped, so a rebuild never takes a read model offline.
+Queries keep reading version n until the switch. The projection leaves its processing
+group for the rebuild: version n+1 is filled by a group of its own, pinned to it, from
+the log; the live group (in any process) keeps writing version n meanwhile, notices the
+switch within a second, and rejoins: its subscription starts again from the earliest
+member's position, and the other members pass over what they have applied. A rebuild
+never takes a read model offline.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-from infra.runners import ProjectionRunner
-from infra.runtime import Runtime
+from app.runtime import Runtime
+from eventflow.groups import ProjectionGroup
+from eventflow.runner import GroupRunner
+from eventflow.sources import LogSource
 
 QUERY_GRACE_SECONDS = 2.0
 """How long old tables outlive the switch: queries cache the active version for 1 s."""
@@ -34,18 +39,14 @@ def rebuild(
     read_models = rt.read_models
     projection = read_models.projection(name)
     version = read_models.begin_rebuild(projection)
-    runner = ProjectionRunner(
-        read_models,
-        projection,
-        rt.log_source,
-        poll_seconds=0.05,
-        retry_max_seconds=rt.settings.projection_retry_max_seconds,
-        version=version,
-    )
-    source = rt.log_source(projection, version, {})
+    group = ProjectionGroup(f"rebuild:{name}", read_models, [projection], pinned={name: version},
+                            retry_max_seconds=rt.settings.projection_retry_max_seconds)  # fmt: skip
+    runner = GroupRunner(group, rt.log_source, rt.fetch, poll_seconds=0.05)
+    source = LogSource(rt.store, after=0, batch_size=rt.settings.projection_batch_size,
+                       topics=group.topics)  # fmt: skip
     # Catch up twice: the second pass only covers what arrived during the first.
     for _ in range(2):
-        runner.catch_up(source, version, rt.store.max_position(), on_step)
+        runner.catch_up(source, rt.store.max_position(), on_step)
     previous = read_models.switch(projection, version)
     if not keep_old:
         time.sleep(QUERY_GRACE_SECONDS)
@@ -70,7 +71,7 @@ def rebuild_all(
     names = [p.name for p in PROJECTIONS]
 
     def one(name: str) -> dict[str, Any]:
-        command = [sys.executable, "-m", "infra.cli", "projections", "rebuild", name]
+        command = [sys.executable, "-m", "app.cli", "projections", "rebuild", name]
         done = subprocess.run([*command, *(["--keep-old"] if keep_old else [])],
                               capture_output=True, text=True, check=False)  # fmt: skip
         if done.returncode != 0:

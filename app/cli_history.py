@@ -33,7 +33,7 @@ def operator_context() -> Any:
 
 
 def _settings() -> Settings:
-    from infra.cli import _settings as load
+    from app.cli import _settings as load
 
     return load()
 
@@ -41,7 +41,7 @@ def _settings() -> Settings:
 @contextmanager
 def _store(settings: Settings) -> Iterator[Any]:
     """Just the event store: the history tools need no projectors, Kafka or Redis."""
-    from infra.event_store import open_event_store
+    from eventflow.store import open_event_store
 
     store = open_event_store(settings)
     try:
@@ -62,7 +62,7 @@ def _time(value: str | None) -> datetime | None:
 
 def _selection(*, topic: tuple[str, ...], aggregate: str | None, after: int, upto: int | None,
                since: str | None, until: str | None) -> Any:  # fmt: skip
-    from infra.history import Selection
+    from app.history import Selection
 
     try:
         aggregate_id = UUID(aggregate) if aggregate else None
@@ -137,8 +137,8 @@ def _span(store: Any, selection: Any, after: int) -> int:
 def events_export(output: Path | None, fmt: str, **filters: Any) -> None:
     """Stream events as JSON Lines or Parquet (personal fields stay encrypted), in log
     order; progress and the summary go to standard error."""
-    from infra.history import export, selected
-    from infra.parquet_export import export_parquet
+    from app.history import export, selected
+    from app.parquet_export import export_parquet
 
     write = export_parquet if fmt == "parquet" else export
     if output is None and fmt == "parquet" and sys.stdout.isatty():
@@ -162,7 +162,7 @@ def events_export(output: Path | None, fmt: str, **filters: Any) -> None:
 @click.argument("source", type=click.File("rb"))
 def events_import(source: Any) -> None:
     """Append an export to an EMPTY event store (a fresh database or data directory)."""
-    from infra.history import ImportRefused, import_lines
+    from app.history import ImportRefused, import_lines
 
     size = _file_size(source)
     with _store(_settings()) as store, progress("importing", size, unit="B") as bar:
@@ -195,7 +195,7 @@ def _read(source: Iterable[bytes], bar: Progress) -> Iterator[bytes]:
               help="Remember progress here; a rerun resumes after it.")  # fmt: skip
 def events_replay(handler: str, checkpoint: Path | None, **filters: Any) -> None:
     """Feed the history, in order, to your own Python function."""
-    from infra.history import load_handler, replay, resume_after
+    from app.history import load_handler, replay, resume_after
 
     sys.path.insert(0, str(Path.cwd()))
     try:
@@ -224,7 +224,7 @@ def aggregate() -> None:
 @click.option("--version", type=int, help="As of this version.")
 @click.option("--at", help="As of this ISO time (UTC if no zone).")
 def aggregate_show(aggregate_id: str, version: int | None, at: str | None) -> None:
-    from infra.time_travel import NoSuchAggregate, state_at
+    from eventflow.time_travel import NoSuchAggregate, state_at
 
     try:
         key = UUID(aggregate_id)
@@ -248,7 +248,7 @@ def audit() -> None:
 def audit_trail(user: str) -> None:
     """USER (an account id or e-mail address): what they did and what was done to their data,
     one JSON line per event, in order."""
-    from infra.audit import trail
+    from app.audit import trail
 
     settings = _settings()
     with _store(settings) as store:
@@ -272,8 +272,8 @@ def _user_id(store: Any, settings: Settings, user: str) -> str:
 def audit_verify() -> None:
     """Check the hash chain over the whole log; exit 1 naming each position that was
     altered, removed or inserted out of order (one JSON line)."""
-    from infra.audit import verify
-    from infra.cli import _runtime
+    from app.audit import verify
+    from app.cli import _runtime
 
     with _runtime(_settings()) as rt, progress("verifying", rt.store.max_position()) as bar:
         result = verify(rt.store, rt.read_models, bar.reach)
@@ -299,9 +299,9 @@ def users_revoke_admin(email: str) -> None:
 
 
 def _set_admin(email: str, *, granted: bool) -> None:
+    from app.cli import _runtime
     from commands.identity import set_role
     from domain.errors import DomainError
-    from infra.cli import _runtime
 
     with _runtime(_settings()) as rt:
         try:

@@ -15,13 +15,14 @@ from uuid import UUID
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from infra.event_store import EventStore, RecordedEvent
-from infra.kafka import PREV_HEADER, TICK_HEADER, TopicIdentity, consumer, ensure_topic, header
+from eventflow.codec import RecordedEvent
+from eventflow.kafka import PREV_HEADER, TICK_HEADER, TopicIdentity, consumer, ensure_topic, header
+from eventflow.log_tail import LogTail
+from eventflow.schema import LOG
+from eventflow.store import EventStore
 from infra.keystore import PersonalDataCipher
-from infra.log_tail import LogTail
 from infra.metrics import KAFKA_GAPS
 from infra.settings import Settings
-from projections.engine import LOG
 
 log = logging.getLogger(__name__)
 

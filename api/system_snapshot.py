@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.brokers.stub import StubBroker
 
-from infra.relay import RelayPosition
-
-if TYPE_CHECKING:
-    from infra.runtime import Runtime
+from api.services import Services
+from eventflow.relay import RelayPosition
 
 TAIL = 5_000
 """Events read from the end of the log for the event rate (an hour at up to ~80/s)."""
-QUEUES = ("embeddings", "speech", "ai", "push")
 
 
-def event_rate(rt: Runtime, minutes: int = 60) -> list[dict[str, Any]]:
+def event_rate(rt: Services, minutes: int = 60) -> list[dict[str, Any]]:
     """Events per minute over the last ``minutes``, from the last ``TAIL`` events."""
     head = rt.store.max_position()
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -41,27 +36,7 @@ def event_rate(rt: Runtime, minutes: int = 60) -> list[dict[str, Any]]:
     return [{"minute": slot.isoformat(), "events": per_minute[slot]} for slot in slots]
 
 
-def queues(rt: Runtime) -> list[dict[str, Any]]:
-    """Waiting, delayed (retry backoff) and dead-lettered jobs per queue."""
-    broker = rt.jobs.broker
-    out = []
-    for name in QUEUES:
-        if isinstance(broker, RedisBroker):
-            client, prefix = broker.client, f"{broker.namespace}:{name}"
-            depth, delayed = client.llen(prefix), client.llen(f"{prefix}.DQ")
-            dead = client.zcard(f"{prefix}.XQ")
-        elif isinstance(broker, StubBroker):
-            depth = broker.queues[name].qsize() if name in broker.queues else 0
-            delayed = broker.queues[f"{name}.DQ"].qsize() if f"{name}.DQ" in broker.queues else 0
-            dead = len(broker.dead_letters_by_queue.get(name, []))
-        else:  # pragma: no cover - only the two brokers above are ever built
-            continue
-        out.append({"queue": name, "waiting": int(depth), "delayed": int(delayed),
-                    "dead": int(dead)})  # fmt: skip
-    return out
-
-
-def snapshot(rt: Runtime) -> dict[str, Any]:
+def snapshot(rt: Services) -> dict[str, Any]:
     head = rt.store.max_position()
     relay = None
     if rt.uses_kafka:
@@ -73,4 +48,4 @@ def snapshot(rt: Runtime) -> dict[str, Any]:
         for p in rt.read_models.status(head)
     ]  # fmt: skip
     return {"head": head, "eventRate": event_rate(rt), "relay": relay,
-            "projections": projections, "queues": queues(rt)}  # fmt: skip
+            "projections": projections, "queues": rt.jobs.depths()}  # fmt: skip

@@ -19,9 +19,10 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 
-from infra.event_store import EventStore, RecordedEvent
+from eventflow.codec import RecordedEvent
+from eventflow.readmodels import ReadModels
+from eventflow.store import EventStore
 from projections.audit import GENESIS, audit, digest_of, link
-from projections.engine import ReadModels
 
 PAGE = 5_000
 MAX_FINDINGS = 100

@@ -1,10 +1,9 @@
-"""The event store: the ``eventsourcing`` library's recorders plus our event codec.
+"""The event store: the ``eventsourcing`` library's recorders with our codec
+(``eventflow.codec``).
 
 The library supplies the parts that are hard to get right (one global order where commit
 order equals notification order, optimistic concurrency on ``(originator_id, version)``,
-connection pooling). We keep our own codec rather than the library's mapper because events
-are pydantic models with stable topics, and the stored state must be JSON a person can read
-(``SELECT * FROM languagemate_events_json``).
+connection pooling).
 
 The events table is append-only: database triggers refuse UPDATE, DELETE and TRUNCATE, so not
 even a bug elsewhere in the application can rewrite history.
@@ -14,127 +13,33 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import UUID
 
-import orjson
 import psycopg
-import sqlalchemy as sa
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteProcessRecorder
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.aggregate import Aggregate
 from domain.errors import ConcurrencyConflict
-from domain.events import DomainEvent, EventMeta, registry
-from infra.keystore import KeyStore, PersonalDataCipher
+from domain.events import DomainEvent
+from eventflow.codec import RecordedEvent, decode, encode, recorded
+from infra.database import schema_lock
+from infra.keystore import PersonalDataCipher, open_key_store
 from infra.settings import Settings
 
 EVENTS_TABLE = "languagemate_events"
+TRACKING_TABLE = "languagemate_tracking"
+"""How far each policy group has got, written in the transaction that appends the events
+its reactions decided (the library's process recorder; SQLite names it ``tracking``)."""
 A = TypeVar("A", bound=Aggregate)
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    """A stored event as followers see it: position, topic and the raw JSON, decoded lazily.
-
-    Followers filter by topic before paying for decoding, and the relay forwards ``state``
-    to Kafka unchanged.
-    """
-
-    position: int
-    aggregate_id: UUID
-    version: int
-    topic: str
-    state: bytes
-    offset: int = -1
-    """Kafka offset when the event came from Kafka (-1 from the notification log)."""
-
-    cipher: PersonalDataCipher | None = field(default=None, compare=False, repr=False)
-
-    def decode(self) -> DomainEvent:
-        return decode(self.topic, self.state, position=self.position, cipher=self.cipher)
-
-    def document(self) -> dict[str, Any]:
-        return cast(dict[str, Any], orjson.loads(self.state))
-
-
-def warm_keys(events: Sequence[RecordedEvent]) -> None:
-    """Fetch the data keys a batch of events will need, in one query."""
-    subjects: set[str] = set()
-    cipher = None
-    for event in events:
-        if event.cipher is None or event.topic not in registry:
-            continue
-        cls = registry.resolve(event.topic)
-        if not cls.personal_fields():
-            continue
-        cipher = event.cipher
-        if cls.personal_subject is None:
-            subjects.add(str(event.aggregate_id))
-        else:
-            subjects.add(str(event.document()["data"].get(cls.personal_subject)))
-    if cipher is not None and subjects:
-        cipher.keys.prefetch(subjects)
-
-
-def encode(event: DomainEvent, cipher: PersonalDataCipher | None = None) -> StoredEvent:
-    meta = event.meta.model_dump(mode="json", exclude={"position"})
-    data = event.payload()
-    personal = event.personal_fields()
-    if personal:
-        if cipher is None:
-            raise ValueError(f"{event.topic} carries personal data and no cipher was given")
-        subject = event.subject()
-        for name in personal:
-            if data[name]:
-                data[name] = cipher.encrypt(subject, data[name])
-    document = {"schema_version": event.schema_version, "meta": meta, "data": data}
-    state = orjson.dumps(document)
-    return StoredEvent(
-        originator_id=event.meta.aggregate_id,
-        originator_version=event.meta.version,
-        topic=event.topic,
-        state=state,
-    )
-
-
-def decode(
-    topic: str,
-    state: bytes,
-    *,
-    position: int | None = None,
-    cipher: PersonalDataCipher | None = None,
-) -> DomainEvent:
-    """Stored JSON -> event. Personal fields are decrypted with ``cipher``; without one (an
-    analyst's tool) they stay ciphertext, and with a destroyed key they read as erased."""
-    cls = registry.resolve(topic)
-    document = orjson.loads(state)
-    data = registry.upcast(cls, document["data"], int(document["schema_version"]))
-    meta = EventMeta.model_validate({**document["meta"], "position": position})
-    personal = cls.personal_fields()
-    if personal and cipher is not None:
-        subject = (
-            str(data[cls.personal_subject]) if cls.personal_subject else str(meta.aggregate_id)
-        )
-        for name in personal:
-            if isinstance(data.get(name), str):
-                data[name] = cipher.decrypt(subject, data[name])
-    return cls.model_validate({**data, "meta": meta})
-
-
-def _recorded(n: Notification, cipher: PersonalDataCipher | None) -> RecordedEvent:
-    return RecordedEvent(
-        position=n.id,
-        aggregate_id=cast(UUID, n.originator_id),
-        version=n.originator_version,
-        topic=n.topic,
-        state=n.state,
-        cipher=cipher,
-    )
+class AlreadyTracked(Exception):
+    """A tracked append found its position already recorded (a redelivery, another
+    process): nothing was appended."""
 
 
 class EventStore:
@@ -142,7 +47,7 @@ class EventStore:
 
     def __init__(
         self,
-        recorder: ApplicationRecorder,
+        recorder: ProcessRecorder,
         *,
         conninfo: str = "",
         cipher: PersonalDataCipher | None = None,
@@ -168,27 +73,46 @@ class EventStore:
         stored = self.recorder.select_events(aggregate_id)
         return [decode(s.topic, s.state, cipher=self.cipher) for s in stored]
 
-    def append(self, events: Sequence[DomainEvent]) -> list[int]:
-        """Append atomically; a version already taken raises ``ConcurrencyConflict``."""
-        if not events:
+    def append(self, events: Sequence[DomainEvent], tracking: Tracking | None = None) -> list[int]:
+        """Append atomically; a version already taken raises ``ConcurrencyConflict``.
+
+        With ``tracking`` (a policy group's progress) the events and the new position
+        commit together: :class:`AlreadyTracked` means another run already went past that
+        position, so this run's decisions must be dropped, not appended twice."""
+        if not events and tracking is None:
             return []
         try:
-            positions = self.recorder.insert_events([encode(e, self.cipher) for e in events])
+            if events:
+                stored = [encode(e, self.cipher) for e in events]
+                positions = self.recorder.insert_events(stored, tracking=tracking)
+            else:
+                assert tracking is not None
+                self.recorder.insert_tracking(tracking)
+                positions = []
         except IntegrityError as exc:
+            if tracking is not None and self.tracked(tracking.application_name) >= (
+                tracking.notification_id
+            ):
+                raise AlreadyTracked(tracking.application_name) from exc
             raise ConcurrencyConflict(
                 "the data was changed by someone else; reload and try again"
             ) from exc
-        with self._appended:
-            self.appends += 1
-            self._appended.notify_all()
+        if events:
+            with self._appended:
+                self.appends += 1
+                self._appended.notify_all()
         return list(positions or [])
+
+    def tracked(self, name: str) -> int:
+        """The position a policy group last recorded under ``name`` (0: none yet)."""
+        return self.recorder.max_tracking_id(name) or 0
 
     def read(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[RecordedEvent]:
         """Events with position > ``after`` in global order (positions may have holes)."""
         notifications = self.recorder.select_notifications(
             after, limit, topics=topics, inclusive_of_start=False
         )
-        return [_recorded(n, self.cipher) for n in notifications]
+        return [recorded(n, self.cipher) for n in notifications]
 
     def page(
         self, after: int, limit: int, topics: Sequence[str] = ()
@@ -279,21 +203,6 @@ class EventStore:
             datastore.close()
 
 
-SCHEMA_LOCK_KEY = 7342001
-
-
-@contextmanager
-def schema_lock(url: str) -> Iterator[None]:
-    """Serialise schema creation across processes: every role creates what it needs at
-    start-up, and concurrent ``CREATE ... IF NOT EXISTS`` races in PostgreSQL's catalogue."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
-        try:
-            yield
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
-
-
 def _postgres_datastore(url: str, pool_size: int) -> PostgresDatastore:
     info = conninfo_to_dict(url)
     return PostgresDatastore(
@@ -335,30 +244,14 @@ _SQLITE_GUARDS = [
 ]
 
 
-def open_key_store(settings: Settings) -> KeyStore:
-    url = settings.keystore_database_url or settings.database_url
-    if not url:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        return KeyStore(sa.create_engine(f"sqlite:///{settings.data_dir / 'keys.sqlite3'}"))
-    if not url.startswith(("postgresql://", "postgres://")):
-        return KeyStore(sa.create_engine(url))
-    with schema_lock(url):  # every role opens the key store at start-up, all at once
-        # Bounded like the other pools (keys are cached, so a busy process rarely needs
-        # more): SQLAlchemy's default of 5 + 10 made this the largest pool of a process.
-        engine = sa.create_engine(
-            "postgresql+psycopg://" + url.split("://", 1)[1],
-            pool_size=settings.db_pool_size,
-            max_overflow=0,
-        )
-        return KeyStore(engine)
-
-
 def open_event_store(settings: Settings) -> EventStore:
     """Open (and create if needed) the event store the settings describe."""
     cipher = PersonalDataCipher(open_key_store(settings))
     if settings.database_url:
         pg_datastore = _postgres_datastore(settings.database_url, settings.db_pool_size)
-        pg_recorder = PostgresApplicationRecorder(pg_datastore, events_table_name=EVENTS_TABLE)
+        pg_recorder = PostgresProcessRecorder(
+            pg_datastore, events_table_name=EVENTS_TABLE, tracking_table_name=TRACKING_TABLE
+        )
         with schema_lock(settings.database_url):
             pg_recorder.create_table()
             with pg_datastore.transaction(commit=True) as curs:
@@ -366,7 +259,7 @@ def open_event_store(settings: Settings) -> EventStore:
         return EventStore(pg_recorder, conninfo=settings.database_url, cipher=cipher)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sqlite_datastore = SQLiteDatastore(str(settings.event_store_sqlite_path), lock_timeout=30)
-    sqlite_recorder = SQLiteApplicationRecorder(sqlite_datastore, events_table_name=EVENTS_TABLE)
+    sqlite_recorder = SQLiteProcessRecorder(sqlite_datastore, events_table_name=EVENTS_TABLE)
     sqlite_recorder.create_table()
     with sqlite_datastore.transaction(commit=True) as c:
         for statement in _SQLITE_GUARDS:
