@@ -183,10 +183,11 @@ def analyze(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep)
     _test(rt, test_id, caller.user_id)
     cmd.request_analysis(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
     deadline = time.monotonic() + rt.settings.level_test_wait_seconds
+    key, seen = level_test_key(test_id), 0
     while (row := _test(rt, test_id, caller.user_id))["status"] not in ("completed", "failed"):
-        if time.monotonic() >= deadline:
+        if (left := deadline - time.monotonic()) <= 0:
             return JSONResponse(ok({"testId": test_id, "status": "processing"}), status_code=202)
-        time.sleep(0.1)
+        seen = rt.next_applied(rm.level_tests, key, seen, left)  # told, not polled
     return _outcome(row)
 
 

@@ -79,4 +79,8 @@ class Services(Protocol):
         timeout: float | None = None,
     ) -> bool: ...  # fmt: skip
 
+    def next_applied(
+        self, projection: Projection, aggregate_id: UUID, after: int, timeout: float
+    ) -> int: ...
+
     def applied_everywhere(self, projections: set[Projection]) -> int: ...

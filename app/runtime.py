@@ -260,6 +260,15 @@ class Runtime:
         partitions = self.settings.kafka_partitions if self.uses_kafka else None
         return min(self.read_models.applied_everywhere(p.name, partitions) for p in projections)
 
+    def next_applied(
+        self, projection: Projection, aggregate_id: UUID, after: int, timeout: float
+    ) -> int:
+        """Wait (bounded) until ``projection`` applies anything beyond ``after`` in the
+        partition of ``aggregate_id``'s events; how far it has got. For a wait whose event
+        is yet to be appended by someone else (a worker's result): look again each time."""
+        return self.applied.wait_past(projection.name, self.partition_of(aggregate_id), after,
+                                      timeout)  # fmt: skip
+
     def wait_applied(
         self,
         projection: Projection,

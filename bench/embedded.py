@@ -155,7 +155,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
     ours_port, bare_port = free_port(), free_port()
     ours_env = env | {"LANGUAGEMATE_DATA_DIR": str(workdir / "var"),
-                      "LANGUAGEMATE_DEV_LOGIN": "1"}  # fmt: skip
+                      "LANGUAGEMATE_DEV_LOGIN": "1"} | dict(
+        f"LANGUAGEMATE_{item}".split("=", 1) for item in args.env)  # fmt: skip
     ours_cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(ours_port)]
     bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), "--port", str(bare_port),
                 "--db", str(workdir / "bare.sqlite3"), "--users", str(args.users)]  # fmt: skip
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         _process(ours_cmd, ours_env, workdir / "serve.log") as ours,
         _process(bare_cmd, env, workdir / "bare.log") as bare,
     ):
-        _wait(f"{ours_base}/api/v1/health/live", ours)
+        _wait(f"{ours_base}/health/live", ours)
         _wait(f"{bare_base}/health/live", bare)
         tokens = _tokens(ours_base, args.users)
         ours_write = WRITE_SCRIPT % {"tokens": ", ".join(f'"{t}"' for t in tokens),
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                              workdir)  # fmt: skip
                 time.sleep(args.settle)
             for target, url in (("bare", f"{bare_base}/health/live"),
-                                ("ours", f"{ours_base}/api/v1/health/live")):  # fmt: skip
+                                ("ours", f"{ours_base}/health/live")):  # fmt: skip
                 one[f"live_{target}"] = wrk(url, "", args.seconds, args.connections, workdir)
                 time.sleep(args.settle)
             rounds.append(one)
@@ -216,6 +217,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds of quiet between measurements")  # fmt: skip
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--env", action="append", default=[],
+                        help="a LANGUAGEMATE_* setting for the server, e.g. LOG_LEVEL=WARNING")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")

@@ -36,6 +36,9 @@ class AppliedPositions:
         self._known: dict[tuple[str, int, int], int] = {}
         self._changed = threading.Condition()
         self._listener: threading.Thread | None = None
+        self._listening = threading.Event()
+        """Set once LISTEN is in place: a position read from the database before that
+        could miss the announcement of a commit made just after the read."""
         self._stop = threading.Event()
 
     def tell(self, members: Iterable[Member], partition: int, position: int) -> None:
@@ -50,22 +53,30 @@ class AppliedPositions:
     def wait(self, name: str, partition: int | None, position: int, timeout: float) -> bool:
         """Block until ``name``'s serving version has applied ``position`` in ``partition``
         (``None``: the log), or ``timeout`` seconds; whether it has."""
+        return self.wait_past(name, partition, position - 1, timeout) >= position
+
+    def wait_past(self, name: str, partition: int | None, position: int, timeout: float) -> int:
+        """Block until ``name`` has applied something beyond ``position`` in ``partition``,
+        or ``timeout`` seconds; how far it has got (a caller waiting for some outcome whose
+        position it cannot know looks again each time the read model moves on)."""
         self._listen()
         version = self.read_models.active_version(name)
         part = LOG if partition is None else partition
 
-        def reached() -> bool:
-            known = max(self._known.get((name, version, part), 0),
-                        self._known.get((name, version, LOG), 0))  # fmt: skip
-            return known >= position
+        def known() -> int:
+            return max(self._known.get((name, version, part), 0),
+                       self._known.get((name, version, LOG), 0))  # fmt: skip
 
         with self._changed:
-            if reached():
-                return True
-        tracking = self.read_models.tracking(name, version)
-        self.tell([(name, version)], part, self.read_models.applied_upto(tracking, part))
+            if known() > position:
+                return known()
+            heard = (name, version, part) in self._known or (name, version, LOG) in self._known
+        if not heard:  # where it stood before anyone told this process
+            tracking = self.read_models.tracking(name, version)
+            self.tell([(name, version)], part, self.read_models.applied_upto(tracking, part))
         with self._changed:
-            return self._changed.wait_for(reached, timeout)
+            self._changed.wait_for(lambda: known() > position, timeout)
+            return known()
 
     # -- other processes ----------------------------------------------------------------
     def _listen(self) -> None:
@@ -77,6 +88,7 @@ class AppliedPositions:
                     target=self._follow, name="applied-listener", daemon=True
                 )
                 self._listener.start()
+        self._listening.wait(RECONNECT_SECONDS * 5)
 
     def _follow(self) -> None:
         """Hear every process's announcements until :meth:`close`; after a lost connection
@@ -86,12 +98,14 @@ class AppliedPositions:
             try:
                 with psycopg.connect(self.listen_url, autocommit=True) as conn:
                     conn.execute(f"LISTEN {APPLIED_CHANNEL}")
+                    self._listening.set()
                     while not self._stop.is_set():
                         for notice in conn.notifies(timeout=RECONNECT_SECONDS):
                             self._heard(notice.payload)
             except psycopg.Error:
                 log.warning("lost the read-model announcements; listening again", exc_info=True)
                 with self._changed:
+                    self._listening.clear()
                     self._known.clear()
                 self._stop.wait(RECONNECT_SECONDS)
 

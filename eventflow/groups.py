@@ -199,6 +199,9 @@ class ProjectionGroup:
                 PROJECTION_POSITION.labels(projection.name, str(partition)).set(done.position)
 
     # -- parked events ------------------------------------------------------------------
+    def maintain(self, fetch: Fetch) -> None:
+        self.retry_parked(fetch)
+
     def retry_parked(self, fetch: Fetch) -> int:
         """Retry the parked sequences whose time has come (or that an operator skipped);
         returns how many parked events were settled."""
@@ -260,7 +263,7 @@ class _Batch:
         )  # fmt: skip
         self.versions = dict(members)
         self.upto = read_models.lock_tracking(conn, members, partition)
-        look = careful or group.parked_possible
+        look = careful or (group.parked_possible and not group.ordered)
         self.parked = read_models.open_sequences(conn, members) if look else set()
         self.skips = read_models.skips(conn, members) if careful and group.ordered else set()
         pairs = zip(members, group.projections, strict=True)

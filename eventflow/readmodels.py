@@ -222,7 +222,7 @@ class ReadModels:
         them only the first time, saving a statement per batch."""
         versions = dict(members)
         where = sa.and_(
-            sa.tuple_(tracking_table.c.projection, tracking_table.c.version).in_(list(members)),
+            _members(tracking_table, members),
             tracking_table.c.partition.in_([partition, LOG]),
         )
         if self.postgres:
@@ -275,7 +275,7 @@ class ReadModels:
         rows = conn.execute(
             sa.select(parked_table.c.projection, parked_table.c.aggregate_id)
             .where(
-                sa.tuple_(parked_table.c.projection, parked_table.c.version).in_(list(members)),
+                _members(parked_table, members),
                 parked_table.c.status.in_(OPEN),
             )
             .distinct()
@@ -317,9 +317,7 @@ class ReadModels:
             rows = conn.execute(
                 sa.select(parked_table)
                 .where(
-                    sa.tuple_(parked_table.c.projection, parked_table.c.version).in_(
-                        list(members)
-                    ),
+                    _members(parked_table, members),
                     sa.or_(
                         parked_table.c.status == "skip",
                         sa.and_(parked_table.c.status == "failing",
@@ -413,7 +411,7 @@ class ReadModels:
         """Positions an operator asked ``members`` to pass over."""
         rows = conn.execute(
             sa.select(parked_table.c.position).where(
-                sa.tuple_(parked_table.c.projection, parked_table.c.version).in_(list(members)),
+                _members(parked_table, members),
                 parked_table.c.status == "skip",
             )
         )
@@ -477,6 +475,19 @@ class ReadModels:
                 .limit(1)
             ).first()
         return {"parked": int(parked), "error": None if error is None else _error_view(error)}
+
+
+def _members(table: sa.Table, members: Sequence[Member]) -> sa.ColumnElement[bool]:
+    """``(projection, version)`` is one of ``members``. Spelled as named parameters rather
+    than a tuple ``IN``, which SQLAlchemy renders as literals on every execution (the
+    statement could not be cached: it was a projector's largest cost after its handlers)."""
+    return sa.or_(
+        *(
+            sa.and_(table.c.projection == sa.bindparam(f"m{i}_name", name),
+                    table.c.version == sa.bindparam(f"m{i}_version", version))
+            for i, (name, version) in enumerate(members)
+        )
+    )  # fmt: skip
 
 
 def backoff(attempts: int, ceiling: float = 30.0) -> timedelta:

@@ -28,8 +28,8 @@ from eventflow.schema import LOG
 from eventflow.sources import EventSource
 
 log = logging.getLogger(__name__)
-RETRY_CHECK_SECONDS = 1.0
-"""How often a runner looks for parked events whose retry is due."""
+MAINTAIN_SECONDS = 1.0
+"""How often a runner lets its group look after parked events and held-back progress."""
 
 
 class Applier(Protocol):
@@ -50,7 +50,9 @@ class Applier(Protocol):
     def apply(self, partition: int, events: Sequence[RecordedEvent], seen_upto: int) -> Applied:
         """Apply one batch (raises :class:`Halt` to be rewound and retried)."""
 
-    def retry_parked(self, fetch: Fetch) -> int: ...
+    def maintain(self, fetch: Fetch) -> None:
+        """Housekeeping between batches: retry parked events that are due, record
+        progress held back."""
 
 
 SourceFactory = Callable[[Applier, dict[int, int]], EventSource]
@@ -93,6 +95,7 @@ class GroupRunner:
                     self.step(source)
             finally:
                 source.close()
+                self.group.maintain(self.fetch)
 
     def step(self, source: EventSource) -> int:
         """One poll: apply what arrived; returns how many events the group applied.
@@ -106,9 +109,9 @@ class GroupRunner:
         applied = 0
         for partition, events, seen_upto in source.poll(self.poll_seconds):
             applied += self._apply(source, partition, events, seen_upto)
-        if time.monotonic() - self.retried_at >= RETRY_CHECK_SECONDS:
+        if time.monotonic() - self.retried_at >= MAINTAIN_SECONDS:
             self.retried_at = time.monotonic()
-            self.group.retry_parked(self.fetch)
+            self.group.maintain(self.fetch)
         return applied
 
     def _apply(

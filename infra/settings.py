@@ -108,11 +108,10 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=500, ge=1, le=10_000)
     projection_poll_seconds: float = Field(default=0.5, gt=0)
     projection_retry_max_seconds: float = Field(default=30.0, gt=0)
-    projection_batch_window_seconds: float = Field(default=0.05, ge=0, le=5)
-    """After a transaction, how long a runner lets events gather before its next poll: an
-    idle projection applies a new event at once, a busy one applies everything of that
-    window in one transaction instead of one per event (read models lag by at most this
-    much more under load)."""
+    projection_batch_window_seconds: float = Field(default=0.0, ge=0, le=5)
+    """After a transaction, how long a group lets events gather before its next poll.
+    A group applies whatever arrived while it worked in one transaction anyway; a window
+    only makes batches larger at the price of every read-your-writes wait."""
     read_your_writes_timeout_seconds: float = Field(default=2.0, ge=0)
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
@@ -141,14 +140,16 @@ class Settings(BaseSettings):
 
     model_cache_dir: Path | None = None
     """Where split model files are assembled (Whisper); empty means ``data_dir/models``."""
-    level_test_wait_seconds: float = Field(default=20.0, ge=0, le=120)
-    """How long ``analyze`` waits for the assessment before answering "processing"."""
+    level_test_wait_seconds: float = Field(default=90.0, ge=0, le=300)
+    """How long ``analyze`` waits for the assessment before answering "processing". The
+    SPA reads the result only a few seconds after ``analyze`` answers, so the wait must
+    cover the longest answer it records (3 minutes: about a minute of work on 2 cores)."""
     llm_model: str = "auto"
     """The level test's language model: ``smollm2`` or ``qwen2.5-1.5b`` (packaged, checked
     by sha256), the path of any GGUF file, ``auto`` (SmolLM2 if installed, else Qwen)
     or ``off``."""
     llm_threads: int = Field(default=2, ge=1, le=64)
-    api_drain_seconds: int = Field(default=40, ge=1, le=600)
+    api_drain_seconds: int = Field(default=100, ge=1, le=600)
     """After SIGTERM an API process finishes in-flight requests for up to this long, then
     cancels them; it covers the longest waits (the AI service and level-test analyze).
     Keep the orchestrator's grace period (compose ``stop_grace_period``) above it."""

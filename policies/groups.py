@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 POLICY_VERSION = 0
 """Reactions have no tables: their parked events are kept under this version."""
 MAX_ATTEMPTS = 25
+PROGRESS_SECONDS = 1.0
+"""How often a group records progress that carried no decisions."""
 Clock = Callable[[], datetime]
 Work = list[tuple[RecordedEvent, DomainEvent, list[Reactions]]]
 """Events of a batch still to react to, decoded, each with the reactions that want it."""
@@ -73,7 +75,11 @@ class _Group:
         self.retry_max_seconds = retry_max_seconds
         self.parked_possible = True
         self._positions: dict[int, int] = {}
-        """Partition -> position recorded (one process runs a group on a partition)."""
+        """Partition -> position this group has dealt with (one process runs a group on a
+        partition, so what it did is known here before it is recorded)."""
+        self._recorded: dict[int, int] = {}
+        """Partition -> position recorded in the event store."""
+        self._recorded_at = time.monotonic()
 
     @property
     def topics(self) -> list[str]:
@@ -93,12 +99,14 @@ class _Group:
 
     def start(self) -> dict[int, int]:
         self._positions.clear()
+        self._recorded.clear()
         return {p: self._tracked(p) for p in self._partitions()}
 
     def _tracked(self, partition: int) -> int:
         if partition not in self._positions:
             name = self.tracking_name(partition)
-            self._positions[partition] = self.store.tracked(name) or self._carried_over(partition)
+            position = self.store.tracked(name) or self._carried_over(partition)
+            self._positions[partition] = self._recorded[partition] = position
         return self._positions[partition]
 
     def _carried_over(self, partition: int) -> int:
@@ -127,9 +135,30 @@ class _Group:
         there (a redelivery) nothing is appended."""
         try:
             self.store.append(events, Tracking(self.tracking_name(partition), position))
-            self._positions[partition] = position
+            self._positions[partition] = self._recorded[partition] = position
         except AlreadyTracked:
             self._positions.pop(partition, None)
+
+    def _progress(self, partition: int, position: int) -> None:
+        """Note that the group has dealt with everything up to ``position`` without
+        deciding anything that must be appended; it is recorded at most once a second
+        (``maintain``), not in a write per batch: each is a transaction of the event
+        store, whose one writer every user's command waits for. A crash before it is
+        recorded only means reading these events again (and, for jobs, sending them again:
+        at least once)."""
+        self._positions[partition] = max(self._positions.get(partition, 0), position)
+
+    def _flush_progress(self) -> None:
+        self._recorded_at = time.monotonic()
+        for partition, position in list(self._positions.items()):
+            if position > self._recorded.get(partition, 0):
+                self._record(partition, position)
+
+    def maintain(self, fetch: Fetch) -> None:
+        """Retry the parked reactions whose time has come and record deferred progress."""
+        self.retry_parked(fetch)
+        if time.monotonic() - self._recorded_at >= PROGRESS_SECONDS:
+            self._flush_progress()
 
     def _due(
         self, partition: int, events: Sequence[RecordedEvent]
@@ -256,9 +285,11 @@ class CommandGroup(_Group):
         if work is None:
             return done
         last = done.position
-        if self._decide_and_append(partition, last, work):
+        if not work:
+            self._progress(partition, last)
+        elif self._decide_and_append(partition, last, work):
             self._carefully(partition, work, parked)
-            self._record(partition, last)
+            self._progress(partition, last)
         for _, _, takers in work:
             done.applied.update(r.name for r in takers)
         return done
@@ -362,7 +393,7 @@ class DispatchGroup(_Group):
                     self._park(reactions, partition, recorded, exc)
                     parked.add((reactions.name, str(recorded.aggregate_id)))
         batch.flush(self.services.jobs)
-        self._record(partition, last)
+        self._progress(partition, last)
         return done
 
 

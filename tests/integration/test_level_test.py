@@ -17,9 +17,10 @@ from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
 from commands.base import CommandContext
-from commands.level_tests import TRANSCRIBE, record_answer, record_transcript
+from commands.level_tests import record_answer, record_transcript
 from domain.level_tests import AnswerTranscribed, LevelAssessed, LevelTestFailed
 from domain.profiles import LanguageLevelAssessed
+from infra.jobs import TRANSCRIBE_ANSWER
 from infra.media import audio
 from projections import level_tests as rm
 from tests.support import appended_by_requests, signed_in_learner
@@ -113,7 +114,7 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
     # A redelivered transcription job appends nothing new to the test (policies may still
     # be reacting to the result, e.g. with achievements).
     before = rt.store.max_position()
-    rt.jobs.send(TRANSCRIBE, test_id, 1, transcribed.recording)
+    rt.jobs.send(TRANSCRIBE_ANSWER, test_id, 1, transcribed.recording)
     rt.jobs.broker.join("speech", timeout=60_000)
     assert [r.topic for r in rt.store.read_all() if r.position > before
             and r.topic.startswith("leveltest.")] == []  # fmt: skip

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
 from commands.base import Outcome
-from commands.matching import EMBED_PROFILE
 from domain.profile_embeddings import ProfileEmbedded
 from domain.profiles import profile_id
+from infra.jobs import EMBED_PROFILE
 from projections import matching as rm
 from projections.matching import matching as matching_projection
 from tests.support import appended_by_requests
