@@ -218,7 +218,7 @@ def main() -> None:
                         help="seconds of quiet between measurements")  # fmt: skip
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--env", action="append", default=[],
-                        help="a LANGUAGEMATE_* setting for the server, e.g. LOG_LEVEL=WARNING")  # fmt: skip
+                        help="a LANGUAGEMATE_* setting, e.g. LOG_LEVEL=WARNING")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")
