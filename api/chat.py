@@ -18,9 +18,9 @@ from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
-from api.profiles import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
 from api.services import Services
 from api.stomp_session import StompSession
+from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
 from commands import chat as cmd
 from commands.base import CommandContext
 from domain.chat import ChatRoom, owner_of, room_aggregate_id

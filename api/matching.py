@@ -21,8 +21,8 @@ from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
-from api.profiles import file_url, patch_settings_section, section_values
 from api.services import Services
+from api.views.files import file_url
 from commands import matching as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference as ref
@@ -613,19 +613,6 @@ def post_report(
 ) -> dict[str, Any]:
     cmd.report(rt.bus, ctx, reporter_id=caller.user_id, reported_id=str(user_id), command=body)
     return ok({"reported": True})
-
-
-# -- settings ---------------------------------------------------------------------------
-@router.get("/settings")
-def get_matching_settings(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok(section_values(rt, caller.user_id, "matching"), mirror=True)
-
-
-@router.patch("/settings")
-def patch_matching_settings(
-    body: dict[str, Any], caller: CallerDep, ctx: UserContext, rt: RuntimeDep
-) -> dict[str, Any]:
-    return patch_settings_section(rt, ctx, caller.user_id, "matching", body)
 
 
 # -- advanced ranking -------------------------------------------------------------------

@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4, uuid5
+
+from pydantic import BaseModel, ConfigDict
 
 from domain.aggregate import Aggregate, Cause
 from domain.errors import ConcurrencyConflict
@@ -119,7 +121,7 @@ class UnitOfWork:
         return [event for aggregate in self._loaded for event in aggregate.collect()]
 
 
-Decision = Callable[[UnitOfWork], dict[str, Any]]
+Decide = Callable[[UnitOfWork], dict[str, Any]]
 
 
 class CommandBus:
@@ -127,7 +129,7 @@ class CommandBus:
         self.store = store
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def run(self, command: str, ctx: CommandContext, decide: Decision) -> Outcome:
+    def run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
         """Run ``decide`` against fresh state and append its events (with retries on races)."""
         marker_id = self._marker_id(command, ctx)
         if marker_id is not None and (previous := self._previous_outcome(marker_id)):
@@ -186,7 +188,7 @@ class ReactionBus(CommandBus):
         super().__init__(store, clock)
         self.identity: dict[UUID, Aggregate] = {}
 
-    def run(self, command: str, ctx: CommandContext, decide: Decision) -> Outcome:
+    def run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
         uow = UnitOfWork(self.store, ctx, self.cause(ctx), identity=self.identity)
         result = decide(uow)
         return Outcome(result, [])
@@ -194,3 +196,54 @@ class ReactionBus(CommandBus):
     def pending(self) -> list[Any]:
         """Every event the batch's commands decided, each aggregate's in version order."""
         return [event for aggregate in self.identity.values() for event in aggregate.collect()]
+
+
+class Command(BaseModel):
+    """A decision asked of the system, in the system's own terms: snake_case, typed and
+    validated. Routers translate the SPA's request bodies into commands, policies and
+    operator tools issue them directly. The class name is the command's name in its
+    context (``profiles.SetBio``): idempotency keys and logs use it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[CommandBus, CommandContext, C], Outcome]
+"""What a named command is to its callers: ``set_bio(bus, ctx, SetBio(...)) -> Outcome``."""
+Decision = Callable[[A, Cause, C], dict[str, Any] | None]
+
+
+class OnOne(Generic[A]):
+    """Commands decided by one aggregate of ``cls``, found by ``key(command)``: load it (or
+    start it), let the decision change it, append what it recorded. The one mechanism
+    behind every single-aggregate command; commands touching several aggregates write
+    their ``bus.run`` decision themselves.
+
+    ``start`` prepares an aggregate before the decision (a profile learns whose it is);
+    ``expected`` checks the caller's expected version (``If-Match``) against it."""
+
+    def __init__(
+        self,
+        cls: type[A],
+        key: Callable[[Any], UUID],
+        *,
+        start: Callable[[A, Any], None] | None = None,
+        expected: bool = False,
+    ) -> None:
+        self.cls, self.key, self.start, self.expected = cls, key, start, expected
+
+    def __call__(self, decision: Decision[A, C]) -> Handler[C]:
+        context = decision.__module__.rpartition(".")[2]
+
+        def run(bus: CommandBus, ctx: CommandContext, command: C) -> Outcome:
+            def decide(uow: UnitOfWork) -> dict[str, Any]:
+                aggregate = uow.load(self.cls, self.key(command), check_expected=self.expected)
+                if self.start is not None:
+                    self.start(aggregate, command)
+                return decision(aggregate, uow.cause, command) or {}
+
+            return bus.run(f"{context}.{type(command).__name__}", ctx, decide)
+
+        run.__name__ = run.__qualname__ = decision.__name__
+        run.__doc__ = decision.__doc__
+        return run

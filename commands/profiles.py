@@ -1,198 +1,223 @@
-"""Profile and onboarding commands: the request bodies the SPA sends, and one handler that
-loads the learner's profile, applies a change and saves what it recorded.
+"""Profile and onboarding commands: each a decision of the learner's ``Profile``.
 
-Body models accept exactly the field names of the SPA contract (camelCase) and refuse
-anything else, so a malformed request is a 422 before any state is touched.
+The SPA saves a profile one onboarding step or one field at a time; each of those is a
+command here (the router translates the SPA's body into it). A command records only real
+changes: saving the same answer twice appends nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from commands.base import Command, OnOne
 from domain.aggregate import Cause
 from domain.errors import RuleViolation
 from domain.profiles import Profile, ScheduleEntry, SettingsSection, TargetLanguage, profile_id
+from domain.settings import SETTINGS_MODELS
+
+MAX_BIO = 1000
 
 
-class Body(BaseModel):
-    """camelCase on the wire (the SPA's names), snake_case in Python."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, alias_generator=to_camel)
+class ProfileCommand(Command):
+    user_id: str = Field(max_length=36)
 
 
-class StepOneData(Body):
-    english_name: str = Field(min_length=2, max_length=50)
-    residence: str | int | None = None
-    profile_image: str | None = None
-    intro: str | None = Field(default=None, max_length=1000)
+def _owned(profile: Profile, command: ProfileCommand) -> None:
+    """A profile is the user's from its first event on (every event names the user)."""
+    profile.user_id = command.user_id
 
 
-class SaveStep(Body):
-    step_number: int = Field(ge=1, le=5)
-    step_data: StepOneData
+on_profile = OnOne(Profile, lambda c: profile_id(c.user_id), start=_owned)
 
 
-class Location(Body):
+class UpdateProfile(ProfileCommand):
+    """Any of the editable basics at once (onboarding step 1, the profile and account
+    pages): fields left out are not changed."""
+
+    english_name: str | None = None
+    bio: str | None = Field(default=None, max_length=MAX_BIO)
+    location_id: int | None = None
+    gender: str | None = Field(default=None, max_length=20)
+
+
+@on_profile
+def update_profile(profile: Profile, cause: Cause, command: UpdateProfile) -> None:
+    if command.english_name is not None:
+        profile.set_english_name(cause, command.english_name)
+    if command.location_id is not None:
+        profile.set_residence(cause, command.location_id)
+    if command.bio is not None:
+        profile.set_bio(cause, command.bio)
+    if command.gender is not None:
+        profile.set_gender(cause, command.gender)
+
+
+class SetResidence(ProfileCommand):
     location_id: int
 
 
-class SelfBio(Body):
-    self_bio: str = Field(default="", max_length=1000)
+@on_profile
+def set_residence(profile: Profile, cause: Cause, command: SetResidence) -> None:
+    profile.set_residence(cause, command.location_id)
 
 
-class Gender(Body):
-    gender_type: str = Field(max_length=20)
+class SetBio(ProfileCommand):
+    bio: str = Field(max_length=MAX_BIO)
 
 
-class BirthYear(Body):
-    birthyear: str = Field(pattern=r"^\d{4}$")
+@on_profile
+def set_bio(profile: Profile, cause: Cause, command: SetBio) -> None:
+    profile.set_bio(cause, command.bio)
 
 
-class Birthday(Body):
+class SetGender(ProfileCommand):
+    gender: str = Field(max_length=20)
+
+
+@on_profile
+def set_gender(profile: Profile, cause: Cause, command: SetGender) -> None:
+    profile.set_gender(cause, command.gender)
+
+
+class SetBirthYear(ProfileCommand):
+    year: int
+    current_year: int
+    """The year it is where the command is decided (the range of plausible birth years)."""
+
+
+@on_profile
+def set_birth_year(profile: Profile, cause: Cause, command: SetBirthYear) -> None:
+    profile.set_birth_year(cause, command.year, command.current_year)
+
+
+class SetBirthday(ProfileCommand):
     birthday: str = Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
-class NativeLanguage(Body):
+@on_profile
+def set_birthday(profile: Profile, cause: Cause, command: SetBirthday) -> None:
+    profile.set_birthday(cause, command.birthday)
+
+
+class SetNativeLanguage(ProfileCommand):
     language_id: int
 
 
-class LevelEntry(Body):
-    language_id: int
-    current_level_id: int
-    target_level_id: int
+@on_profile
+def set_native_language(profile: Profile, cause: Cause, command: SetNativeLanguage) -> None:
+    profile.set_native_language(cause, command.language_id)
 
 
-class LanguageLevels(Body):
-    languages: list[LevelEntry] = Field(min_length=1, max_length=10)
+class SetLanguageLevels(ProfileCommand):
+    languages: list[TargetLanguage] = Field(min_length=1, max_length=10)
 
 
-class Motivations(Body):
-    motivation_ids: list[int] = Field(max_length=30)
+@on_profile
+def set_language_levels(profile: Profile, cause: Cause, command: SetLanguageLevels) -> None:
+    profile.set_language_levels(cause, command.languages)
 
 
-class Topics(Body):
-    topic_ids: list[int] = Field(max_length=30)
+class ChooseInterests(ProfileCommand):
+    kind: str = Field(pattern="^(motivations|topics|learning_styles|learning_expectations)$")
+    ids: list[int] = Field(max_length=30)
 
 
-class LearningStyles(Body):
-    learning_style_ids: list[int] = Field(max_length=30)
+@on_profile
+def choose_interests(profile: Profile, cause: Cause, command: ChooseInterests) -> None:
+    profile.choose_interests(cause, command.kind, command.ids)
 
 
-class LearningExpectations(Body):
-    learning_expectation_ids: list[int] = Field(max_length=30)
+class PreferPartner(ProfileCommand):
+    gender: str | None = Field(default=None, max_length=20)
+    personality_ids: list[int] | None = Field(default=None, max_length=20)
 
 
-class PartnerGender(Body):
-    partner_gender_type: str = Field(max_length=20)
+@on_profile
+def prefer_partner(profile: Profile, cause: Cause, command: PreferPartner) -> None:
+    profile.prefer_partner(cause, gender=command.gender, personality_ids=command.personality_ids)
 
 
-class PersonalityChoice(Body):
-    partner_personality_id: int
-    partner_gender: str | None = None
+class PreferStudy(ProfileCommand):
+    communication_method: str | None = Field(default=None, max_length=20)
+    group_size_ids: list[int] | None = Field(default=None, max_length=10)
+    daily_minutes: str | None = Field(default=None, max_length=20)
 
 
-class PartnerPersonalities(Body):
-    personal_partner_ids: list[PersonalityChoice] = Field(max_length=20)
+@on_profile
+def prefer_study(profile: Profile, cause: Cause, command: PreferStudy) -> None:
+    profile.prefer_study(cause, communication_method=command.communication_method,
+                         group_size_ids=command.group_size_ids,
+                         daily_minutes=command.daily_minutes)  # fmt: skip
 
 
-class CommunicationMethod(Body):
-    communication_method_type: str = Field(max_length=20)
+class SetSchedule(ProfileCommand):
+    schedules: list[ScheduleEntry] = Field(max_length=50)
 
 
-class GroupSizes(Body):
-    group_size_ids: list[int] = Field(max_length=10)
+@on_profile
+def set_schedule(profile: Profile, cause: Cause, command: SetSchedule) -> None:
+    profile.set_schedule(cause, command.schedules)
 
 
-class DailyMinutes(Body):
-    daily_minutes_type: str | int = Field(union_mode="left_to_right")
+class CompleteOnboarding(ProfileCommand):
+    """Refused with every missing item named while any step is unfinished."""
 
 
-class Slot(Body):
-    day_of_week: str
-    class_time: str
+@on_profile
+def complete_onboarding(profile: Profile, cause: Cause, command: CompleteOnboarding) -> None:
+    profile.complete_onboarding(cause)
 
 
-class Schedules(Body):
-    schedules: list[Slot] = Field(max_length=50)
+class SetProfileImage(ProfileCommand):
+    image_key: str = Field(max_length=200)
 
 
-class CompleteOnboarding(Body):
-    completed_at: str | None = None
-    all_steps_completed: bool | None = None
+@on_profile
+def set_profile_image(profile: Profile, cause: Cause, command: SetProfileImage) -> None:
+    profile.set_image(cause, command.image_key)
 
 
-class ProfileUpdate(Body):
-    """``PUT /users/complete-profile``: any subset of the editable profile fields."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, alias_generator=to_camel)
-
-    english_name: str | None = Field(default=None, min_length=2, max_length=50)
-    name: str | None = Field(default=None, min_length=2, max_length=50)
-    residence: str | int | None = None
-    location: str | int | None = None
-    intro: str | None = Field(default=None, max_length=1000)
-    self_bio: str | None = Field(default=None, max_length=1000)
-    bio: str | None = Field(default=None, max_length=1000)
+class ChangeSettings(ProfileCommand):
+    section: SettingsSection
+    changes: dict[str, Any]
+    """The fields to change; the others keep their values (or defaults)."""
 
 
-Change = Callable[[Profile, Cause], None]
-
-
-def change_profile(
-    bus: CommandBus, ctx: CommandContext, user_id: str, command: str, change: Change
-) -> Outcome:
-    """Load the caller's profile, apply one change, save whatever it recorded."""
-
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
-        profile = uow.load(Profile, profile_id(user_id))
-        profile.user_id = user_id
-        change(profile, uow.cause)
-        return {"user_id": user_id}
-
-    return bus.run(f"profiles.{command}", ctx, decide)
-
-
-def target_languages(body: LanguageLevels) -> list[TargetLanguage]:
-    return [
-        TargetLanguage(
-            language_id=e.language_id,
-            current_level_id=e.current_level_id,
-            target_level_id=e.target_level_id,
-        )
-        for e in body.languages
-    ]
-
-
-def schedule_entries(body: Schedules) -> list[ScheduleEntry]:
+@on_profile
+def change_settings(profile: Profile, cause: Cause, command: ChangeSettings) -> dict[str, Any]:
+    """The section's values after the change (all of them, defaults filled in)."""
+    model = SETTINGS_MODELS[command.section]
+    merged = {**profile.settings(command.section), **command.changes}
     try:
-        return [
-            ScheduleEntry(day_of_week=s.day_of_week.upper(), class_time=s.class_time)
-            for s in body.schedules
-        ]
-    except ValidationError:
-        raise RuleViolation(
-            "schedules need a weekday and an HH:MM time", code="INVALID_SCHEDULE"
-        ) from None
+        values = model.model_validate(merged).model_dump()
+    except ValueError as exc:
+        raise RuleViolation(f"invalid {command.section} settings", code="INVALID_SETTINGS",
+                            reason=str(exc)[:300]) from None  # fmt: skip
+    profile.change_settings(cause, command.section, values)
+    return {"values": values}
 
 
-def location_id(value: str | int | None) -> int | None:
-    """The SPA sends a location id; older screens send it as a numeric string."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return value
-    return int(value) if value.strip().isdigit() else None
+class ExportData(ProfileCommand):
+    request_id: str = Field(max_length=64)
 
 
-SETTINGS_SECTIONS: tuple[SettingsSection, ...] = (
-    "notifications",
-    "privacy",
-    "language",
-    "preferences",
-)
-SectionName = Literal["notifications", "privacy", "language", "preferences"]
+@on_profile
+def export_data(profile: Profile, cause: Cause, command: ExportData) -> None:
+    profile.export(cause, command.request_id)
+
+
+class RecordAssessedLevel(ProfileCommand):
+    language_id: int
+    level: str = Field(pattern="^(A1|A2|B1|B2|C1|C2)$")
+    test_id: int
+
+
+@on_profile
+def record_assessed_level(profile: Profile, cause: Cause, command: RecordAssessedLevel) -> None:
+    """A level test's result becomes the learner's assessed level (once per test); a
+    learner who has not started a profile yet gets none."""
+    if profile.version:
+        profile.record_assessed_level(cause, language_id=command.language_id,
+                                      level=command.level, test_id=command.test_id)  # fmt: skip

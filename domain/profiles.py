@@ -339,6 +339,10 @@ class Profile(Aggregate):
     def export(self, cause: Cause, request_id: str) -> None:
         self._record(DataExported, cause, request_id=request_id)
 
+    def settings(self, section: SettingsSection) -> dict[str, Any]:
+        """The values saved for a settings section (none saved: empty, the defaults apply)."""
+        return dict(self.items.get(f"settings:{section}") or {})
+
     def change_settings(
         self, cause: Cause, section: SettingsSection, values: dict[str, Any]
     ) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from commands.base import UnitOfWork
 from commands.notifications import notify
+from commands.profiles import RecordAssessedLevel, record_assessed_level
 from domain import reference
 from domain.level_tests import (
     AnalysisRequested,
@@ -15,7 +13,6 @@ from domain.level_tests import (
     LevelTest,
     level_test_key,
 )
-from domain.profiles import Profile, profile_id
 from infra.jobs import ASSESS_TEST, TRANSCRIBE_ANSWER
 from policies.base import CommandPolicy, JobDispatcher, PolicyContext
 
@@ -46,15 +43,10 @@ results = CommandPolicy("leveltest.results")
 @results.when(LevelAssessed)
 def _assessed(event: LevelAssessed, policy: PolicyContext) -> None:
     language = reference.language_by_code(event.language)
-
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
-        profile = uow.load(Profile, profile_id(event.user_id))
-        if language is not None and profile.version:
-            profile.record_assessed_level(uow.cause, language_id=language.id, level=event.level,
-                                          test_id=event.test_id)  # fmt: skip
-        return {}
-
-    policy.bus.run("profiles.RecordAssessedLevel", policy.ctx, decide)
+    if language is not None:
+        record_assessed_level(policy.bus, policy.ctx, RecordAssessedLevel(
+            user_id=event.user_id, language_id=language.id, level=event.level,
+            test_id=event.test_id))  # fmt: skip
     notify(policy.bus, policy.ctx, event, recipient_id=event.user_id, kind="level_test_result",
            category="LEVEL_TEST", click_url="/level-test/result",
            data={"testId": event.test_id, "level": event.level})  # fmt: skip

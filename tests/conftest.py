@@ -20,6 +20,8 @@ from hypothesis import settings as hypothesis_settings
 from tests import services
 from tests.services import MotoS3, RedisServer, ServiceError, Tansu
 
+pytest_plugins = ["tests.scenarios"]  # the given/when/then fixture of command tests
+
 # Tests must never reach the Hugging Face Hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

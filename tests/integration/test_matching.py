@@ -466,10 +466,15 @@ def test_semantic_similarity_comes_from_worker_embeddings_and_follows_bio_change
     _bio(client, cook, "Cooking is my passion: I bake bread and try recipes from everywhere.")
     _bio(client, coder, "I design distributed databases and write compilers at night.")
     # Each bio reaches the ranking once its job has run (topics alone embed identically).
-    first = _semantic_scores(client, me, lambda s: s[cook["id"]] > s[coder["id"]] + 10)
-
-    # A redelivered job (sent twice more) recomputes the same text and records nothing.
+    _semantic_scores(client, me, lambda s: s[cook["id"]] > s[coder["id"]] + 10)
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    head = rt.store.max_position()  # every job for what was written so far is sent, and done
+    while rt.reacted_upto("policies.jobs") < head:
+        time.sleep(0.05)
+    rt.jobs.broker.join("embeddings", timeout=30_000)
+    first = _semantic_scores(client, me, lambda s: True)
+
+    # A redelivered job (sent twice more) finds its text embedded and records nothing.
     profile = profile_id(cook["id"])
     last = max(r.position for r in rt.store.read_all() if r.aggregate_id == profile)
     deadline = time.monotonic() + 30  # every job the embedder will send for Cook is sent...

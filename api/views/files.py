@@ -1,0 +1,24 @@
+"""Where stored files are found: absolute URLs (the SPA puts them in ``<img>`` and
+``<audio>`` tags, which resolve relative paths against the SPA's own origin) and the
+prefixes served without a token."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from api.services import Services
+from projections.profiles import image_path
+
+CHAT_AUDIO_PREFIX = "chat-audio/"
+CHAT_IMAGE_PREFIX = "chat-images/"
+PUBLIC_BLOB_PREFIXES = ("profile-images/", CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX)
+"""Blobs served without authentication (``<img src>`` sends no token); everything else
+(voice answers, exports) stays private."""
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+
+def file_url(rt: Services, request: Request, key: str | None, size: int = 512) -> str | None:
+    if not key:
+        return None
+    origin = rt.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return f"{origin}{image_path(key, size)}"

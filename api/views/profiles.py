@@ -1,0 +1,180 @@
+"""Profile views: what the SPA reads of a learner (own and public), their onboarding
+status, and the URLs of their files."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import Request
+
+from api.envelope import ok
+from api.errors import ApiError
+from api.services import Services
+from api.views.files import file_url
+from commands.base import Outcome
+from domain import reference as ref
+from domain.profiles import STEPS, profile_id
+from domain.settings import SETTINGS_MODELS
+from projections.identity import get_account
+from projections.profiles import get_profile, profiles, settings_of
+
+ITEM_COLUMNS = {
+    "englishName": "english_name",
+    "location": "location_id",
+    "nativeLanguage": "native_language_id",
+    "targetLanguages": "target_languages",
+    "motivations": "motivations",
+    "topics": "topics",
+    "partnerGender": "partner_gender",
+    "partnerPersonalities": "partner_personalities",
+    "communicationMethod": "communication_method",
+    "groupSizes": "group_sizes",
+    "dailyMinutes": "daily_minutes",
+    "schedules": "schedules",
+}
+"""Each onboarding item (``domain.profiles.STEPS``) and the read-model column holding it."""
+
+
+def onboarding_status(row: dict[str, Any] | None) -> dict[str, Any]:
+    row = row or {}
+    done = [all(row.get(ITEM_COLUMNS[item]) for item in items) for _, items in STEPS]
+    leading = next((i for i, ok_ in enumerate(done) if not ok_), len(done))
+    completed = bool(row.get("onboarding_completed"))
+    total = len(STEPS)
+    return {
+        "isCompleted": completed,
+        "completed": completed,
+        "currentStep": total if completed else leading,
+        "nextStep": total if completed else min(leading + 1, total),
+        "totalSteps": total,
+        "steps": [
+            {"step": i + 1, "name": name, "done": d}
+            for i, ((name, _), d) in enumerate(zip(STEPS, done, strict=True))
+        ],
+        "missing": [
+            item for _, items in STEPS for item in items if not row.get(ITEM_COLUMNS[item])
+        ],
+    }
+
+
+def _language(language_id: int | None, lang: ref.Lang) -> dict[str, Any] | None:
+    item = ref.language(language_id) if language_id is not None else None
+    if item is None:
+        return None
+    name = ref.label(item, lang)
+    return {"languageId": item.id, "languageName": name, "name": name, "code": item.code}
+
+
+def _level_name(level_id: int, lang: ref.Lang) -> str | None:
+    level = ref.level(level_id)
+    return ref.label(level, lang) if level else None
+
+
+def target_languages(row: dict[str, Any], lang: ref.Lang) -> list[dict[str, Any]]:
+    result = []
+    for entry in row.get("target_languages") or []:
+        language = _language(entry["language_id"], lang) or {}
+        current, target = entry["current_level_id"], entry["target_level_id"]
+        cefr = ref.cefr_for_level(current)
+        result.append(
+            {
+                **language,
+                "currentLevelId": current,
+                "currentLevel": cefr or _level_name(current, lang),
+                "currentLevelName": _level_name(current, lang),
+                "targetLevelId": target,
+                "targetLevel": ref.cefr_for_level(target) or _level_name(target, lang),
+                "targetLevelName": _level_name(target, lang),
+            }
+        )
+    return result
+
+
+def _location(row: dict[str, Any], lang: ref.Lang) -> dict[str, Any] | None:
+    location = ref.location(row["location_id"]) if row.get("location_id") else None
+    if location is None:
+        return None
+    return {
+        "locationId": location.id,
+        "city": location.city.get(lang),
+        "country": location.country.get(lang),
+        "region": location.country.get(lang),
+        "timeZone": location.timezone,
+        "timezone": location.timezone,
+    }
+
+
+def public_profile(
+    rt: Services, request: Request, user_id: str, lang: ref.Lang
+) -> dict[str, Any] | None:
+    """What any signed-in user may see of another user (no e-mail, no birthday)."""
+    account = get_account(rt.read_models, user_id)
+    if account is None or not account["active"]:
+        return None
+    row = get_profile(rt.read_models, user_id) or {"user_id": user_id}
+    location = _location(row, lang)
+    targets = target_languages(row, lang)
+    image = file_url(rt, request, row.get("image_key"))
+    presence = rt.presence.of([user_id], time.time())[user_id]
+    return {
+        "id": user_id,
+        "userId": user_id,
+        "name": account["name"],
+        "englishName": row.get("english_name") or account["name"],
+        "profileImageUrl": image,
+        "profileImage": image,
+        "location": location,
+        "residence": location["city"] if location else None,
+        "nativeLanguage": _language(row.get("native_language_id"), lang),
+        "targetLanguages": targets,
+        "targetLanguage": targets[0]["languageName"] if targets else None,
+        "languageLevel": targets[0]["currentLevel"] if targets else None,
+        "selfBio": row.get("bio") or "",
+        "bio": row.get("bio") or "",
+        "gender": row.get("gender"),
+        "birthYear": int(row["birth_year"]) if row.get("birth_year") else None,
+        "onlineStatus": presence["status"],
+        "lastActiveTime": presence["lastSeen"],
+    }
+
+
+def own_profile(rt: Services, request: Request, user_id: str, lang: ref.Lang) -> dict[str, Any]:
+    profile = public_profile(rt, request, user_id, lang)
+    if profile is None:
+        raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
+    account = get_account(rt.read_models, user_id) or {}
+    row = get_profile(rt.read_models, user_id) or {}
+    return {
+        **profile,
+        "email": account.get("email"),
+        "birthday": row.get("birthday"),
+        "koreanName": account.get("name"),
+    }
+
+
+def visible_row(rt: Services, user_id: str) -> dict[str, Any]:
+    account = get_account(rt.read_models, user_id)
+    if account is None or not account["active"]:
+        raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
+    return get_profile(rt.read_models, user_id) or {}
+
+
+def language_info(rt: Services, user_id: str, lang: ref.Lang) -> dict[str, Any]:
+    row = visible_row(rt, user_id)
+    return {
+        "nativeLanguage": _language(row.get("native_language_id"), lang),
+        "targetLanguages": target_languages(row, lang),
+    }
+
+
+def section_values(rt: Services, user_id: str, section: str) -> dict[str, Any]:
+    """A settings section with defaults filled in, as the settings pages read it."""
+    return settings_of(rt.read_models, user_id, SETTINGS_MODELS[section]).model_dump()
+
+
+def saved(rt: Services, outcome: Outcome, user_id: str) -> dict[str, Any]:
+    """The answer to a profile write, once the profiles read model shows it: the SPA moves
+    to the next onboarding page as soon as a save returns, and that page reads at once."""
+    rt.wait_applied(profiles, outcome, profile_id(user_id))
+    return ok({"saved": True})
