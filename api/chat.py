@@ -14,7 +14,7 @@ from uuid import uuid4
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext, file_origin
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
@@ -34,7 +34,9 @@ sockets = APIRouter(tags=["chat"])
 
 
 def people_of(rt: Services, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    return rm.people(rt.read_models, user_ids, lambda key: file_url(rt, request, key) or "")
+    return rm.people(
+        rt.read_models, user_ids, lambda key: file_url(file_origin(request, rt.settings), key) or ""
+    )
 
 
 def _rooms(

@@ -1,4 +1,6 @@
-"""Dependencies shared by the routers: the runtime, the caller, command contexts."""
+"""Dependencies shared by the routers: the services each route uses (narrow: a route asks
+for the command bus or the read models, not for the whole system), the caller, command
+contexts."""
 
 from __future__ import annotations
 
@@ -11,8 +13,13 @@ from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
 from api.services import Services
-from commands.base import CommandContext
+from commands.base import C, CommandBus, CommandContext, Handler, Outcome
+from eventflow.projection import Projection
+from eventflow.readmodels import ReadModels
+from infra.blobs import BlobStore
 from infra.logs import CORRELATION_ID
+from infra.presence import Presence
+from infra.settings import Settings
 from infra.tokens import InvalidToken, TokenClaims
 from projections.identity import is_admin
 
@@ -22,6 +29,72 @@ def runtime(request: Request) -> Services:
 
 
 RuntimeDep = Annotated[Services, Depends(runtime)]
+"""Everything; for dependencies and the few routes that really use many services."""
+
+
+@dataclass(frozen=True)
+class Writes:
+    """What a route needs to change the system: the command bus, and the wait that keeps
+    its answer from outrunning the read model the SPA reads next."""
+
+    bus: CommandBus
+    services: Services
+
+    def issue(
+        self,
+        handler: Handler[C],
+        ctx: CommandContext,
+        command: C,
+        *,
+        visible_in: Projection | None = None,
+        key: UUID | None = None,
+    ) -> Outcome:
+        """Run ``command``; with ``visible_in``, wait (bounded) until that read model shows
+        what it appended for aggregate ``key``."""
+        outcome = handler(self.bus, ctx, command)
+        if visible_in is not None and key is not None:
+            self.services.wait_applied(visible_in, outcome, key)
+        return outcome
+
+
+def writes(rt: RuntimeDep) -> Writes:
+    return Writes(rt.bus, rt)
+
+
+def read_models(rt: RuntimeDep) -> ReadModels:
+    return rt.read_models
+
+
+def settings(rt: RuntimeDep) -> Settings:
+    return rt.settings
+
+
+def blobs(rt: RuntimeDep) -> BlobStore:
+    return rt.blobs
+
+
+def presence(rt: RuntimeDep) -> Presence:
+    return rt.presence
+
+
+def file_origin(request: Request, settings: Annotated[Settings, Depends(settings)]) -> str:
+    """This API's origin as browsers see it, for absolute file URLs (``<img>`` tags resolve
+    relative ones against the SPA's origin)."""
+    return settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+def pepper(rt: RuntimeDep) -> str:
+    """The deployment's secret for ids and signatures (export links)."""
+    return rt.pepper
+
+
+WritesDep = Annotated[Writes, Depends(writes)]
+PepperDep = Annotated[str, Depends(pepper)]
+PresenceDep = Annotated[Presence, Depends(presence)]
+OriginDep = Annotated[str, Depends(file_origin)]
+ReadModelsDep = Annotated[ReadModels, Depends(read_models)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+BlobsDep = Annotated[BlobStore, Depends(blobs)]
 
 Int64 = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 """A numeric id from the URL: a larger number cannot name a row, and SQLite raised

@@ -6,16 +6,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import BlobsDep, CallerDep, OriginDep, UserContext, WritesDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
 from api.views.files import MAX_IMAGE_BYTES, PUBLIC_BLOB_PREFIXES, file_url
-from api.views.profiles import saved
+from api.views.profiles import save
 from commands import profiles as cmd
 from infra.blobs import BlobNotFound, InvalidBlobKey
 from infra.media.images import ImageRejected, process_profile_image
@@ -27,8 +27,9 @@ router = APIRouter(prefix="/api/v1", tags=["files"])
 async def post_profile_image(
     caller: CallerDep,
     ctx: UserContext,
-    rt: RuntimeDep,
-    request: Request,
+    writes: WritesDep,
+    blobs: BlobsDep,
+    origin: OriginDep,
     file: Annotated[UploadFile, File()],
 ) -> dict[str, Any]:
     """Re-encode to WebP in the sizes the SPA shows, metadata (GPS, camera) stripped."""
@@ -41,25 +42,23 @@ async def post_profile_image(
     prefix = f"profile-images/{caller.user_id}/{uuid.uuid4().hex}"
     for rendition in renditions:
         await run_in_threadpool(
-            rt.blobs.put, f"{prefix}/{rendition.size}.webp", rendition.data, rendition.content_type
+            blobs.put, f"{prefix}/{rendition.size}.webp", rendition.data, rendition.content_type
         )
     command = cmd.SetProfileImage(user_id=caller.user_id, image_key=prefix)
-    await run_in_threadpool(
-        lambda: saved(rt, cmd.set_profile_image(rt.bus, ctx, command), caller.user_id)
-    )
-    url = file_url(rt, request, prefix)
-    sizes = {str(r.size): file_url(rt, request, prefix, r.size) for r in renditions}
+    await run_in_threadpool(save, writes, ctx, cmd.set_profile_image, command)
+    url = file_url(origin, prefix)
+    sizes = {str(r.size): file_url(origin, prefix, r.size) for r in renditions}
     return ok({"url": url, "profileImageUrl": url, "sizes": sizes}, mirror=True)
 
 
 @router.get("/upload/file/{key:path}", tags=["files"])
-def get_file(key: str, rt: RuntimeDep) -> Response:
+def get_file(key: str, blobs: BlobsDep) -> Response:
     """Public by necessity (``<img>``/``<audio>`` send no token): only unguessable keys under
     public prefixes are served."""
     if not key.startswith(PUBLIC_BLOB_PREFIXES):
         raise ApiError(404, "파일을 찾을 수 없습니다 (file not found)", "FILE_NOT_FOUND")
     try:
-        blob = rt.blobs.get(key)
+        blob = blobs.get(key)
     except (BlobNotFound, InvalidBlobKey):
         raise ApiError(404, "파일을 찾을 수 없습니다 (file not found)", "FILE_NOT_FOUND") from None
     headers = {

@@ -17,7 +17,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext, file_origin
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
@@ -151,7 +151,7 @@ def partner_card(
         "id": row["user_id"],
         "englishName": row.get("english_name") or account["name"],
         "name": account["name"],
-        "profileImageUrl": file_url(rt, request, row.get("image_key")),
+        "profileImageUrl": file_url(file_origin(request, rt.settings), row.get("image_key")),
         "selfBio": row.get("bio") or "",
         "age": datetime.now(UTC).year - year if year else None,
         "gender": row.get("gender"),
@@ -414,7 +414,7 @@ def _request_item(
     partner = {
         "userId": partner_id,
         "name": profile.get("english_name") or account.get("name"),
-        "profileImageUrl": file_url(rt, request, profile.get("image_key")),
+        "profileImageUrl": file_url(file_origin(request, rt.settings), profile.get("image_key")),
     }
     return {
         "id": row["request_id"],

@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import CallerDep, OriginDep, PresenceDep, ReadModelsDep, UserContext, WritesDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
 from api.schemas import profiles as body
-from api.views.profiles import language_info, own_profile, public_profile, saved, visible_row
+from api.views.profiles import language_info, own_profile, public_profile, save, visible_row
 from commands import profiles as cmd
 from domain import reference as ref
 
@@ -22,52 +22,59 @@ router = APIRouter(prefix="/api/v1", tags=["profiles"])
 
 @router.get("/users/info")
 def get_user_info(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
-) -> dict[str, Any]:
-    return ok(own_profile(rt, request, caller.user_id, lang))
+    caller: CallerDep, read_models: ReadModelsDep, presence: PresenceDep, origin: OriginDep,
+    lang: UserLang,
+) -> dict[str, Any]:  # fmt: skip
+    return ok(own_profile(read_models, presence, origin, caller.user_id, lang))
 
 
 @router.get("/users/profile")
 def get_my_profile(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
-) -> dict[str, Any]:
-    return ok(own_profile(rt, request, caller.user_id, lang))
+    caller: CallerDep, read_models: ReadModelsDep, presence: PresenceDep, origin: OriginDep,
+    lang: UserLang,
+) -> dict[str, Any]:  # fmt: skip
+    return ok(own_profile(read_models, presence, origin, caller.user_id, lang))
 
 
 @router.get("/users/complete-profile")
 def get_complete_profile(
-    caller: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
-) -> dict[str, Any]:
-    return ok(own_profile(rt, request, caller.user_id, lang))
+    caller: CallerDep, read_models: ReadModelsDep, presence: PresenceDep, origin: OriginDep,
+    lang: UserLang,
+) -> dict[str, Any]:  # fmt: skip
+    return ok(own_profile(read_models, presence, origin, caller.user_id, lang))
 
 
 @router.put("/users/complete-profile")
 def put_complete_profile(
-    update: body.ProfileUpdate, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    update: body.ProfileUpdate, caller: CallerDep, ctx: UserContext, writes: WritesDep
 ) -> dict[str, Any]:
     bio = next((b for b in (update.self_bio, update.intro, update.bio) if b is not None), None)
     where = update.residence if update.residence is not None else update.location
     command = cmd.UpdateProfile(user_id=caller.user_id,
                                 english_name=update.english_name or update.name, bio=bio,
                                 location_id=body.location_id(where))  # fmt: skip
-    return saved(rt, cmd.update_profile(rt.bus, ctx, command), caller.user_id)
+    return save(writes, ctx, cmd.update_profile, command)
 
 
 @router.get("/users/language-info")
-def get_mylanguage_info(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
-    return ok(language_info(rt, caller.user_id, lang))
+def get_my_language_info(
+    caller: CallerDep, read_models: ReadModelsDep, lang: UserLang
+) -> dict[str, Any]:
+    return ok(language_info(read_models, caller.user_id, lang))
 
 
 @router.get("/users/{user_id}/language-info")
-def getlanguage_info(user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
-    return ok(language_info(rt, str(user_id), lang))
+def get_language_info(
+    user_id: UUID, _: CallerDep, read_models: ReadModelsDep, lang: UserLang
+) -> dict[str, Any]:
+    return ok(language_info(read_models, str(user_id), lang))
 
 
 @router.get("/users/{user_id}/motivation-info")
 def get_motivation_info(
-    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: UserLang
+    user_id: UUID, _: CallerDep, read_models: ReadModelsDep, lang: UserLang
 ) -> dict[str, Any]:
-    row = visible_row(rt, str(user_id))
+    row = visible_row(read_models, str(user_id))
 
     def named(catalog: Any, ids: list[int] | None) -> list[dict[str, Any]]:
         items = [ref.entry(catalog, i) for i in ids or []]
@@ -90,8 +97,8 @@ def get_motivation_info(
 
 
 @router.get("/users/{user_id}/schedule-info")
-def get_schedule_info(user_id: UUID, _: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    row = visible_row(rt, str(user_id))
+def get_schedule_info(user_id: UUID, _: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    row = visible_row(read_models, str(user_id))
     schedules = [
         {"dayOfWeek": s["day_of_week"], "classTime": s["class_time"]}
         for s in row.get("schedules") or []
@@ -108,9 +115,10 @@ def get_schedule_info(user_id: UUID, _: CallerDep, rt: RuntimeDep) -> dict[str, 
 
 @router.get("/users/{user_id}/profile")
 def get_user_profile(
-    user_id: UUID, _: CallerDep, rt: RuntimeDep, request: Request, lang: UserLang
-) -> dict[str, Any]:
-    profile = public_profile(rt, request, str(user_id), lang)
+    user_id: UUID, _: CallerDep, read_models: ReadModelsDep, presence: PresenceDep,
+    origin: OriginDep, lang: UserLang,
+) -> dict[str, Any]:  # fmt: skip
+    profile = public_profile(read_models, presence, origin, str(user_id), lang)
     if profile is None:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
     return ok(profile)
@@ -118,12 +126,12 @@ def get_user_profile(
 
 @router.get("/onboarding/{user_id}/summary")
 def get_onboarding_summary(
-    user_id: UUID, _: CallerDep, rt: RuntimeDep, lang: UserLang
+    user_id: UUID, _: CallerDep, read_models: ReadModelsDep, lang: UserLang
 ) -> dict[str, Any]:
-    row = visible_row(rt, str(user_id))
+    row = visible_row(read_models, str(user_id))
     return ok(
         {
-            **language_info(rt, str(user_id), lang),
+            **language_info(read_models, str(user_id), lang),
             "onboardingCompleted": bool(row.get("onboarding_completed")),
         }
     )

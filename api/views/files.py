@@ -4,9 +4,6 @@ prefixes served without a token."""
 
 from __future__ import annotations
 
-from fastapi import Request
-
-from api.services import Services
 from projections.profiles import image_path
 
 CHAT_AUDIO_PREFIX = "chat-audio/"
@@ -17,8 +14,8 @@ PUBLIC_BLOB_PREFIXES = ("profile-images/", CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX)
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
-def file_url(rt: Services, request: Request, key: str | None, size: int = 512) -> str | None:
+def file_url(origin: str, key: str | None, size: int = 512) -> str | None:
+    """The absolute URL of a stored image (``origin``: this API as browsers see it)."""
     if not key:
         return None
-    origin = rt.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
     return f"{origin}{image_path(key, size)}"

@@ -4,18 +4,19 @@ status, and the URLs of their files."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import Request
-
+from api.deps import Writes
 from api.envelope import ok
 from api.errors import ApiError
-from api.services import Services
 from api.views.files import file_url
-from commands.base import Outcome
+from commands.base import CommandContext, Handler
+from commands.profiles import ProfileCommand
 from domain import reference as ref
 from domain.profiles import STEPS, profile_id
 from domain.settings import SETTINGS_MODELS
+from eventflow.readmodels import ReadModels
+from infra.presence import Presence
 from projections.identity import get_account
 from projections.profiles import get_profile, profiles, settings_of
 
@@ -34,6 +35,7 @@ ITEM_COLUMNS = {
     "schedules": "schedules",
 }
 """Each onboarding item (``domain.profiles.STEPS``) and the read-model column holding it."""
+P = TypeVar("P", bound=ProfileCommand)
 
 
 def onboarding_status(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -106,17 +108,17 @@ def _location(row: dict[str, Any], lang: ref.Lang) -> dict[str, Any] | None:
 
 
 def public_profile(
-    rt: Services, request: Request, user_id: str, lang: ref.Lang
+    read_models: ReadModels, presence: Presence, origin: str, user_id: str, lang: ref.Lang
 ) -> dict[str, Any] | None:
     """What any signed-in user may see of another user (no e-mail, no birthday)."""
-    account = get_account(rt.read_models, user_id)
+    account = get_account(read_models, user_id)
     if account is None or not account["active"]:
         return None
-    row = get_profile(rt.read_models, user_id) or {"user_id": user_id}
+    row = get_profile(read_models, user_id) or {"user_id": user_id}
     location = _location(row, lang)
     targets = target_languages(row, lang)
-    image = file_url(rt, request, row.get("image_key"))
-    presence = rt.presence.of([user_id], time.time())[user_id]
+    image = file_url(origin, row.get("image_key"))
+    online = presence.of([user_id], time.time())[user_id]
     return {
         "id": user_id,
         "userId": user_id,
@@ -134,17 +136,19 @@ def public_profile(
         "bio": row.get("bio") or "",
         "gender": row.get("gender"),
         "birthYear": int(row["birth_year"]) if row.get("birth_year") else None,
-        "onlineStatus": presence["status"],
-        "lastActiveTime": presence["lastSeen"],
+        "onlineStatus": online["status"],
+        "lastActiveTime": online["lastSeen"],
     }
 
 
-def own_profile(rt: Services, request: Request, user_id: str, lang: ref.Lang) -> dict[str, Any]:
-    profile = public_profile(rt, request, user_id, lang)
+def own_profile(
+    read_models: ReadModels, presence: Presence, origin: str, user_id: str, lang: ref.Lang
+) -> dict[str, Any]:
+    profile = public_profile(read_models, presence, origin, user_id, lang)
     if profile is None:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
-    account = get_account(rt.read_models, user_id) or {}
-    row = get_profile(rt.read_models, user_id) or {}
+    account = get_account(read_models, user_id) or {}
+    row = get_profile(read_models, user_id) or {}
     return {
         **profile,
         "email": account.get("email"),
@@ -153,28 +157,29 @@ def own_profile(rt: Services, request: Request, user_id: str, lang: ref.Lang) ->
     }
 
 
-def visible_row(rt: Services, user_id: str) -> dict[str, Any]:
-    account = get_account(rt.read_models, user_id)
+def visible_row(read_models: ReadModels, user_id: str) -> dict[str, Any]:
+    account = get_account(read_models, user_id)
     if account is None or not account["active"]:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
-    return get_profile(rt.read_models, user_id) or {}
+    return get_profile(read_models, user_id) or {}
 
 
-def language_info(rt: Services, user_id: str, lang: ref.Lang) -> dict[str, Any]:
-    row = visible_row(rt, user_id)
+def language_info(read_models: ReadModels, user_id: str, lang: ref.Lang) -> dict[str, Any]:
+    row = visible_row(read_models, user_id)
     return {
         "nativeLanguage": _language(row.get("native_language_id"), lang),
         "targetLanguages": target_languages(row, lang),
     }
 
 
-def section_values(rt: Services, user_id: str, section: str) -> dict[str, Any]:
+def section_values(read_models: ReadModels, user_id: str, section: str) -> dict[str, Any]:
     """A settings section with defaults filled in, as the settings pages read it."""
-    return settings_of(rt.read_models, user_id, SETTINGS_MODELS[section]).model_dump()
+    return settings_of(read_models, user_id, SETTINGS_MODELS[section]).model_dump()
 
 
-def saved(rt: Services, outcome: Outcome, user_id: str) -> dict[str, Any]:
-    """The answer to a profile write, once the profiles read model shows it: the SPA moves
-    to the next onboarding page as soon as a save returns, and that page reads at once."""
-    rt.wait_applied(profiles, outcome, profile_id(user_id))
+def save(writes: Writes, ctx: CommandContext, handler: Handler[P], command: P) -> dict[str, Any]:
+    """Run a profile command and answer once the profiles read model shows it: the SPA
+    moves to the next onboarding page as soon as a save returns, and that page reads at
+    once."""
+    writes.issue(handler, ctx, command, visible_in=profiles, key=profile_id(command.user_id))
     return ok({"saved": True})
