@@ -81,7 +81,9 @@ async def transcribe(
     """Text with word timings for a recording (checked like a level-test answer, at most
     five minutes)."""
     code = language_code(language)
-    recording = await read_recording(audio, max_seconds=MAX_SECONDS)
+    recording = await read_recording(
+        audio, rt.settings.recording_max_bytes, max_seconds=MAX_SECONDS
+    )
     key = f"transient/transcribe/{uuid4().hex}.wav"
     await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
     result = await run_in_threadpool(

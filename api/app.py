@@ -18,6 +18,7 @@ from api import (
     analytics,
     asyncapi,
     blank_params,
+    body_limits,
     catalogs,
     chat,
     dashboard,
@@ -36,6 +37,7 @@ from api import (
     rooms,
     sessions,
     settings,
+    socket_limits,
     sync,
     system,
 )
@@ -106,6 +108,8 @@ def create_app(rt: Services) -> FastAPI:
     app = FastAPI(title="LanguageMate API", version="0.1.0", docs_url="/docs")
     app.state.runtime = rt
     errors.install(app)
+    body_limits.install(app, rt.settings)
+    socket_limits.install(app, rt)
     app.add_middleware(blank_params.BlankQueryParams)
     app.add_middleware(RequestContext)
     app.add_middleware(

@@ -20,7 +20,7 @@ from api.errors import ApiError
 from api.openapi import error_responses
 from api.services import Services
 from api.stomp_session import StompSession
-from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, MAX_IMAGE_BYTES, file_url
+from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, file_url
 from commands import chat as cmd
 from commands.base import CommandContext
 from domain.chat import ChatRoom, owner_of, room_aggregate_id
@@ -165,11 +165,11 @@ async def upload_images(
     await run_in_threadpool(_require_member, rt, caller.user_id, room_id)
     if not 1 <= len(files) <= MAX_IMAGES:
         raise ApiError(422, f"send 1 to {MAX_IMAGES} images", "VALIDATION_ERROR")
-    urls = []
+    urls, max_bytes = [], rt.settings.image_max_bytes
     for upload in files:
-        data = await upload.read(MAX_IMAGE_BYTES + 1)
+        data = await upload.read(max_bytes + 1)
         try:
-            photo = await run_in_threadpool(process_photo, data, max_bytes=MAX_IMAGE_BYTES)
+            photo = await run_in_threadpool(process_photo, data, max_bytes=max_bytes)
         except ImageRejected as exc:
             status = 413 if exc.code == "IMAGE_TOO_LARGE" else 422
             raise ApiError(
@@ -199,7 +199,6 @@ ROOM_DESTINATION = re.compile(r"^/sub/chat/room/(\d{1,16})(/typing)?$")
 AUDIO_DATA_URL = re.compile(
     r"^data:(audio/(?:webm|ogg|mp4|mpeg|wav))(?:;[^,]*)?;base64,(.*)$", re.S
 )
-MAX_AUDIO_BYTES = 5 * 1024 * 1024
 
 
 class ChatDestinations:
@@ -223,14 +222,18 @@ class ChatDestinations:
         if not isinstance(payload, dict):
             raise ValueError("a SEND body must be a JSON object")
         if destination == "/pub/chat/message":
-            self._post(rt, user_id, payload)
+            self._post(rt, user_id, payload, len(body))
         elif destination == "/pub/chat/typing":
             self._typing(rt, user_id, payload)
         else:
             raise ValueError(f"unknown destination {destination[:60]!r}")
 
-    def _post(self, rt: Services, user_id: str, payload: dict[str, Any]) -> None:
+    def _post(self, rt: Services, user_id: str, payload: dict[str, Any], size: int) -> None:
         audio = payload.pop("audioData", None)
+        if size - (len(audio) if isinstance(audio, str) else 0) > rt.settings.ws_max_message_bytes:
+            # The chat socket takes large frames for voice messages only: anything else
+            # would be stored as an event and sent to every member.
+            raise ValueError("a message without its voice data is larger than any socket's")
         command = cmd.PostMessage.model_validate(payload)
         if audio:
             command = command.model_copy(
@@ -271,8 +274,8 @@ def _store_audio(rt: Services, room_id: int, data_url: Any) -> str:
         audio = base64.b64decode(match.group(2), validate=True)
     except binascii.Error as exc:
         raise ValueError("audioData is not valid base64") from exc
-    if not audio or len(audio) > MAX_AUDIO_BYTES:
-        raise ValueError("a voice message must be 1 byte to 5 MB")
+    if not audio or len(audio) > rt.settings.chat_voice_max_bytes:
+        raise ValueError("a voice message is empty or too large")
     key = f"{CHAT_AUDIO_PREFIX}{room_id}/{uuid4().hex}"
     rt.blobs.put(key, audio, match.group(1))
     return f"/api/v1/upload/file/{key}"
@@ -280,4 +283,7 @@ def _store_audio(rt: Services, room_id: int, data_url: Any) -> str:
 
 @sockets.websocket("/ws/chat")
 async def chat_socket(websocket: WebSocket) -> None:
-    await StompSession(websocket, websocket.app.state.runtime, ChatDestinations()).run()
+    rt: Services = websocket.app.state.runtime
+    await StompSession(
+        websocket, rt, ChatDestinations(), max_frame_bytes=rt.settings.chat_frame_max_bytes
+    ).run()

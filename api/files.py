@@ -10,11 +10,11 @@ from fastapi import APIRouter, File, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from api.deps import BlobsDep, CallerDep, OriginDep, UserContext, WritesDep
+from api.deps import BlobsDep, CallerDep, OriginDep, SettingsDep, UserContext, WritesDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
-from api.views.files import MAX_IMAGE_BYTES, PUBLIC_BLOB_PREFIXES, file_url
+from api.views.files import PUBLIC_BLOB_PREFIXES, file_url
 from api.views.profiles import save
 from commands import profiles as cmd
 from infra.blobs import BlobNotFound, InvalidBlobKey
@@ -30,12 +30,14 @@ async def post_profile_image(
     writes: WritesDep,
     blobs: BlobsDep,
     origin: OriginDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File()],
 ) -> dict[str, Any]:
     """Re-encode to WebP in the sizes the SPA shows, metadata (GPS, camera) stripped."""
-    data = await file.read(MAX_IMAGE_BYTES + 1)
+    max_bytes = settings.image_max_bytes
+    data = await file.read(max_bytes + 1)
     try:
-        renditions = await run_in_threadpool(process_profile_image, data, max_bytes=MAX_IMAGE_BYTES)
+        renditions = await run_in_threadpool(process_profile_image, data, max_bytes=max_bytes)
     except ImageRejected as exc:
         status = 413 if exc.code == "IMAGE_TOO_LARGE" else 422
         raise ApiError(status, "이미지를 처리할 수 없습니다 (image rejected)", exc.code) from None

@@ -96,6 +96,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "IMAGE_UNDECODABLE": ("이미지를 읽을 수 없습니다.", "The image could not be read."),
     "IMAGE_TOO_MANY_PIXELS": ("이미지 해상도가 너무 큽니다.", "The image has too many pixels."),
     "IMAGE_TOO_SMALL": ("이미지가 너무 작습니다.", "The image is too small."),
+    "PAYLOAD_TOO_LARGE": ("요청 본문이 너무 큽니다.", "The request body is too large."),
+    "REQUEST_TIMEOUT": ("요청 본문이 도착하지 않았습니다.", "The request body stopped arriving."),
 }
 
 

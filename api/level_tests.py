@@ -106,7 +106,7 @@ async def _answer(
     row = _test(rt, test_id, user_id)
     if row["status"] != "in_progress":
         raise ApiError(409, f"the test is {row['status']}", "LEVEL_TEST_STATE")
-    recording = await read_recording(audio)
+    recording = await read_recording(audio, rt.settings.recording_max_bytes)
     key = f"level-tests/{test_id}/{uuid4().hex}.wav"
     await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
     duration = recording.seconds

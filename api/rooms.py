@@ -13,6 +13,12 @@ holds the addressee's socket: offers, answers and ICE candidates reach only thei
 leaves and media-state changes reach everyone else. A message for someone admitted but not
 yet connected waits (a minute) and is delivered right after their ``connected``.
 
+Limits (api.socket_limits): a socket counts against its address's and its user's caps (past
+them the handshake is answered 429); messages are at most ``ws_max_message_bytes`` (the
+server refuses larger ones with close 1009; one that still reaches this code gets an error
+reply); a socket silent for ``signalling_idle_seconds`` is closed; frames waiting for a
+client that does not read are bounded by ``ws_send_buffer_bytes``.
+
 Who offers: the SPA offers to everyone in ``connected`` (and ``participants-list``) and to
 everyone announced by ``participant-joined``. Told both ways, two browsers offer to each
 other at once and the call never connects (glare: both end in ``have-local-offer``). So
@@ -46,6 +52,7 @@ from api.deps import CallerDep, OptionalCallerDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.services import Services
+from api.socket_limits import IDLE, Outbox, SocketGuard
 from commands import rooms as cmd
 from commands.base import CommandContext
 from domain.rooms import ROOM_ID, room_key
@@ -57,7 +64,6 @@ from projections import rooms as rm
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/room", tags=["rooms"])
-MAX_SIGNAL_BYTES = 64 * 1024
 PENDING_SECONDS = 60
 ANNOUNCE_FALLBACK_SECONDS = 5.0
 RELAYED = frozenset({"offer", "answer", "ice-candidate"})
@@ -207,7 +213,8 @@ class Signalling:
 
     def __init__(self, websocket: WebSocket, rt: Services, room_id: str) -> None:
         self.ws, self.rt, self.room_id = websocket, rt, room_id
-        self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.outbox = Outbox(rt.settings.ws_send_buffer_bytes)
+        self.close_code = 1000
         self.user_id = ""
         self.place = 0
         """This socket's place in the room's join order."""
@@ -244,6 +251,17 @@ class Signalling:
         if row is None or user_id is None:
             await self.ws.close(code=4403)
             return
+        guard = SocketGuard(self.ws)
+        if not (await guard.admit_address() and await guard.admit_user(user_id)):
+            guard.release()
+            await guard.refuse_handshake()
+            return
+        try:
+            await self._serve(row, user_id)
+        finally:
+            guard.release()
+
+    async def _serve(self, row: dict[str, Any], user_id: str) -> None:
         self.user_id = user_id
         name = self.ws.query_params.get("userName", "Anonymous")[:100]
         self.me = {"id": user_id, "userId": user_id, "name": name, "userName": name,
@@ -270,6 +288,7 @@ class Signalling:
         writer = asyncio.create_task(self._write())
         keeper = asyncio.create_task(self._keep_seat())
         fallback: asyncio.Task[None] | None = None
+        overflowed = False
         try:
             await run_in_threadpool(self._record_join, name)
             earlier = self.rt.rooms.participants(self.room_id, before=self.place)
@@ -281,21 +300,25 @@ class Signalling:
             for payload in held:
                 self._deliver(payload)
             for waiting in await run_in_threadpool(self._take_pending):
-                self.outbox.put_nowait(waiting)
+                self.outbox.put(waiting)
             self.unannounced = {p["id"] for p in earlier}
             fallback = asyncio.create_task(self._announce_later())
-            await self._receive()
+            overflowed = await self.outbox.until_overflow(self._receive())
         except WebSocketDisconnect:
             pass
         finally:
             for task in (keeper, fallback):
                 if task is not None:
                     task.cancel()
+            if overflowed:  # the writer waits on a client that does not read: give up
+                writer.cancel()
+            else:
+                self.outbox.end()
             self.rt.fanout.unsubscribe(channel, token)
             self.rt.rooms.release(self.room_id, user_id)
             self._publish({"type": "participant-left", "userId": user_id}, exclude=user_id)
             await run_in_threadpool(self._record_leave)
-            await self.outbox.put(None)
+        if not overflowed:
             await writer
 
     def _announce(self, member: str) -> None:
@@ -312,12 +335,20 @@ class Signalling:
             await run_in_threadpool(self._announce, member)
 
     async def _receive(self) -> None:
+        settings = self.rt.settings
         while True:
-            message = await self.ws.receive()
+            try:  # asyncio.timeout, not wait_for: no task in between, see Outbox
+                async with asyncio.timeout(settings.signalling_idle_seconds):
+                    message = await self.ws.receive()
+            except TimeoutError:
+                self.close_code = IDLE
+                return
+            except WebSocketDisconnect:
+                return
             if message["type"] == "websocket.disconnect":
                 return
             raw = message.get("text") or message.get("bytes") or b""
-            if len(raw) > MAX_SIGNAL_BYTES:
+            if len(raw) > settings.ws_max_message_bytes:
                 self._send({"type": "error", "message": "message too large"})
                 continue
             try:
@@ -398,7 +429,7 @@ class Signalling:
         self._send(payload["message"])
 
     def _send(self, message: dict[str, Any]) -> None:
-        self.outbox.put_nowait(orjson.dumps(message))
+        self.outbox.put(orjson.dumps(message))
 
     async def _write(self) -> None:
         while (data := await self.outbox.get()) is not None:
@@ -407,7 +438,7 @@ class Signalling:
             except (WebSocketDisconnect, RuntimeError):
                 return
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-            await self.ws.close()
+            await self.ws.close(self.close_code)
 
     async def _keep_seat(self) -> None:
         while True:

@@ -1,11 +1,17 @@
 """One STOMP 1.2 connection over a WebSocket (contract section 5): the protocol part that
 every socket shares, with the destinations left to a :class:`Destinations` per endpoint.
 
-* CONNECT (or STOMP) must come first and carry an access token (``Authorization`` header, or
-  the ``token`` query parameter); a bad one gets ``ERROR`` ``message:Unauthorized`` and close
-  code 1008. CONNECTED answers ``version:1.2`` and asks for client heart-beats; a silent
-  client is dropped after three missed beats. While the socket is open its process keeps
-  the user's presence lease (infra.presence) and its listening marks renewed.
+* CONNECT (or STOMP) must come first, within ``ws_auth_timeout_seconds``, and carry an
+  access token (``Authorization`` header, or the ``token`` query parameter); a bad one gets
+  ``ERROR`` ``message:Unauthorized`` and close code 1008. CONNECTED answers ``version:1.2``
+  and asks for client heart-beats; a client silent for ``ws_idle_seconds`` (three missed
+  beats) is dropped. While the socket is open its process keeps the user's presence lease
+  (infra.presence) and its listening marks renewed.
+* Limits (api.socket_limits): the socket counts against its address's cap from the
+  handshake and its user's from CONNECT (``ERROR`` ``Too many connections``, close 1013);
+  frames may be ``ws_max_message_bytes`` until CONNECT, then what the endpoint allows (the
+  chat socket: a voice message); frames waiting for a client that does not read are
+  bounded by ``ws_send_buffer_bytes``, past which the socket is closed.
 * SUBSCRIBE to a destination the endpoint refuses (not a member of the room) is ignored and
   logged, never an ``ERROR``: the SPA treats ERROR as fatal and reconnects in a loop. The
   same goes for business errors on SEND.
@@ -20,7 +26,6 @@ import contextlib
 import itertools
 import logging
 import time
-import uuid
 from typing import Any, Protocol
 
 import orjson
@@ -28,14 +33,16 @@ from fastapi import WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from api.services import Services
+from api.socket_limits import TRY_LATER, Outbox, SocketGuard, allow_messages_up_to
 from api.stomp import HEARTBEAT, Frame, FrameError, FrameParser
 from domain.errors import DomainError
+from infra.settings import DEFAULT_CHAT_VOICE_MAX_BYTES, chat_frame_limit
 from infra.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
-CLIENT_BEAT_MS = 10_000
-MAX_FRAME_BYTES = 6 * 1024 * 1024
-"""A voice message arrives inside one SEND as a base64 data URL: 5 MB of audio plus room."""
+MAX_FRAME_BYTES = chat_frame_limit(DEFAULT_CHAT_VOICE_MAX_BYTES)
+"""The chat socket's largest frame under the default settings: a voice message arrives
+inside one SEND as a base64 data URL (``Settings.chat_frame_max_bytes``)."""
 
 
 class Destinations(Protocol):
@@ -51,45 +58,75 @@ class Destinations(Protocol):
 
 
 class StompSession:
-    def __init__(self, websocket: WebSocket, rt: Services, destinations: Destinations) -> None:
+    def __init__(
+        self, websocket: WebSocket, rt: Services, destinations: Destinations, *,
+        max_frame_bytes: int | None = None,
+    ) -> None:  # fmt: skip
+        """``max_frame_bytes``: the largest frame once signed in (before CONNECT, and by
+        default, ``ws_max_message_bytes``)."""
         self.ws, self.rt, self.destinations = websocket, rt, destinations
+        settings = rt.settings
+        self.signed_in_frame_bytes = max(max_frame_bytes or 0, settings.ws_max_message_bytes)
+        self.parser = FrameParser(settings.ws_max_message_bytes)
         self.user_id: str | None = None
-        self.outbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self.outbox = Outbox(settings.ws_send_buffer_bytes)
+        self.guard = SocketGuard(websocket)
         self.subscriptions: dict[str, tuple[str, int]] = {}
         self.message_ids = itertools.count(1)
-        self.socket_id = uuid.uuid4().hex
+        self.socket_id = self.guard.socket_id
         self.close_code = 1000
 
     async def run(self) -> None:
+        if not await self.guard.admit_address():
+            await self.guard.refuse_handshake()
+            return
+        try:
+            await self._serve()
+        finally:
+            self.guard.release()
+
+    async def _serve(self) -> None:
         await self.ws.accept()
         self.loop = asyncio.get_running_loop()
         writer = asyncio.create_task(self._write())
         keeper = asyncio.create_task(self._keep_present())
-        parser = FrameParser(MAX_FRAME_BYTES)
+        overflowed = False
         try:
-            while True:
-                timeout = 3 * CLIENT_BEAT_MS / 1000 if self.user_id else 30.0
-                message = await asyncio.wait_for(self.ws.receive(), timeout)
-                if message["type"] == "websocket.disconnect":
-                    break
-                data = message.get("text") or message.get("bytes") or b""
-                try:
-                    frames = parser.feed(data)
-                except FrameError as exc:
-                    await self._fail(str(exc), code=1002)
-                    break
-                if not await self._handle_all(frames):
-                    break
-        except (TimeoutError, WebSocketDisconnect):
-            pass
+            overflowed = await self.outbox.until_overflow(self._read())
         finally:
             keeper.cancel()
             for subscription in list(self.subscriptions):
                 self._unsubscribe(subscription)
             if self.user_id:
                 self.rt.presence.release(self.user_id, self.socket_id, time.time())
-            await self.outbox.put(None)
+            if overflowed:  # the writer waits on a client that does not read: give up
+                writer.cancel()
+            else:
+                self.outbox.end()
+        if not overflowed:
             await writer
+
+    async def _read(self) -> None:
+        settings = self.rt.settings
+        try:
+            while True:
+                timeout = settings.ws_auth_timeout_seconds
+                if self.user_id is not None:
+                    timeout = settings.ws_idle_seconds
+                async with asyncio.timeout(timeout):
+                    message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = message.get("text") or message.get("bytes") or b""
+                try:
+                    frames = self.parser.feed(data)
+                except FrameError as exc:
+                    self._fail(str(exc), code=1002)
+                    return
+                if not await self._handle_all(frames):
+                    return
+        except (TimeoutError, WebSocketDisconnect):
+            pass
 
     async def _handle_all(self, frames: list[Frame]) -> bool:
         """Handle frames in order; False once the connection must end. A server-side failure
@@ -106,7 +143,7 @@ class StompSession:
         if frame is HEARTBEAT:
             return True
         if self.user_id is None and frame.command not in ("CONNECT", "STOMP"):
-            await self._fail("CONNECT first")
+            self._fail("CONNECT first")
             return False
         if frame.command in ("CONNECT", "STOMP"):
             return await self._connect(frame)
@@ -135,11 +172,17 @@ class StompSession:
         except InvalidToken:
             revoked = True
         if revoked:
-            await self._fail("Unauthorized", code=1008)
+            self._fail("Unauthorized", code=1008)
+            return False
+        if not await self.guard.admit_user(claims.user_id):
+            self._fail("Too many connections", code=TRY_LATER)
             return False
         self.user_id = claims.user_id
+        self.parser.max_frame_bytes = self.signed_in_frame_bytes
+        allow_messages_up_to(self.ws, self.signed_in_frame_bytes)
         self._renew()
-        self._enqueue(Frame("CONNECTED", {"version": "1.2", "heart-beat": f"0,{CLIENT_BEAT_MS}"}))
+        beat_ms = int(self.rt.settings.ws_idle_seconds * 1000 / 3)
+        self._enqueue(Frame("CONNECTED", {"version": "1.2", "heart-beat": f"0,{beat_ms}"}))
         return True
 
     async def _subscribe(self, frame: Frame) -> None:
@@ -196,17 +239,17 @@ class StompSession:
             self._enqueue(Frame("RECEIPT", {"receipt-id": frame.headers["receipt"]}))
 
     def _enqueue(self, frame: Frame) -> None:
-        self.outbox.put_nowait(frame.encode().decode("utf-8"))
+        self.outbox.put(frame.encode())
 
-    async def _fail(self, message: str, code: int = 1002) -> None:
+    def _fail(self, message: str, code: int = 1002) -> None:
         self._enqueue(Frame("ERROR", {"message": message}))
-        await self.outbox.put(None)
+        self.outbox.end()
         self.close_code = code
 
     async def _write(self) -> None:
         while (data := await self.outbox.get()) is not None:
             try:
-                await self.ws.send_text(data)
+                await self.ws.send_text(data.decode("utf-8"))
             except (WebSocketDisconnect, RuntimeError):
                 return
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):

@@ -128,6 +128,7 @@ def _serve_api(rt: Any, host: str, port: int) -> None:
     import uvicorn
 
     from api.app import create_app
+    from infra.server_protocols import uvicorn_options
 
     # On SIGTERM uvicorn stops listening, closes idle connections and WebSockets (1012,
     # "service restart": the SPA reconnects elsewhere), lets in-flight requests finish for
@@ -136,15 +137,16 @@ def _serve_api(rt: Any, host: str, port: int) -> None:
     # before ``Runtime.close``.
     _stop_on_signals(rt)
     # Uvicorn's access log prints raw paths and query strings (which can hold personal
-    # data); api.app logs each request by route template instead.
+    # data); api.app logs each request by route template instead. The protocols are
+    # uvicorn's (h11, websockets-sansio) with the limits of infra.server_protocols.
     uvicorn.run(
         create_app(rt),
         host=host,
         port=port,
         log_config=None,
         access_log=False,
-        ws="websockets-sansio",
         timeout_graceful_shutdown=int(rt.settings.api_drain_seconds),
+        **uvicorn_options(rt.settings),
     )
 
 

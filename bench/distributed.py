@@ -101,6 +101,9 @@ def topology(
             "LANGUAGEMATE_LOG_LEVEL": "WARNING",
             "LANGUAGEMATE_DB_POOL_SIZE": "4",
             "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "10",
+            # Every virtual user connects from this machine's one address: the per-address
+            # socket cap (200 by default) would refuse the load, not protect the server.
+            "LANGUAGEMATE_WS_MAX_PER_IP": "100000",
         } | (extra_env or {})
         cli = [sys.executable, "-m", "app.cli"]
         commands = {f"api{i}": ["api", "--port", str(p)] for i, p in enumerate(ports)}

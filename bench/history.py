@@ -29,10 +29,10 @@ from uuid import uuid4
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from api.system_snapshot import snapshot  # noqa: E402
 from app.history import Selection, export, replay, selected  # noqa: E402
 from app.rebuild import rebuild_all  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
-from app.system_health import snapshot  # noqa: E402
 from commands.base import CommandContext  # noqa: E402
 from commands.chat import CreateRoom, create_room  # noqa: E402
 from commands.identity import sign_in  # noqa: E402

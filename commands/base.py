@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4, uuid5
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.aggregate import Aggregate, Cause
-from domain.errors import ConcurrencyConflict
+from domain.errors import ConcurrencyConflict, RuleViolation
 from domain.system import CommandHandled, HandledCommand
 from eventflow.store import EventStore
 
@@ -205,6 +205,18 @@ class Command(BaseModel):
     context (``profiles.SetBio``): idempotency keys and logs use it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        """Input the command's own rules refuse (too long, out of range) is a rule
+        violation, answered 422 like any other, whoever translated it into a command."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
+            raise RuleViolation(
+                f"{type(self).__name__}: invalid {', '.join(fields)}",
+                code="INVALID_COMMAND", fields=fields,
+            ) from None  # fmt: skip
 
 
 C = TypeVar("C", bound=Command)

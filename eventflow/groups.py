@@ -199,7 +199,9 @@ class ProjectionGroup:
                 PROJECTION_POSITION.labels(projection.name, str(partition)).set(done.position)
 
     # -- parked events ------------------------------------------------------------------
-    def maintain(self, fetch: Fetch) -> None:
+    def maintain(self, fetch: Fetch, *, closing: bool = False) -> None:
+        """Projections record their progress in every batch's transaction: nothing is
+        held back, whether closing or not."""
         self.retry_parked(fetch)
 
     def retry_parked(self, fetch: Fetch) -> int:

@@ -50,9 +50,9 @@ class Applier(Protocol):
     def apply(self, partition: int, events: Sequence[RecordedEvent], seen_upto: int) -> Applied:
         """Apply one batch (raises :class:`Halt` to be rewound and retried)."""
 
-    def maintain(self, fetch: Fetch) -> None:
+    def maintain(self, fetch: Fetch, *, closing: bool = False) -> None:
         """Housekeeping between batches: retry parked events that are due, record
-        progress held back."""
+        progress held back (all of it when ``closing``: the subscription is ending)."""
 
 
 SourceFactory = Callable[[Applier, dict[int, int]], EventSource]
@@ -95,7 +95,7 @@ class GroupRunner:
                     self.step(source)
             finally:
                 source.close()
-                self.group.maintain(self.fetch)
+                self.group.maintain(self.fetch, closing=True)
 
     def step(self, source: EventSource) -> int:
         """One poll: apply what arrived; returns how many events the group applied.

@@ -18,6 +18,21 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "LANGUAGEMATE_"
+MIB = 1024 * 1024
+MULTIPART_ALLOWANCE = 64 * 1024
+"""What an upload's body may carry besides its files: boundaries, part headers, fields."""
+CHAT_FRAME_HEADROOM = 64 * 1024
+"""What a chat SEND carries besides its voice data URL's base64: the ``data:`` prefix,
+the JSON around it (a 1,000-character text is 3 kB of UTF-8) and the STOMP headers."""
+DEFAULT_CHAT_VOICE_MAX_BYTES = 5 * MIB
+
+
+def chat_frame_limit(voice_bytes: int) -> int:
+    """Largest chat socket frame for a voice message of ``voice_bytes``: the SPA sends it
+    as one SEND whose body holds the recording as a base64 data URL (4 bytes per 3)."""
+    return 4 * -(-voice_bytes // 3) + CHAT_FRAME_HEADROOM
+
+
 DEV_ORIGINS = tuple(
     f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 4173, 5173)
 )
@@ -168,7 +183,57 @@ class Settings(BaseSettings):
 
     presence_ttl_seconds: float = Field(default=60.0, ge=1)
     """How long a user stays online after the process holding their socket stops renewing
-    it (a crash); a closed socket takes the user offline at once."""
+    it (a crash); a closed socket takes the user offline at once. Socket leases (the caps
+    below) last as long."""
+
+    # -- what one client may make the API hold (api/body_limits.py, api/socket_limits.py,
+    # -- infra/server_protocols.py; the figures are explained in docs/reliability.md)
+    max_body_bytes: int = Field(default=MIB, ge=1024)
+    """Largest request body of every route but the uploads (JSON, forms): a declared
+    ``Content-Length`` above it is answered 413 before anything is read, a chunked body is
+    cut off with 413 as soon as it passes it."""
+    recording_max_bytes: int = Field(default=30 * MIB, ge=MIB)
+    """Largest recording (level test, AI service transcription); the body of those routes
+    may be this plus ``MULTIPART_ALLOWANCE``."""
+    image_max_bytes: int = Field(default=10 * MIB, ge=64 * 1024)
+    """Largest image (profile picture, each chat picture); a chat upload carries up to five."""
+    http_header_max_bytes: int = Field(default=32 * 1024, ge=4096)
+    """Largest request line plus headers (a JWT is about 1 kB); past it: 400 and closed."""
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a connection may take to send a request's headers (from connecting, or from
+    the end of the previous response); then it is closed."""
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    """How long an idle keep-alive connection stays open."""
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Longest pause between two pieces of a request body; then 408 and closed."""
+    tcp_user_timeout_seconds: int = Field(default=30, ge=1)
+    """A connection whose peer acknowledges nothing for this long (a reader that stopped
+    reading, a vanished client) is dropped by the kernel (``TCP_USER_TIMEOUT``)."""
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=4096)
+    """Largest WebSocket message on the notification and signalling sockets and on the chat
+    socket before its CONNECT: larger frames are refused (close 1009) before they are read."""
+    chat_voice_max_bytes: int = Field(default=DEFAULT_CHAT_VOICE_MAX_BYTES, ge=64 * 1024)
+    """Largest voice message; the chat socket accepts, once signed in, a frame of its base64
+    data URL plus ``CHAT_FRAME_HEADROOM`` (see ``chat_frame_max_bytes``)."""
+    ws_send_buffer_bytes: int = Field(default=256 * 1024, ge=16 * 1024)
+    """Frames a socket may have waiting for a client that does not read them; past it the
+    socket is closed (1008) instead of buffering more."""
+    ws_max_per_user: int = Field(default=24, ge=1)
+    """Open sockets per user, over every API process."""
+    ws_max_per_ip: int = Field(default=200, ge=1)
+    """Open sockets per client address, over every API process."""
+    ws_auth_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a STOMP socket may stay open before its CONNECT."""
+    ws_idle_seconds: float = Field(default=30.0, gt=0)
+    """A STOMP socket silent this long is closed; CONNECTED asks for client heart-beats
+    every third of it (10 s by default, what the SPA sends anyway)."""
+    signalling_idle_seconds: float = Field(default=3 * 3600.0, gt=0)
+    """A signalling socket with no message this long is closed. The SPA sends nothing
+    during a call once it is set up, so this is longer than the longest session (2 h);
+    WebSocket pings find dead peers much sooner."""
+    ws_ping_seconds: float = Field(default=20.0, gt=0)
+    """Interval of WebSocket pings, and how long a pong may take before the socket is
+    closed (browsers answer pings by themselves)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -212,6 +277,11 @@ class Settings(BaseSettings):
     @property
     def public_origin(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def chat_frame_max_bytes(self) -> int:
+        """Largest chat socket frame once signed in (see :func:`chat_frame_limit`)."""
+        return chat_frame_limit(self.chat_voice_max_bytes)
 
     @property
     def distributed(self) -> bool:

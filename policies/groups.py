@@ -154,10 +154,11 @@ class _Group:
             if position > self._recorded.get(partition, 0):
                 self._record(partition, position)
 
-    def maintain(self, fetch: Fetch) -> None:
-        """Retry the parked reactions whose time has come and record deferred progress."""
+    def maintain(self, fetch: Fetch, *, closing: bool = False) -> None:
+        """Retry the parked reactions whose time has come and record deferred progress
+        (at once when closing, so a clean stop sends no job twice on the next start)."""
         self.retry_parked(fetch)
-        if time.monotonic() - self._recorded_at >= PROGRESS_SECONDS:
+        if closing or time.monotonic() - self._recorded_at >= PROGRESS_SECONDS:
             self._flush_progress()
 
     def _due(

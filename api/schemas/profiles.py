@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -96,7 +96,11 @@ class GroupSizes(Body):
 
 
 class DailyMinutes(Body):
-    daily_minutes_type: str | int = Field(union_mode="left_to_right")
+    """The SPA sends a choice id (``"MINUTES_30"``); older screens send the minutes."""
+
+    daily_minutes_type: (
+        Annotated[str, Field(max_length=20)] | Annotated[int, Field(ge=0, le=24 * 60)]
+    ) = Field(union_mode="left_to_right")
 
 
 class Slot(Body):

@@ -11,7 +11,6 @@ CHAT_IMAGE_PREFIX = "chat-images/"
 PUBLIC_BLOB_PREFIXES = ("profile-images/", CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX)
 """Blobs served without authentication (``<img src>`` sends no token); everything else
 (voice answers, exports) stays private."""
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 def file_url(origin: str, key: str | None, size: int = 512) -> str | None:

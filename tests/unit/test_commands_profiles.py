@@ -107,3 +107,10 @@ def test_native_language_is_recorded_as_such(scenario: Scenario) -> None:
     command = cmd.SetNativeLanguage(user_id=USER, language_id=3)
     events = scenario.when(cmd.set_native_language, command)
     assert [type(e) for e in events] == [NativeLanguageSet]
+
+
+def test_input_a_command_refuses_is_a_rule_violation_naming_the_field() -> None:
+    with pytest.raises(RuleViolation) as refused:
+        cmd.PreferStudy(user_id=USER, daily_minutes="-520005644539970977792")
+    assert refused.value.code == "INVALID_COMMAND"
+    assert refused.value.details == {"fields": ["daily_minutes"]}

@@ -115,3 +115,30 @@ def test_the_api_checks_an_upload_without_the_speech_packages() -> None:
 
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().strip() == "1.2"
+
+
+@pytest.mark.parametrize(("container", "codec"), [("webm", "libopus"), ("wav", "pcm_s16le")])
+def test_an_upload_decodes_from_its_file_into_the_same_wav_as_from_memory(
+    container: str, codec: str, tmp_path: Path
+) -> None:
+    """The API decodes uploads from the file Starlette spooled them to (never reading them
+    whole) straight into the stored WAV; it must be the WAV the two-step path writes."""
+    data = _encoded(container, codec, 1.5)
+    spooled = tmp_path / "upload"
+    spooled.write_bytes(data)
+
+    with spooled.open("rb") as file:
+        wav, seconds = audio.decode_to_wav(file)
+
+    assert wav == audio.to_wav(audio.decode(data))
+    assert seconds == pytest.approx(1.5, abs=0.1)
+
+
+def test_a_file_is_refused_like_bytes_when_it_is_too_long_or_not_audio(tmp_path: Path) -> None:
+    long_tone, junk = tmp_path / "long", tmp_path / "junk"
+    long_tone.write_bytes(_encoded("wav", "pcm_s16le", 3.0))
+    junk.write_bytes(b"definitely not audio" * 50)
+    for path, code in ((long_tone, "AUDIO_TOO_LONG"), (junk, "AUDIO_UNDECODABLE")):
+        with path.open("rb") as file, pytest.raises(audio.AudioRejected) as refused:
+            audio.decode_to_wav(file, max_seconds=2)
+        assert refused.value.code == code
