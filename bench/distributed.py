@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection
 
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser
 from bench.load import stop, wait_healthy
-from tests.services import (
+from devservices import (
     PostgresCluster,
     Tansu,
     create_database,

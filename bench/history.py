@@ -36,11 +36,11 @@ from app.runtime import Runtime  # noqa: E402
 from commands.base import CommandContext  # noqa: E402
 from commands.chat import CreateRoom, create_room  # noqa: E402
 from commands.identity import sign_in  # noqa: E402
+from devservices import create_database, drop_database, postgres_admin_url  # noqa: E402
+from devservices.settings import TEST_JWT_KEYS, make_settings  # noqa: E402
 from domain.aggregate import Cause  # noqa: E402
 from domain.chat import ChatMessage, ChatRoom, message_aggregate_id, room_aggregate_id  # noqa: E402
 from projections.platform_metrics import metrics  # noqa: E402
-from tests.conftest import TEST_JWT_KEYS, make_settings  # noqa: E402
-from tests.services import create_database, drop_database, postgres_admin_url  # noqa: E402
 
 BATCH = 2_000
 

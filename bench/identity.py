@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import closed_loop, stop, wait_healthy  # noqa: E402
-from tests.services import Tansu, create_database, drop_database, free_port, postgres_admin_url  # noqa: E402
+from devservices import Tansu, create_database, drop_database, free_port, postgres_admin_url  # noqa: E402
 
 KEYS = "bench:" + "b" * 48
 

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.load import stop, wait_healthy  # noqa: E402
+from devservices import free_port  # noqa: E402
 from infra.media import audio  # noqa: E402
-from tests.services import free_port  # noqa: E402
 from workers import cefr_scorer, level_feedback, llm, speech  # noqa: E402
 
 ANSWER = (
@@ -110,8 +110,8 @@ STAGES = (
 def timeline(data_dir: Path) -> list[dict[str, float]]:
     """Per test, seconds between its events (from the server's own event store): where
     the time between upload and result goes."""
+    from devservices.settings import make_settings
     from eventflow.store import open_event_store
-    from tests.conftest import make_settings
 
     store = open_event_store(make_settings(data_dir))
     tests: dict[Any, dict[str, datetime]] = {}

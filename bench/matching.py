@@ -29,12 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.load import percentile  # noqa: E402
-from tests.services import (  # noqa: E402
-    _with_path,
-    create_database,
-    drop_database,
-    postgres_admin_url,
-)
+from devservices import create_database, drop_database, postgres_admin_url  # noqa: E402
+from devservices.process import with_path  # noqa: E402
 
 KEYS = "bench:" + "b" * 48
 
@@ -80,17 +76,8 @@ def build_users(rt: Any, count: int, rng: random.Random) -> tuple[int, float]:
 
 
 def project(rt: Any) -> dict[str, float]:
-    timings = {}
-    head = rt.store.max_position()
-    for projection in rt.read_models.projections.values():
-        runner = rt.projection_runner(projection, kafka=False)
-        version = rt.read_models.active_version(projection.name, fresh=True)
-        tracking = rt.read_models.tracking(projection.name, version)
-        source = rt.log_source(projection, version, tracking)
-        started = time.perf_counter()
-        runner.catch_up(source, version, head)
-        timings[projection.name] = round(time.perf_counter() - started, 1)
-    return timings
+    """Seconds each projection group took to catch up with the log."""
+    return {name: round(seconds, 1) for name, seconds in rt.catch_up().items()}
 
 
 def request_accept(rt: Any, users: int, pairs: int) -> dict[str, Any]:
@@ -187,7 +174,7 @@ def main() -> None:
     name = args.database or f"lm_match_{uuid4().hex[:8]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    url = _with_path(admin, f"/{name}") if exists else create_database(admin, name)
+    url = with_path(admin, f"/{name}") if exists else create_database(admin, name)
     # Building 100,000 users creates 100,000 data keys, each a durable commit; the build is
     # setup, not the measurement, so this database commits without waiting for fsync.
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -234,7 +221,7 @@ def main() -> None:
             project(rt)
             report["search_ms"] = measure_search(client, searchers, args.searches)
             if not exists:
-                pairs = min(400, args.users // 2)
+                pairs = min(400, max(0, args.users - 100) // 2)  # users from 100 on
                 report["request_accept"] = request_accept(rt, args.users, pairs)
             rt.close()
     finally:

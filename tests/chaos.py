@@ -8,13 +8,13 @@ import contextlib
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import Self
 
-from tests.services import free_port
+from devservices import free_port
+from devservices.process import Service
 
 
-class RefusingProxy:
+class RefusingProxy(Service):
     """Forwards 127.0.0.1:``port`` to ``target``; :meth:`refuse` drops every open
     connection and refuses new ones for a number of seconds, as a server that went away."""
 
@@ -90,14 +90,3 @@ class RefusingProxy:
     def stop(self) -> None:
         self._stopped.set()
         self._close_all()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -1,13 +1,12 @@
 """Shared pytest fixtures.
 
-The first block starts real services (see tests/services.py); application fixtures go below it.
+The first block starts real services (see devservices/); application fixtures go below it.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,8 +16,9 @@ from typing import NoReturn
 import pytest
 from hypothesis import settings as hypothesis_settings
 
-from tests import services
-from tests.services import MotoS3, RedisServer, ServiceError, Tansu
+import devservices as services
+from devservices import MotoS3, RedisServer, ServiceError, Tansu
+from devservices.settings import make_settings
 
 pytest_plugins = ["tests.scenarios"]  # the given/when/then fixture of command tests
 
@@ -176,26 +176,6 @@ def redis_url(redis_server_url: str) -> str:
 
 from app.runtime import Runtime  # noqa: E402
 from infra.settings import Settings  # noqa: E402
-
-TEST_JWT_KEYS = "test-key:" + "k" * 48
-MODEL_CACHE = Path(tempfile.gettempdir()) / "languagemate-test-models"
-"""Shared by every test runtime: Whisper is assembled (145 MB) once per machine."""
-
-
-def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    base: dict[str, object] = {
-        "data_dir": data_dir,
-        "dev_login": True,
-        "jwt_keys": TEST_JWT_KEYS,
-        "identity_pepper": "test-pepper",
-        "projection_poll_seconds": 0.05,
-        "kafka_session_timeout_ms": 2000,
-        "kafka_heartbeat_interval_ms": 500,
-        "model_cache_dir": MODEL_CACHE,
-        "llm_model": "smollm2",  # small and quick; `auto` would take Qwen when installed
-        "embedding_delay_seconds": 0,  # the tests that wait for a vector need it at once
-    }
-    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from uuid import UUID, uuid4
 import pytest
 
 from commands.base import Command, CommandBus, CommandContext, Outcome
+from devservices.settings import make_settings
 from domain.aggregate import Aggregate, Cause
 from domain.events import DomainEvent
 from eventflow.store import EventStore, open_event_store
-from tests.conftest import make_settings
 
 A = TypeVar("A", bound=Aggregate)
 C = TypeVar("C", bound=Command)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MODEL_CACHE, TEST_JWT_KEYS
+from devservices.settings import MODEL_CACHE, TEST_JWT_KEYS
 
 CLI = [sys.executable, "-m", "app.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def two_apis(
 ) -> tuple[list[int], list[str], list[subprocess.Popen[bytes]]]:
     """Two ``api`` processes plus relay, ``projector all`` and the given extra roles, all
     healthy: (ports, base URLs, the two API processes)."""
-    from tests.services import free_port
+    from devservices import free_port
 
     ports = [free_port(), free_port()]
     apis = [processes.start(["api", "--port", str(p)], env, f"api{p}") for p in ports]

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import TEST_JWT_KEYS
+from devservices import free_port
+from devservices.settings import TEST_JWT_KEYS
 from tests.e2e.conftest import CLI, ROOT, Processes, wait_healthy
-from tests.services import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = 10

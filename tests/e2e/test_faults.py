@@ -35,15 +35,15 @@ import redis as redis_client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+import devservices as services
 from api.stomp import Frame
 from app.runtime import Runtime
+from devservices import RedisServer, Tansu
+from devservices.settings import make_settings
 from domain.profile_embeddings import ProfileEmbedded
 from eventflow.store import EventStore, open_event_store
-from tests import services
 from tests.chaos import RefusingProxy
-from tests.conftest import make_settings
 from tests.e2e.conftest import Processes, two_apis, wait_healthy
-from tests.services import RedisServer, Tansu
 from tests.support import held_job_args, held_jobs, read_model_rows, settled, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]

@@ -22,10 +22,10 @@ import pytest
 from websockets.sync.client import connect
 
 from api.stomp import SERVER_COMMANDS, Frame, FrameParser
+from devservices import free_port
 from infra.settings import MULTIPART_ALLOWANCE, Settings
 from tests.e2e.conftest import Processes, wait_healthy
 from tests.e2e.hostile_clients import RawSocket, Request, post
-from tests.services import free_port
 
 MIB = 1024 * 1024
 ISSUE_BODY = 80 * MIB

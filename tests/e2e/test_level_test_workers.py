@@ -13,11 +13,11 @@ import httpx
 import pytest
 import redis
 
+from devservices import free_port
+from devservices.settings import make_settings
 from domain.level_tests import AnswerTranscribed, LevelAssessed
 from eventflow.store import open_event_store
-from tests.conftest import make_settings
 from tests.e2e.conftest import Processes, wait_healthy
-from tests.services import free_port
 from tests.support import held_jobs
 from workers import llm, speech
 

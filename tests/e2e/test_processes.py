@@ -18,11 +18,11 @@ import psycopg
 from kafka import KafkaConsumer
 
 from commands.base import CommandBus, CommandContext
+from devservices import free_port
+from devservices.settings import TEST_JWT_KEYS, make_settings
 from eventflow.relay import RelayPosition
 from eventflow.store import open_event_store
-from tests.conftest import TEST_JWT_KEYS, make_settings
 from tests.e2e.conftest import CLI, ROOT, Processes, wait_healthy
-from tests.services import free_port
 from tests.support import increment
 
 

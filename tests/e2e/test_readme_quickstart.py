@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import MODEL_CACHE, TEST_JWT_KEYS
+from devservices import free_port
+from devservices.settings import MODEL_CACHE, TEST_JWT_KEYS
 from tests.e2e.conftest import ROOT, wait_healthy
-from tests.services import free_port
 
 ANSWER = (
     "Last weekend I visited my grandmother in the countryside. We cooked dinner together "

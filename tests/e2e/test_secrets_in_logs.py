@@ -17,11 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from websockets.sync.client import connect
 
-from tests.conftest import TEST_JWT_KEYS
+from devservices import free_port
+from devservices.settings import TEST_JWT_KEYS
 from tests.e2e.conftest import Processes, wait_healthy
 from tests.e2e.stomp_socket import Client
 from tests.oauth_provider import FakeProvider
-from tests.services import free_port
 
 SPA = "http://127.0.0.1:4173"
 PASSWORD = "correct-Horse-battery-91"

@@ -57,7 +57,7 @@ from api.app import create_app
 from api.blank_params import BLANK_MEANS_ABSENT
 from api.openapi import UNAVAILABLE_DESCRIPTION
 from app.runtime import Runtime
-from tests.conftest import make_settings
+from devservices.settings import make_settings
 from tests.support import onboarded_learner, wait_for
 
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}

@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from devservices import free_port, unique_name
 from infra.blobs import (
     MAX_KEY_LENGTH,
     Blob,
@@ -28,7 +29,6 @@ from infra.blobs import (
     blob_store_from_settings,
 )
 from infra.settings import Settings
-from tests.services import free_port, unique_name
 
 Listing = Callable[[], list[str]]
 

@@ -13,12 +13,12 @@ import pytest
 
 from app.runtime import Runtime
 from commands.base import CommandContext
+from devservices import Tansu
+from devservices.settings import make_settings
 from eventflow.projection import Projection
 from eventflow.relay import Relay
 from eventflow.runner import GroupRunner
 from eventflow.sources import KafkaSource
-from tests.conftest import make_settings
-from tests.services import Tansu
 from tests.support import counter_values, follow, increment, make_counters_projection
 
 pytestmark = pytest.mark.kafka

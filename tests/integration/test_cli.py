@@ -18,11 +18,11 @@ from app.cli import main
 from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.identity import sign_in
+from devservices.settings import TEST_JWT_KEYS, make_settings
 from domain.catalog import CONTEXT_MODULES
 from domain.events import DomainEvent
 from projections.catalog import PROJECTIONS
 from projections.identity import accounts, get_account
-from tests.conftest import TEST_JWT_KEYS, make_settings
 from tests.support import follow
 
 

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import devservices as services
 from app.audit import trail, verify
 from app.history import ImportRefused, Selection, export, import_lines, selected
 from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.identity import set_role
+from devservices.settings import make_settings
 from eventflow.store import EVENTS_TABLE
-from tests import services
-from tests.conftest import make_settings
 from tests.support import read_model_rows, settled, signed_in_learner
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MODEL_CACHE
+from devservices.settings import MODEL_CACHE
 from workers import cefr_scorer, level_feedback, llm
 from workers.model_files import ModelUnavailable
 

@@ -13,9 +13,9 @@ import pytest
 
 from app.runtime import Runtime
 from commands.base import CommandContext
+from devservices.settings import make_settings
 from eventflow.log_tail import LogTail
 from eventflow.sources import LogSource
-from tests.conftest import make_settings
 from tests.support import create_counter, increment, wait_for
 
 CTX = CommandContext(actor_id="test")

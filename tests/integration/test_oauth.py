@@ -20,8 +20,8 @@ import api.oauth
 import infra.oauth
 from api.app import create_app
 from app.runtime import Runtime
+from devservices.settings import make_settings
 from infra.oauth import STATE_PREFIX, binding_cookie_name, canonical_origin
-from tests.conftest import make_settings
 from tests.oauth_provider import FakeProvider, Identity
 
 TARGET = "http://localhost:3000"

@@ -20,6 +20,7 @@ from sqlalchemy import event as sa_event
 from app.rebuild import rebuild
 from app.runtime import Runtime
 from commands.base import CommandContext
+from devservices.settings import make_settings
 from eventflow.codec import RecordedEvent
 from eventflow.groups import ProjectionGroup
 from eventflow.projection import Projection
@@ -27,7 +28,6 @@ from eventflow.relay import Relay
 from eventflow.runner import Applier, GroupRunner
 from eventflow.schema import LOG, create_engine
 from eventflow.sources import EventSource
-from tests.conftest import make_settings
 from tests.support import PoisonSwitch, counter_values, increment, make_counters_projection
 
 NAMES = ("counters_a", "counters_b", "counters_c")

@@ -16,7 +16,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
-from tests.services import Tansu, create_database, drop_database
+from devservices import Tansu, create_database, drop_database
 
 
 @pytest.mark.kafka

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from app.runtime import Runtime
+from devservices.settings import make_settings
 from infra.settings import Settings
-from tests.conftest import make_settings
 
 
 def _login(client: TestClient, email: str, name: str) -> dict:  # type: ignore[type-arg]

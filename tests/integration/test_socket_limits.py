@@ -24,8 +24,8 @@ from starlette.websockets import WebSocketDisconnect
 from api.app import create_app
 from api.stomp import Frame
 from app.runtime import Runtime
+from devservices.settings import make_settings
 from infra.socket_leases import SocketLeases
-from tests.conftest import make_settings
 from tests.support import StompClient, appended_by_requests, signed_in_learner, token_of
 
 EMBEDDED = pytest.mark.parametrize("client", ["embedded"], indirect=True)

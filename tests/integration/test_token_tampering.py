@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from app.runtime import Runtime
-from tests.conftest import TEST_JWT_KEYS
+from devservices.settings import TEST_JWT_KEYS
 from tests.support import appended_by_requests, stomp_connect
 
 pytestmark = pytest.mark.parametrize("client", ["embedded"], indirect=True)

@@ -14,8 +14,8 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from devservices.settings import make_settings
 from infra.jobs import make_broker
-from tests.conftest import make_settings
 
 
 @pytest.fixture(params=["embedded", "redis"])

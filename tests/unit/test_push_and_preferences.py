@@ -10,6 +10,7 @@ from uuid import uuid4
 
 import pytest
 
+from devservices.settings import make_settings
 from domain.aggregate import Cause
 from domain.push_devices import (
     MAX_DEVICES,
@@ -20,7 +21,6 @@ from domain.push_devices import (
 )
 from domain.settings import NotificationSettings
 from infra.webpush import InvalidSubscription, WebPush
-from tests.conftest import make_settings
 
 USER = "00000000-0000-0000-0000-0000000000bb"
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
