@@ -26,11 +26,11 @@ from api.services import Services
 from api.uploads import read_recording
 from commands import level_tests as cmd
 from commands.base import CommandContext
+from domain.level_practice import suggestions
 from domain.level_tests import CEFR_LEVELS, level_test_key
+from domain.levels import band, sub_level
 from infra.media.audio import WAV_MEDIA_TYPE
 from projections import level_tests as rm
-from workers.cefr_scorer import BANDS
-from workers.level_feedback import suggestions
 
 # 413: a recording over 30 MB or 10 minutes.
 router = APIRouter(prefix="/api/v1/level-test", tags=["level-test"], responses=error_responses(413))
@@ -251,14 +251,6 @@ def summary(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
     })  # fmt: skip
 
 
-def _sub_level(level: str, overall: int) -> str:
-    """Where in its band the score falls: ``B1-`` (lower third), ``B1``, ``B1+``."""
-    low = BANDS[CEFR_LEVELS.index(level)]
-    high = 100 if level == "C2" else BANDS[CEFR_LEVELS.index(level) + 1]
-    third = (overall - low) / max(high - low, 1)
-    return level + ("-" if third < 1 / 3 else "+" if third >= 2 / 3 else "")
-
-
 def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
     """The SPA's "detailed analysis" (contract 4.4): each area with the measurements behind
     its score, a study plan from what was measured, and what the next level needs."""
@@ -274,7 +266,7 @@ def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
     next_level = CEFR_LEVELS[min(CEFR_LEVELS.index(level) + 1, 5)]
     return {"evaluation": {"comprehensiveData": {
         "overallLevel": level,
-        "subLevel": _sub_level(level, row["overall"]),
+        "subLevel": sub_level(level, row["overall"]),
         "overallScore": row["overall"],
         "confidenceScore": result.get("confidence"),
         "detailedScores": scores,
@@ -289,12 +281,8 @@ def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
         "studyPlan": [*result.get("improvements", []),
                       *(suggestions(f, row["language"]) if f else [])],
         "nextLevelStrategy": {"targetLevel": next_level, "focusAreas": weakest,
-                              "pointsToNextLevel": max(_next_band(level) - row["overall"], 0)},
+                              "pointsToNextLevel": max(band(level)[1] - row["overall"], 0)},
     }}}  # fmt: skip
-
-
-def _next_band(level: str) -> int:
-    return 100 if level == "C2" else BANDS[CEFR_LEVELS.index(level) + 1]
 
 
 def _camel(name: str) -> str:

@@ -18,7 +18,7 @@ from infra.media import audio
 from workers import cefr_scorer, level_feedback, llm, speech
 from workers.cefr_features import text_features
 from workers.jobs import job
-from workers.level_feedback import suggestions
+from domain.level_practice import suggestions
 from workers.services import WorkerServices
 
 MIN_WORDS_FOR_LEVEL = 40

@@ -6,17 +6,12 @@ the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verd
 trusted (models-notes: it rated A2 text B2 and C1 text B2); its log-probability level
 (``workers/llm.py``) joins the regression as one more feature, but only with a fit made
 for that exact model file and prompt (``signal_key``), since each has its own scale.
-Sub-scores map the measured
-features onto 0-100 with fixed, documented anchors; speech features (rate, pauses, runs,
-Whisper's word confidence) drive fluency and pronunciation, which written data cannot
-calibrate.
+Sub-scores map the measured features onto 0-100 with fixed, documented anchors; speech
+features (rate, pauses, runs, Whisper's word confidence) drive fluency and pronunciation,
+which written data cannot calibrate.
 
-One score->CEFR table, replacing the original's three (domain.md 1.12):
-
-    A1 [0, 40)   A2 [40, 55)   B1 [55, 70)   B2 [70, 80)   C1 [80, 90)   C2 [90, 100]
-
-The overall score is the calibrated level placed inside its band, so ``level_for(overall)``
-always equals the level reported.
+The score->CEFR table is ``domain/levels.py``. The overall score is the calibrated level
+placed inside its band, so ``level_for(overall)`` always equals the level reported.
 """
 
 from __future__ import annotations
@@ -28,29 +23,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from domain.level_tests import CEFR_LEVELS
+from domain.levels import level_for, overall_for
 from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
 from workers.level_feedback import assessment_feedback, measured_facts
 from workers.llm import LanguageModel, expected_level
 
-BANDS = (0, 40, 55, 70, 80, 90, 101)
-"""Lower bounds of A1..C2 on the 0-100 scale (and an upper sentinel)."""
 CALIBRATION = Path(__file__).with_name("cefr_calibration.json")
 STRONG, WEAK = 70, 50
-
-
-def level_for(overall: float) -> str:
-    """The one score->CEFR table."""
-    index = max(i for i, low in enumerate(BANDS[:-1]) if overall >= low)
-    return CEFR_LEVELS[index]
-
-
-def overall_for(level_value: float) -> int:
-    """A continuous level (1 = A1 .. 6 = C2) as a 0-100 score inside its band."""
-    index = min(max(round(level_value) - 1, 0), 5)
-    within = min(max(level_value - (index + 1) + 0.5, 0.0), 0.999)
-    high = 100 if index == 5 else BANDS[index + 1]
-    return int(BANDS[index] + within * (high - BANDS[index]))
 
 
 def _scale(value: float, zero: float, full: float) -> float:

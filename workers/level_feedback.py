@@ -6,8 +6,8 @@ assessed test (the facts already say what went well), or corrections of sentence
 actually said in a conversation. Its output is constrained to a JSON schema with bounded
 strings and then checked: advice that mentions a number or a level not among the facts, or
 a "correction" of words the learner never said, is dropped. Without a model (or when it is
-dropped) the learner still gets the facts. The practice suggestions are rules over the
-measured features.
+dropped) the learner still gets the facts. (The practice suggestions
+are rules over the measured features: ``domain/level_practice.py``.)
 """
 
 from __future__ import annotations
@@ -125,22 +125,3 @@ def _str(reply: Any, key: str) -> str:
     value = reply.get(key) if isinstance(reply, dict) else None
     return value if isinstance(value, str) else ""
 
-
-def suggestions(features: dict[str, float], language: str) -> list[str]:
-    """What to practise, from the measurements (each rule names what it saw)."""
-    out = []
-    words = math.expm1(features["log_words"])
-    if features["fillers"] >= 5:
-        out.append(f"{features['fillers']:.0f} of every 100 words are fillers (um, uh): "
-                   "pause silently instead.")  # fmt: skip
-    if features["repetitions"] >= 3:
-        out.append("Some words are repeated back to back; finish the thought, then go on.")
-    if words >= 12 and features["sentence_length"] < 7:
-        out.append("Your sentences are short: join two ideas with because, although or when.")
-    if words >= 30 and features["mattr"] < 0.65:
-        out.append("Many words repeat across the message: try a synonym for the commonest ones.")
-    if language == "en" and words >= 30 and features["connectives"] == 0:
-        out.append("Add linking words (however, for example, finally) to guide the listener.")
-    if words < 12:
-        out.append("Say a little more: two or three full sentences show more of what you can do.")
-    return out

@@ -13,9 +13,11 @@ import pytest
 from domain.aggregate import Cause
 from domain.errors import Conflict, NotFound, RuleViolation
 from domain.level_tests import LevelTest, level_test_key
+from domain.levels import band, level_for, overall_for, sub_level
 from workers import cefr_scorer
 from workers.cefr_features import TEXT_FEATURES, mattr, speech_features, text_features
-from workers.level_feedback import kept_advice, kept_corrections, suggestions
+from domain.level_practice import suggestions
+from workers.level_feedback import kept_advice, kept_corrections
 from workers.llm import grounded
 
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
@@ -81,11 +83,18 @@ def test_only_the_owner_reaches_the_test() -> None:
 def test_one_table_maps_scores_and_levels_both_ways() -> None:
     expected = {0: "A1", 39: "A1", 40: "A2", 54: "A2", 55: "B1", 69: "B1", 70: "B2",
                 79: "B2", 80: "C1", 89: "C1", 90: "C2", 100: "C2"}  # fmt: skip
-    assert {score: cefr_scorer.level_for(score) for score in expected} == expected
+    assert {score: level_for(score) for score in expected} == expected
     for step in range(100, 601):
         value = step / 100
-        level = cefr_scorer.level_for(cefr_scorer.overall_for(value))
+        level = level_for(overall_for(value))
         assert level == ["A1", "A2", "B1", "B2", "C1", "C2"][min(max(round(value) - 1, 0), 5)]
+
+
+def test_a_score_is_placed_in_thirds_of_its_band_and_c2_ends_at_100() -> None:
+    assert band("B1") == (55, 70) and band("C2") == (90, 100)
+    assert [sub_level("B1", s) for s in (55, 59, 60, 64, 65, 69)] == [
+        "B1-", "B1-", "B1", "B1", "B1+", "B1+"]  # fmt: skip
+    assert sub_level("C2", 100) == "C2+"
 
 
 def test_features_measure_what_they_say() -> None:
@@ -118,7 +127,7 @@ def test_the_scorer_orders_beginner_and_advanced_answers() -> None:
     levels = ["A1", "A2", "B1", "B2", "C1", "C2"]
     assert beginner["level"] in ("A1", "A2")
     assert levels.index(advanced["level"]) - levels.index(beginner["level"]) >= 2
-    assert cefr_scorer.level_for(advanced["overall"]) == advanced["level"]
+    assert level_for(advanced["overall"]) == advanced["level"]
     assert beginner["confidence"] < advanced["confidence"]  # less speech, less evidence
 
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.level_tests import CEFR_LEVELS
-from workers.cefr_scorer import BANDS, level_for, overall_for
+from domain.levels import BANDS, level_for, overall_for
 
 _scores = st.floats(0, 100, allow_nan=False)
 _levels = st.floats(-10, 20, allow_nan=False)
