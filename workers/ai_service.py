@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from domain.level_practice import suggestions
 from infra.jobs import AI_CONVERSATION_FEEDBACK, AI_EVALUATE, AI_TRANSCRIBE
 from infra.media import audio
 from workers import cefr_scorer, level_feedback, llm, speech
 from workers.cefr_features import text_features
 from workers.jobs import job
-from domain.level_practice import suggestions
 from workers.services import WorkerServices
 
 MIN_WORDS_FOR_LEVEL = 40

@@ -12,11 +12,11 @@ import pytest
 
 from domain.aggregate import Cause
 from domain.errors import Conflict, NotFound, RuleViolation
+from domain.level_practice import suggestions
 from domain.level_tests import LevelTest, level_test_key
 from domain.levels import band, level_for, overall_for, sub_level
 from workers import cefr_scorer
 from workers.cefr_features import TEXT_FEATURES, mattr, speech_features, text_features
-from domain.level_practice import suggestions
 from workers.level_feedback import kept_advice, kept_corrections
 from workers.llm import grounded
 
