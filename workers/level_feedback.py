@@ -124,4 +124,3 @@ def kept_corrections(reply: Any, message: str) -> list[dict[str, str]]:
 def _str(reply: Any, key: str) -> str:
     value = reply.get(key) if isinstance(reply, dict) else None
     return value if isinstance(value, str) else ""
-
