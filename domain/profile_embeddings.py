@@ -26,6 +26,7 @@ from pydantic import Field
 from domain import reference
 from domain.aggregate import Aggregate, Cause, applies
 from domain.events import DomainEvent, Personal
+from domain.profiles import InterestsChosen, SelfBioSet
 
 EMBEDDING_NAMESPACE = UUID("4f0c2a9e-5d1b-4c7e-8a36-2b9d7e1f6c40")
 VECTOR_B64_MAX = 4096
@@ -37,6 +38,20 @@ DOCUMENT_SOURCES: tuple[tuple[str, reference.OptionCatalog, str], ...] = (
     ("learningExpectations", "learning_expectations", "Hopes for a partner"),
 )
 """The profile items the document is made of after the bio: (item, catalogue, heading)."""
+
+
+def changes_document(event: DomainEvent) -> bool:
+    """Whether this profile event changes what the vector is made of (the bio, interests
+    and goals; learning styles are not in the document)."""
+    if isinstance(event, InterestsChosen):
+        return event.kind != "learning_styles"
+    return isinstance(event, SelfBioSet)
+
+
+def changed_since(history: Sequence[DomainEvent], version: int) -> bool:
+    """Whether the document changed after profile ``version``: then the job sent for that
+    later change will embed the newer text, and a job for ``version`` has nothing to add."""
+    return any(e.version > version and changes_document(e) for e in history)
 
 
 def embedding_id(user_id: str) -> UUID:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.profile_embeddings import changes_document
 from domain.profiles import InterestsChosen, SelfBioSet
 from infra.jobs import EMBED_PROFILE
 from policies.base import JobDispatcher, PolicyContext
@@ -12,8 +13,8 @@ embedder = JobDispatcher("matching.embedder")
 
 @embedder.when(SelfBioSet, InterestsChosen)
 def _embed(event: SelfBioSet | InterestsChosen, policy: PolicyContext) -> None:
-    if isinstance(event, InterestsChosen) and event.kind == "learning_styles":
+    if not changes_document(event):
         return
     if policy.jobs is None:
         raise RuntimeError("the embedder policy needs a job queue")
-    policy.jobs.send(EMBED_PROFILE, event.user_id)
+    policy.jobs.send(EMBED_PROFILE, event.user_id, event.version)

@@ -1,9 +1,13 @@
 """The profile-embedding job: profile document -> MiniLM vector -> ``ProfileEmbedded``.
 
-Sent by the ``matching.embedder`` policy whenever a profile's bio, interests or goals change.
-It reads the profile from the event store (the source of truth, not a read model that may
-lag), so a job that runs late embeds the latest text; the aggregate drops results that are
-stale or repeat the text it already has, so duplicates and reordering are harmless.
+Sent by the ``matching.embedder`` policy whenever a profile's bio, interests or goals change,
+with the profile version of that change, and held back a few seconds
+(``EMBEDDING_DELAY_SECONDS``). It reads the profile from the event store (the source of
+truth, not a read model that may lag). Encoding is the costly part (tens of ms of CPU), so
+a burst of edits is embedded once, at its end: a job whose change was followed by another
+change of the document does nothing, since the later change's own job embeds the newer
+text. The aggregate drops results that are stale or repeat the text it already has, so
+duplicates and reordering are harmless.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from commands.matching import record_profile_embedding
 from domain.identity import Account
 from domain.profile_embeddings import (
     ProfileEmbedding,
+    changed_since,
     document_digest,
     embedding_id,
     pack_vector,
@@ -31,14 +36,19 @@ log = logging.getLogger(__name__)
 
 
 @job(EMBED_PROFILE, max_retries=3)
-def embed_profile(runtime: WorkerServices, user_id: str) -> None:
+def embed_profile(runtime: WorkerServices, user_id: str, changed_at: int | None = None) -> None:
+    """Embed the user's current profile document; ``changed_at`` is the profile version
+    whose change sent this job (``None``: embed whatever is there, as a resend does)."""
     if not sentence_encoder.available():
         log.warning("profile embeddings are off: the embeddings extra/model is not installed")
         return
     account = runtime.store.load(Account, UUID(user_id))
-    profile = runtime.store.load(Profile, profile_id(user_id))
+    history = runtime.store.history(profile_id(user_id))
+    profile = Profile.replay(profile_id(user_id), history)
     if account is None or not account.active or profile is None:
         return  # deleted or deactivated: nothing of theirs is ranked any more
+    if changed_at is not None and changed_since(history, changed_at):
+        return  # not the end of the burst: the later change's job embeds the newer text
     document = profile_document(profile.items)
     if not document:
         return

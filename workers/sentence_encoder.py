@@ -37,7 +37,10 @@ SHA256 = {
 }
 
 
+@cache
 def available() -> bool:
+    """Whether the extra and the model package are installed (asked once: each
+    ``find_spec`` walks ``sys.path``, and every embedding job asks)."""
     return all(find_spec(m) is not None for m in ("numpy", "safetensors", "tokenizers")) and (
         find_spec(MODEL_PACKAGE) is not None
     )

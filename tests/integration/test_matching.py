@@ -13,13 +13,14 @@ from fastapi.testclient import TestClient
 from app.runtime import Runtime
 from commands.base import Outcome
 from domain.profile_embeddings import ProfileEmbedded
-from domain.profiles import profile_id
+from domain.profiles import Profile, SelfBioSet, profile_id
 from infra.jobs import EMBED_PROFILE
 from projections import matching as rm
 from projections.matching import matching as matching_projection
 from tests.support import appended_by_requests
 from tests.support import signed_in_learner as _user
 from workers import sentence_encoder
+from workers.embeddings import embed_profile
 
 
 def _head(client: TestClient) -> int:
@@ -507,6 +508,29 @@ def test_semantic_similarity_comes_from_worker_embeddings_and_follows_bio_change
         assert time.monotonic() < deadline, "the deleted user's vector is still served"
         time.sleep(0.05)
     assert rm.embeddings_of(rt.read_models, [cook["id"]])
+
+
+@pytest.mark.skipif(not sentence_encoder.available(), reason="embeddings extra not installed")
+def test_a_burst_of_bio_edits_is_encoded_once_by_the_job_of_its_last_edit(
+    client: TestClient,
+) -> None:
+    """Encoding costs tens of ms of CPU: a job whose edit was followed by another edit of
+    the document does nothing, and the last edit's job embeds the final text. (No worker
+    threads run here: the jobs are called as a worker would call them, in any order.)"""
+    me = _user(client, "Me", native=1, target=2)
+    for n in range(3):
+        _bio(client, me, f"I cook Korean food and bake bread, draft {n}.")
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    history = rt.store.history(profile_id(me["id"]))
+    edits = [e.version for e in history if isinstance(e, SelfBioSet)]
+    assert len(edits) == 3
+    for version in edits[:2]:  # redelivered or late: both find a later edit
+        embed_profile.run(rt, me["id"], version)
+    assert _embeddings_of(rt, me["id"]) == []
+    embed_profile.run(rt, me["id"], edits[2])
+    assert _embeddings_of(rt, me["id"]) == [rt.store.load(Profile, profile_id(me["id"])).version]
+    embed_profile.run(rt, me["id"], edits[2])  # the same job again records nothing new
+    assert len(_embeddings_of(rt, me["id"])) == 1
 
 
 def test_language_and_level_filters_read_what_candidates_learn(client: TestClient) -> None:

@@ -8,17 +8,21 @@ from uuid import uuid4
 
 import pytest
 
+from domain import reference
 from domain.aggregate import Cause
 from domain.compatibility import explain_factors, semantic_similarity
 from domain.profile_embeddings import (
     ProfileEmbedded,
     ProfileEmbedding,
+    changed_since,
+    changes_document,
     document_digest,
     embedding_id,
     pack_vector,
     profile_document,
     unpack_vector,
 )
+from domain.profiles import Profile, profile_id
 
 USER = "00000000-0000-0000-0000-0000000000aa"
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
@@ -103,3 +107,16 @@ def test_factor_explanations_say_what_each_number_means() -> None:
     assert explain_factors({"levelCompatibility": 50.0}, "en")["levelCompatibility"] == (
         "No CEFR levels to compare yet."
     )
+
+
+def test_only_a_later_change_of_the_document_makes_a_job_redundant() -> None:
+    profile = Profile(profile_id(USER))
+    profile.set_bio(CAUSE, "first")
+    styles = [reference.options("learning_styles")[0].id]
+    profile.choose_interests(CAUSE, "learning_styles", styles)
+    history = profile.collect()
+    assert [changes_document(e) for e in history] == [True, False]
+    assert not changed_since(history, 1)  # learning styles are not in the document
+    profile.set_bio(CAUSE, "second")
+    history += profile.collect()
+    assert changed_since(history, 1) and not changed_since(history, 3)
