@@ -10,7 +10,6 @@ routes answer 410 ``ACHIEVEMENT_PROGRESS_IS_DERIVED`` and change nothing.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from typing import Any, NoReturn
 
 from fastapi import APIRouter
@@ -20,46 +19,15 @@ from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
 from api.openapi import error_responses
-from api.services import Services
+from api.views.achievements import achievement_item, definition_view, items_of
 from commands import achievements as cmd
-from domain.achievement_catalog import BY_KEY, CATEGORIES, DEFINITIONS, Definition
+from domain.achievement_catalog import BY_KEY, CATEGORIES, DEFINITIONS
 from domain.achievements import achievements_id, user_achievement_id
-from domain.reference import Lang
 from projections import achievements as rm
 
 router = APIRouter(prefix="/api/v1/achievements", tags=["achievements"])
 NEAR_COMPLETION = 80.0
 """Percent from which an unfinished achievement is listed as nearly done."""
-
-
-def definition_view(d: Definition, lang: Lang) -> dict[str, Any]:
-    title = d.title.get(lang)
-    return {"id": d.key, "key": d.key, "title": title, "name": title,
-            "description": d.description.get(lang), "category": d.category, "type": d.kind,
-            "tier": d.tier, "targetValue": d.target, "targetUnit": d.unit, "xpReward": d.xp,
-            "badgeColor": d.badge_color}  # fmt: skip
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _item(d: Definition, row: dict[str, Any] | None, user_id: str, lang: Lang) -> dict[str, Any]:
-    row = row or {"progress": 0, "completed_at": None, "claimed_at": None}
-    return {"id": user_achievement_id(user_id, d.key), "achievementKey": d.key,
-            "achievement": definition_view(d, lang), "currentProgress": row["progress"],
-            "targetValue": d.target,
-            "progressPercentage": round(100 * row["progress"] / d.target, 1),
-            "isCompleted": row["completed_at"] is not None,
-            "completedAt": _time(row["completed_at"]),
-            "isRewardClaimed": row["claimed_at"] is not None,
-            "rewardClaimedAt": _time(row["claimed_at"])}  # fmt: skip
-
-
-def items_of(rt: Services, user_id: str, lang: Lang) -> list[dict[str, Any]]:
-    """Every achievement with the user's progress on it, in catalogue order."""
-    rows = rm.progress_of(rt.read_models, user_id)
-    return [_item(d, rows.get(d.key), user_id, lang) for d in DEFINITIONS]
 
 
 def _xp_earned(items: list[dict[str, Any]]) -> int:
@@ -144,7 +112,7 @@ def claim_reward(
     outcome = cmd.claim_reward(rt.bus, ctx, user_id=caller.user_id, key=key)
     rt.wait_applied(rm.achievements, outcome, achievements_id(caller.user_id))
     row = rm.progress_of(rt.read_models, caller.user_id).get(key)
-    return ok(_item(BY_KEY[key], row, caller.user_id, lang))
+    return ok(achievement_item(BY_KEY[key], row, caller.user_id, lang))
 
 
 def _derived_on_the_server(caller: CallerDep) -> NoReturn:

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 
 from api import learning_pattern
-from api.achievements import items_of
 from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
+from api.views.achievements import items_of
 from domain.achievements import longest_run
 from domain.analytics import Activity, consistency, level_rank, weeks
 from projections import analytics as rm

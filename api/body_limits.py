@@ -35,10 +35,9 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.catalogs import parse_accept_language
 from api.chat import MAX_IMAGES
 from api.envelope import error
-from api.i18n import message
+from api.i18n import message, parse_accept_language
 from infra.settings import MULTIPART_ALLOWANCE, Settings
 
 UPLOAD_ROUTES: dict[tuple[str, str], str] = {

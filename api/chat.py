@@ -14,13 +14,14 @@ from uuid import uuid4
 from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext, file_origin
+from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
 from api.services import Services
 from api.stomp_session import StompSession
-from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX, file_url
+from api.views.chat import people_of
+from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX
 from commands import chat as cmd
 from commands.base import CommandContext
 from domain.chat import ChatRoom, owner_of, room_aggregate_id
@@ -31,12 +32,6 @@ from projections import chat as rm
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 sockets = APIRouter(tags=["chat"])
 """The STOMP endpoint lives at ``/ws/chat``, outside the REST prefix (contract 5.1)."""
-
-
-def people_of(rt: Services, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    return rm.people(
-        rt.read_models, user_ids, lambda key: file_url(file_origin(request, rt.settings), key) or ""
-    )
 
 
 def _rooms(

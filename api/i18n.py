@@ -9,11 +9,50 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
-from api.catalogs import parse_accept_language
 from api.deps import CallerDep
+from domain import reference as ref
 from domain.reference import Lang, normalize_lang
+
+
+def parse_accept_language(header: str | None) -> Lang:
+    """``en`` when English is the caller's most preferred of Korean and English, else ``ko``.
+
+    Ranges are weighed by their ``q`` value; equal weights keep header order; ``q=0``
+    excludes a language. Unsupported languages and ``*`` are ignored, so the default wins.
+    """
+    best: tuple[float, int, Lang] | None = None
+    for position, part in enumerate((header or "").split(",")):
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        if not tag or tag == "*":
+            continue
+        weight = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        primary = tag.lower().replace("_", "-").split("-", 1)[0]
+        if primary not in ref.LANGS or weight <= 0:
+            continue
+        lang = ref.normalize_lang(primary)
+        if best is None or (-weight, position) < (-best[0], best[1]):
+            best = (weight, position, lang)
+    return best[2] if best else ref.DEFAULT_LANG
+
+
+def preferred_language(
+    accept_language: Annotated[str | None, Header(alias="Accept-Language")] = None,
+) -> Lang:
+    """Dependency: the caller's label language from ``Accept-Language``."""
+    return parse_accept_language(accept_language)
+
+
+LangDep = Annotated[Lang, Depends(preferred_language)]
+
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "AUTH_REQUIRED": ("로그인이 필요합니다.", "Please sign in."),

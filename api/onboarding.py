@@ -11,11 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.catalogs import catalog_items
 from api.deps import Caller, CallerDep, ReadModelsDep, UserContext, Writes, WritesDep
 from api.envelope import ok
 from api.i18n import UserLang
 from api.schemas import profiles as body
+from api.views.catalogs import catalog_items
 from api.views.profiles import onboarding_status, save, target_languages
 from commands import profiles as cmd
 from commands.base import CommandContext

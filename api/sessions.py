@@ -17,6 +17,7 @@ from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.errors import ApiError
 from api.services import Services
+from api.views.sessions import language_code, session_views
 from commands import sessions as cmd
 from commands.base import CommandContext, Outcome
 from domain import reference
@@ -32,48 +33,6 @@ MONTHLY_GOAL = 8
 
 def _wait(rt: Services, outcome: Outcome, session_id: str) -> None:
     rt.wait_applied(rm.sessions, outcome, UUID(session_id))
-
-
-def _language_code(language_id: int) -> str | None:
-    found = reference.language(language_id)
-    return found.code if found else None
-
-
-def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> dict[str, Any]:
-    partner_id = row["guest_id"] if row["host_id"] == user_id else row["host_id"]
-    partner = names.get(partner_id, {})
-    ends = row["starts_at"] + timedelta(minutes=row["duration_minutes"])
-    return {
-        "id": row["session_id"],
-        "sessionId": row["session_id"],
-        "type": row["kind"].lower(),
-        "sessionType": row["kind"],
-        "duration": row["duration_minutes"],
-        "durationMinutes": row["duration_minutes"],
-        "language": _language_code(row["language_id"]),
-        "languageCode": _language_code(row["language_id"]),
-        "status": row["status"],
-        "scheduledAt": row["starts_at"].isoformat(),
-        "endAt": ends.isoformat(),
-        "title": row["title"],
-        "isHost": row["host_id"] == user_id,
-        "awaitingMyAnswer": row["awaiting"] == user_id,
-        "partnerId": partner_id,
-        "partnerName": partner.get("name"),
-        "partnerImage": partner.get("profileImage"),
-        "hostName": names.get(row["host_id"], {}).get("name"),
-        "hostUserName": names.get(row["host_id"], {}).get("name"),
-        "guestUserName": names.get(row["guest_id"], {}).get("name"),
-        "participants": [row["host_id"], row["guest_id"]],
-        "maxParticipants": 2,
-        "currentParticipants": 2 if row["status"] != "pending" else 1,
-        "roomId": row["room_id"],
-    }
-
-
-def session_views(rt: Services, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
-    names = people(rt.read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
-    return [session_view(r, user_id, names) for r in rows]
 
 
 @router.post("")
@@ -251,7 +210,7 @@ def _group_view(
         "sessionId": row["session_id"],
         "title": row["title"],
         "topicCategory": row["topic"],
-        "targetLanguage": _language_code(row["language_id"]),
+        "targetLanguage": language_code(row["language_id"]),
         "languageLevel": f"{row['level_min']}-{row['level_max']}",
         "levelMin": row["level_min"],
         "levelMax": row["level_max"],

@@ -20,11 +20,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from api.chat import people_of
 from api.deps import CallerDep, RuntimeDep
 from api.envelope import ok
 from api.services import Services
-from api.sessions import session_views
+from api.views.chat import people_of
+from api.views.sessions import session_views
 from eventflow.projection import Projection
 from eventflow.queries import Window
 from eventflow.readmodels import ReadModels

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 import api.catalogs
 import api.errors
-from api.catalogs import parse_accept_language
+from api.i18n import parse_accept_language
 from domain import reference as ref
 
 ENGLISH = {"Accept-Language": "en-US,en;q=0.9"}
