@@ -3,7 +3,7 @@ bound are shed with 503 and ``Retry-After``, the rest are served, health always 
 
 The routes below wait on events the test sets, so which requests hold a place and which
 wait is decided by the test, never by timing. What a whole ``languagemate serve`` does
-under a burst (writes stored or refused, never half) is in tests/e2e/test_overload.py.
+under a burst (writes stored or refused, never half) is in tests/e2e/test_overload_sheds.py.
 """
 
 from __future__ import annotations
