@@ -1,7 +1,7 @@
 """Errors to HTTP in one place: domain errors by kind, bad input as 422, a dependency that
-does not answer (PostgreSQL, Redis) as 503 with ``Retry-After``, a database pool with no
-connection to give in time as 503 ``OVERLOADED`` (a shed, like api/admission.py's), the
-rest as 500.
+does not answer (PostgreSQL, Redis) as 503 with ``Retry-After``, a database pool whose
+connections are all busy as 503 ``OVERLOADED`` (a shed, like api/admission.py's), the rest
+as 500.
 
 403 is reserved for real authorisation failures because the SPA logs the user out on it.
 """
@@ -50,12 +50,12 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 (commands carry idempotency keys), so they are a 503, never a 500."""
 RETRY_AFTER_SECONDS = 2
 POOL_EXHAUSTED: tuple[type[Exception], ...] = (
-    psycopg_pool.PoolTimeout,  # the event store's pool (eventsourcing wraps it)
-    psycopg_pool.TooManyRequests,
-    sqlalchemy.exc.TimeoutError,  # the read-model and key-store pools
+    sqlalchemy.exc.TimeoutError,  # the read-model and key-store pools: every connection busy
+    psycopg_pool.TooManyRequests,  # the event store's pool: 64 requests already wait for one
 )
-"""No connection within ``db_pool_timeout_seconds``: the process has more work than
-connections, so it sheds; the database itself may be fine."""
+"""The process has more work than connections, so it sheds; the database may be fine.
+The event store's ``psycopg_pool.PoolTimeout`` is not among them: that pool raises it as
+well when it cannot reach the server, so it stays ``SERVICE_UNAVAILABLE`` (also a 503)."""
 
 STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
     (ConcurrencyConflict, 409),
@@ -78,6 +78,7 @@ class ApiError(Exception):
 
 
 def _pool_exhausted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or what caused it (eventsourcing wraps psycopg's errors) is one."""
     while exc is not None:
         if isinstance(exc, POOL_EXHAUSTED):
             return True
