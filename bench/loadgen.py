@@ -370,7 +370,14 @@ class Scenario:
     ) -> None:
         await self.call(stats, user, "GET", catalogue)
         if parallel:  # ObInt4 saves its four lists at once
-            await asyncio.gather(*(self.call(stats, user, "POST", p, json=b) for p, b in posts))
+            # All four are awaited even when one fails (a shed): a request left running
+            # after its action ended would count against whatever the user did next.
+            saved = await asyncio.gather(
+                *(self.call(stats, user, "POST", p, json=b) for p, b in posts),
+                return_exceptions=True,
+            )
+            if problems := [s for s in saved if isinstance(s, BaseException)]:
+                raise min(problems, key=lambda p: isinstance(p, ShedByServer))  # errors first
         else:
             for path, body in posts:
                 await self.call(stats, user, "POST", path, json=body)
@@ -980,7 +987,7 @@ def _summary(stats: Stats, step: dict[str, Any], options: Options) -> dict[str, 
     ]
     endpoints = {
         name: {"count": sum(stats.statuses[name].values()), **dict(stats.statuses[name]),
-               **_quantiles(stats.latencies.get(name, []))}
+               **(_quantiles(stats.latencies[name]) if stats.latencies.get(name) else {})}
         for name in sorted(stats.statuses)
     }  # fmt: skip
     seconds = step["arrival_seconds"]
