@@ -1,9 +1,9 @@
 """Admission control: a process past what it can serve in time sheds (issue 23).
 
 Without it an overloaded API process queued everything it was sent: requests waited for a
-worker thread (anyio's pool of 40) or a database connection, every answer grew slower,
-clients timed out and retried, and the queue grew faster still; the p99 of a step at twice
-the knee's rate was tens of seconds. Now each process admits at most
+worker thread (anyio's pool of 40) or a database connection without bound, so past the knee
+every answer grew slower (docs/reliability.md: p99 2.2 s at 1.5 times the knee's rate) and
+nothing told a client to come back later. Now each process admits at most
 ``admission_max_in_flight`` requests at once. Requests past that wait, first come first
 served, at most ``admission_queue_seconds`` and only while fewer than
 ``admission_max_queued`` wait; any other is answered at once with 503, ``Retry-After``
@@ -16,10 +16,11 @@ sockets (they hold a connection, not a worker; api/socket_limits.py caps them). 
 that wait on purpose (level-test ``analyze``, the AI service) hold a worker thread while
 they wait, so they are counted like any other.
 
-Two other waits answer the same way (api/errors.py): a database pool that has no
-connection to give within its timeout is a 503 ``OVERLOADED`` too, and a write whose read
-model is late (the read-your-writes wait, app/runtime.py) is still a success, as the write
-is stored, marked ``X-Read-Your-Writes: late`` (eventflow.applied.note_late_read).
+Two other waits are bounded too: a read-model or key-store pool with every connection busy
+past ``db_pool_timeout_seconds`` is a 503 ``OVERLOADED`` as well (api/errors.py), and a
+write whose read model is late (the read-your-writes wait, app/runtime.py) is still a
+success, as the write is stored, marked ``X-Read-Your-Writes: late``
+(eventflow.applied.note_late_read).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ from infra.metrics import REQUESTS_SHED
 from infra.settings import Settings
 
 RETRY_AFTER_SECONDS = 1
-"""What a shed request is told to wait: queues drain in well under a second once the burst
-passes, and clients spread their retries (the SPA adds jitter)."""
+"""What a shed request is told to wait: a place frees as soon as one request ends, so a
+burst that passes is over within a queue wait or two."""
 NEVER_SHED = frozenset({"/health", "/health/live", "/health/ready", "/api/v1/health", "/metrics"})
 LATE_READ_HEADER = b"x-read-your-writes"
 
