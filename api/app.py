@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import (
     achievements,
     admin,
+    admission,
     ai_service,
     analytics,
     asyncapi,
@@ -110,6 +111,7 @@ def create_app(rt: Services) -> FastAPI:
     errors.install(app)
     body_limits.install(app, rt.settings)
     socket_limits.install(app, rt)
+    admission.install(app, rt.settings)
     app.add_middleware(blank_params.BlankQueryParams)
     app.add_middleware(RequestContext)
     app.add_middleware(
@@ -124,6 +126,9 @@ def create_app(rt: Services) -> FastAPI:
             "Idempotency-Key",
             "X-Correlation-Id",
         ],
+        # What the SPA may read of an answer besides the simple headers: when to retry a
+        # shed request, and whether a write's read model was late (api/admission.py).
+        expose_headers=["Retry-After", "X-Read-Your-Writes", "X-Correlation-Id"],
         max_age=600,
     )
     for module in (

@@ -1,5 +1,7 @@
 """Errors to HTTP in one place: domain errors by kind, bad input as 422, a dependency that
-does not answer (PostgreSQL, Redis) as 503 with ``Retry-After``, the rest as 500.
+does not answer (PostgreSQL, Redis) as 503 with ``Retry-After``, a database pool whose
+connections are all busy as 503 ``OVERLOADED`` (a shed, like api/admission.py's), the rest
+as 500.
 
 403 is reserved for real authorisation failures because the SPA logs the user out on it.
 """
@@ -10,6 +12,7 @@ import logging
 from typing import Any
 
 import psycopg
+import psycopg_pool
 import redis.exceptions
 import sqlalchemy.exc
 from eventsourcing import persistence
@@ -28,6 +31,7 @@ from domain.errors import (
     NotFound,
     RuleViolation,
 )
+from infra.metrics import REQUESTS_SHED
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,13 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 """Failures of a dependency, not of the request: the client may retry the same request
 (commands carry idempotency keys), so they are a 503, never a 500."""
 RETRY_AFTER_SECONDS = 2
+POOL_EXHAUSTED: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.TimeoutError,  # the read-model and key-store pools: every connection busy
+    psycopg_pool.TooManyRequests,  # the event store's pool: 64 requests already wait for one
+)
+"""The process has more work than connections, so it sheds; the database may be fine.
+The event store's ``psycopg_pool.PoolTimeout`` is not among them: that pool raises it as
+well when it cannot reach the server, so it stays ``SERVICE_UNAVAILABLE`` (also a 503)."""
 
 STATUS_BY_KIND: list[tuple[type[DomainError], int]] = [
     (ConcurrencyConflict, 409),
@@ -64,6 +75,15 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.headers = status, message, code, headers
+
+
+def _pool_exhausted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or what caused it (eventsourcing wraps psycopg's errors) is one."""
+    while exc is not None:
+        if isinstance(exc, POOL_EXHAUSTED):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def status_for(exc: DomainError) -> int:
@@ -113,6 +133,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         route = getattr(request.scope.get("route"), "path", "unmatched")
+        if _pool_exhausted(exc):
+            REQUESTS_SHED.labels("db_pool").inc()
+            log.warning("no database connection in time on %s %s", request.method, route)
+            from api.admission import overloaded  # api.i18n imports this module
+
+            return overloaded(request.headers.get("accept-language"))
         if isinstance(exc, UNAVAILABLE):
             log.warning("dependency unavailable on %s %s: %r", request.method, route, exc)
             return error(

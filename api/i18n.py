@@ -137,6 +137,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "IMAGE_TOO_SMALL": ("이미지가 너무 작습니다.", "The image is too small."),
     "PAYLOAD_TOO_LARGE": ("요청 본문이 너무 큽니다.", "The request body is too large."),
     "REQUEST_TIMEOUT": ("요청 본문이 도착하지 않았습니다.", "The request body stopped arriving."),
+    "OVERLOADED": (
+        "요청이 많아 지금은 처리할 수 없습니다. 잠시 후 다시 시도하세요.",
+        "The server is busy right now. Please try again shortly.",
+    ),
 }
 
 

@@ -3,7 +3,7 @@
 FastAPI documents only 200 and its own 422 body, but every route answers refusals with the
 error envelope (``api/envelope.py``): 401 where a token is needed, and 400/403/404/409/
 422/429 through the one error mapping in ``api/errors.py``, which any command can reach,
-and 503 while a dependency does not answer.
+and 503 while a dependency does not answer or the process sheds load.
 Documenting them lets clients and contract tests (schemathesis) hold the server to them;
 routes with answers of their own (202, 413, 503) declare those where they are defined.
 """
@@ -29,7 +29,10 @@ GENERIC_ERRORS = {
     429: "Too many requests; see Retry-After",
 }
 ENVELOPE_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
-UNAVAILABLE_DESCRIPTION = "A dependency is briefly unavailable; retry after Retry-After"
+UNAVAILABLE_DESCRIPTION = (
+    "A dependency is briefly unavailable (SERVICE_UNAVAILABLE), or the server sheds load"
+    " (OVERLOADED); retry after Retry-After"
+)
 
 
 class ErrorDetail(BaseModel):
@@ -83,7 +86,8 @@ def _document_errors(app: FastAPI, document: dict[str, Any]) -> None:
                     "description": description,
                     "content": {"application/json": {"schema": ENVELOPE_REF}},
                 }
-            # Any route answers 503 while PostgreSQL or Redis does not (api/errors.py);
+            # Any route answers 503 while PostgreSQL or Redis does not (api/errors.py) or
+            # its process is past its bound (api/admission.py);
             # routes that say more about their own 503 keep their description.
             responses.setdefault(
                 "503",

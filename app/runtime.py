@@ -23,7 +23,7 @@ import redis
 from dramatiq import Worker
 
 from commands.base import CommandBus, Outcome
-from eventflow.applied import AppliedPositions
+from eventflow.applied import AppliedPositions, note_late_read
 from eventflow.codec import RecordedEvent
 from eventflow.groups import ProjectionGroup
 from eventflow.kafka import TopicIdentity, partition_for
@@ -103,7 +103,10 @@ class Runtime:
         lock = schema_lock(settings.database_url) if settings.distributed else nullcontext()
         with lock:
             read_models = ReadModels(
-                create_engine(settings.readmodel_url, settings.db_pool_size), projections
+                create_engine(
+                    settings.readmodel_url, settings.db_pool_size, settings.db_pool_timeout_seconds
+                ),
+                projections,
             )
             read_models.ensure_ready()
         reactions: list[Reactions] = (
@@ -301,6 +304,7 @@ class Runtime:
         if self.applied.wait(projection.name, self.partition_of(aggregate_id), position, wait):
             return True
         log.warning("read-your-writes wait for %s timed out at %d", projection.name, position)
+        note_late_read(projection.name)  # stored all the same: a success, marked late
         return False
 
     # -- background roles ---------------------------------------------------------------

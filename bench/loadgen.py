@@ -77,6 +77,11 @@ class StepFailed(Exception):
     """An action's request got an answer the scenario did not expect."""
 
 
+class ShedByServer(StepFailed):
+    """An action's request was answered 503 ``OVERLOADED``: the server refused it before
+    doing anything (api/admission.py), which is no error but a process past its bound."""
+
+
 # -- measurements ------------------------------------------------------------------------
 @dataclass
 class Stats:
@@ -84,6 +89,10 @@ class Stats:
     so a slow answer that arrives after the step ended still counts against that step."""
 
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Per endpoint, the requests the server served (answered anything but a shed)."""
+    shed_latencies: list[float] = field(default_factory=list)
+    """How quickly the server's sheds came back: they are kept out of ``latencies``, so
+    that fast refusals do not flatter the percentiles of the requests it served."""
     statuses: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     actions: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     freshness: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
@@ -95,16 +104,20 @@ class Stats:
     probe_failures: int = 0
 
     def request(self, endpoint: str, seconds: float, outcome: str) -> None:
-        self.latencies[endpoint].append(seconds * 1000)
+        served = self.shed_latencies if outcome == "shed" else self.latencies[endpoint]
+        served.append(seconds * 1000)
         self.statuses[endpoint][outcome] += 1
+
+    def shed_by_server(self) -> int:
+        return sum(c["shed"] for c in self.statuses.values())
 
     def fail(self, what: str) -> None:
         if len(self.failures) < 20:
             self.failures.append(what[:300])
 
     def errors(self) -> int:
-        """Requests answered 5xx or not at all, actions that failed (an unexpected 4xx
-        included) or never ended, and effects that never became visible."""
+        """Requests answered 5xx (a shed aside) or not at all, actions that failed (an
+        unexpected 4xx included) or never ended, and effects that never became visible."""
         failed = sum(c["failed"] for c in self.actions.values())
         broken = sum(c["5xx"] + c["transport"] for c in self.statuses.values())
         return failed + broken + self.unfinished + self.probe_failures
@@ -219,7 +232,11 @@ class Scenario:
             raise StepFailed(f"{method} {endpoint}: {type(exc).__name__}") from None
         code = response.status_code
         outcome = "5xx" if code >= 500 else "4xx" if code >= 400 else "2xx"
+        if code == 503 and _error_code(response) == "OVERLOADED":
+            outcome = "shed"
         stats.request(f"{method} {endpoint}", time.perf_counter() - started, outcome)
+        if outcome == "shed":
+            raise ShedByServer(f"{method} {endpoint}: shed by the server")
         if code not in ok:
             raise StepFailed(f"{method} {endpoint}: {code} {response.text[:200]}")
         if method != "GET" and code < 300:
@@ -254,6 +271,8 @@ class Scenario:
                 if await check():
                     stats.freshness[name].append((time.perf_counter() - since) * 1000)
                     return True
+            except ShedByServer:
+                pass  # a poll refused is no answer: poll again
             except StepFailed as failed:
                 stats.probe_failures += 1
                 stats.fail(f"probe {name}: {failed}")
@@ -351,7 +370,14 @@ class Scenario:
     ) -> None:
         await self.call(stats, user, "GET", catalogue)
         if parallel:  # ObInt4 saves its four lists at once
-            await asyncio.gather(*(self.call(stats, user, "POST", p, json=b) for p, b in posts))
+            # All four are awaited even when one fails (a shed): a request left running
+            # after its action ended would count against whatever the user did next.
+            saved = await asyncio.gather(
+                *(self.call(stats, user, "POST", p, json=b) for p, b in posts),
+                return_exceptions=True,
+            )
+            if problems := [s for s in saved if isinstance(s, BaseException)]:
+                raise min(problems, key=lambda p: isinstance(p, ShedByServer))  # errors first
         else:
             for path, body in posts:
                 await self.call(stats, user, "POST", path, json=body)
@@ -857,10 +883,20 @@ def _pick(population: Population, new_user_share: float) -> User | None:
     return random.choice(idle) if idle else None
 
 
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return str(body.get("code")) if isinstance(body, dict) else None
+
+
 async def _action(scenario: Scenario, stats: Stats, user: User, kind: str) -> None:
     try:
         await scenario.act(stats, user, kind)
         stats.actions[kind]["ok"] += 1
+    except ShedByServer:  # what the action did before it is stored; the rest was refused
+        stats.actions[kind]["shed"] += 1
     except StepFailed as failed:
         stats.actions[kind]["failed"] += 1
         stats.fail(f"{kind}: {failed}")
@@ -950,9 +986,10 @@ def _summary(stats: Stats, step: dict[str, Any], options: Options) -> dict[str, 
         v for name, values in stats.latencies.items() if name not in LONG_POLLS for v in values
     ]
     endpoints = {
-        name: {"count": len(values), **dict(stats.statuses[name]), **_quantiles(values)}
-        for name, values in sorted(stats.latencies.items())
-    }
+        name: {"count": sum(stats.statuses[name].values()), **dict(stats.statuses[name]),
+               **(_quantiles(stats.latencies[name]) if stats.latencies.get(name) else {})}
+        for name in sorted(stats.statuses)
+    }  # fmt: skip
     seconds = step["arrival_seconds"]
     overall = _quantiles(everything)
     why_not = []
@@ -960,6 +997,8 @@ def _summary(stats: Stats, step: dict[str, Any], options: Options) -> dict[str, 
         why_not.append(f"{stats.errors()} errors")
     if stats.shed:
         why_not.append(f"{stats.shed} arrivals shed (no idle user)")
+    if shed_by_server := stats.shed_by_server():
+        why_not.append(f"{shed_by_server} requests shed by the server (503 OVERLOADED)")
     if step["achieved_rate"] < 0.95 * step["target_rate"]:
         why_not.append("the generator fell behind its schedule")
     if overall["p99"] > options.p99_limit_ms:
@@ -968,6 +1007,11 @@ def _summary(stats: Stats, step: dict[str, Any], options: Options) -> dict[str, 
         **step,
         "arrivals": stats.arrivals,
         "shed": stats.shed,
+        "shed_by_server": {
+            "requests": stats.shed_by_server(),
+            "per_s": round(stats.shed_by_server() / seconds, 1),
+            "latency_ms": _quantiles(stats.shed_latencies),
+        },
         "actions": {kind: dict(counts) for kind, counts in sorted(stats.actions.items())},
         "requests": len(everything),
         "requests_per_s": round(len(everything) / seconds, 1),
@@ -1119,6 +1163,7 @@ async def drive(
         },
         "steps": summaries,
         "knee": _knee(knee),
+        "at_twice_the_knee": at_twice_the_knee(summaries, knee),
         "first_saturated": first_saturated(summaries),
     }
 
@@ -1135,6 +1180,26 @@ def _knee(step: dict[str, Any] | None) -> dict[str, Any] | None:
         "events_appended_per_s": step["events_per_s"],
         "p99_ms": step["latency_ms"]["p99"],
         "p95_ms": step["latency_ms"]["p95"],
+    }
+
+
+def at_twice_the_knee(
+    steps: list[dict[str, Any]], knee: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The first step at twice the knee's rate or more (``--keep-going`` runs it), and
+    whether the server held there by shedding: served requests' p99 under a second,
+    the excess refused (``shed_by_server``) rather than queued or failed."""
+    if knee is None:
+        return None
+    step = next((s for s in steps if s["target_rate"] >= 2 * knee["target_rate"]), None)
+    if step is None:
+        return None
+    return {
+        "target_rate": step["target_rate"],
+        "p99_ms": step["latency_ms"]["p99"],
+        "p99_under_1s": step["latency_ms"]["p99"] < 1000,
+        "shed_by_server": step["shed_by_server"]["requests"],
+        "errors": step["errors"],
     }
 
 

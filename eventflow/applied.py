@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 
 import psycopg
 
@@ -26,6 +27,18 @@ from eventflow.schema import LOG
 
 log = logging.getLogger(__name__)
 RECONNECT_SECONDS = 1.0
+LATE_READS: ContextVar[list[str] | None] = ContextVar("late_reads", default=None)
+"""Per HTTP request (api/admission.py sets it), the read models whose wait for the
+request's write ran out; a list, so that a sync route's worker thread, which runs in a
+copy of the request's context, can add to it."""
+
+
+def note_late_read(projection: str) -> None:
+    """``projection`` had not applied this request's write when the wait ran out: the
+    answer says so (``X-Read-Your-Writes: late``). Outside a request, nothing."""
+    late = LATE_READS.get()
+    if late is not None:
+        late.append(projection)
 
 
 class AppliedPositions:

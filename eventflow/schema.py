@@ -69,7 +69,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, pool_size: int = 10) -> Engine:
+def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> Engine:
     """A read-model engine. SQLite gets WAL (readers never block the writer) and explicit
     BEGINs so transactions really are transactions; every batch writes its tracking row
     first, so a write lock is taken at the start and never upgraded mid-transaction."""
@@ -99,10 +99,10 @@ def create_engine(url: str, pool_size: int = 10) -> Engine:
     # Every connection the pool ever opens stays open: SQLAlchemy closes an overflow
     # connection as soon as it is returned, and a projector's many runner threads made
     # that a new PostgreSQL backend (a fork and a cold catalogue cache) every few
-    # transactions. The bound is the same as ``pool_size`` plus as many overflow.
-    return sa.create_engine(
-        url, pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=True, **codec
-    )
+    # transactions. The bound is the same as ``pool_size`` plus as many overflow. A
+    # request that waits ``pool_timeout`` for one is answered 503 (api/errors.py).
+    return sa.create_engine(url, pool_size=2 * pool_size, max_overflow=0,
+                            pool_timeout=pool_timeout, pool_pre_ping=True, **codec)  # fmt: skip
 
 
 def _json_text(value: Any) -> str:

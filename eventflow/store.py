@@ -203,7 +203,7 @@ class EventStore:
             datastore.close()
 
 
-def _postgres_datastore(url: str, pool_size: int) -> PostgresDatastore:
+def _postgres_datastore(url: str, pool_size: int, pool_timeout: float) -> PostgresDatastore:
     info = conninfo_to_dict(url)
     return PostgresDatastore(
         dbname=str(info.get("dbname") or "postgres"),
@@ -214,6 +214,7 @@ def _postgres_datastore(url: str, pool_size: int) -> PostgresDatastore:
         pool_size=pool_size,
         max_overflow=pool_size,
         max_waiting=64,
+        connect_timeout=pool_timeout,  # psycopg_pool's wait for a connection, not a connect's
         # No pre-ping: it costs a round trip per command (measured: ~15% of single-event
         # command throughput); the pool discards broken connections when they are returned.
         pre_ping=False,
@@ -248,7 +249,9 @@ def open_event_store(settings: Settings) -> EventStore:
     """Open (and create if needed) the event store the settings describe."""
     cipher = PersonalDataCipher(open_key_store(settings))
     if settings.database_url:
-        pg_datastore = _postgres_datastore(settings.database_url, settings.db_pool_size)
+        pg_datastore = _postgres_datastore(
+            settings.database_url, settings.db_pool_size, settings.db_pool_timeout_seconds
+        )
         pg_recorder = PostgresProcessRecorder(
             pg_datastore, events_table_name=EVENTS_TABLE, tracking_table_name=TRACKING_TABLE
         )

@@ -157,5 +157,6 @@ def open_key_store(settings: Settings) -> KeyStore:
             "postgresql+psycopg://" + url.split("://", 1)[1],
             pool_size=settings.db_pool_size,
             max_overflow=0,
+            pool_timeout=settings.db_pool_timeout_seconds,
         )
         return KeyStore(engine)

@@ -9,6 +9,12 @@ REQUEST_LATENCY = Histogram(
     "HTTP request latency by route template and status class",
     ["method", "route", "status"],
 )
+REQUESTS_SHED = Counter(
+    "languagemate_http_requests_shed_total",
+    "Requests answered 503 OVERLOADED before a route ran (api/admission.py), by why:"
+    " queue_full, queue_wait, db_pool",
+    ["reason"],
+)
 EVENTS_APPENDED = Counter(
     "languagemate_events_appended_total", "Events appended to the event store", ["topic"]
 )

@@ -128,6 +128,8 @@ class Settings(BaseSettings):
     A group applies whatever arrived while it worked in one transaction anyway; a window
     only makes batches larger at the price of every read-your-writes wait."""
     read_your_writes_timeout_seconds: float = Field(default=2.0, ge=0)
+    """How long a write's answer waits for the read model the SPA reads next; past it the
+    write (stored all the same) is answered marked ``X-Read-Your-Writes: late``."""
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
 
@@ -234,6 +236,19 @@ class Settings(BaseSettings):
     ws_ping_seconds: float = Field(default=20.0, gt=0)
     """Interval of WebSocket pings, and how long a pong may take before the socket is
     closed (browsers answer pings by themselves)."""
+
+    # -- what one process takes on before it sheds (api/admission.py, docs/reliability.md
+    # -- "Overload sheds")
+    admission_max_in_flight: int = Field(default=32, ge=1, le=10_000)
+    """Requests one API process serves at once; sockets, health and metrics not counted.
+    Below anyio's 40 worker threads, so that health checks and sockets find one free."""
+    admission_max_queued: int = Field(default=64, ge=0, le=100_000)
+    """Requests that may wait for a place; past it a request is answered 503 at once."""
+    admission_queue_seconds: float = Field(default=0.5, ge=0, le=30)
+    """Longest wait for a place; then 503 ``OVERLOADED`` with ``Retry-After``."""
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """Longest wait for a read-model or key-store connection from a full pool; then 503
+    ``OVERLOADED`` (the event store's pool waits as long, its ``connect_timeout``)."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -41,13 +41,16 @@ def test_every_scenario_step_succeeds_for_a_few_virtual_users(
         )
     )
 
-    assert {"options", "warm_up", "steps", "knee", "first_saturated"} <= set(report)
+    assert {"options", "warm_up", "steps", "knee", "at_twice_the_knee", "first_saturated"} <= set(
+        report
+    )
     warm = report["warm_up"]
     assert warm["errors"] == 0, warm["failures"]
     assert warm["actions"]["sign_in"] == {"ok": 6}
     assert warm["actions"]["onboard_schedule"] == {"ok": 6}  # all six finished onboarding
     (step,) = report["steps"]
     assert step["errors"] == 0, step["failures"]
+    assert set(step["shed_by_server"]) == {"requests", "per_s", "latency_ms"}
     assert all("failed" not in counts for counts in step["actions"].values()), step["actions"]
     for kind in ("search", "request", "accept", "chat"):
         assert step["actions"].get(kind, {}).get("ok", 0) > 0, (kind, step["actions"])

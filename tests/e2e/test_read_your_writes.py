@@ -27,6 +27,7 @@ def test_a_write_on_one_api_process_is_read_on_the_other_at_once(
             bio = f"I practise Korean every morning ({round_})"
             written = client.post(f"{writer}/api/v1/users/self-bio", json={"selfBio": bio})
             assert written.status_code == 200, written.text
+            assert "x-read-your-writes" not in written.headers  # not answered late
             profile = client.get(f"{reader}/api/v1/users/profile").json()["data"]
             assert profile["selfBio"] == bio, (round_, profile)
             writer, reader = reader, writer  # and the other way round

@@ -1,0 +1,71 @@
+"""The two waits besides admission (api/admission.py) that an overloaded process bounds,
+through the application: a read model later than the read-your-writes budget, and a
+database pool with no connection to give."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from app.runtime import Runtime
+from devservices.settings import make_settings
+from infra.settings import Settings
+from projections.identity import get_account
+from tests.support import appended_by_requests, wait_for
+
+
+def test_a_write_whose_read_model_is_late_is_stored_and_answered_marked_late(
+    sqlite_settings: Settings, runtimes: Callable[..., Runtime]
+) -> None:
+    """The projectors are not running yet: the read model cannot catch up within the
+    budget, yet the sign-in is a success (the SPA reads its tokens), and once the
+    projectors run the account shows up."""
+    settings = sqlite_settings.model_copy(update={"read_your_writes_timeout_seconds": 0.05})
+    rt = runtimes(settings)
+    head = rt.store.max_position()
+    with TestClient(create_app(rt)) as client:
+        response = client.post("/api/v1/auth/dev-login",
+                               json={"email": "late@example.com", "name": "Late"})  # fmt: skip
+        assert response.status_code == 200, response.text
+        assert response.headers["x-read-your-writes"] == "late"
+        user_id = response.json()["data"]["user"]["id"]
+        assert "identity.AccountRegistered" in appended_by_requests(rt.store, head)
+
+        rt.start_projectors()
+        wait_for(lambda: get_account(rt.read_models, user_id), "the account in its read model")
+        again = client.post("/api/v1/auth/dev-login",
+                            json={"email": "late@example.com", "name": "Late"})  # fmt: skip
+        assert again.status_code == 200
+        assert "x-read-your-writes" not in again.headers
+
+
+def test_a_full_database_pool_is_a_shed_not_an_error(
+    tmp_path: object, postgres_url: str, runtimes: Callable[..., Runtime]
+) -> None:
+    """Every read-model connection is taken (by this test, standing in for requests that
+    hold them): a read answers 503 ``OVERLOADED`` with ``Retry-After`` once its pool wait
+    runs out, and is served again as soon as a connection is free."""
+    settings = make_settings(tmp_path / "var", database_url=postgres_url,  # type: ignore[operator]
+                             db_pool_size=1, db_pool_timeout_seconds=0.1,
+                             read_your_writes_timeout_seconds=0.05)  # fmt: skip
+    rt = runtimes(settings)
+    # Unexpected exceptions are answered by Starlette's outermost middleware, which then
+    # re-raises them for the server to log; the test client would raise them here.
+    with TestClient(create_app(rt), raise_server_exceptions=False) as client:
+        signed_in = client.post("/api/v1/auth/dev-login",
+                                json={"email": "pool@example.com", "name": "Pool"})  # fmt: skip
+        headers = {"Authorization": f"Bearer {signed_in.json()['data']['accessToken']}"}
+        held = [rt.read_models.engine.connect() for _ in range(2)]  # the whole pool
+        try:
+            refused = client.get("/api/v1/users/info", headers=headers)
+        finally:
+            for connection in held:
+                connection.close()
+        served = client.get("/api/v1/users/info", headers=headers)
+
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "OVERLOADED"
+    assert refused.headers["retry-after"] == "1"
+    assert served.status_code != 503, served.text

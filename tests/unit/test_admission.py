@@ -1,0 +1,201 @@
+"""Admission control (api/admission.py) on a real ASGI application: requests past the
+bound are shed with 503 and ``Retry-After``, the rest are served, health always answers.
+
+The routes below wait on events the test sets, so which requests hold a place and which
+wait is decided by the test, never by timing. What a whole ``languagemate serve`` does
+under a burst (writes stored or refused, never half) is in tests/e2e/test_overload_sheds.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from api.admission import Admission, Gate
+from devservices.settings import make_settings
+from eventflow.applied import note_late_read
+
+
+class Held:
+    """An application whose ``/hold/{key}`` requests wait until the test releases them."""
+
+    def __init__(self) -> None:
+        self.releases: dict[str, asyncio.Event] = {}
+        self.entered: Counter[str] = Counter()
+        self.started = asyncio.Event()
+
+    def release(self, key: str) -> None:
+        self.releases.setdefault(key, asyncio.Event()).set()
+
+    async def hold(self, request: Request) -> JSONResponse:
+        key = request.path_params["key"]
+        self.entered[key] += 1
+        self.started.set()
+        await self.releases.setdefault(key, asyncio.Event()).wait()
+        return JSONResponse({"key": key})
+
+    async def health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "UP"})
+
+    async def boom(self, request: Request) -> JSONResponse:
+        raise RuntimeError("the route failed")
+
+    def late(self, request: Request) -> JSONResponse:
+        """Sync, like the routes that write: FastAPI runs them in a worker thread."""
+        note_late_read("accounts")
+        return JSONResponse({"stored": True})
+
+    def asgi(self, **settings: Any) -> Admission:
+        app = Starlette(routes=[
+            Route("/hold/{key}", self.hold), Route("/health/ready", self.health),
+            Route("/boom", self.boom), Route("/late", self.late, methods=["POST"]),
+        ])  # fmt: skip
+        return Admission(app, settings=make_settings(settings.pop("data_dir"), **settings))
+
+
+def _client(app: Admission) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://api")
+
+
+async def _all_entered(held: Held, count: int) -> None:
+    while sum(held.entered.values()) < count:
+        held.started.clear()
+        await held.started.wait()
+
+
+def _shed(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    body = response.json()
+    assert body["success"] is False
+    assert body["code"] == body["error"]["code"] == "OVERLOADED"
+
+
+def _sheds(reason: str) -> float:
+    return REGISTRY.get_sample_value("languagemate_http_requests_shed_total",
+                                     {"reason": reason}) or 0.0  # fmt: skip
+
+
+def test_exactly_the_requests_past_the_bound_are_shed_and_health_still_answers(
+    tmp_path: Any,
+) -> None:
+    async def scenario() -> None:
+        held = Held()
+        app = held.asgi(data_dir=tmp_path, admission_max_in_flight=3, admission_max_queued=0)
+        before = _sheds("queue_full")
+        async with _client(app) as client:
+            running = [asyncio.create_task(client.get(f"/hold/{i}")) for i in range(3)]
+            await _all_entered(held, 3)
+            excess = await asyncio.gather(*(client.get(f"/hold/x{i}") for i in range(2)))
+            ready = await client.get("/health/ready")
+            for i in range(3):
+                held.release(str(i))
+            served = await asyncio.gather(*running)
+        for response in excess:
+            _shed(response)
+        assert ready.status_code == 200
+        assert [r.status_code for r in served] == [200, 200, 200]
+        assert set(held.entered) == {"0", "1", "2"}  # a shed request never reached a route
+        assert _sheds("queue_full") - before == 2
+
+    asyncio.run(scenario())
+
+
+def test_nothing_is_shed_under_the_bound_and_failed_requests_give_their_place_back(
+    tmp_path: Any,
+) -> None:
+    async def scenario() -> None:
+        held = Held()
+        app = held.asgi(data_dir=tmp_path, admission_max_in_flight=2, admission_max_queued=0)
+        async with _client(app) as client:
+            failed = [await client.get("/boom") for _ in range(5)]
+            for i in range(2):
+                held.release(str(i))
+            served = await asyncio.gather(*(client.get(f"/hold/{i}") for i in range(2)))
+        assert [r.status_code for r in failed] == [500] * 5
+        assert [r.status_code for r in served] == [200, 200]
+
+    asyncio.run(scenario())
+
+
+def test_a_waiting_request_takes_the_place_a_finished_one_frees_and_the_queue_is_bounded(
+    tmp_path: Any,
+) -> None:
+    async def scenario() -> None:
+        held = Held()
+        app = held.asgi(data_dir=tmp_path, admission_max_in_flight=1, admission_max_queued=1,
+                        admission_queue_seconds=30)  # fmt: skip
+        async with _client(app) as client:
+            first = asyncio.create_task(client.get("/hold/first"))
+            await _all_entered(held, 1)
+            waiting = asyncio.create_task(client.get("/hold/waiting"))
+            while not app.gate.waiters:
+                await asyncio.sleep(0)
+            beyond = await client.get("/hold/beyond")  # the queue is full: shed at once
+            held.release("first")
+            held.release("waiting")
+            answers = await asyncio.gather(first, waiting)
+        _shed(beyond)
+        assert [r.json()["key"] for r in answers] == ["first", "waiting"]
+
+    asyncio.run(scenario())
+
+
+def test_a_request_that_waits_past_the_budget_is_shed(tmp_path: Any) -> None:
+    async def scenario() -> None:
+        held = Held()
+        app = held.asgi(data_dir=tmp_path, admission_max_in_flight=1, admission_max_queued=4,
+                        admission_queue_seconds=0.01)  # fmt: skip
+        before = _sheds("queue_wait")
+        async with _client(app) as client:
+            first = asyncio.create_task(client.get("/hold/first"))
+            await _all_entered(held, 1)
+            late = await client.get("/hold/late")
+            held.release("first")
+            assert (await first).status_code == 200
+        _shed(late)
+        assert "late" not in held.entered
+        assert _sheds("queue_wait") - before == 1
+        assert app.gate.free == 1 and not app.gate.waiters
+
+    asyncio.run(scenario())
+
+
+def test_a_write_whose_read_model_was_late_is_a_success_marked_late(tmp_path: Any) -> None:
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        held = Held()
+        held.release("fresh")
+        async with _client(held.asgi(data_dir=tmp_path)) as client:
+            return await client.post("/late"), await client.get("/hold/fresh")
+
+    late, fresh = asyncio.run(scenario())
+    assert late.status_code == 200
+    assert late.headers["x-read-your-writes"] == "late"
+    assert "x-read-your-writes" not in fresh.headers
+
+
+def test_a_place_handed_to_a_waiter_that_is_cancelled_goes_to_the_next_one() -> None:
+    async def scenario() -> tuple[str | None, int, int]:
+        gate = Gate(slots=1, queue_max=2)
+        assert await gate.enter(0) is None
+        gone = asyncio.create_task(gate.enter(30))
+        after = asyncio.create_task(gate.enter(30))
+        while len(gate.waiters) < 2:
+            await asyncio.sleep(0)
+        gate.leave()  # to ``gone``, which is cancelled before it can take it
+        gone.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+        return await after, gate.free, len(gate.waiters)
+
+    assert asyncio.run(scenario()) == (None, 0, 0)
