@@ -33,9 +33,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.catalogs import parse_accept_language
 from api.envelope import error
-from api.i18n import message
+from api.i18n import message, parse_accept_language
 from eventflow.applied import LATE_READS
 from infra.metrics import REQUESTS_SHED
 from infra.settings import Settings
