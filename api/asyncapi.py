@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request, Response
 from api.asyncapi_events import kafka_part
 from api.asyncapi_sockets import socket_part
 from api.deps import RuntimeDep
-from api.front_door import package_version
+from api.version import package_version
 from infra.settings import Settings
 
 router = APIRouter()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.notifications import BROADCASTS, IGNORED_SENDS, USER_QUEUES
+from api.views.notification_destinations import BROADCASTS, IGNORED_SENDS, USER_QUEUES
 from commands.chat import PostMessage
 
 STOMP_DESCRIPTION = (

@@ -35,9 +35,9 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.chat import MAX_IMAGES
 from api.envelope import error
 from api.i18n import message, parse_accept_language
+from api.uploads import MAX_IMAGES
 from infra.settings import MULTIPART_ALLOWANCE, Settings
 
 UPLOAD_ROUTES: dict[tuple[str, str], str] = {

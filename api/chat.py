@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.openapi import error_responses
 from api.services import Services
 from api.stomp_session import StompSession
+from api.uploads import MAX_IMAGES
 from api.views.chat import people_of
 from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX
 from commands import chat as cmd
@@ -142,9 +143,6 @@ def messages(
     rows = rm.messages_of(rt.read_models, room_id, page=page, size=size)
     people = people_of(rt, request, sorted({r["sender_id"] for r in rows}))
     return ok([rm.message_view(r, people[r["sender_id"]]) for r in rows])
-
-
-MAX_IMAGES = 5
 
 
 @router.post("/rooms/{room_id}/images", responses=error_responses(413))

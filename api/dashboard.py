@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from api.deps import RuntimeDep
 from api.services import Services
 from api.system_snapshot import snapshot
+from api.views.pages import html_page
 from domain import reference
 from domain.level_tests import CEFR_LEVELS
 from infra.tokens import InvalidToken
@@ -32,7 +33,6 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 COOKIE = "lm_admin"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 PALETTE = ["#4f46e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6"]
-STYLE = Path(__file__).with_name("dashboard.css").read_text()
 
 
 class NotAdmin(Exception):
@@ -54,15 +54,9 @@ def _admin(request: Request, rt: Services) -> str:
     return claims.user_id
 
 
-def _page(title: str, body: str, head: str = "") -> str:
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            f"<meta name='viewport' content='width=device-width,initial-scale=1'>"
-            f"<style>{STYLE}</style>{head}</head><body>{body}</body></html>")  # fmt: skip
-
-
 @router.get("/login")
 def login_form() -> HTMLResponse:
-    return HTMLResponse(_page("Admin sign-in", (
+    return HTMLResponse(html_page("Admin sign-in", (
         "<form method='post' action='/admin/login'><h2>LanguageMate admin</h2>"
         "<p>Paste an access token of an account with the admin role.</p>"
         "<input name='token' type='password' autocomplete='off' required>"
@@ -76,10 +70,10 @@ def login(
     try:
         claims = rt.tokens.verify(token, "access")
     except InvalidToken:
-        return HTMLResponse(_page("Admin sign-in", "<form><p>That token is not valid.</p>"
+        return HTMLResponse(html_page("Admin sign-in", "<form><p>That token is not valid.</p>"
                                   "<a href='/admin/login'>Try again</a></form>"), 401)  # fmt: skip
     if not is_admin(rt.read_models, claims.user_id):
-        return HTMLResponse(_page("Admin sign-in", "<form><p>This account is not an admin."
+        return HTMLResponse(html_page("Admin sign-in", "<form><p>This account is not an admin."
                                   "</p></form>"), 403)  # fmt: skip
     response = RedirectResponse("/admin/dashboard", status_code=303)
     max_age = max(int(claims.expires_at - datetime.now(UTC).timestamp()), 0)
@@ -183,7 +177,7 @@ def dashboard(
         _admin(request, rt)
     except NotAdmin:
         if request.headers.get("authorization") or request.cookies.get(COOKIE):
-            return HTMLResponse(_page("Forbidden", "<form><p>Admins only.</p></form>"), 403)
+            return HTMLResponse(html_page("Forbidden", "<form><p>Admins only.</p></form>"), 403)
         return RedirectResponse("/admin/login", status_code=303)
     end = datetime.now(UTC).date()
     data = metrics(rt.read_models, end - timedelta(days=days - 1), end, "day")
@@ -205,5 +199,5 @@ def dashboard(
     )
     # plotly.js loads in the head: each chart's inline script draws it as the page parses.
     script = "<script src='/admin/assets/plotly.min.js'></script>"
-    return HTMLResponse(_page("LanguageMate operations", body, script),
+    return HTMLResponse(html_page("LanguageMate operations", body, script),
                         headers={"Cache-Control": "no-store"})  # fmt: skip

@@ -6,7 +6,7 @@ to go next: the API documentation, the admin dashboard, the AsyncAPI document. A
 the usual envelope.
 
 Public, like ``/health``, and just as cheap: it reuses the health report that
-``api.system.run_checks`` keeps, probing the dependencies only when that report is older
+``api.health_checks.run_checks`` keeps, probing the dependencies only when that report is older
 than :data:`HEALTH_MAX_AGE_SECONDS`, so a crowd of visitors cannot turn into a crowd of
 probes. It shows only UP/DOWN per dependency, never error details.
 """
@@ -14,16 +14,16 @@ probes. It shows only UP/DOWN per dependency, never error details.
 from __future__ import annotations
 
 from html import escape
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api.dashboard import _page
 from api.deps import RuntimeDep
 from api.envelope import ok
-from api.system import run_checks
+from api.health_checks import run_checks
+from api.version import package_version
+from api.views.pages import html_page
 
 router = APIRouter()
 HEALTH_MAX_AGE_SECONDS = 30.0
@@ -34,14 +34,6 @@ LINKS = {
     "dashboard": ("/admin/dashboard", "Admin dashboard (admins sign in with a token)"),
     "health": ("/api/v1/health", "Health of each dependency"),
 }
-
-
-def package_version() -> str:
-    """The installed ``languagemate`` version."""
-    try:
-        return version("languagemate")
-    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
-        return "0+unknown"
 
 
 def _facts(rt: Any) -> dict[str, Any]:
@@ -81,7 +73,7 @@ def _html(facts: dict[str, Any]) -> str:
         f"<ul>{checks}</ul></section>"
         f"<section class='card'><h2>Where to go</h2><ul>{links}</ul></section></main>"
     )
-    return _page(facts["name"], body)
+    return html_page(facts["name"], body)
 
 
 @router.get("/", include_in_schema=False)

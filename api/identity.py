@@ -19,10 +19,10 @@ from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
 from api.services import Services
-from commands.base import CommandContext, Outcome
+from api.sign_in import client_of, login_response, token_pair
+from commands.base import CommandContext
 from commands.identity import (
     ChangePassword,
-    Client,
     CloseAccount,
     DevLogin,
     Login,
@@ -44,37 +44,6 @@ from projections.identity import accounts, get_account, login_history
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 Correlation = Annotated[UUID, Depends(correlation_id)]
-
-
-def client_of(request: Request) -> Client:
-    host = request.client.host if request.client else ""
-    return Client(ip=host[:64], user_agent=request.headers.get("user-agent", "")[:512])
-
-
-def login_response(rt: Services, outcome: Outcome) -> dict[str, Any]:
-    """Tokens and user for a successful sign-in command (dev, password or OAuth).
-
-    Waits (bounded) until the accounts projection shows the account, so the SPA's very next
-    call (``/users/name``) reads its own write.
-    """
-    user_id = outcome.result["user_id"]
-    rt.wait_applied(accounts, outcome, UUID(user_id))
-    account = get_account(rt.read_models, user_id) or {}
-    return {
-        **_token_pair(rt, user_id, outcome.result["session_id"], outcome.result["refresh_jti"]),
-        "user": {"id": user_id, "email": account.get("email"), "name": account.get("name")},
-        "isNewUser": bool(outcome.result["created"]),
-    }
-
-
-def _token_pair(rt: Services, user_id: str, session_id: str, refresh_jti: str) -> dict[str, Any]:
-    access, _ = rt.tokens.issue(user_id, "access", session_id=session_id)
-    refresh_token, _ = rt.tokens.issue(user_id, "refresh", session_id=session_id, jti=refresh_jti)
-    return {
-        "accessToken": access,
-        "refreshToken": refresh_token,
-        "expiresIn": rt.settings.access_token_ttl_seconds,
-    }
 
 
 def _dev_login_enabled(rt: RuntimeDep) -> None:
@@ -168,7 +137,7 @@ def post_refresh(
         raise ApiError(
             401, "세션이 만료되었습니다. 다시 로그인하세요 (session revoked)", "SESSION_REVOKED"
         )
-    return ok(_token_pair(rt, claims.user_id, claims.session_id, outcome.result["refresh_jti"]))
+    return ok(token_pair(rt, claims.user_id, claims.session_id, outcome.result["refresh_jti"]))
 
 
 @router.post("/auth/logout")

@@ -13,12 +13,13 @@ from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
 from api.envelope import ok
 from api.services import Services
 from api.stomp_session import StompSession
+from api.views.notification_destinations import BROADCASTS, IGNORED_SENDS, USER_QUEUES
 from commands import notifications as cmd
 from commands.base import CommandContext
 from domain.errors import RuleViolation
 from domain.notifications import inbox_id
 from domain.push_devices import device_digest
-from infra.fanout import CHANNEL_PREFIX, user_channel
+from infra.fanout import user_channel
 from infra.webpush import InvalidSubscription, Subscription
 from projections import notifications as rm
 
@@ -175,19 +176,6 @@ def delete(
 ) -> dict[str, Any]:
     _change(rt, ctx, "Delete", notification_id, caller.user_id)
     return ok({"id": str(notification_id), "deleted": True})
-
-
-USER_QUEUES = {
-    "/user/queue/notifications": "notifications",
-    "/user/queue/matching-notifications": "matching-notifications",
-    "/user/queue/session-notifications": "session-notifications",
-    "/user/queue/chat-notifications": "chat-notifications",
-}
-BROADCASTS = {
-    "/sub/system-notifications": f"{CHANNEL_PREFIX}system-notifications",
-    "/sub/urgent-notifications": f"{CHANNEL_PREFIX}urgent-notifications",
-}
-IGNORED_SENDS = frozenset({"/pub/notifications/mark-read", "/pub/notifications/update-settings"})
 
 
 class NotificationDestinations:

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from api.deps import RuntimeDep, correlation_id
 from api.envelope import ok
 from api.errors import ApiError
-from api.identity import client_of, login_response
+from api.sign_in import client_of, login_response
 from commands.base import CommandContext
 from commands.identity import sign_in
 from domain.errors import DomainError

@@ -19,6 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError
 from infra.media import audio
 
+MAX_IMAGES = 5
+"""Pictures in one chat image message (the SPA's picker allows five)."""
 STATUS_FOR_REJECTION = {"AUDIO_TOO_LARGE": 413, "AUDIO_TOO_LONG": 413}
 
 

@@ -235,7 +235,7 @@ def health(role: str) -> None:
     fresh heartbeat with every background thread alive and none crashing (all but ``api``,
     which answers /health/ready itself), and its dependencies answer."""
     settings = _settings()
-    from api.system import run_checks
+    from api.health_checks import run_checks
 
     problems = [] if role == "api" else role_problems(settings, role)
     with _runtime(settings) as rt:

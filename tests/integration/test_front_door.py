@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api import system
+from api import health_checks
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -47,13 +47,13 @@ def test_visits_reuse_the_health_report_instead_of_probing_each_time(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     probed: list[str] = []
-    real = system.checks
+    real = health_checks.checks
 
     def counted(rt: Any) -> Any:
         probed.append("all")
         return real(rt)
 
-    monkeypatch.setattr(system, "checks", counted)
+    monkeypatch.setattr(health_checks, "checks", counted)
     client.app.state.runtime.health_report = None  # type: ignore[attr-defined]
     for _ in range(5):
         assert client.get("/").status_code == 200
