@@ -160,6 +160,9 @@ def create_app(rt: Services) -> FastAPI:
             "Accept",
             "Idempotency-Key",
             "X-Correlation-Id",
+            # A traced client (the SPA, a gateway) continues its trace here (docs/tracing.md).
+            "traceparent",
+            "tracestate",
         ],
         max_age=600,
     )
