@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
@@ -30,6 +30,9 @@ from opentelemetry.sdk.environment_variables import (
     OTEL_SERVICE_NAME,
 )
 from opentelemetry.trace import Link, SpanKind
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
 Carrier = Mapping[str, str]
 """A W3C trace context as text headers: ``{"traceparent": ..., "tracestate": ...}``."""
@@ -73,26 +76,25 @@ def exporting(environ: Mapping[str, str]) -> bool:
     )
 
 
-def setup(role: str, environ: Mapping[str, str] | None = None) -> bool:
+def setup(role: str) -> SdkTracerProvider | None:
     """Install an OTLP-exporting tracer for this process when the ``OTEL_*`` variables ask
-    for one (see :func:`exporting`); returns whether tracing is on. ``role`` names the
-    service unless ``OTEL_SERVICE_NAME`` does."""
-    environ = os.environ if environ is None else environ
-    if not exporting(environ):
-        return False
+    for one (see :func:`exporting`) and return its provider; ``None``: tracing stays off.
+    ``role`` names the service unless ``OTEL_SERVICE_NAME`` does."""
+    if not exporting(os.environ):
+        return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     attributes = {"service.namespace": "languagemate", "languagemate.role": role}
-    if not environ.get(OTEL_SERVICE_NAME):
+    if not os.environ.get(OTEL_SERVICE_NAME):
         attributes["service.name"] = f"languagemate-{role}"
     # The provider exports what is still buffered when the process exits.
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     install(provider)
-    return True
+    return provider
 
 
 def carrier() -> dict[str, str]:

@@ -7,11 +7,15 @@ The test plays a traced client (the SPA): it opens the root span and sends its
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -173,3 +177,48 @@ def test_a_level_test_is_one_trace_from_upload_through_the_workers_to_the_result
     [recorded] = [s for s in tree.values() if s.name == "command leveltest.RecordAssessment"]
     assert _parent(recorded, tree).name == "job leveltest.assess"
     assert _lineage(recorded, tree)[-1] == "SPA level test"
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """A local stand-in for the OTLP/HTTP receiver (Jaeger's port 4318): keeps each POST."""
+
+    received: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads what was received."""
+
+
+def test_the_otel_variables_send_each_roles_spans_to_the_otlp_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    provider = tracing.setup("relay")
+    assert provider is not None
+    try:
+        with tracing.span("publish identity.AccountRegistered", kind=SpanKind.PRODUCER):
+            pass
+        assert provider.force_flush()
+    finally:
+        tracing.install(None)
+        provider.shutdown()
+        server.shutdown()
+        server.server_close()
+    [(path, body)] = _Collector.received
+    assert path == "/v1/traces"
+    [exported] = ExportTraceServiceRequest.FromString(body).resource_spans
+    resource = {a.key: a.value.string_value for a in exported.resource.attributes}
+    assert resource["service.name"] == "languagemate-relay"
+    assert resource["languagemate.role"] == "relay"
+    names = [span.name for scope in exported.scope_spans for span in scope.spans]
+    assert names == ["publish identity.AccountRegistered"]

@@ -57,8 +57,11 @@ def test_spans_are_exported_only_when_the_otel_variables_ask(
     assert tracing.exporting(environ) is exports
 
 
-def test_setup_without_otel_variables_leaves_tracing_off() -> None:
-    assert tracing.setup("api", {}) is False
+def test_setup_without_otel_variables_leaves_tracing_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT",
+                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    assert tracing.setup("api") is None
     assert not tracing.enabled()
     with tracing.span("anything") as span:
         assert span is None
