@@ -38,7 +38,6 @@ Carrier = Mapping[str, str]
 """A W3C trace context as text headers: ``{"traceparent": ..., "tracestate": ...}``."""
 TRACE_CONTEXT = "trace_context"
 """The key of the carrier in an event's ``meta`` and in a job message's options."""
-TRACEPARENT = "traceparent"
 MAX_LINKS = 32
 """A batch span links to at most this many of its events' traces."""
 
@@ -106,7 +105,7 @@ def carrier() -> dict[str, str]:
     return headers
 
 
-def parent(headers: Carrier | None) -> context.Context | None:
+def _parent(headers: Carrier | None) -> context.Context | None:
     """The context a carrier names, to start a span under; ``None`` for no carrier."""
     return propagate.extract(headers) if headers else None
 
@@ -143,7 +142,7 @@ def _span(
         for c in links[:MAX_LINKS]
     ]
     with tracer.start_as_current_span(
-        name, context=parent(parent_context), kind=kind, attributes=dict(attributes), links=linked
+        name, context=_parent(parent_context), kind=kind, attributes=dict(attributes), links=linked
     ) as current:
         yield current
 

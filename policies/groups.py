@@ -41,7 +41,6 @@ from eventflow.store import AlreadyTracked, EventStore
 from infra import tracing
 from infra.logs import CORRELATION_ID, correlated
 from infra.metrics import PROJECTION_ERRORS, PROJECTION_EVENTS
-from infra.tracing import Carrier
 from policies.base import JobSender, PolicyServices, Reactions
 
 log = logging.getLogger(__name__)
@@ -250,7 +249,7 @@ class _Group:
                 kind=SpanKind.CONSUMER,
                 attributes=attributes,
                 parent_context=trace or event.meta.trace_context,
-            ),  # fmt: skip
+            ),
         ):
             reactions.react(event, reactions.context(bus, event, services or self.services))
         PROJECTION_EVENTS.labels(reactions.name).inc()
@@ -366,12 +365,16 @@ class CommandGroup(_Group):
             reactions.react(event, context)
 
 
+_Job = tuple[str, tuple[Any, ...], str | None, tracing.Carrier]
+"""A job to send: name, arguments, and the correlation and trace of who asked for it."""
+
+
 class _Batch:
     """A batch's jobs, sent once each when the batch is done: jobs act on the state they
     find when they run, so the same job twice in one batch (a user editing twice) is one."""
 
     def __init__(self) -> None:
-        self.jobs: dict[tuple[str, str], tuple[str, tuple[Any, ...], str | None, Carrier]] = {}
+        self.jobs: dict[tuple[str, str], _Job] = {}
 
     def send(self, name: str, *args: Any) -> None:
         """Keep the job (and the correlation and trace of the reaction that first asked
