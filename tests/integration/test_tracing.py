@@ -103,8 +103,7 @@ def test_a_sign_up_is_one_trace_from_http_through_relay_projector_and_policy(
     assert all(_parent(s, tree).name == "SPA sign-up" for s in by_kind[SpanKind.SERVER])
 
     # The request is the parent of its commands; the events carry the command's context.
-    commands = [s for s in tree.values() if s.name.startswith("command ")]
-    chose = next(s for s in commands if s.name == "command profiles.ChooseInterests")
+    [chose] = [s for s in tree.values() if s.name == "command profiles.ChooseInterests"]
     assert _parent(chose, tree).name == "POST /api/v1/onboarding/interest/topic"
     stored = [r for r in rt.store.read_all() if r.topic == "profiles.InterestsChosen"]
     assert len(stored) == 1
@@ -122,7 +121,8 @@ def test_a_sign_up_is_one_trace_from_http_through_relay_projector_and_policy(
                if s.name.startswith("project ")}  # fmt: skip
     assert batches == {("project read-models", "publish"), ("project audit_chain", "command")}
 
-    # The policy reacts in the same trace, so the job it sends continues it too.
+    # The policy reacts in the same trace (the jobs a reaction sends carry it on to the
+    # workers: the level test below).
     [reaction] = [s for s in tree.values() if s.name == "react policy.matching.embedder"]
     assert "POST /api/v1/onboarding/interest/topic" in _lineage(reaction, tree)
     assert reaction.attributes is not None
