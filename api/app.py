@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from opentelemetry.trace import SpanKind
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
@@ -43,6 +44,7 @@ from api import (
     system,
 )
 from api.services import Services
+from infra import tracing
 from infra.logs import correlated
 from infra.metrics import REQUEST_LATENCY
 
@@ -60,9 +62,20 @@ def _correlation_header(scope: Scope) -> str:
     return str(uuid4())
 
 
+def _trace_headers(scope: Scope) -> dict[str, str]:
+    """The caller's W3C trace context, if it sent one (a traced gateway or client)."""
+    wanted = {b"traceparent", b"tracestate"}
+    return {
+        name.decode(): value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name in wanted
+    }
+
+
 class RequestContext:
-    """Per request (and socket): latency by route template, and the correlation id that
-    its events, its log lines and the ``X-Correlation-Id`` response header share. Plain ASGI
+    """Per request (and socket): latency by route template, the correlation id that its
+    events, its log lines and the ``X-Correlation-Id`` response header share, and (when
+    tracing is on) the server span every command of the request is a child of. Plain ASGI
     middleware: Starlette's ``BaseHTTPMiddleware`` costs a task and a stream per request."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -80,6 +93,29 @@ class RequestContext:
             await self._http(scope, receive, send, correlation_id)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> None:
+        if not tracing.enabled():
+            await self._timed(scope, receive, send, correlation_id)
+            return
+        method = scope["method"]
+        with tracing.span(
+            method,
+            parent_context=_trace_headers(scope),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "languagemate.correlation_id":
+                        correlation_id},
+        ) as span:  # fmt: skip
+            assert span is not None
+            try:
+                status = await self._timed(scope, receive, send, correlation_id)
+                span.set_attribute("http.response.status_code", status)
+            finally:
+                # The route template, never the path: paths hold ids and e-mails.
+                template = getattr(scope.get("route"), "path", "unmatched")
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.route", template)
+
+    async def _timed(self, scope: Scope, receive: Receive, send: Send, correlation_id: str) -> int:
+        """Run the request, record its latency and access log line; returns the status."""
         started = time.perf_counter()
         status: dict[str, Any] = {"code": 500}
 
@@ -103,6 +139,7 @@ class RequestContext:
             access_log.info(
                 "%s %s %d %.1f ms", scope["method"], template, status["code"], seconds * 1000
             )
+        return int(status["code"])
 
 
 def create_app(rt: Services) -> FastAPI:
@@ -125,6 +162,9 @@ def create_app(rt: Services) -> FastAPI:
             "Accept",
             "Idempotency-Key",
             "X-Correlation-Id",
+            # A traced client (the SPA, a gateway) continues its trace here (docs/tracing.md).
+            "traceparent",
+            "tracestate",
         ],
         # What the SPA may read of an answer besides the simple headers: when to retry a
         # shed request, and whether a write's read model was late (api/admission.py).

@@ -69,6 +69,13 @@ EVENT_HEADERS: dict[str, Any] = {
             "one (0 for the first): a consumer whose last applied position is lower missed "
             "records and re-reads the partition.",
         },
+        "traceparent": {
+            "type": "string",
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+            "description": "W3C trace context of the relay's publish span, on events appended "
+            "while tracing was on (docs/tracing.md): a traced consumer continues the trace.",
+        },
+        "tracestate": {"type": "string", "description": "W3C trace state, when there is one."},
     },
 }
 

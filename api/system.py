@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -9,7 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import RuntimeDep
 from api.envelope import ok
 from api.health_checks import run_checks
+from api.system_snapshot import shared_state
+from infra.metrics import shared_state_text
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -40,5 +45,12 @@ def ready(rt: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(rt: RuntimeDep) -> Response:
+    """This process's metrics, and the progress of every role read from shared state
+    (relay, projections, job queues): the other roles serve no HTTP to scrape."""
+    text = generate_latest()
+    try:
+        text += shared_state_text(shared_state(rt))
+    except Exception as exc:  # a store that is down must not hide the process's metrics
+        log.warning("metrics: shared state unavailable (%s)", type(exc).__name__)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)

@@ -16,6 +16,7 @@ import orjson
 
 from api.services import Services
 from eventflow.relay import RelayPosition
+from infra.metrics import SharedState
 
 TAIL = 5_000
 """Events read from the end of the log for the event rate (an hour at up to ~80/s)."""
@@ -36,11 +37,14 @@ def event_rate(rt: Services, minutes: int = 60) -> list[dict[str, Any]]:
     return [{"minute": slot.isoformat(), "events": per_minute[slot]} for slot in slots]
 
 
+def _relay(rt: Services) -> int | None:
+    return RelayPosition(rt.store, "kafka").load() if rt.uses_kafka else None
+
+
 def snapshot(rt: Services) -> dict[str, Any]:
     head = rt.store.max_position()
     relay = None
-    if rt.uses_kafka:
-        position = RelayPosition(rt.store, "kafka").load()
+    if (position := _relay(rt)) is not None:
         relay = {"position": position, "lag": max(head - position, 0)}
     projections = [
         {"projection": p["projection"], "position": p["position"], "lag": p["lag"],
@@ -49,3 +53,23 @@ def snapshot(rt: Services) -> dict[str, Any]:
     ]  # fmt: skip
     return {"head": head, "eventRate": event_rate(rt), "relay": relay,
             "projections": projections, "queues": rt.jobs.depths()}  # fmt: skip
+
+
+def _waiting_since(rt: Services, position: int, now: datetime) -> float:
+    """Seconds since the first event after ``position`` was appended (0 if there is none)."""
+    following = rt.store.read(position, 1)
+    if not following:
+        return 0.0
+    occurred = datetime.fromisoformat(following[0].document()["meta"]["occurred_at"])
+    return max((now - occurred).total_seconds(), 0.0)
+
+
+def shared_state(rt: Services) -> SharedState:
+    """The progress of every role, for Prometheus (``infra.metrics.SharedState``)."""
+    head = rt.store.max_position()
+    now = datetime.now(UTC)
+    projections = [
+        (p["projection"], p["lag"], _waiting_since(rt, p["position"], now) if p["lag"] else 0.0)
+        for p in rt.read_models.status(head)
+    ]
+    return SharedState(head, _relay(rt), projections, rt.jobs.depths())

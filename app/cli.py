@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from app import cli_history
-from infra import logs
+from infra import logs, tracing
 from infra.settings import Settings, SettingsError, load_settings
 
 
@@ -157,6 +157,7 @@ def serve(host: str | None, port: int | None) -> None:
     """Everything in one process (API, projectors, policies, workers); no servers needed."""
     settings = _settings(host=host, port=port)
     logs.setup(settings.log_level)
+    tracing.setup("embedded")
     with _serving_runtime(settings, rebuild_stale=True) as rt:
         rt.start_projectors(kafka=False)
         rt.start_policies(kafka=False)
@@ -174,6 +175,7 @@ def api(host: str | None, port: int | None) -> None:
     """The HTTP and WebSocket API only (distributed mode; run several behind a balancer)."""
     settings = _settings(host=host, port=port)
     logs.setup(settings.log_level)
+    tracing.setup("api")
     with _serving_runtime(settings) as rt:
         _serve_api(rt, settings.host, settings.port)
 
@@ -183,6 +185,7 @@ def relay() -> None:
     """Publish the event log to Kafka, in order, resuming from the stored position."""
     settings = _settings()
     logs.setup(settings.log_level)
+    tracing.setup("relay")
     if not settings.kafka_bootstrap:
         raise click.ClickException("LANGUAGEMATE_KAFKA_BOOTSTRAP is not set")
     with _runtime(settings) as rt:
@@ -198,6 +201,7 @@ def projector(name: str) -> None:
     Kafka when configured (one consumer per group), else from the log."""
     settings = _settings()
     logs.setup(settings.log_level)
+    tracing.setup("projector")
     with _serving_runtime(settings) as rt:
         groups = [g.name for g in rt.projection_groups()]
         if name != "all" and name not in groups:
@@ -212,6 +216,7 @@ def policies() -> None:
     Kafka with ``POLICIES_FROM_KAFKA``), and the scheduled ones."""
     settings = _settings()
     logs.setup(settings.log_level)
+    tracing.setup("policies")
     with _runtime(settings) as rt:
         rt.start_policies()
         rt.start_schedules()
@@ -223,6 +228,7 @@ def worker() -> None:
     """Run the Dramatiq actors (distributed mode: consumes the Redis queues)."""
     settings = _settings()
     logs.setup(settings.log_level)
+    tracing.setup("worker")
     with _runtime(settings) as rt:
         rt.start_workers()
         _wait_for_signal(rt, "worker")

@@ -3,7 +3,8 @@
 Every command goes through ``CommandBus.run`` so that the cross-cutting rules live in one
 place: optimistic concurrency (a stale expected version is a 409, a lost race without one is
 retried on fresh state), idempotency keys (a repeated key returns the first outcome and
-appends nothing), and event metadata (actor, correlation and causation ids, one clock).
+appends nothing), and event metadata (actor, correlation and causation ids, one clock,
+the trace context of the command's span).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -23,6 +25,7 @@ from domain.aggregate import Aggregate, Cause
 from domain.errors import ConcurrencyConflict, RuleViolation
 from domain.system import CommandHandled, HandledCommand
 from eventflow.store import EventStore
+from infra import tracing
 
 log = logging.getLogger(__name__)
 A = TypeVar("A", bound=Aggregate)
@@ -131,6 +134,10 @@ class CommandBus:
 
     def run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
         """Run ``decide`` against fresh state and append its events (with retries on races)."""
+        with _traced(command):
+            return self._run(command, ctx, decide)
+
+    def _run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
         marker_id = self._marker_id(command, ctx)
         if marker_id is not None and (previous := self._previous_outcome(marker_id)):
             return previous
@@ -161,6 +168,7 @@ class CommandBus:
             correlation_id=ctx.correlation_id,
             actor_id=ctx.actor_id,
             causation_id=ctx.causation_id,
+            trace_context=tracing.carrier() or None,
         )
 
     @staticmethod
@@ -189,13 +197,19 @@ class ReactionBus(CommandBus):
         self.identity: dict[UUID, Aggregate] = {}
 
     def run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
-        uow = UnitOfWork(self.store, ctx, self.cause(ctx), identity=self.identity)
-        result = decide(uow)
+        with _traced(command):
+            uow = UnitOfWork(self.store, ctx, self.cause(ctx), identity=self.identity)
+            result = decide(uow)
         return Outcome(result, [])
 
     def pending(self) -> list[Any]:
         """Every event the batch's commands decided, each aggregate's in version order."""
         return [event for aggregate in self.identity.values() for event in aggregate.collect()]
+
+
+def _traced(command: str) -> AbstractContextManager[Any]:
+    """The command's span: the events it appends carry its trace context."""
+    return tracing.span(f"command {command}", attributes={"languagemate.command": command})
 
 
 class Command(BaseModel):

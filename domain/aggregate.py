@@ -27,6 +27,8 @@ class Cause:
     correlation_id: UUID
     actor_id: str | None = None
     causation_id: UUID | None = None
+    trace_context: dict[str, str] | None = None
+    """The trace the work belongs to, as W3C text headers; ``None`` when not traced."""
 
 
 def applies(*event_types: type[DomainEvent]) -> Callable[[Applier], Applier]:
@@ -80,6 +82,7 @@ class Aggregate:
             actor_id=cause.actor_id,
             correlation_id=cause.correlation_id,
             causation_id=cause.causation_id,
+            trace_context=cause.trace_context,
         )
         event = event_type(meta=meta, **payload)
         self._apply(event)

@@ -46,6 +46,9 @@ class EventMeta(BaseModel):
     actor_id: str | None = None
     correlation_id: UUID
     causation_id: UUID | None = None
+    trace_context: dict[str, str] | None = None
+    """The W3C trace context (``traceparent``) of the work that appended the event, when
+    tracing was on (``infra.tracing``); older events have none."""
     position: int | None = None
 
     @field_validator("occurred_at")

@@ -9,15 +9,20 @@ the way in and decrypted (or read as erased) on the way out.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
 
 import orjson
 from eventsourcing.persistence import Notification, StoredEvent
+from opentelemetry.trace import SpanKind
 
 from domain.events import DomainEvent, EventMeta, registry
+from infra import tracing
 from infra.keystore import PersonalDataCipher
+
+_TRACED = b'"trace_context"'
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,39 @@ class RecordedEvent:
     """Kafka offset when the event came from Kafka (-1 from the notification log)."""
 
     cipher: PersonalDataCipher | None = field(default=None, compare=False, repr=False)
+    trace: tracing.Carrier | None = field(default=None, compare=False, repr=False)
+    """The Kafka record's trace headers (the relay's span), when it came with some."""
 
     def decode(self) -> DomainEvent:
         return decode(self.topic, self.state, position=self.position, cipher=self.cipher)
 
+    def trace_context(self) -> tracing.Carrier | None:
+        """The trace the event continues: the relay's record headers, else the context
+        stored in its metadata (a cheap byte test first: untraced events are not parsed)."""
+        if self.trace:
+            return self.trace
+        if _TRACED not in self.state:
+            return None
+        return tracing.of_event(self.document()["meta"])
+
     def document(self) -> dict[str, Any]:
         return cast(dict[str, Any], orjson.loads(self.state))
+
+
+def batch_span(
+    name: str, events: Sequence[RecordedEvent], attributes: dict[str, Any]
+) -> AbstractContextManager[Any]:
+    """A span for one batch of a follower: a child of the first traced event's context and
+    linked to the others', since one batch serves many requests. No span when tracing is
+    off or none of the events was traced (nothing to continue)."""
+    if not tracing.enabled():
+        return nullcontext()
+    carriers = [c for e in events if (c := e.trace_context())]
+    if not carriers:
+        return nullcontext()
+    return tracing.span(name, parent_context=carriers[0], kind=SpanKind.CONSUMER,
+                        attributes={**attributes, "languagemate.batch.events": len(events)},
+                        links=carriers[1:])  # fmt: skip
 
 
 def warm_keys(events: Sequence[RecordedEvent]) -> None:
@@ -65,7 +97,9 @@ def warm_keys(events: Sequence[RecordedEvent]) -> None:
 
 
 def encode(event: DomainEvent, cipher: PersonalDataCipher | None = None) -> StoredEvent:
-    meta = event.meta.model_dump(mode="json", exclude={"position"})
+    # Untraced events keep the shape events had before tracing existed.
+    unset = {"position"} if event.meta.trace_context else {"position", "trace_context"}
+    meta = event.meta.model_dump(mode="json", exclude=unset)
     data = event.payload()
     personal = event.personal_fields()
     if personal:

@@ -34,7 +34,7 @@ from uuid import UUID
 from sqlalchemy.engine import Connection
 
 from eventflow.buffer import ProjectionTx
-from eventflow.codec import RecordedEvent, warm_keys
+from eventflow.codec import RecordedEvent, batch_span, warm_keys
 from eventflow.projection import Projection
 from eventflow.readmodels import Member, ReadModels
 from eventflow.schema import LOG
@@ -124,14 +124,16 @@ class ProjectionGroup:
     def apply(self, partition: int, events: Sequence[RecordedEvent], seen_upto: int) -> Applied:
         """Apply one partition's batch for every member, in one transaction."""
         members = self.versions()
-        warm_keys([e for e in events if any(p.handles(e.topic) for p in self.projections)])
-        try:
-            with self.read_models.engine.begin() as conn:
-                done = self._apply(conn, members, partition, events, seen_upto, careful=False)
-        except Exception:
-            log.warning("group %s: a batch failed; applying it event by event", self.name)
-            with self.read_models.engine.begin() as conn:
-                done = self._apply(conn, members, partition, events, seen_upto, careful=True)
+        attributes = {"languagemate.group": self.name, "languagemate.partition": partition}
+        with batch_span(f"project {self.name}", events, attributes):
+            warm_keys([e for e in events if any(p.handles(e.topic) for p in self.projections)])
+            try:
+                with self.read_models.engine.begin() as conn:
+                    done = self._apply(conn, members, partition, events, seen_upto, careful=False)
+            except Exception:
+                log.warning("group %s: a batch failed; applying it event by event", self.name)
+                with self.read_models.engine.begin() as conn:
+                    done = self._apply(conn, members, partition, events, seen_upto, careful=True)
         self._report(done, events, partition)
         if done.halted is not None:
             self.read_models.record_halt(members[0], partition, done.halted.event,

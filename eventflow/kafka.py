@@ -3,7 +3,8 @@
 The wire format of ``languagemate.events`` (documented for analysts in docs/kafka.md):
 key = aggregate id (UTF-8), value = the stored event JSON
 ``{"schema_version", "meta", "data"}``, headers ``event-type``, ``schema-version``,
-``position``, ``aggregate-version``, ``correlation-id``, ``causation-id``, ``prev-position``.
+``position``, ``aggregate-version``, ``correlation-id``, ``causation-id``, ``prev-position``,
+and ``traceparent`` (W3C trace context, with ``tracestate`` if any) for traced events.
 """
 
 from __future__ import annotations
@@ -138,6 +139,16 @@ PREV_HEADER = "prev-position"
 """Every record (event or tick) names the position of the event the relay published to the
 same partition before it (0 for none). A consumer whose tracking is below that value has
 missed records: its offset points into a log the broker rebuilt (see ``eventflow.relay``)."""
+
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+"""The W3C trace context headers a traced event's record carries (docs/tracing.md)."""
+
+
+def trace_headers(headers: list[tuple[str, bytes]]) -> dict[str, str] | None:
+    """A record's trace context as a carrier, or ``None`` when it has none."""
+    found = {key: value.decode("latin-1") for key, value in headers if key in TRACE_HEADERS}
+    return found if "traceparent" in found else None
 
 
 def header(headers: list[tuple[str, bytes]], name: str) -> bytes | None:

@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.producer.future import FutureRecordMetadata
+from opentelemetry.trace import SpanKind
 
 from eventflow.codec import RecordedEvent
 from eventflow.kafka import (
@@ -34,6 +35,7 @@ from eventflow.kafka import (
     producer,
 )
 from eventflow.store import EventStore
+from infra import tracing
 from infra.metrics import RELAY_LAG, RELAY_POSITION, RELAY_PUBLISHED, RELAY_REPUBLISHED
 from infra.settings import Settings
 
@@ -179,6 +181,28 @@ class Relay:
             self.settings.kafka_topic, key=key, value=value, partition=partition, headers=headers
         )
 
+    def _send_traced(
+        self,
+        event: RecordedEvent,
+        partition: int,
+        key: bytes,
+        headers: list[tuple[str, bytes]],
+        *,
+        previous: int,
+        traced: tracing.Carrier,
+    ) -> FutureRecordMetadata:
+        """Send a traced event under a producer span (a child of the span that appended
+        it); the record's ``traceparent`` names that span, or the appending one when this
+        process does not trace, so the trace goes on in the consumers either way."""
+        attributes = {"messaging.system": "kafka", "messaging.destination.name":
+                      self.settings.kafka_topic, "languagemate.event_type": event.topic,
+                      "languagemate.position": event.position}  # fmt: skip
+        with tracing.span(f"publish {event.topic}", parent_context=traced, kind=SpanKind.PRODUCER,
+                          attributes=attributes):  # fmt: skip
+            context = tracing.carrier() or traced
+            headers.extend((name, value.encode()) for name, value in context.items())
+            return self._send(partition, key, event.state, headers, previous)
+
     def _acknowledged(self, first: dict[int, FutureRecordMetadata], last: dict[int, int]) -> None:
         """Flush, then mark each partition: its last event and its end-offset floor (from
         the flush's first record there, see :class:`PartitionMark`)."""
@@ -207,7 +231,13 @@ class Relay:
                 ("causation-id", (meta.get("causation_id") or "").encode()),
             ]
             previous = last.get(partition, self._previous(partition))
-            future = self._send(partition, key, event.state, headers, previous)
+            traced = tracing.of_event(meta)
+            if traced is None:
+                future = self._send(partition, key, event.state, headers, previous)
+            else:
+                future = self._send_traced(
+                    event, partition, key, headers, previous=previous, traced=traced
+                )
             first.setdefault(partition, future)
             last[partition] = event.position
         self._acknowledged(first, last)

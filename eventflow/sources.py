@@ -16,7 +16,15 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from eventflow.codec import RecordedEvent
-from eventflow.kafka import PREV_HEADER, TICK_HEADER, TopicIdentity, consumer, ensure_topic, header
+from eventflow.kafka import (
+    PREV_HEADER,
+    TICK_HEADER,
+    TopicIdentity,
+    consumer,
+    ensure_topic,
+    header,
+    trace_headers,
+)
 from eventflow.log_tail import LogTail
 from eventflow.schema import LOG
 from eventflow.store import EventStore
@@ -100,6 +108,7 @@ def _from_record(
         state=value,
         offset=offset,
         cipher=cipher,
+        trace=trace_headers(headers),
     )
 
 

@@ -34,6 +34,7 @@ from dramatiq.middleware import (
 from dramatiq.results import ResultBackend, ResultFailure, Results, ResultTimeout
 from dramatiq.results.backends import RedisBackend, StubBackend
 
+from infra import tracing
 from infra.logs import CORRELATION_ID
 from infra.settings import Settings
 
@@ -133,9 +134,13 @@ class JobQueue:
     ) -> dramatiq.Message[Any]:
         queue = JOBS[name].queue
         self.broker.declare_queue(queue)
-        # The sender's correlation id travels with the job, so the worker's log lines
-        # join the request's and the policy's.
-        options = {"correlation_id": CORRELATION_ID.get()} if CORRELATION_ID.get() else {}
+        # The sender's correlation id and trace context travel with the job, so the
+        # worker's log lines join the request's and the policy's, and its span their trace.
+        options: dict[str, Any] = {}
+        if CORRELATION_ID.get():
+            options["correlation_id"] = CORRELATION_ID.get()
+        if trace := tracing.carrier():
+            options[tracing.TRACE_CONTEXT] = trace
         message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=queue, actor_name=name, args=args, kwargs={}, options=options
         )

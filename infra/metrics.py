@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REQUEST_LATENCY = Histogram(
     "languagemate_http_request_seconds",
@@ -46,3 +49,51 @@ PROJECTION_ERRORS = Counter(
 WORKER_DURATION = Histogram(
     "languagemate_worker_job_seconds", "Duration of worker jobs", ["actor", "outcome"]
 )
+
+
+@dataclass(frozen=True)
+class SharedState:
+    """What every process writes to shared storage, read by the API when scraped: the
+    relay's and the projections' gauges above live in their own processes, which serve no
+    HTTP, so Prometheus learns their progress here (as the admin dashboard does)."""
+
+    head: int
+    """The event log's last position."""
+    relay: int | None
+    """The position the relay saved (``None``: no relay in this mode)."""
+    projections: list[tuple[str, int, float]]
+    """Per projection: events behind the head, and the age in seconds of the oldest event
+    it has yet to apply (0 when caught up): how stale what it serves may be."""
+    queues: list[dict[str, Any]]
+    """Per job queue: waiting, delayed and dead jobs (``infra.jobs.JobQueue.depths``)."""
+
+
+LOG_HEAD = "languagemate_log_head_position"
+RELAY_SAVED = "languagemate_relay_saved_position"
+PROJECTION_LAG = "languagemate_projection_lag_events"
+PROJECTION_STALENESS = "languagemate_projection_staleness_seconds"
+JOB_QUEUE_DEPTH = "languagemate_job_queue_depth"
+
+
+def shared_state_text(state: SharedState) -> bytes:
+    """``state`` in the Prometheus text format, from a registry of its own per scrape (the
+    values are read afresh each time; nothing is kept between scrapes)."""
+    registry = CollectorRegistry()
+    Gauge(LOG_HEAD, "Last position in the event log", registry=registry).set(state.head)
+    if state.relay is not None:
+        relay = Gauge(RELAY_SAVED, "Position the relay saved (published and acknowledged)",
+                      registry=registry)  # fmt: skip
+        relay.set(state.relay)
+    lag = Gauge(PROJECTION_LAG, "Events a projection has yet to apply", ["projection"],
+                registry=registry)  # fmt: skip
+    stale = Gauge(PROJECTION_STALENESS, "Age of the oldest event a projection has yet to apply "
+                  "(0: caught up)", ["projection"], registry=registry)  # fmt: skip
+    for name, behind, seconds in state.projections:
+        lag.labels(name).set(behind)
+        stale.labels(name).set(seconds)
+    depth = Gauge(JOB_QUEUE_DEPTH, "Jobs per queue: waiting, delayed (retry backoff) or dead",
+                  ["queue", "state"], registry=registry)  # fmt: skip
+    for queue in state.queues:
+        for kind in ("waiting", "delayed", "dead"):
+            depth.labels(queue["queue"], kind).set(queue[kind])
+    return generate_latest(registry)

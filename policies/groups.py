@@ -28,6 +28,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
+from opentelemetry.trace import SpanKind
 
 from commands.base import CommandBus, ReactionBus
 from domain.errors import ConcurrencyConflict
@@ -37,6 +38,7 @@ from eventflow.groups import Applied, Fetch
 from eventflow.readmodels import Member, ReadModels
 from eventflow.schema import LOG, tracking_table
 from eventflow.store import AlreadyTracked, EventStore
+from infra import tracing
 from infra.logs import CORRELATION_ID, correlated
 from infra.metrics import PROJECTION_ERRORS, PROJECTION_EVENTS
 from policies.base import JobSender, PolicyServices, Reactions
@@ -234,8 +236,21 @@ class _Group:
         event: DomainEvent,
         bus: CommandBus,
         services: PolicyServices | None = None,
+        trace: tracing.Carrier | None = None,
     ) -> None:
-        with correlated(event.meta.correlation_id):
+        """React under a span that continues the event's trace (``trace``: the Kafka
+        record's, else the event's own), so the commands and jobs it issues do too."""
+        attributes = {"languagemate.policy": reactions.name, "languagemate.event_type":
+                      event.topic, "languagemate.position": event.meta.position or 0}  # fmt: skip
+        with (
+            correlated(event.meta.correlation_id),
+            tracing.span(
+                f"react {reactions.name}",
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                parent_context=trace or event.meta.trace_context,
+            ),
+        ):
             reactions.react(event, reactions.context(bus, event, services or self.services))
         PROJECTION_EVENTS.labels(reactions.name).inc()
 
@@ -314,10 +329,10 @@ class CommandGroup(_Group):
         raise AssertionError("unreachable")
 
     def _react_all(self, bus: ReactionBus, work: Work) -> list[Failure]:
-        for _, event, takers in work:
+        for recorded, event, takers in work:
             for reactions in takers:
                 try:
-                    self._react(reactions, event, bus)
+                    self._react(reactions, event, bus, trace=recorded.trace)
                 except Exception as exc:
                     return [(reactions, exc)]
         return []
@@ -350,24 +365,31 @@ class CommandGroup(_Group):
             reactions.react(event, context)
 
 
+_Job = tuple[str, tuple[Any, ...], str | None, tracing.Carrier]
+"""A job to send: name, arguments, and the correlation and trace of who asked for it."""
+
+
 class _Batch:
     """A batch's jobs, sent once each when the batch is done: jobs act on the state they
     find when they run, so the same job twice in one batch (a user editing twice) is one."""
 
     def __init__(self) -> None:
-        self.jobs: dict[tuple[str, str], tuple[str, tuple[Any, ...], str | None]] = {}
+        self.jobs: dict[tuple[str, str], _Job] = {}
 
     def send(self, name: str, *args: Any) -> None:
-        """Keep the job (and the correlation of the reaction that first asked for it)."""
-        self.jobs.setdefault((name, repr(args)), (name, args, CORRELATION_ID.get()))
+        """Keep the job (and the correlation and trace of the reaction that first asked
+        for it)."""
+        self.jobs.setdefault(
+            (name, repr(args)), (name, args, CORRELATION_ID.get(), tracing.carrier())
+        )
 
     def flush(self, queue: JobSender | None) -> None:
         if not self.jobs:
             return
         if queue is None:
             raise RuntimeError("these reactions need the job queue")
-        for name, args, correlation in self.jobs.values():
-            with correlated(correlation):
+        for name, args, correlation, trace in self.jobs.values():
+            with correlated(correlation), tracing.resumed(trace):
                 queue.send(name, *args)
 
 
@@ -388,7 +410,7 @@ class DispatchGroup(_Group):
                     self._park(reactions, partition, recorded, None)
                     continue
                 try:
-                    self._react(reactions, event, bus, services)
+                    self._react(reactions, event, bus, services, recorded.trace)
                     done.applied[reactions.name] += 1
                 except Exception as exc:
                     self._park(reactions, partition, recorded, exc)
@@ -415,7 +437,7 @@ class LiveGroup(_Group):
             for reactions in self.reactions:
                 if reactions.handles(recorded.topic):
                     try:
-                        self._react(reactions, event, bus)
+                        self._react(reactions, event, bus, trace=recorded.trace)
                         done.applied[reactions.name] += 1
                     except Exception:
                         log.warning("%s could not publish position %d", reactions.name,

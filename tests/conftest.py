@@ -203,6 +203,25 @@ def runtimes() -> Iterator[Callable[..., Runtime]]:
         rt.close()
 
 
+@pytest.fixture
+def spans() -> Iterator[object]:
+    """Every span this process records during the test, kept in memory (the SDK's
+    in-memory exporter; spans are exported as each ends)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from infra import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.install(provider)
+    yield exporter
+    tracing.install(None)
+    provider.shutdown()
+
+
 @pytest.fixture(params=["embedded", "kafka"])
 def client(
     request: pytest.FixtureRequest, tmp_path: Path, unique_name: Callable[[str], str]

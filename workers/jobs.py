@@ -18,7 +18,9 @@ import dramatiq
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
+from opentelemetry.trace import SpanKind
 
+from infra import tracing
 from infra.jobs import JOBS, JobQueue
 from infra.logs import correlated
 from workers.services import WorkerServices
@@ -103,7 +105,18 @@ def _idle_poll_ms(broker: dramatiq.Broker) -> int:
 def _bind(spec: Job, services: WorkerServices) -> Callable[..., Any]:
     def run(*args: Any) -> Any:
         message = CurrentMessage.get_current_message()
-        with correlated(message.options.get("correlation_id") if message else None):
+        options = message.options if message is not None else {}
+        attributes = {"languagemate.job": spec.name, "messaging.system": "dramatiq",
+                      "languagemate.job.retries": options.get("retries", 0)}  # fmt: skip
+        with (
+            correlated(options.get("correlation_id")),
+            tracing.span(
+                f"job {spec.name}",
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                parent_context=options.get(tracing.TRACE_CONTEXT),
+            ),  # fmt: skip
+        ):
             return _run(message, *args)
 
     def _run(message: dramatiq.Message[Any] | None, *args: Any) -> Any:

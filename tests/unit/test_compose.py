@@ -1,19 +1,24 @@
 """The production topology in ``docker-compose.yml`` keeps the operational promises of
 docs/reliability.md: every service is health-checked and restarted, the app containers get
-only settings that exist, and each role's grace period covers its own drain."""
+only settings that exist, and each role's grace period covers its own drain; the trace
+viewer, Prometheus and Grafana get the configuration committed beside it (docs/tracing.md)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
 
+from infra import metrics, tracing
 from infra.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+DEPLOY = COMPOSE.parent / "deploy"
 ROLES = ("api", "relay", "projector", "policies", "worker")
 
 
@@ -54,3 +59,64 @@ def test_the_api_grace_period_outlasts_its_drain(services: dict[str, dict[str, A
     drain = Settings.model_fields["api_drain_seconds"].default
     grace = _seconds(services["api"].get("stop_grace_period", "10s"))
     assert grace > drain, "the orchestrator would SIGKILL requests the API is still draining"
+
+
+def _mounted_files(service: dict[str, Any]) -> list[Path]:
+    """The repository paths a service mounts (``./x:/y[:ro]``)."""
+    sources = [v.split(":")[0] for v in service.get("volumes", []) if v.startswith("./")]
+    return [COMPOSE.parent / source for source in sources]
+
+
+def test_traces_go_to_jaeger_and_are_off_unless_asked(services: dict[str, dict[str, Any]]) -> None:
+    jaeger = services["jaeger"]
+    assert jaeger["image"].split(":-")[-1].startswith("jaegertracing/all-in-one:")
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    for role in ROLES:
+        env = services[role]["environment"]
+        assert env["OTEL_TRACES_EXPORTER"] == "${OTEL_TRACES_EXPORTER:-none}", role
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith("http://jaeger:4318}"), role
+    # The endpoint alone would turn export on: the `none` default is what keeps it off.
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318"}
+    assert tracing.exporting(environ)
+    assert not tracing.exporting({**environ, "OTEL_TRACES_EXPORTER": "none"})
+    assert tracing.exporting({**environ, "OTEL_TRACES_EXPORTER": "otlp"})
+
+
+def test_prometheus_and_grafana_get_their_committed_configuration(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("prometheus", "grafana"):
+        mounted = _mounted_files(services[name])
+        assert mounted and all(path.exists() for path in mounted), (name, mounted)
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    [job] = scrape["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["dns_sd_configs"][0]["names"] == ["api"] and job["dns_sd_configs"][0]["port"] == 8000
+    datasources = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+    )
+    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def _exported_names() -> set[str]:
+    """Every metric family name the application exports."""
+    names = {
+        value._name for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)
+    }
+    shared = (metrics.LOG_HEAD, metrics.RELAY_SAVED, metrics.PROJECTION_LAG,
+              metrics.PROJECTION_STALENESS, metrics.JOB_QUEUE_DEPTH)  # fmt: skip
+    return names | set(shared)
+
+
+def test_the_dashboard_plots_only_metrics_the_application_exports() -> None:
+    """A renamed metric leaves a panel empty without any error: this catches it."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "languagemate.json").read_text())
+    titles = {panel["title"] for panel in dashboard["panels"]}
+    assert {"Request rate by route", "Request latency", "Projection lag", "Projection freshness",
+            "Job queue depth", "Relay position"} <= titles  # fmt: skip
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {re.sub(r"_(total|count|bucket|sum)$", "", n)
+            for e in exprs for n in re.findall(r"languagemate_[a-z_]+", e)}  # fmt: skip
+    assert used and used <= _exported_names(), used - _exported_names()
+    uids = {t["datasource"]["uid"] for panel in dashboard["panels"] for t in panel["targets"]}
+    assert uids == {"languagemate-prometheus"}
