@@ -157,16 +157,6 @@ class Seeder:
             source.close()
 
     # -- joining ------------------------------------------------------------------------
-    def plan(self, index: int, days: int) -> Learner:
-        """Who the ``index``-th learner is and on which day they join (the first two on the
-        first day, the others within the first half of the days)."""
-        name = content.FIRST_NAMES[index % len(content.FIRST_NAMES)]
-        native, target = self.rng.choice(content.PAIRS)
-        joins = 0 if index < MIN_USERS else self.rng.randrange(max(1, (days + 1) // 2))
-        return Learner(name=name, email=f"{name.lower()}.{index + 1}@demo.example.com",
-                       native=native, target=target, level_id=100 + self.rng.randrange(5),
-                       onboard_day=joins)  # fmt: skip
-
     def onboard(self, learner: Learner) -> None:
         """Sign up (dev sign-in) and go through every onboarding step."""
         outcome = sign_in(self.rt.bus, CommandContext(), pepper=self.rt.pepper,
@@ -379,6 +369,27 @@ class Seeder:
         self.counts["group_sessions"] += 1
 
 
+def plan(rng: random.Random, users: int, days: int) -> list[Learner]:
+    """Who the learners are and on which day each joins (two on the first day, the others
+    within the first half of the days). Language pairs go round in a shuffled order, and
+    the learners of each language spread over the levels in one, so even a small demo
+    has beginners and advanced learners side by side."""
+    names = rng.sample(content.FIRST_NAMES, len(content.FIRST_NAMES))
+    pairs = rng.sample(content.PAIRS, len(content.PAIRS))
+    levels = rng.sample(range(5), 5)
+    learners: list[Learner] = []
+    for index in range(users):
+        name = names[index % len(names)]
+        native, target = pairs[index % len(pairs)]
+        peers = sum(1 for x in learners if x.target == target)
+        joins = 0 if index < MIN_USERS else rng.randrange(max(1, (days + 1) // 2))
+        learners.append(Learner(name=name, email=f"{name.lower()}.{index + 1}@demo.example.com",
+                                native=native, target=target,
+                                level_id=100 + levels[peers % len(levels)],
+                                onboard_day=joins))  # fmt: skip
+    return learners
+
+
 def _answer(accepted: bool, request_id: str, receiver: str, pair: MatchPair, cause: Cause) -> None:
     if accepted:
         pair.accept(cause, request_id=request_id, by_user_id=receiver)
@@ -404,7 +415,7 @@ def seed(rt: Runtime, *, users: int, days: int, seed: int,
     clock = SimulatedClock(first + timedelta(hours=7))
     rt.bus.clock = clock
     seeder = Seeder(rt, random.Random(seed), clock)
-    seeder.learners = [seeder.plan(index, days) for index in range(users)]
+    seeder.learners = plan(seeder.rng, users, days)
     for index in range(days):
         seeder.day(index, first + timedelta(days=index), last=index == days - 1)
         if on_day is not None:
