@@ -349,9 +349,14 @@ def demo_seed(users: int, days: int, seed: int) -> None:
     """Learners across language pairs and levels who onboard, take the level test, match,
     chat and meet in 1:1 and group sessions over DAYS of simulated time, all through the
     real commands, with the policies' consequences (rooms, levels, achievements). Seeds an
-    empty store only; run it before ``languagemate serve``."""  # fmt: skip
+    empty store only; run it before ``languagemate serve``."""
     settings = _settings()
     logs.setup(settings.log_level)
+    if settings.kafka_bootstrap:
+        raise click.ClickException(
+            "demo seed catches the read models up from the log itself; it runs on a store "
+            "whose projectors follow the log (embedded, or PostgreSQL without Kafka)"
+        )
     from app.demo_seed import NotEmpty
     from app.demo_seed import seed as seed_platform
     from infra.progress import progress

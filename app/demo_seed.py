@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from app import demo_content as content
@@ -44,8 +45,8 @@ from eventflow.schema import LOG
 from policies.groups import CommandGroup
 from workers import cefr_scorer
 
-MIN_USERS, MAX_USERS = 2, 500
-MAX_DAYS = 90
+FIRST_DAY_USERS = 2
+"""Learners who join on the first day (the others within the first half of the days)."""
 MATCHES_EACH = 2
 """How many partners a learner looks for."""
 
@@ -55,18 +56,31 @@ class NotEmpty(Exception):
 
 
 class SimulatedClock:
-    """The bus's clock during seeding; moved forward by the seeder, never backwards."""
+    """The bus's clock during seeding; moved forward by the seeder, never backwards.
+
+    A day is a sequence of phases, each in its own window of hours; the actions of a phase
+    are spread evenly over its window (at most ``MAX_STEP`` apart), however many learners
+    there are, so no phase runs into the next: a session booked for 19:00 is started at
+    19:00, not after the chat of a large platform ran late."""
+
+    MAX_STEP = timedelta(minutes=3)
 
     def __init__(self, now: datetime) -> None:
         self.now = now
+        self.step = self.MAX_STEP
 
     def __call__(self) -> datetime:
         return self.now
 
-    def at(self, when: datetime) -> None:
-        self.now = max(self.now, when)
+    def phase(self, start: datetime, end: datetime, actions: int) -> None:
+        """Move to ``start`` (if not past it) and pace ``actions`` ticks to end by ``end``."""
+        self.now = max(self.now, start)
+        self.step = min(max(end - self.now, timedelta()) / max(actions, 1), self.MAX_STEP)
 
-    def tick(self, minutes: float = 1) -> None:
+    def tick(self) -> None:
+        self.now += self.step
+
+    def later(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
 
 
@@ -100,33 +114,36 @@ class Seeder:
 
     # -- the days -------------------------------------------------------------------------
     def day(self, index: int, midnight: datetime, last: bool) -> None:
-        def at(hour: int) -> None:
-            self.clock.at(midnight + timedelta(hours=hour))
+        def phase(start: float, end: float, actions: int = 1) -> None:
+            self.clock.phase(midnight + timedelta(hours=start), midnight + timedelta(hours=end),
+                             actions)  # fmt: skip
 
         active = [learner for learner in self.learners if learner.onboard_day < index]
-        at(8)
+        joining = [learner for learner in self.learners if learner.onboard_day == index]
+        phase(8, 8.9, 2 * len(self.matched) + 1)
         dates = self.schedule_sessions(active, midnight + timedelta(hours=19))
         group = self.create_group_session(active, index, midnight + timedelta(hours=20))
-        at(9)
-        for learner in (item for item in self.learners if item.onboard_day == index):
+        phase(9, 11.4, 16 * len(joining))
+        for learner in joining:
             self.onboard(learner)
             self.take_level_test(learner)
-        at(10)
+        phase(11.5, 11.9, 6)
         self.join_group_session(group, active)
-        at(12)
+        phase(12, 14.9, len(self.learners))
         requests = self.send_requests([x for x in self.learners if x.onboard_day <= index])
-        at(15)
+        phase(15, 16.9, len(requests))
         self.answer_requests(requests)
         self.settle()  # the direct rooms of the new matches open
-        at(17)
+        phase(17, 18.75, 4 * len(self.matched))
         self.chat()
-        at(19)
+        phase(19, 19.5)
         self.hold_sessions(dates, minutes=30)
-        at(20)
+        phase(20, 21)
         self.hold_group_session(group, minutes=60)
         if last:
+            phase(21.5, 22.5, 2 * len(self.matched))
             self.schedule_sessions(active, midnight + timedelta(days=2, hours=19))
-        at(23)
+        phase(23, 24)
         self.settle()
 
     def settle(self) -> None:
@@ -162,7 +179,7 @@ class Seeder:
         outcome = sign_in(self.rt.bus, CommandContext(), pepper=self.rt.pepper,
                           email=learner.email, name=learner.name, provider="dev")  # fmt: skip
         learner.user_id = outcome.result["user_id"]
-        self.clock.tick(1)
+        self.clock.tick()
         bus, ctx, user, rng = self.rt.bus, learner.ctx, learner.user_id, self.rng
         country = content.COUNTRY[learner.native]
         home = next((x.id for x in reference.locations() if x.country_code == country), 1)
@@ -199,7 +216,7 @@ class Seeder:
         ]  # fmt: skip
         for step in steps:
             step()
-            self.clock.tick(0.5)
+            self.clock.tick()
         self.counts["onboarded"] += 1
 
     def take_level_test(self, learner: Learner) -> None:
@@ -215,7 +232,7 @@ class Seeder:
         test_id = started.result["test_id"]
         recording = f"demo/level-tests/{test_id}/1.txt"
         seconds = round(len(answer.text.split()) / 2.2, 1)  # about 130 words a minute
-        self.clock.tick(3)
+        self.clock.tick()
         level_tests.record_answer(bus, ctx, user_id=user, test_id=test_id, question_id=1,
                                   recording=recording, media_type="text/plain",
                                   duration=seconds, size=len(answer.text.encode()))  # fmt: skip
@@ -228,7 +245,7 @@ class Seeder:
         result = cefr_scorer.assess([cefr_scorer.Answer(prompt, answer.text, [])], "en")
         result["model_versions"] = {"asr": "none (text answer)", "scorer": result["scorer_version"],
                                     "embeddings": "none", "llm": "none"}  # fmt: skip
-        self.clock.tick(1)
+        self.clock.tick()
         level_tests.record_assessment(bus, TEXT_ANSWERS, test_id, result)
         self.counts["level_tests"] += 1
 
@@ -261,7 +278,7 @@ class Seeder:
                 self.rt.bus, learner.ctx, sender_id=learner.user_id, command=ask
             )
             requests.append((learner, receiver, sent.result["request_id"]))
-            self.clock.tick(2)
+            self.clock.tick()
         return requests
 
     def answer_requests(self, requests: list[tuple[Learner, Learner, str]]) -> None:
@@ -277,7 +294,7 @@ class Seeder:
             if accepted:
                 self.matched.append((sender, receiver))
                 self.counts["matches"] += 1
-            self.clock.tick(3)
+            self.clock.tick()
 
     def chat(self) -> None:
         for first, second in self.matched:
@@ -290,7 +307,7 @@ class Seeder:
                 chat.post_message(self.rt.bus, sender.ctx, sender_id=sender.user_id,
                                   command=chat.PostMessage(roomId=room, message=text))  # fmt: skip
                 self.counts["messages"] += 1
-                self.clock.tick(self.rng.randrange(1, 6))
+                self.clock.tick()
 
     # -- sessions ---------------------------------------------------------------------------
     def schedule_sessions(
@@ -314,17 +331,16 @@ class Seeder:
                 self.rt.bus, host.ctx, host_id=host.user_id, command=book
             )
             session_id = outcome.result["session_id"]
-            self.clock.tick(1)
+            self.clock.tick()
             sessions.on_session(self.rt.bus, guest.ctx, "Accept", session_id, guest.user_id)
             booked.append((session_id, host))
             self.counts["sessions_booked"] += 1
         return booked
 
     def hold_sessions(self, booked: list[tuple[str, Learner]], minutes: int) -> None:
-        started = self.clock.now
         for session_id, host in booked:
             sessions.on_session(self.rt.bus, host.ctx, "Start", session_id, host.user_id)
-        self.clock.at(started + timedelta(minutes=minutes))
+        self.clock.later(minutes)
         for session_id, host in booked:
             sessions.on_session(self.rt.bus, host.ctx, "Complete", session_id, host.user_id)
             self.counts["sessions"] += 1
@@ -357,14 +373,14 @@ class Seeder:
         for learner in self.rng.sample(learners, min(len(learners), 5)):
             sessions.on_group_session(self.rt.bus, learner.ctx, "Join", session_id,
                                       learner.user_id)  # fmt: skip
-            self.clock.tick(2)
+            self.clock.tick()
 
     def hold_group_session(self, group: tuple[str, Learner] | None, minutes: int) -> None:
         if group is None:
             return
         session_id, host = group
         sessions.on_group_session(self.rt.bus, host.ctx, "Start", session_id, host.user_id)
-        self.clock.tick(minutes)
+        self.clock.later(minutes)
         sessions.on_group_session(self.rt.bus, host.ctx, "End", session_id, host.user_id)
         self.counts["group_sessions"] += 1
 
@@ -382,7 +398,7 @@ def plan(rng: random.Random, users: int, days: int) -> list[Learner]:
         name = names[index % len(names)]
         native, target = pairs[index % len(pairs)]
         peers = sum(1 for x in learners if x.target == target)
-        joins = 0 if index < MIN_USERS else rng.randrange(max(1, (days + 1) // 2))
+        joins = 0 if index < FIRST_DAY_USERS else rng.randrange(max(1, (days + 1) // 2))
         learners.append(Learner(name=name, email=f"{name.lower()}.{index + 1}@demo.example.com",
                                 native=native, target=target,
                                 level_id=100 + levels[peers % len(levels)],
@@ -403,11 +419,9 @@ TEXT_ANSWERS = CommandContext(actor_id="demo.text-answers")
 
 
 def seed(rt: Runtime, *, users: int, days: int, seed: int,
-         on_day: Callable[[int], None] | None = None) -> dict[str, int]:  # fmt: skip
-    """Seed an empty store; the counts of what was done. ``on_day`` hears each simulated
-    day finish (progress)."""
-    if not MIN_USERS <= users <= MAX_USERS or not 1 <= days <= MAX_DAYS:
-        raise ValueError(f"users must be {MIN_USERS}-{MAX_USERS} and days 1-{MAX_DAYS}")
+         on_day: Callable[[int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Seed an empty store; the counts of what was done, and the address of a learner to
+    sign in as (dev login). ``on_day`` hears each simulated day finish (progress)."""
     if (head := rt.store.max_position()) > 0:
         raise NotEmpty(f"the store holds {head} events already")
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -421,4 +435,5 @@ def seed(rt: Runtime, *, users: int, days: int, seed: int,
         if on_day is not None:
             on_day(index)
     return {"users": users, "days": days, "seed": seed, **seeder.counts,
-            "events": rt.store.max_position()}  # fmt: skip
+            "events": rt.store.max_position(),
+            "sign_in_as": seeder.learners[0].email}  # fmt: skip
