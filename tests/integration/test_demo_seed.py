@@ -24,6 +24,7 @@ from domain.matching import MatchRequestAccepted
 from domain.profiles import NativeLanguageSet, TargetLanguagesSet
 from eventflow.store import open_event_store
 from tests.integration.test_cli import _env
+from tests.integration.test_cli_progress import TIME_LEFT, _on_a_terminal, _summary
 
 USERS, DAYS = 12, 5
 LANGUAGE_EVENTS = (NativeLanguageSet, TargetLanguagesSet)
@@ -36,6 +37,7 @@ def _seed(data_dir: Path, *args: str) -> dict[str, Any]:
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "%|" not in result.output, result.output  # no bar in a pipe
     summary: dict[str, Any] = json.loads(lines[0])
+    assert summary["seconds"] > 0 and summary["rate"] > 0, summary
     return summary
 
 
@@ -178,3 +180,10 @@ def test_a_seeded_store_is_not_seeded_again(seeded: tuple[Path, dict[str, Any]])
     assert result.exit_code == 1
     assert "builds a platform from nothing" in result.output, result.output
     assert len(_events(data_dir)) == before
+
+
+def test_a_terminal_shows_the_days_go_by(tmp_path: Path) -> None:
+    shown = _on_a_terminal(["demo", "seed", "--users", "4", "--days", "2"], _env(tmp_path / "var"))
+    bar = TIME_LEFT.search(shown)
+    assert "seeding: 100%|" in shown and bar is not None and "days" in bar.group(0), shown
+    assert _summary(shown)["users"] == 4
