@@ -357,8 +357,8 @@ def demo_seed(users: int, days: int, seed: int) -> None:
             "demo seed catches the read models up from the log itself; it runs on a store "
             "whose projectors follow the log (embedded, or PostgreSQL without Kafka)"
         )
-    from app.demo_seed import NotEmpty
-    from app.demo_seed import seed as seed_platform
+    from app.demo.seed import NotEmpty
+    from app.demo.seed import seed as seed_platform
     from infra.progress import progress
 
     with _runtime(settings) as rt, progress("seeding", days, unit="days") as bar:
