@@ -23,6 +23,7 @@ from domain.level_tests import LevelAssessed
 from domain.matching import MatchRequestAccepted
 from domain.profiles import NativeLanguageSet, TargetLanguagesSet
 from eventflow.store import open_event_store
+from projections.platform_metrics import metrics
 from tests.integration.test_cli import _env
 from tests.integration.test_cli_progress import TIME_LEFT, _on_a_terminal, _summary
 
@@ -132,6 +133,23 @@ def test_history_is_spread_over_the_simulated_days(seeded: tuple[Path, dict[str,
     today = datetime.now(UTC).date()
     days = {e.meta.occurred_at.astimezone(UTC).date() for e in seeding}
     assert days == {today - timedelta(days=n) for n in range(1, DAYS + 1)}
+
+
+def test_the_operations_dashboard_charts_the_seeded_days(
+    seeded: tuple[Path, dict[str, Any]], runtimes: Callable[..., Runtime]
+) -> None:
+    data_dir, _ = seeded
+    rt = runtimes(make_settings(data_dir))
+    rt.catch_up()
+    today = datetime.now(UTC).date()
+    data = metrics(rt.read_models, today - timedelta(days=DAYS), today, "day")
+    totals = data["totals"]
+    assert (totals["signups"], totals["onboardingCompleted"]) == (USERS, USERS)
+    assert all(totals[k] > 0 for k in ("matchesAccepted", "messages", "sessions", "levelTests"))
+    by_day = {row["period"]: row for row in data["series"]}
+    assert by_day[today.isoformat()]["signups"] == 0  # history, all of it before today
+    assert sum(1 for row in by_day.values() if row["messages"]) >= 3
+    assert len(data["cefrDistribution"]) >= 3 and len(data["languagePairs"]) >= 4, data
 
 
 def _platform(data_dir: Path) -> dict[str, Any]:
