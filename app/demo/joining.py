@@ -95,6 +95,8 @@ def take_level_test(world: World, learner: Learner) -> None:
     if learner.target != content.ENGLISH:
         return
     bus, ctx, user = world.rt.bus, learner.ctx, learner.user_id
+    # Six answers (A1 to B2 as scored) over five self-assessed levels (A1 to C1), give or
+    # take one: learners misjudge themselves, so the measured levels differ from theirs.
     near = round((learner.level_id - 100) * 1.25) + world.rng.choice((-1, 0, 0, 1))
     answer = content.ANSWERS[min(max(near, 0), len(content.ANSWERS) - 1)]
     started = level_tests.start_test(bus, ctx, user_id=user, language="en", mode="voice",
@@ -118,6 +120,3 @@ def take_level_test(world: World, learner: Learner) -> None:
     world.clock.tick()
     level_tests.record_assessment(bus, TEXT_ANSWERS, test_id, result)
     world.counts["level_tests"] += 1
-
-
-# -- matching and chat -----------------------------------------------------------------

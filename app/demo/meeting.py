@@ -65,6 +65,8 @@ def answer_requests(world: World, requests: list[tuple[Learner, Learner, str]]) 
 
 
 def chat(world: World) -> None:
+    """Most matched pairs exchange a few messages in their direct room (which the chat
+    policy opened for their match)."""
     for first, second in world.matched:
         if world.rng.random() < 0.3:
             continue
@@ -81,8 +83,9 @@ def chat(world: World) -> None:
 def schedule_sessions(
     world: World, active: list[Learner], starts: datetime
 ) -> list[tuple[str, Learner]]:
-    """Some matched pairs book a 30-minute video session at ``starts`` (one a learner);
-    the guest accepts. Returns (session id, host) of each."""
+    """Some matched pairs of ``active`` learners book a 30-minute video session at
+    ``starts`` (a learner books one a time) and the guest accepts: (session id, host) of
+    each."""
     booked: list[tuple[str, Learner]] = []
     busy: set[str] = set()
     for host, guest in world.matched:
@@ -107,6 +110,7 @@ def schedule_sessions(
 
 
 def hold_sessions(world: World, booked: list[tuple[str, Learner]], minutes: int) -> None:
+    """The hosts start the booked sessions and complete them ``minutes`` later."""
     for session_id, host in booked:
         sessions.on_session(world.rt.bus, host.ctx, "Start", session_id, host.user_id)
     world.clock.later(minutes)
