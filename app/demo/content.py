@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FIRST_NAMES = (
-    "Mina", "Jun", "Haruto", "Yuki", "Lucia", "Mateo", "Camille", "Louis", "Lena", "Felix",
-    "Wei", "Xiu", "Emma", "Noah", "Olivia", "Liam", "Sora", "Daniel", "Ines", "Pablo",
-    "Chloe", "Hugo", "Anna", "Jonas", "Mei", "Hao", "Grace", "Ethan", "Aiko", "Ren",
-)  # fmt: skip
+NAMES = {
+    1: ("Mina", "Jun", "Sora", "Hana", "Minho", "Jiwoo"),
+    2: ("Emma", "Noah", "Olivia", "Liam", "Grace", "Ethan", "Daniel", "Chloe"),
+    3: ("Haruto", "Yuki", "Aiko", "Ren", "Sakura", "Kenta"),
+    4: ("Wei", "Xiu", "Mei", "Hao", "Lin", "Jie"),
+    5: ("Camille", "Louis", "Hugo", "Manon", "Julien", "Lea"),
+    6: ("Lena", "Felix", "Anna", "Jonas", "Mia", "Paul"),
+    7: ("Lucia", "Mateo", "Ines", "Pablo", "Sofia", "Diego"),
+}  # fmt: skip
+"""First names by native language (``domain.reference`` ids)."""
 
 ENGLISH = 2
 PAIRS = ((1, 2), (2, 1), (3, 2), (2, 3), (7, 2), (2, 7), (5, 2), (6, 2), (4, 2), (2, 5))

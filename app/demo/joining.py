@@ -27,13 +27,14 @@ def plan(rng: random.Random, users: int, days: int) -> list[Learner]:
     within the first half of the days). Language pairs go round in a shuffled order, and
     the learners of each language spread over the levels in one, so even a small demo
     has beginners and advanced learners side by side."""
-    names = rng.sample(content.FIRST_NAMES, len(content.FIRST_NAMES))
+    names = {language: rng.sample(given, len(given)) for language, given in content.NAMES.items()}
     pairs = rng.sample(content.PAIRS, len(content.PAIRS))
     levels = rng.sample(range(5), 5)
     learners: list[Learner] = []
     for index in range(users):
-        name = names[index % len(names)]
         native, target = pairs[index % len(pairs)]
+        compatriots = sum(1 for x in learners if x.native == native)
+        name = names[native][compatriots % len(names[native])]
         peers = sum(1 for x in learners if x.target == target)
         joins = 0 if index < FIRST_DAY_USERS else rng.randrange(max(1, (days + 1) // 2))
         learners.append(Learner(name=name, email=f"{name.lower()}.{index + 1}@demo.example.com",
