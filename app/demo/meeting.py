@@ -1,5 +1,5 @@
-"""Learners meet in the demo: match requests and answers, chat in the direct rooms, 1:1
-sessions booked and held, one group session a day."""
+"""Learners meet in the demo: match requests and answers, chat in the direct rooms and
+the clubs, 1:1 sessions booked and held, one group session a day."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from app.demo import content
 from app.demo.world import Learner, World
 from commands import chat as talk
 from commands import matching, sessions
+from domain import reference
 from domain.aggregate import Cause
-from domain.chat import direct_room_id
+from domain.chat import MAX_GROUP_PARTICIPANTS, direct_room_id
 from domain.matching import MatchPair, pair_id
 
 MATCHES_EACH = 2
@@ -64,15 +65,36 @@ def answer_requests(world: World, requests: list[tuple[Learner, Learner, str]]) 
         world.clock.tick()
 
 
+def open_clubs(world: World, active: list[Learner]) -> None:
+    """The first day two active learners share a target language, one of them opens a
+    public group chat for its learners, with the others of that day in it."""
+    for language in sorted({x.target for x in active} - set(world.clubs)):
+        members = [x for x in active if x.target == language][:MAX_GROUP_PARTICIPANTS]
+        if len(members) < 2:
+            continue
+        name = reference.language(language)
+        club = talk.CreateRoom(roomName=f"{name.label.en if name else language} practice club",
+                               maxParticipants=MAX_GROUP_PARTICIPANTS,
+                               participantIds=[x.user_id for x in members[1:]])  # fmt: skip
+        opened = talk.create_room(world.rt.bus, members[0].ctx, creator_id=members[0].user_id,
+                                  command=club)  # fmt: skip
+        world.clubs[language] = (opened.result["room_id"], members)
+        world.clock.tick()
+
+
 def chat(world: World) -> None:
     """Most matched pairs exchange a few messages in their direct room (which the chat
-    policy opened for their match)."""
-    for first, second in world.matched:
-        if world.rng.random() < 0.3:
-            continue
-        room = direct_room_id(first.user_id, second.user_id)
+    policy opened for their match), and a member or two of each club writes there."""
+    conversations = [
+        (direct_room_id(first.user_id, second.user_id), [first, second])
+        for first, second in world.matched
+        if world.rng.random() >= 0.3
+    ]
+    conversations += [(room, world.rng.sample(members, min(len(members), 2)))
+                      for room, members in world.clubs.values()]  # fmt: skip
+    for room, speakers in conversations:
         for turn in range(world.rng.randrange(2, 5)):
-            sender = (first, second)[turn % 2]
+            sender = speakers[turn % len(speakers)]
             text = world.rng.choice(content.CHAT_LINES)
             talk.post_message(world.rt.bus, sender.ctx, sender_id=sender.user_id,
                               command=talk.PostMessage(roomId=room, message=text))  # fmt: skip

@@ -64,7 +64,8 @@ def day(world: World, index: int, midnight: datetime, last: bool) -> None:
     phase(15, 16.9, len(requests))
     meeting.answer_requests(world, requests)
     settle(world)  # the direct rooms of the new matches open
-    phase(17, 18.75, 4 * len(world.matched))
+    phase(17, 18.75, 4 * len(world.matched) + 4 * len(world.clubs) + 1)
+    meeting.open_clubs(world, active)
     meeting.chat(world)
     phase(19, 19.5)
     meeting.hold_sessions(world, dates, minutes=30)

@@ -66,6 +66,8 @@ class World:
     pairs: set[frozenset[str]] = field(default_factory=set)
     """Pairs that have met through a request (matched, pending or rejected)."""
     matched: list[tuple[Learner, Learner]] = field(default_factory=list)
+    clubs: dict[int, tuple[int, list[Learner]]] = field(default_factory=dict)
+    """Target language -> the group chat room of its learners and its members."""
     counts: Counter[str] = field(default_factory=Counter)
 
     def partners_of(self, learner: Learner) -> int:

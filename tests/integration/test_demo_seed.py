@@ -81,6 +81,7 @@ def learners(
 
             rooms = get("/api/v1/chat/rooms")["data"]
             views[account.email] = {
+                "room_types": {r["roomType"] for r in rooms if r["lastMessage"]},
                 "profile": get("/api/v1/users/profile")["data"],
                 "onboarding": get(f"/api/v1/onboarding/{data['user']['id']}/summary")["data"],
                 "tests": get("/api/v1/level-test/my-tests")["data"],
@@ -112,6 +113,7 @@ def test_seeded_learners_live_a_whole_platform_life(
     assert len({t["level"] for t in tests}) >= 3, [t["level"] for t in tests]
     assert sum(1 for v in learners.values() if v["matches"]) >= USERS // 2
     assert sum(len(v["messages"]) for v in learners.values()) >= 20
+    assert {"DIRECT", "GROUP"} <= {t for v in learners.values() for t in v["room_types"]}
     one_to_one = [s for v in learners.values() for s in v["sessions"]]
     assert {"completed", "scheduled"} <= {s["status"] for s in one_to_one}
     groups = [g for v in learners.values() for g in v["groups"]]
