@@ -324,6 +324,61 @@ def projections_skip(name: str, position: int) -> None:
     click.echo(f"{name}: position {position} will be skipped by the running projector")
 
 
+@main.group()
+def demo() -> None:
+    """A demo platform to look at: ``demo seed`` fills an empty store with learners."""
+
+
+@demo.command("seed")
+@click.option(
+    "--users",
+    type=click.IntRange(2, 500),
+    default=24,
+    show_default=True,
+    help="How many learners sign up.",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 90),
+    default=7,
+    show_default=True,
+    help="Days of simulated history, ending yesterday.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="The same seed gives the same learners, levels and matches.",
+)
+def demo_seed(users: int, days: int, seed: int) -> None:
+    """Learners across language pairs and levels who onboard, take the level test, match,
+    chat and meet in 1:1 and group sessions over DAYS of simulated time, all through the
+    real commands, with the policies' consequences (rooms, levels, achievements). Seeds an
+    empty store only; run it before ``languagemate serve``."""
+    settings = _settings()
+    logs.setup(settings.log_level)
+    if settings.kafka_bootstrap:
+        raise click.ClickException(
+            "demo seed catches the read models up from the log itself; it runs on a store "
+            "whose projectors follow the log (embedded, or PostgreSQL without Kafka)"
+        )
+    from app.demo.seed import NotEmpty
+    from app.demo.seed import seed as seed_platform
+    from infra.progress import progress
+
+    with _runtime(settings) as rt, progress("seeding", days, unit="days") as bar:
+        try:
+            counts = seed_platform(rt, users=users, days=days, seed=seed,
+                                   on_day=lambda _: bar.advance())  # fmt: skip
+        except NotEmpty as exc:
+            raise click.ClickException(
+                f"{exc}: `demo seed` builds a platform from nothing; point "
+                f"LANGUAGEMATE_DATA_DIR (or the database settings) at an empty store"
+            ) from exc
+        bar.finish(counts["events"], **counts)
+
+
 for _group in cli_history.COMMANDS:
     main.add_command(_group)
 

@@ -1,0 +1,1 @@
+"""The demo platform ``languagemate demo seed`` builds (``app.demo.seed``)."""
