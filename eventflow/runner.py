@@ -83,6 +83,10 @@ class GroupRunner:
         self.halts = 0
         """Consecutive halts, for the backoff."""
         self.retried_at = 0.0
+        self.reached: dict[int, int] = {}
+        """Per partition, how far the group's last batch got. A policy group records its
+        progress over events it ignores only when it next writes, so its stored position
+        (``start``) can trail what it has already seen."""
 
     def run(self, stop: threading.Event) -> None:
         """Follow the source until ``stop`` is set; start it again when the group's
@@ -129,6 +133,7 @@ class GroupRunner:
             time.sleep(min(0.05 * 2**self.halts, self.retry_max_seconds))
             return 0
         self.halts = 0
+        self.reached[partition] = max(self.reached.get(partition, 0), done.position)
         source.committed(partition, events)
         if sum(done.applied.values()):
             self.applied_at = time.monotonic()
@@ -140,8 +145,12 @@ class GroupRunner:
         self, source: EventSource, head: int, on_step: Callable[[int], None] | None = None
     ) -> None:
         """Apply until every member has applied the log up to ``head`` (rebuilds, tests,
-        benchmarks); ``on_step`` hears the position reached after each step."""
-        while self.group.start().get(LOG, 0) < head:
+        benchmarks, the demo seed), then record the progress a policy group holds back;
+        ``on_step`` hears the position reached after each step."""
+        position = self.group.start().get(LOG, 0)
+        while position < head:
             self.step(source)
+            position = max(position, self.reached.get(LOG, 0))
             if on_step is not None:
-                on_step(self.group.start().get(LOG, 0))
+                on_step(position)
+        self.group.maintain(self.fetch, closing=True)

@@ -29,7 +29,6 @@ from typing import Any
 from app.demo import joining, meeting
 from app.demo.world import SimulatedClock, World
 from app.runtime import Runtime
-from eventflow.schema import LOG
 from policies.groups import CommandGroup
 
 
@@ -92,17 +91,10 @@ def settle(world: World) -> None:
 
 
 def react(world: World, group: CommandGroup, head: int) -> None:
-    """Run a policy group's reactions up to ``head``. Progress over events it has no
-    reaction to is kept in memory between the group's writes, so it is recorded
-    (``maintain`` closing) after each step before the group's position is read."""
-    runner = world.rt.runner(group, kafka=False)
+    """Run a policy group's reactions up to ``head``, in this thread."""
     source = world.rt.log_source(group, group.start())
     try:
-        while True:
-            runner.step(source)
-            group.maintain(world.rt.fetch, closing=True)
-            if group.start()[LOG] >= head:
-                return
+        world.rt.runner(group, kafka=False).catch_up(source, head)
     finally:
         source.close()
 
