@@ -1,7 +1,7 @@
 """The CEFR scorer: measurable features -> calibrated level -> the result event's fields.
 
 The level comes from a ridge regression over text features, fitted on examiner-labelled
-learner answers (``bench/cefr_calibrate.py`` fits it and reports leave-one-out quality;
+learner answers (``bench/cefr_calibrate.py`` fits it and reports nested cross-validated quality;
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
 trusted (models-notes: it rated A2 text B2 and C1 text B2); its log-probability level
 (``workers/llm.py``) joins the regression as one more feature, but only with a fit made
@@ -123,7 +123,7 @@ def assess(
     scores = subscores(features, speech if timed else None, topic, overall)
     rounded = {k: round(v) for k, v in scores.items()}
     words = len([w for w in text.split() if w])
-    confidence = round(100 * min(1.0, words / 80) * (1 - fit["leave_one_out"]["rmse"] / 3))
+    confidence = round(100 * min(1.0, words / 80) * (1 - fit["cross_validated"]["rmse"] / 3))
     measured = {**features, **speech, "level_value": value}
     if topic is not None:
         measured["relevance"] = topic
