@@ -2,8 +2,11 @@
 
 Text features (what was said): length, lexical diversity (moving-average type-token ratio,
 which does not fall with length as the plain ratio does), lexical sophistication (share of
-words rarer than Zipf 4 in the ``wordfreq`` lists, i.e. rarer than once per ten thousand
-words), mean word length, sentence length and subordination, connectives, disfluencies.
+the words ``wordfreq`` knows that are rarer than Zipf 4, i.e. rarer than once per ten
+thousand words; unknown words are left out, since in learner text they are mostly
+misspellings, which speech does not have: counting them moved spoken answers up by a tenth
+of a level against their text), mean word length, sentence length and subordination,
+connectives, disfluencies.
 Speech features (how it was said): speech rate, pauses, mean length of run (words between
 pauses), and Whisper's word confidence as a clarity proxy.
 
@@ -240,6 +243,7 @@ def text_features(
     count = max(len(words), 1)
     sentences = units(text, timed)
     clauses = _subordinate_clauses(words, language)
+    known = [z for z in (_zipf(w, language) for w in words) if z > 0]
     connectives = CONNECTIVES.get(language, set())
     profiled: dict[str, float] = {}
     if language == "en":  # the profiles are English; elsewhere the fit's mean stands in
@@ -249,7 +253,7 @@ def text_features(
     return {
         "log_words": math.log1p(len(words)),
         "mattr": mattr(words),
-        "rare_share": sum(1 for w in words if _zipf(w, language) < RARE_ZIPF) / count,
+        "rare_share": sum(1 for z in known if z < RARE_ZIPF) / max(len(known), 1),
         "word_length": sum(len(w) for w in words) / count,
         "sentence_length": len(words) / len(sentences),
         "subordination": clauses / len(sentences),

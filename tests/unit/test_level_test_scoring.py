@@ -166,7 +166,7 @@ def test_korean_words_are_looked_up_by_stem_and_endings_count_as_clauses() -> No
     assert f["subordination"] == pytest.approx(1 / 3)  # 오지만
     common = text_features("학교에 친구를 만나요", "ko")  # 학교/친구/만나: frequent stems
     assert common["rare_share"] == 0.0
-    assert text_features("경제학적으로 불가역적인 패러다임", "ko")["rare_share"] > 0.5
+    assert text_features("경제학적으로 불가역적인 패러다임", "ko")["rare_share"] >= 0.5  # of known
 
 
 def test_a_fit_for_the_model_file_blends_its_signal_and_others_fall_back() -> None:
