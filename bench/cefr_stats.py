@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2")
-ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0)
+ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 STRETCHES = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
 METRICS = ("spearman", "exact", "within_one", "rmse")
 
