@@ -4,9 +4,9 @@ Text features (what was said): length, lexical diversity (moving-average type-to
 which does not fall with length as the plain ratio does), lexical sophistication (share of
 the words ``wordfreq`` knows that are rarer than Zipf 4, i.e. rarer than once per ten
 thousand words; unknown words are left out, since in learner text they are mostly
-misspellings, which speech does not have: counting them moved spoken answers up by a tenth
-of a level against their text), mean word length, sentence length and subordination,
-connectives, disfluencies.
+misspellings, which speech does not have: on 30 espeak-ng renderings, speech scored +0.16
+of a level over its text with them counted, +0.14 without), mean word length, sentence
+length and subordination, connectives, disfluencies.
 Speech features (how it was said): speech rate, pauses, mean length of run (words between
 pauses), and Whisper's word confidence as a clarity proxy.
 
