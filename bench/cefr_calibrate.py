@@ -100,7 +100,9 @@ def main() -> None:
         with_signal, _ = nested(np.hstack([x, signal]), y, seed=SEED)
         report["llm"] = {
             "model": model.name,
-            "signal_alone": agreement(y, nested(signal, y, seed=SEED)[0]),
+            "signal_alone": {
+                k: round(v, 3) for k, v in agreement(y, nested(signal, y, seed=SEED)[0]).items()
+            },
             "with_signal_minus_features_alone": bootstrap(y, with_signal, features_only),
             "seconds_per_answer": round(seconds, 3),
         }
