@@ -272,3 +272,20 @@ def test_a_feature_the_language_cannot_measure_counts_as_the_fit_mean() -> None:
     neutral = {**korean, **{n: m for n, m in zip(fit["features"], fit["mean"], strict=True)
                             if n not in korean}}  # fmt: skip
     assert cefr_scorer.calibrated_level(korean) == cefr_scorer.calibrated_level(neutral)
+
+
+def test_the_same_answer_spoken_without_full_stops_gets_the_level_of_its_text() -> None:
+    """Whisper drops most full stops; the level must not read run-on transcripts as long,
+    complex sentences (issue 21: speech was rated half a level above its text)."""
+    written = ("I live in a small town. It is quiet, and I like it because my friends live "
+               "there. Last year we had built a garden, which I might have sold.")  # fmt: skip
+    said = words_of(written)
+    timed, clock = [], 0.0
+    for word in said:
+        timed.append([word, clock, clock + 0.3, 0.9])
+        clock += 0.35 + (0.3 if word in ("town", "there") else 0.0)
+    spoken = cefr_scorer.assess([cefr_scorer.Answer("", " ".join(said), timed)], "en")
+    text = cefr_scorer.assess([cefr_scorer.Answer("", written, [])], "en")
+    assert spoken["features"]["level_value"] == text["features"]["level_value"]
+    assert spoken["level"] == text["level"]
+    assert spoken["features"]["sentence_length"] == text["features"]["sentence_length"]
