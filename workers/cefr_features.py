@@ -221,13 +221,15 @@ def grammar_items(words: Sequence[str]) -> set[str]:
 
 def units(text: str, timed: Sequence[Sequence[Any]] = ()) -> list[list[str]]:
     """The answer's units: with word timings, runs between pauses of at least
-    ``UNIT_PAUSE_SECONDS``; without, sentences (punctuation or line breaks)."""
+    ``UNIT_PAUSE_SECONDS``, and a new unit where the clock starts again (the next answer's
+    recording); without, sentences (punctuation or line breaks)."""
     if len(timed) < 2:
         parts = [words_of(s) for s in SENTENCE_END.split(text)]
         return [p for p in parts if p] or [words_of(text)]
     out: list[list[str]] = [words_of(str(timed[0][0]))]
     for previous, row in itertools.pairwise(timed):
-        if float(row[1]) - float(previous[2]) >= UNIT_PAUSE_SECONDS:
+        restarted = float(row[1]) < float(previous[1])
+        if restarted or float(row[1]) - float(previous[2]) >= UNIT_PAUSE_SECONDS:
             out.append([])
         out[-1].extend(words_of(str(row[0])))
     return [u for u in out if u] or [[]]

@@ -262,6 +262,8 @@ def test_spoken_units_are_cut_at_pauses_not_at_missing_full_stops() -> None:
     assert spoken["sentence_length"] == written["sentence_length"] == 3.0
     assert spoken["subordination"] == written["subordination"] == pytest.approx(1 / 3)
     assert text_features(text, "en")["sentence_length"] == 9.0  # what the old units read
+    second_answer = [["yes", 0.1, 0.4, 0.9], ["really", 0.45, 0.8, 0.9]]  # its own clock
+    assert units(f"{text} yes really", [*timed, *second_answer])[-1] == ["yes", "really"]
     assert spoken["clause_density"] == written["clause_density"]
 
 
