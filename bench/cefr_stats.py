@@ -86,6 +86,19 @@ def per_level(truth: np.ndarray, guess: np.ndarray) -> dict[str, dict[str, float
     return out
 
 
+def ends(truth: np.ndarray, guess: np.ndarray) -> dict[str, float | None]:
+    """The collapse issue 21 names, in its terms: the share of C1 and C2 answers rated C1 or
+    above, and of A1 answers rated A1 (``None`` when the set has none)."""
+    levels = np.clip(np.rint(guess), 1, 6)
+    top, bottom = truth >= 5, truth == 1
+    return {
+        "c1_c2_rated_c1_or_above": round(float((levels[top] >= 5).mean()), 3)
+        if top.any()
+        else None,
+        "a1_rated_a1": round(float((levels[bottom] == 1).mean()), 3) if bottom.any() else None,
+    }
+
+
 def confusion(truth: np.ndarray, guess: np.ndarray) -> dict[str, dict[str, int]]:
     """``{true level: {predicted level: count}}`` over the levels that occur."""
     out: dict[str, dict[str, int]] = {}
@@ -208,6 +221,7 @@ def report(truth: np.ndarray, guess: np.ndarray, baseline: np.ndarray | None,
     comparison, per-level recall and signed error, and the confusion matrix."""
     return {
         "agreement": bootstrap(truth, guess, baseline, resamples),
+        "ends": ends(truth, guess),
         "per_level": per_level(truth, guess),
         "confusion": confusion(truth, guess),
     }

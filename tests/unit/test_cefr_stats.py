@@ -11,6 +11,7 @@ from bench.cefr_stats import (
     agreement,
     average_ranks,
     bootstrap,
+    ends,
     folds,
     nested,
     per_level,
@@ -50,6 +51,9 @@ def test_per_level_reports_recall_signed_error_and_collapse() -> None:
     assert levels["C1"]["recall"] == 0.5 and levels["C1"]["mean_signed_error"] == -0.3
     assert levels["C2"]["at_or_beyond"] == 0.0  # rated C1: below C2
     assert "B1" not in levels
+    assert ends(truth, guess) == {"c1_c2_rated_c1_or_above": 0.667, "a1_rated_a1": 0.5}
+    assert ends(np.array([3.0]), np.array([3.0])) == {
+        "c1_c2_rated_c1_or_above": None, "a1_rated_a1": None}  # fmt: skip
 
 
 def test_bootstrap_intervals_contain_the_figure_and_the_paired_difference_sees_a_better_guess() -> (
