@@ -1,7 +1,7 @@
 """The CEFR scorer: measurable features -> calibrated level -> the result event's fields.
 
 The level comes from a ridge regression over text features, fitted on examiner-labelled
-learner answers (``bench/cefr_calibrate.py`` fits it and reports leave-one-out quality;
+learner answers (``bench/cefr_calibrate.py`` fits it and reports nested cross-validated quality;
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
 trusted (models-notes: it rated A2 text B2 and C1 text B2); its log-probability level
 (``workers/llm.py``) joins the regression as one more feature, but only with a fit made
@@ -53,9 +53,11 @@ def fit_for(signal_key: str | None) -> dict[str, Any]:
 
 
 def calibrated_level(features: dict[str, float], fit: dict[str, Any] | None = None) -> float:
+    """A feature the language cannot measure (the CEFR profiles are English) counts as the
+    calibration answers' mean, so it moves the level neither way."""
     c = fit or _calibration()
     value = c["intercept"] + sum(
-        w * (features[name] - m) / s
+        w * (features.get(name, m) - m) / s
         for name, w, m, s in zip(c["features"], c["weights"], c["mean"], c["std"], strict=True)
     )
     return float(min(max(value, 1.0), 6.0))
@@ -111,11 +113,11 @@ def assess(
     ``relevance`` is each answer's similarity to its prompt (0..1), if known; ``llm`` adds
     its level signal (used when calibrated for it) and feedback wording."""
     text = " ".join(a.text for a in answers)
-    features = text_features(text, language)
+    timed = [w for a in answers for w in a.words]
+    features = text_features(text, language, timed)
     if llm is not None:
         features["llm_level"] = expected_level(llm.level_distribution(text))
     fit = fit_for(llm.signal_key if llm else None)
-    timed = [w for a in answers for w in a.words]
     speech = speech_features(timed)
     value = calibrated_level(features, fit)
     overall = overall_for(value)
@@ -123,7 +125,7 @@ def assess(
     scores = subscores(features, speech if timed else None, topic, overall)
     rounded = {k: round(v) for k, v in scores.items()}
     words = len([w for w in text.split() if w])
-    confidence = round(100 * min(1.0, words / 80) * (1 - fit["leave_one_out"]["rmse"] / 3))
+    confidence = round(100 * min(1.0, words / 80) * (1 - fit["cross_validated"]["rmse"] / 3))
     measured = {**features, **speech, "level_value": value}
     if topic is not None:
         measured["relevance"] = topic

@@ -1,0 +1,227 @@
+"""The level scorer's statistics (issue 21): agreement figures that a new set can reproduce.
+
+Why each piece is here:
+
+- Spearman with average ranks for ties: labels take six values, so ``argsort(argsort())``
+  ranks tied items by their position and the figure moved from 0.72 to 0.82 with the order.
+- Bootstrap intervals for every figure: on 97 answers one more answer right moves exact
+  agreement by 0.01, so a figure without its interval says little.
+- A paired bootstrap against word count: the same resampled answers score both predictors,
+  so the interval of the difference is what says whether the scorer adds anything.
+- Nested cross-validation: the ridge penalty and the stretch (below) are chosen inside each
+  outer training fold, never on the answers the figure is computed on; the shipped
+  leave-one-out figure had been chosen on them.
+- The stretch: ridge shrinks predictions toward the mean level, which collapsed C1/C2 to B2
+  and A1 to A2. Multiplying the fitted deviation from the mean by a factor >= 1, chosen by
+  the inner folds, undoes part of that where it pays on held-out answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import numpy as np
+
+LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2")
+ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+STRETCHES = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
+METRICS = ("spearman", "exact", "within_one", "rmse")
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, tied values sharing the mean of the ranks they span."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    ranks = np.empty(len(values))
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and ordered[end + 1] == ordered[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Tie-corrected Spearman (Pearson on average ranks); 0 when either side is constant."""
+    ra, rb = average_ranks(np.asarray(a, float)), average_ranks(np.asarray(b, float))
+    if ra.std() == 0 or rb.std() == 0:
+        return 0.0
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def agreement(truth: np.ndarray, guess: np.ndarray) -> dict[str, float]:
+    """Levels 1 (A1) .. 6 (C2); ``guess`` may be continuous (rounded and clipped for the
+    agreement figures, as the scorer reports it)."""
+    levels = np.clip(np.rint(guess), 1, 6)
+    return {
+        "spearman": spearman(truth, guess),
+        "exact": float((levels == truth).mean()),
+        "within_one": float((abs(levels - truth) <= 1).mean()),
+        "rmse": float(np.sqrt(((guess - truth) ** 2).mean())),
+    }
+
+
+def per_level(truth: np.ndarray, guess: np.ndarray) -> dict[str, dict[str, float]]:
+    """For each true level present: count, recall (rated exactly), mean signed error (rated
+    minus true, continuous), and the share rated at that level or on its far side of B1/B2
+    (A1/A2 rated at or below, C1/C2 at or above): the collapse the issue names."""
+    levels = np.clip(np.rint(guess), 1, 6)
+    out: dict[str, dict[str, float]] = {}
+    for number, name in enumerate(LEVELS, start=1):
+        mask = truth == number
+        if not mask.any():
+            continue
+        reached = levels[mask] <= number if number <= 2 else levels[mask] >= number
+        out[name] = {
+            "n": int(mask.sum()),
+            "recall": round(float((levels[mask] == number).mean()), 3),
+            "mean_signed_error": round(float((guess[mask] - number).mean()), 3),
+            "at_or_beyond": round(float(reached.mean()), 3),
+        }
+    return out
+
+
+def ends(truth: np.ndarray, guess: np.ndarray) -> dict[str, float | None]:
+    """The collapse issue 21 names, in its terms: the share of C1 and C2 answers rated C1 or
+    above, and of A1 answers rated A1 (``None`` when the set has none)."""
+    levels = np.clip(np.rint(guess), 1, 6)
+    top, bottom = truth >= 5, truth == 1
+    return {
+        "c1_c2_rated_c1_or_above": round(float((levels[top] >= 5).mean()), 3)
+        if top.any()
+        else None,
+        "a1_rated_a1": round(float((levels[bottom] == 1).mean()), 3) if bottom.any() else None,
+    }
+
+
+def confusion(truth: np.ndarray, guess: np.ndarray) -> dict[str, dict[str, int]]:
+    """``{true level: {predicted level: count}}`` over the levels that occur."""
+    out: dict[str, dict[str, int]] = {}
+    for t, g in zip(truth.astype(int), np.clip(np.rint(guess), 1, 6).astype(int), strict=True):
+        row = out.setdefault(LEVELS[t - 1], {})
+        row[LEVELS[g - 1]] = row.get(LEVELS[g - 1], 0) + 1
+    return {level: out[level] for level in LEVELS if level in out}
+
+
+def _interval(samples: Sequence[float]) -> list[float]:
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return [round(float(low), 3), round(float(high), 3)]
+
+
+def bootstrap(truth: np.ndarray, guess: np.ndarray, baseline: np.ndarray | None = None,
+              resamples: int = 2000, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Each agreement figure with its 95% percentile interval over resampled answers; with a
+    ``baseline``, the paired difference (guess minus baseline on the same resample) too."""
+    rng = np.random.default_rng(seed)
+    drawn: dict[str, list[float]] = {m: [] for m in METRICS}
+    diffs: dict[str, list[float]] = {m: [] for m in METRICS}
+    for _ in range(resamples):
+        pick = rng.integers(0, len(truth), len(truth))
+        ours = agreement(truth[pick], guess[pick])
+        for m in METRICS:
+            drawn[m].append(ours[m])
+        if baseline is not None:
+            theirs = agreement(truth[pick], baseline[pick])
+            for m in METRICS:
+                diffs[m].append(ours[m] - theirs[m])
+    point = agreement(truth, guess)
+    out: dict[str, Any] = {
+        m: {"value": round(point[m], 3), "ci95": _interval(drawn[m])} for m in METRICS
+    }
+    if baseline is not None:
+        base = agreement(truth, baseline)
+        out["minus_baseline"] = {
+            m: {"value": round(point[m] - base[m], 3), "ci95": _interval(diffs[m])} for m in METRICS
+        }
+    return out
+
+
+@dataclass(frozen=True)
+class Ridge:
+    """Ridge regression on standardised features; ``stretch`` scales the fitted deviation
+    from the intercept (the mean level of the training answers)."""
+
+    intercept: float
+    weights: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    alpha: float
+    stretch: float
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, alpha: float, stretch: float = 1.0) -> Ridge:
+        mean, std = x.mean(axis=0), x.std(axis=0) + 1e-9
+        z = (x - mean) / std
+        weights = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y.mean()))
+        return cls(float(y.mean()), weights * stretch, mean, std, alpha, stretch)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        linear: np.ndarray = self.intercept + ((x - self.mean) / self.std) @ self.weights
+        clipped: np.ndarray = np.clip(linear, 1.0, 6.0)
+        return clipped
+
+
+def folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number per answer, stratified by level (each fold gets every level in turn)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    order = order[np.argsort(y[order], kind="mergesort")]
+    out = np.empty(len(y), int)
+    out[order] = np.arange(len(y)) % k
+    return out
+
+
+def criterion(truth: np.ndarray, guess: np.ndarray) -> float:
+    """What the inner folds maximise: exact agreement less the RMSE, so a stretch that
+    places more answers on their level is kept only while it does not scatter the rest."""
+    figures = agreement(truth, guess)
+    return figures["exact"] - figures["rmse"]
+
+
+def select(x: np.ndarray, y: np.ndarray, inner: int, seed: int, *,
+           alphas: Sequence[float] = ALPHAS,
+           stretches: Sequence[float] = STRETCHES) -> tuple[float, float]:  # fmt: skip
+    """The (alpha, stretch) with the best cross-validated ``criterion`` on these answers."""
+    fold = folds(y, inner, seed)
+    best: tuple[float, float, float] | None = None
+    for alpha, stretch in product(alphas, stretches):
+        guess = np.empty(len(y))
+        for f in range(inner):
+            model = Ridge.fit(x[fold != f], y[fold != f], alpha, stretch)
+            guess[fold == f] = model.predict(x[fold == f])
+        score = criterion(y, guess)
+        if best is None or score > best[0]:
+            best = (score, alpha, stretch)
+    assert best is not None
+    return best[1], best[2]
+
+
+def nested(x: np.ndarray, y: np.ndarray, outer: int = 10, inner: int = 5,
+           seed: int = 0) -> tuple[np.ndarray, list[tuple[float, float]]]:  # fmt: skip
+    """Out-of-fold predictions where each outer fold's model was selected and fitted on the
+    other folds alone, and the (alpha, stretch) each fold chose."""
+    fold = folds(y, outer, seed)
+    guess, chosen = np.empty(len(y)), []
+    for f in range(outer):
+        train = fold != f
+        alpha, stretch = select(x[train], y[train], inner, seed + 1 + f)
+        guess[~train] = Ridge.fit(x[train], y[train], alpha, stretch).predict(x[~train])
+        chosen.append((alpha, stretch))
+    return guess, chosen
+
+
+def report(truth: np.ndarray, guess: np.ndarray, baseline: np.ndarray | None,
+           resamples: int = 2000) -> dict[str, Any]:  # fmt: skip
+    """Everything the harness prints for one predictor: figures with intervals, the paired
+    comparison, per-level recall and signed error, and the confusion matrix."""
+    return {
+        "agreement": bootstrap(truth, guess, baseline, resamples),
+        "ends": ends(truth, guess),
+        "per_level": per_level(truth, guess),
+        "confusion": confusion(truth, guess),
+    }
