@@ -37,6 +37,11 @@ SECRET_PARAMETER = re.compile(
 )
 """``name=value`` pairs whose value is a credential: socket tokens in query strings
 (``/ws/notifications?token=``), OAuth callbacks (``code``, ``state``), signed URLs."""
+PERSONAL_PARAMETER = re.compile(
+    r"(?i)(\b(?:user_?name|name|english_?name|nick_?name|e-?mail|phone)=)[^&\s\"'<>]+"
+)
+"""``name=value`` pairs whose value is personal data: the signalling socket's URL carries the
+caller's display name (``/room/{id}/ws?userId=...&userName=...``, contract 5.3)."""
 BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
 JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 """Any JSON Web Token, wherever it appears (a header dumped by a library's debug log)."""
@@ -44,8 +49,10 @@ REDACTED = "[redacted]"
 
 
 def redact(text: str) -> str:
-    """``text`` with every credential the patterns above recognise replaced."""
+    """``text`` with every credential and personal value the patterns above recognise
+    replaced."""
     text = SECRET_PARAMETER.sub(rf"\1{REDACTED}", text)
+    text = PERSONAL_PARAMETER.sub(rf"\1{REDACTED}", text)
     text = BEARER.sub(rf"\1{REDACTED}", text)
     return JWT.sub(REDACTED, text)
 

@@ -5,7 +5,8 @@ log all they can) is driven the way the SPA drives it: sockets that carry the ac
 in their query (``/ws/notifications?token=``, ``/ws/chat?token=``) or in the CONNECT frame,
 a refresh with the refresh token as Bearer, a password sign-up and sign-in, a full OAuth
 login through a stand-in provider (``code`` and ``state`` in the callback's query, the
-tokens handed to the SPA in the redirect), and a WebRTC room token. Then everything the
+tokens handed to the SPA in the redirect), and a WebRTC room token with the display name the
+SPA puts in the signalling URL. Then everything the
 process wrote is searched for each secret.
 """
 
@@ -81,7 +82,8 @@ def test_tokens_passwords_codes_and_states_never_reach_the_log(
         room = httpx.post(f"{base}/api/v1/room/create", json=audio, timeout=30).json()["data"]
         joined = httpx.post(f"{base}/api/v1/room/{room['roomId']}/join", timeout=30,
                             json={"userId": "mina"}).json()["data"]  # fmt: skip
-        with connect(f"{ws}/api/v1/room/{room['roomId']}/ws?token={joined['roomToken']}") as call:
+        with connect(f"{ws}/api/v1/room/{room['roomId']}/ws?token={joined['roomToken']}"
+                     "&userName=Mina%20Seo") as call:  # fmt: skip
             call.recv(timeout=20)
         oauth = _oauth_login(base, google)
         processes.stop_all()  # everything the process had to say is written
@@ -95,6 +97,7 @@ def test_tokens_passwords_codes_and_states_never_reach_the_log(
         "oauth code": oauth[0], "oauth state": oauth[1], "oauth tokens": oauth[2],
         "oauth refresh": oauth[3], "client secret": "g-secret-9f2c",
     }  # fmt: skip
+    assert "Mina" not in log, "the display name in the signalling URL was logged"
     for name, secret in secrets.items():
         assert secret not in log, f"the {name} was logged"
         for part in secret.split(".")[1:]:  # no JWT payload or signature on its own either

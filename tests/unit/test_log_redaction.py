@@ -22,6 +22,8 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlLXBhcnQ"
         ("< TEXT 'CONNECT\\nAuthorization:Bearer opaque-token-123\\n'", "opaque-token-123"),
         (f"refresh failed for {JWT}", JWT),
         ("POST /token grant_type=authorization_code&client_secret=abc123&code=zz", "abc123"),
+        ('"WebSocket /api/v1/room/r1/ws?userId=u1&userName=Alice%20Kim" [accepted]', "Alice"),
+        ("GET /api/v1/users/check?email=jun@example.com 200", "jun@example.com"),
     ],
 )
 def test_a_credential_in_a_line_is_replaced(line: str, secret: str) -> None:
@@ -31,7 +33,7 @@ def test_a_credential_in_a_line_is_replaced(line: str, secret: str) -> None:
 
 
 def test_words_that_only_contain_a_secret_name_are_left_alone() -> None:
-    line = "postcode=04524 encode=utf-8 unicode=yes page=2"
+    line = "postcode=04524 encode=utf-8 unicode=yes page=2 filename=a.wav"
 
     assert redact(line) == line
 
