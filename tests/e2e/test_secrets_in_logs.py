@@ -6,8 +6,8 @@ in their query (``/ws/notifications?token=``, ``/ws/chat?token=``) or in the CON
 a refresh with the refresh token as Bearer, a password sign-up and sign-in, a full OAuth
 login through a stand-in provider (``code`` and ``state`` in the callback's query, the
 tokens handed to the SPA in the redirect), and a WebRTC room token with the display name the
-SPA puts in the signalling URL. Then everything the
-process wrote is searched for each secret.
+SPA puts in the signalling URL. Then everything the process wrote is searched for each
+secret and for the name.
 """
 
 from __future__ import annotations
