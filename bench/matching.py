@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -85,33 +85,23 @@ def request_accept(rt: Any, users: int, pairs: int) -> dict[str, Any]:
     appends, pair aggregates, idempotency and OCC included; no HTTP)."""
     from commands.base import CommandContext
     from commands.identity import account_id_for
-    from commands.matching import SendRequest, on_pair, send_request
+    from commands.matching import AcceptRequest, SendRequest, accept_request, send_request
 
     started = time.perf_counter()
     for index in range(pairs):
         sender = str(account_id_for(rt.pepper, f"user{2 * index + 100}@bench.example"))
         receiver = str(account_id_for(rt.pepper, f"user{2 * index + 101}@bench.example"))
         sent = send_request(
-            rt.bus,
-            CommandContext(actor_id=sender),
-            sender_id=sender,
-            command=SendRequest(targetUserId=receiver),
+            rt.bus, CommandContext(actor_id=sender), SendRequest(user_id=sender, other_id=receiver)
         )
-        request_id = sent.result["request_id"]
-
-        def accept(
-            pair: Any, cause: Any, request_id: str = request_id, receiver: str = receiver
-        ) -> Any:
-            return pair.accept(cause, request_id=request_id, by_user_id=receiver)
-
-        from uuid import UUID
-
-        on_pair(
+        accept_request(
             rt.bus,
             CommandContext(actor_id=receiver),
-            "Accept",
-            UUID(sent.result["pair_id"]),
-            accept,
+            AcceptRequest(
+                pair_id=UUID(sent.result["pair_id"]),
+                request_id=sent.result["request_id"],
+                user_id=receiver,
+            ),
         )
     seconds = time.perf_counter() - started
     return {

@@ -10,16 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 
 from commands.base import CommandBus, CommandContext
-from commands.matching import on_pair
+from commands.matching import ExpireRequest, expire_request
 from commands.sessions import on_session, remind_session
 from domain.errors import DomainError
-from domain.matching import MatchPair
 from domain.sessions import NO_SHOW_AFTER
 from eventflow.readmodels import ReadModels
 from projections.matching import matching
@@ -44,11 +42,7 @@ def expire_match_requests(
         ctx = CommandContext(
             actor_id="schedule.match_request_expiry", idempotency_key=f"expire:{request_id}"
         )
-
-        def action(aggregate: MatchPair, cause: Any, request_id: str = request_id) -> None:
-            aggregate.expire(cause, request_id=request_id)
-
-        on_pair(bus, ctx, "Expire", UUID(pair), action)
+        expire_request(bus, ctx, ExpireRequest(pair_id=UUID(pair), request_id=request_id))
     if due:
         log.info("expired %d match requests", len(due))
     return len(due)

@@ -16,7 +16,7 @@ import logging
 from uuid import UUID
 
 from commands.base import CommandContext
-from commands.matching import record_profile_embedding
+from commands.matching import RecordProfileEmbedding, record_profile_embedding
 from domain.identity import Account
 from domain.profile_embeddings import (
     ProfileEmbedding,
@@ -61,9 +61,11 @@ def embed_profile(runtime: WorkerServices, user_id: str, changed_at: int | None 
     record_profile_embedding(
         runtime.bus,
         CommandContext(actor_id="worker.embeddings"),
-        user_id=user_id,
-        profile_version=profile.version,
-        model=model,
-        digest=digest,
-        vector=pack_vector(vector.tolist()),
+        RecordProfileEmbedding(
+            user_id=user_id,
+            profile_version=profile.version,
+            model=model,
+            digest=digest,
+            vector=pack_vector(vector.tolist()),
+        ),
     )
