@@ -30,7 +30,8 @@ from api.sign_in import client_of, login_response
 from commands.base import CommandContext
 from commands.identity import sign_in
 from domain.errors import DomainError
-from infra.oauth import CALLBACK_PATH, OAuth, OAuthError, binding_cookie_name
+from infra.oauth import CALLBACK_PATH, OAuth, binding_cookie_name
+from infra.oauth_providers import OAuthError
 
 router = APIRouter(tags=["oauth"])
 

@@ -14,6 +14,10 @@ The flow (spa-contract 2.5):
    a replayed or expired state fails), checks the provider and the browser key, exchanges the
    code at the token endpoint and reads the profile.
 
+This module is the flow (state, browser binding, targets, the calls to the provider);
+what each provider is and says, and what a usable profile holds, is
+``infra/oauth_providers.py``.
+
 The redirect URI registered with the providers is
 ``{oauth_redirect_base or public_origin}/login/oauth2/code/{provider}``.
 
@@ -49,48 +53,32 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import redis
 
-from domain.identity import EMAIL_PATTERN, normalise_email
+from infra.oauth_providers import (
+    OAuthError,
+    ProviderConfig,
+    ProviderName,
+    ProviderProfile,
+    checked_profile,
+    provider_configs,
+    provider_error,
+    userinfo_claims,
+)
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ProviderName = Literal["google", "naver"]
-PROVIDERS: tuple[ProviderName, ...] = ("google", "naver")
 STATE_PREFIX = "oauth:state:"
 COOKIE_PREFIX = "lm_oauth_"
 HTTP_TIMEOUT_SECONDS = 5.0
 CALLBACK_PATH = "/login/oauth2/code/{provider}"
 _STATE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
-_EMAIL = re.compile(EMAIL_PATTERN)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-MAX_NAME_LENGTH = 100
-MAX_EMAIL_LENGTH = 320
-
-
-class OAuthError(Exception):
-    """A refused or failed OAuth step; ``target`` is set only once the state was verified."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        code: str,
-        *,
-        target: str | None = None,
-        provider: str | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
-        self.target, self.provider = target, provider
-        self.reason = reason or code.lower()
-        """Short ``error`` value for a redirect back to the SPA (``access_denied`` ...)."""
 
 
 def _state_invalid() -> OAuthError:
@@ -99,32 +87,6 @@ def _state_invalid() -> OAuthError:
         "로그인 요청이 만료되었거나 올바르지 않습니다 (invalid or expired OAuth state)",
         "OAUTH_STATE_INVALID",
     )
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    name: ProviderName
-    client_id: str
-    client_secret: str
-    authorize_url: str
-    token_url: str
-    userinfo_url: str
-    scopes: str
-    pkce: bool
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.client_id and self.client_secret)
-
-
-@dataclass(frozen=True)
-class ProviderProfile:
-    """Who the provider says signed in; ``email`` is normalised (the account key)."""
-
-    provider: ProviderName
-    subject: str
-    email: str
-    name: str
 
 
 @dataclass(frozen=True)
@@ -152,31 +114,6 @@ class Authorization:
 class FinishedLogin:
     target: str
     profile: ProviderProfile
-
-
-def provider_configs(settings: Settings) -> dict[ProviderName, ProviderConfig]:
-    return {
-        "google": ProviderConfig(
-            name="google",
-            client_id=settings.oauth_google_client_id,
-            client_secret=settings.oauth_google_client_secret,
-            authorize_url=settings.oauth_google_authorize_url,
-            token_url=settings.oauth_google_token_url,
-            userinfo_url=settings.oauth_google_userinfo_url,
-            scopes="openid email profile",
-            pkce=True,
-        ),
-        "naver": ProviderConfig(
-            name="naver",
-            client_id=settings.oauth_naver_client_id,
-            client_secret=settings.oauth_naver_client_secret,
-            authorize_url=settings.oauth_naver_authorize_url,
-            token_url=settings.oauth_naver_token_url,
-            userinfo_url=settings.oauth_naver_userinfo_url,
-            scopes="",
-            pkce=False,
-        ),
-    }
 
 
 def canonical_origin(value: str) -> str | None:
@@ -433,8 +370,12 @@ class OAuth:
             )
         assert state is not None  # consume_state accepted it
         access_token = self._exchange(config, pending, code, state)
-        profile = self._profile(config, access_token)
-        return FinishedLogin(target=pending.target, profile=self._checked(profile, pending))
+        request = self.http.build_request(
+            "GET", config.userinfo_url, headers={"Authorization": f"Bearer {access_token}"}
+        )
+        claims = userinfo_claims(config, self._call(config, "userinfo", request))
+        profile = checked_profile(claims, pending.provider, pending.target)
+        return FinishedLogin(target=pending.target, profile=profile)
 
     # -- provider calls -----------------------------------------------------------------
     def _call(self, config: ProviderConfig, what: str, request: httpx.Request) -> Any:
@@ -449,7 +390,7 @@ class OAuth:
             ) from None
         except httpx.HTTPError as exc:
             log.warning("%s %s failed: %s", config.name, what, exc)
-            raise self._provider_error(config, what) from None
+            raise provider_error(config.name, what) from None
         try:
             body = response.json()
         except ValueError:
@@ -458,16 +399,8 @@ class OAuth:
             log.warning(
                 "%s %s answered %s: %.300s", config.name, what, response.status_code, response.text
             )
-            raise self._provider_error(config, what)
+            raise provider_error(config.name, what)
         return body
-
-    @staticmethod
-    def _provider_error(config: ProviderConfig, what: str) -> OAuthError:
-        return OAuthError(
-            502,
-            f"{config.name} 로그인 처리에 실패했습니다 ({config.name} {what} failed)",
-            "OAUTH_PROVIDER_ERROR",
-        )
 
     def _exchange(
         self, config: ProviderConfig, pending: PendingLogin, code: str, state: str
@@ -494,59 +427,5 @@ class OAuth:
                 body.get("error"),
                 body.get("error_description"),
             )
-            raise self._provider_error(config, "token exchange")
+            raise provider_error(config.name, "token exchange")
         return token
-
-    def _profile(self, config: ProviderConfig, access_token: str) -> dict[str, Any]:
-        request = self.http.build_request(
-            "GET", config.userinfo_url, headers={"Authorization": f"Bearer {access_token}"}
-        )
-        body: dict[str, Any] = self._call(config, "userinfo", request)
-        if config.name == "naver":
-            inner = body.get("response")
-            if body.get("resultcode") != "00" or not isinstance(inner, dict):
-                log.warning("naver userinfo refused: %s", body.get("message"))
-                raise self._provider_error(config, "userinfo")
-            return {
-                "subject": inner.get("id"),
-                "email": inner.get("email"),
-                # Naver has no verified flag; its e-mail is the one registered with the Naver
-                # account, which is trusted here (accounts are keyed by e-mail).
-                "email_verified": True,
-                "name": inner.get("name") or inner.get("nickname"),
-            }
-        verified = body.get("email_verified")
-        return {
-            "subject": body.get("sub"),
-            "email": body.get("email"),
-            "email_verified": verified is True or verified == "true",
-            "name": body.get("name") or body.get("given_name"),
-        }
-
-    def _checked(self, raw: dict[str, Any], pending: PendingLogin) -> ProviderProfile:
-        subject = raw.get("subject")
-        if not isinstance(subject, str | int) or not str(subject):
-            log.warning("%s profile without a subject", pending.provider)
-            raise self._provider_error(self.providers[pending.provider], "userinfo")
-        email = raw.get("email")
-        email = normalise_email(email) if isinstance(email, str) else ""
-        if (
-            not email
-            or len(email) > MAX_EMAIL_LENGTH
-            or not _EMAIL.fullmatch(email)
-            or not raw.get("email_verified")
-        ):
-            raise OAuthError(
-                400,
-                "확인된 이메일 주소가 필요합니다 (a verified e-mail address is required)",
-                "OAUTH_EMAIL_REQUIRED",
-                target=pending.target,
-                provider=pending.provider,
-                reason="email_required",
-            )
-        name = raw.get("name")
-        name = name.strip() if isinstance(name, str) else ""
-        name = (name or email.split("@", 1)[0])[:MAX_NAME_LENGTH]
-        return ProviderProfile(
-            provider=pending.provider, subject=str(subject), email=email, name=name
-        )
