@@ -7,6 +7,13 @@ user's filter columns (native language, gender, birth year, location, active, up
 The copy is what makes a language filter fast: "learns Korean, born 1990-2000, newest
 first" is one range scan of ``(language_id, updated_at)`` instead of a join of every
 candidate with every Korean learner. Handlers keep the copies in step with ``candidates``.
+
+One projection, so one module, past 500 lines for that reason: a search excludes the
+caller's blocks and matches, so the candidate index and the pair tables must be one
+projection (one version, rebuilt and switched together; split in two, a rebuild of one
+would serve searches that show blocked users), and a projection's tables, handlers and
+queries live in one module like every other read model. The ranking of what a search
+finds is ``domain.ranking``'s.
 """
 
 from __future__ import annotations
