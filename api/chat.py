@@ -25,7 +25,7 @@ from api.views.chat import people_of
 from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX
 from commands import chat as cmd
 from commands.base import CommandContext
-from domain.chat import ChatRoom, owner_of, room_aggregate_id
+from domain.chat import owner_of, room_aggregate_id
 from infra.fanout import PUBLIC_ROOMS_CHANNEL, room_channel, typing_channel, user_channel
 from infra.media.images import ImageRejected, process_photo
 from projections import chat as rm
@@ -102,10 +102,8 @@ def create_room(
 def join_room(
     room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep, request: Request
 ) -> dict[str, Any]:
-    def join(room: ChatRoom, cause: Any) -> None:
-        room.join(cause, caller.user_id)
-
-    _wait(rt, cmd.on_room(rt.bus, ctx, "Join", room_id, join), room_id)
+    command = cmd.JoinRoom(room_id=room_id, user_id=caller.user_id)
+    _wait(rt, cmd.join_room(rt.bus, ctx, command), room_id)
     return ok(_room(rt, request, caller.user_id, room_id))
 
 
@@ -113,19 +111,15 @@ def join_room(
 def leave_room(
     room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 ) -> dict[str, Any]:
-    def leave(room: ChatRoom, cause: Any) -> None:
-        room.leave(cause, caller.user_id)
-
-    _wait(rt, cmd.on_room(rt.bus, ctx, "Leave", room_id, leave), room_id)
+    command = cmd.LeaveRoom(room_id=room_id, user_id=caller.user_id)
+    _wait(rt, cmd.leave_room(rt.bus, ctx, command), room_id)
     return ok({"roomId": room_id, "left": True})
 
 
 @router.post("/read-status/rooms/{room_id}/read-all")
 def read_all(room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
-    def mark(room: ChatRoom, cause: Any) -> None:
-        room.mark_read(cause, caller.user_id)
-
-    _wait(rt, cmd.on_room(rt.bus, ctx, "MarkRead", room_id, mark), room_id)
+    command = cmd.MarkRoomRead(room_id=room_id, user_id=caller.user_id)
+    _wait(rt, cmd.mark_room_read(rt.bus, ctx, command), room_id)
     return ok({"roomId": room_id, "unreadCount": 0})
 
 

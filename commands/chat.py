@@ -8,7 +8,8 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from commands.base import Command, CommandBus, CommandContext, OnOne, Outcome, UnitOfWork
+from domain.aggregate import Cause
 from domain.chat import (
     MAX_GROUP_PARTICIPANTS,
     MAX_TEXT,
@@ -107,15 +108,44 @@ def open_direct_room(
     return bus.run("chat.OpenDirectRoom", ctx, decide)
 
 
-def on_room(bus: CommandBus, ctx: CommandContext, name: str, room_id: int, action: Any) -> Outcome:
-    """Run ``action(room, cause)`` on one room (join, leave, mark read)."""
+class RoomCommand(Command):
+    """What a user does in one room (``user_id``: who does it)."""
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
-        room = uow.load(ChatRoom, room_aggregate_id(room_id))
-        action(room, uow.cause)
-        return {"room_id": room_id}
+    room_id: int
+    user_id: str = Field(max_length=36)
 
-    return bus.run(f"chat.{name}", ctx, decide)
+
+on_room = OnOne(ChatRoom, lambda c: room_aggregate_id(c.room_id))
+
+
+class JoinRoom(RoomCommand):
+    """Join a public group room (a no-op for a member)."""
+
+
+@on_room
+def join_room(room: ChatRoom, cause: Cause, command: JoinRoom) -> dict[str, Any]:
+    room.join(cause, command.user_id)
+    return {"room_id": command.room_id}
+
+
+class LeaveRoom(RoomCommand):
+    """Leave a room; its creator only once nobody else remains."""
+
+
+@on_room
+def leave_room(room: ChatRoom, cause: Cause, command: LeaveRoom) -> dict[str, Any]:
+    room.leave(cause, command.user_id)
+    return {"room_id": command.room_id}
+
+
+class MarkRoomRead(RoomCommand):
+    """Everything in the room so far counts as read by the user."""
+
+
+@on_room
+def mark_room_read(room: ChatRoom, cause: Cause, command: MarkRoomRead) -> dict[str, Any]:
+    room.mark_read(cause, command.user_id)
+    return {"room_id": command.room_id}
 
 
 def post_message(

@@ -20,6 +20,7 @@ import pytest
 from commands.base import Command, CommandBus, CommandContext, Outcome
 from devservices.settings import make_settings
 from domain.aggregate import Aggregate, Cause
+from domain.errors import DomainError
 from domain.events import DomainEvent
 from eventflow.store import EventStore, open_event_store
 
@@ -62,6 +63,19 @@ class Scenario:
         head = self.store.max_position()
         handler(self.bus, ctx or CommandContext(actor_id="tester"), command)
         return [r.decode() for r in self.store.read_all(head)]
+
+    def refused(
+        self,
+        error: type[DomainError],
+        handler: Callable[[CommandBus, CommandContext, C], Outcome],
+        command: C,
+    ) -> str:
+        """Run the command expecting ``error``; its code. Asserts nothing was recorded."""
+        head = self.store.max_position()
+        with pytest.raises(error) as refusal:
+            handler(self.bus, CommandContext(actor_id="tester"), command)
+        assert self.store.max_position() == head, "a refused command recorded events"
+        return refusal.value.code
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
         return self.store.load(cls, aggregate_id)

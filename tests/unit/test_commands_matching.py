@@ -11,7 +11,7 @@ import pytest
 
 from commands import matching as cmd
 from domain.aggregate import Cause
-from domain.errors import Conflict, DomainError, NotFound, RuleViolation
+from domain.errors import Conflict, NotFound, RuleViolation
 from domain.events import DomainEvent
 from domain.identity import Account
 from domain.matching import (
@@ -64,15 +64,6 @@ def _matched(scenario: Scenario) -> str:
     return str(scenario.result(cmd.accept_request, accept)["match_id"])
 
 
-def _refused(scenario: Scenario, error: type[DomainError], run: Callable[[], object]) -> str:
-    """The error code a command refuses with; it recorded nothing."""
-    head = scenario.store.max_position()
-    with pytest.raises(error) as refused:
-        run()
-    assert scenario.store.max_position() == head
-    return refused.value.code
-
-
 def test_a_request_to_an_active_learner_is_recorded(scenario: Scenario) -> None:
     scenario.given(_account(RECEIVER))
     send = cmd.SendRequest(user_id=SENDER, other_id=RECEIVER, message="let's talk")
@@ -100,7 +91,7 @@ def test_a_learner_who_refuses_requests_cannot_be_requested(scenario: Scenario) 
     scenario.given(_account(RECEIVER), closed)
     send = cmd.SendRequest(user_id=SENDER, other_id=RECEIVER)
 
-    code = _refused(scenario, RuleViolation, lambda: scenario.when(cmd.send_request, send))
+    code = scenario.refused(RuleViolation, cmd.send_request, send)
 
     assert code == "MATCH_REQUESTS_DISABLED"
 
@@ -108,7 +99,7 @@ def test_a_learner_who_refuses_requests_cannot_be_requested(scenario: Scenario) 
 def test_a_request_to_nobody_is_not_found(scenario: Scenario) -> None:
     send = cmd.SendRequest(user_id=SENDER, other_id=RECEIVER)
 
-    code = _refused(scenario, NotFound, lambda: scenario.when(cmd.send_request, send))
+    code = scenario.refused(NotFound, cmd.send_request, send)
 
     assert code == "USER_NOT_FOUND"
 
@@ -129,7 +120,7 @@ def test_the_sender_cannot_accept_their_own_request(scenario: Scenario) -> None:
     scenario.given(_pair(_requested))
     accept = cmd.AcceptRequest(pair_id=PAIR, request_id=_request_id(scenario), user_id=SENDER)
 
-    code = _refused(scenario, RuleViolation, lambda: scenario.when(cmd.accept_request, accept))
+    code = scenario.refused(RuleViolation, cmd.accept_request, accept)
 
     assert code == "NOT_THE_RECEIVER"
 
@@ -141,7 +132,7 @@ def test_the_receiver_rejects_and_the_sender_cancels(scenario: Scenario) -> None
     assert [type(e) for e in scenario.when(cmd.reject_request, reject)] == [MatchRequestRejected]
 
     again = cmd.CancelRequest(pair_id=PAIR, request_id=request, user_id=SENDER)
-    code = _refused(scenario, Conflict, lambda: scenario.when(cmd.cancel_request, again))
+    code = scenario.refused(Conflict, cmd.cancel_request, again)
     assert code == "REQUEST_NOT_PENDING"
 
 
@@ -158,7 +149,7 @@ def test_the_sender_withdraws_a_pending_request(scenario: Scenario) -> None:
 def test_a_command_on_a_pair_without_history_is_not_found(scenario: Scenario) -> None:
     accept = cmd.AcceptRequest(pair_id=PAIR, request_id=str(uuid4()), user_id=RECEIVER)
 
-    code = _refused(scenario, NotFound, lambda: scenario.when(cmd.accept_request, accept))
+    code = scenario.refused(NotFound, cmd.accept_request, accept)
 
     assert code == "NOT_FOUND"
 
@@ -188,7 +179,7 @@ def test_someone_else_cannot_dissolve_a_match(scenario: Scenario) -> None:
     match = _matched(scenario)
     dissolve = cmd.DissolveMatch(pair_id=PAIR, match_id=match, user_id=str(uuid4()))
 
-    code = _refused(scenario, NotFound, lambda: scenario.when(cmd.dissolve_match, dissolve))
+    code = scenario.refused(NotFound, cmd.dissolve_match, dissolve)
 
     assert code == "MATCH_NOT_FOUND"
 
@@ -202,7 +193,7 @@ def test_feedback_names_the_partner_and_is_given_once(scenario: Scenario) -> Non
 
     assert [type(e) for e in events] == [PartnerFeedbackGiven]
     assert events[0].partner_id == SENDER  # type: ignore[attr-defined]
-    code = _refused(scenario, Conflict, lambda: scenario.when(cmd.give_feedback, feedback))
+    code = scenario.refused(Conflict, cmd.give_feedback, feedback)
     assert code == "FEEDBACK_EXISTS"
 
 
@@ -230,16 +221,14 @@ def test_a_blocked_learner_cannot_be_requested(scenario: Scenario) -> None:
     scenario.when(cmd.block_user, cmd.BlockUser(user_id=RECEIVER, other_id=SENDER))
     send = cmd.SendRequest(user_id=SENDER, other_id=RECEIVER)
 
-    code = _refused(scenario, RuleViolation, lambda: scenario.when(cmd.send_request, send))
+    code = scenario.refused(RuleViolation, cmd.send_request, send)
 
     assert code == "MATCHING_UNAVAILABLE"
 
 
 def test_a_report_of_an_active_learner_is_recorded(scenario: Scenario) -> None:
     report = cmd.ReportUser(user_id=SENDER, other_id=RECEIVER, reason="spam", details="ads")
-    assert _refused(scenario, NotFound, lambda: scenario.when(cmd.report_user, report)) == (
-        "USER_NOT_FOUND"
-    )
+    assert scenario.refused(NotFound, cmd.report_user, report) == ("USER_NOT_FOUND")
 
     scenario.given(_account(RECEIVER))
     events = scenario.when(cmd.report_user, report)
