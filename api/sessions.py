@@ -19,7 +19,7 @@ from api.errors import ApiError
 from api.services import Services
 from api.views.sessions import language_code, session_views
 from commands import sessions as cmd
-from commands.base import CommandContext, Outcome
+from commands.base import Handler, Outcome
 from domain import reference
 from projections import sessions as rm
 from projections.chat import people
@@ -141,38 +141,46 @@ def get_session(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str,
     return ok(_one(rt, session_id, caller.user_id))
 
 
-Act = Callable[[Services, CommandContext, str, str, str], Outcome]
-"""(runtime, context, action, session id, caller) -> the command's outcome."""
+Steps = dict[str, tuple[Handler[Any], type[cmd.SessionStep]]]
+"""URL path -> the command a ``POST /{session_id}/{path}`` issues."""
 
 
 def add_action_routes(
-    target: APIRouter, actions: dict[str, str], act: Act, view: Callable[..., dict[str, Any]]
+    target: APIRouter, actions: Steps, view: Callable[..., dict[str, Any]]
 ) -> None:
-    """``POST /{session_id}/{path}`` per action: run it, wait for the read model, answer
-    the session as ``view(runtime, session_id, caller)`` shows it."""
+    """``POST /{session_id}/{path}`` per step: issue its command, wait for the read model,
+    answer the session as ``view(runtime, session_id, caller)`` shows it."""
 
-    def route_for(action: str) -> Callable[..., dict[str, Any]]:
+    def route_for(
+        handler: Handler[Any], kind: type[cmd.SessionStep]
+    ) -> Callable[..., dict[str, Any]]:
         def route(
             session_id: str, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
         ) -> dict[str, Any]:
-            outcome = act(rt, ctx, action, session_id, caller.user_id)
-            _wait(rt, outcome, session_id)
+            command = kind(session_id=session_id, user_id=caller.user_id)
+            _wait(rt, handler(rt.bus, ctx, command), session_id)
             return ok(view(rt, session_id, caller.user_id))
 
         return route
 
-    for path, action in actions.items():
-        target.add_api_route(f"/{{session_id}}/{path}", route_for(action), methods=["POST"],
+    for path, (handler, kind) in actions.items():
+        target.add_api_route(f"/{{session_id}}/{path}", route_for(handler, kind), methods=["POST"],
                              name=f"{target.prefix.rsplit('/', 1)[-1]}_{path}")  # fmt: skip
 
 
 add_action_routes(
     router,
-    {"accept": "Accept", "decline": "Decline", "cancel": "Cancel", "start": "Start",
-     "end": "Complete", "complete": "Complete", "no-show": "Miss"},
-    lambda rt, ctx, action, sid, user: cmd.on_session(rt.bus, ctx, action, sid, user),
+    {
+        "accept": (cmd.accept_session, cmd.AcceptSession),
+        "decline": (cmd.decline_session, cmd.DeclineSession),
+        "cancel": (cmd.cancel_session, cmd.CancelSession),
+        "start": (cmd.start_session, cmd.StartSession),
+        "end": (cmd.complete_session, cmd.CompleteSession),
+        "complete": (cmd.complete_session, cmd.CompleteSession),
+        "no-show": (cmd.miss_session, cmd.MissSession),
+    },
     _one,
-)  # fmt: skip
+)
 
 
 class Reschedule(BaseModel):
@@ -272,10 +280,15 @@ def get_group(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, A
 
 add_action_routes(
     groups,
-    {"join": "Join", "leave": "Leave", "start": "Start", "end": "End", "cancel": "Cancel"},
-    lambda rt, ctx, action, sid, user: cmd.on_group_session(rt.bus, ctx, action, sid, user),
+    {
+        "join": (cmd.join_group_session, cmd.JoinGroupSession),
+        "leave": (cmd.leave_group_session, cmd.LeaveGroupSession),
+        "start": (cmd.start_group_session, cmd.StartGroupSession),
+        "end": (cmd.end_group_session, cmd.EndGroupSession),
+        "cancel": (cmd.cancel_group_session, cmd.CancelGroupSession),
+    },
     _group,
-)  # fmt: skip
+)
 
 
 @groups.post("/{session_id}/kick/{user_id}")

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
+from commands.base import Command, CommandBus, CommandContext, Outcome, UnitOfWork
 from domain import reference
 from domain.aggregate import Cause
 from domain.errors import Forbidden, NotFound, RuleViolation
@@ -101,33 +101,76 @@ def _release(uow: UnitOfWork, session: Session) -> None:
         uow.load(Agenda, agenda_id(user)).release(uow.cause, user, session.session_id)
 
 
-_ACTIONS: dict[str, Callable[[Session, Cause, str], None]] = {
-    "Accept": lambda s, c, u: s.accept(c, u),
-    "Decline": lambda s, c, u: s.decline(c, u),
-    "Cancel": lambda s, c, u: s.cancel(c, u),
-    "Start": lambda s, c, u: s.start(c, u),
-    "Complete": lambda s, c, u: s.complete(c, u),
-    "Miss": lambda s, c, u: s.miss(c, u),
-}
-RELEASES = frozenset({"Decline", "Cancel", "Complete", "Miss"})
-"""Actions after which the session no longer occupies its partners' agendas."""
+class SessionStep(Command):
+    """A step ``user_id`` takes in one session (1:1 or group), found by its id."""
+
+    session_id: str
+    user_id: str = Field(max_length=36)
 
 
-def on_session(
-    bus: CommandBus, ctx: CommandContext, action: str, session_id: str, user_id: str
-) -> Outcome:
-    """``action`` is one of ``_ACTIONS`` (Accept, Decline, Cancel, Start, Complete, Miss)."""
-    if action not in _ACTIONS:
-        raise ValueError(f"unknown session action {action!r}")
+def _step(
+    bus: CommandBus, ctx: CommandContext, command: SessionStep,
+    step: Callable[[Session, Cause, str], None], *, releases: bool = False,
+) -> Outcome:  # fmt: skip
+    """Load the 1:1 session and take the step; ``releases``: a step that ends the session,
+    after which it no longer occupies its partners' agendas."""
 
     def decide(uow: UnitOfWork) -> dict[str, Any]:
-        session = uow.load(Session, session_key(session_id))
-        _ACTIONS[action](session, uow.cause, user_id)
-        if action in RELEASES and session.pending:  # it changed (not a repeated no-op)
+        session = uow.load(Session, session_key(command.session_id))
+        step(session, uow.cause, command.user_id)
+        if releases and session.pending:  # it changed (not a repeated no-op)
             _release(uow, session)
-        return {"session_id": session_id, "status": session.status}
+        return {"session_id": command.session_id, "status": session.status}
 
-    return bus.run(f"sessions.{action}Session", ctx, decide)
+    return bus.run(f"sessions.{type(command).__name__}", ctx, decide)
+
+
+class AcceptSession(SessionStep):
+    """The partner asked accepts the proposed time."""
+
+
+def accept_session(bus: CommandBus, ctx: CommandContext, command: AcceptSession) -> Outcome:
+    return _step(bus, ctx, command, Session.accept)
+
+
+class DeclineSession(SessionStep):
+    """The partner asked declines."""
+
+
+def decline_session(bus: CommandBus, ctx: CommandContext, command: DeclineSession) -> Outcome:
+    return _step(bus, ctx, command, Session.decline, releases=True)
+
+
+class CancelSession(SessionStep):
+    """Either partner calls it off before it starts."""
+
+
+def cancel_session(bus: CommandBus, ctx: CommandContext, command: CancelSession) -> Outcome:
+    return _step(bus, ctx, command, Session.cancel, releases=True)
+
+
+class StartSession(SessionStep):
+    """A partner starts it (from shortly before its time)."""
+
+
+def start_session(bus: CommandBus, ctx: CommandContext, command: StartSession) -> Outcome:
+    return _step(bus, ctx, command, Session.start)
+
+
+class CompleteSession(SessionStep):
+    """A partner ends a started session."""
+
+
+def complete_session(bus: CommandBus, ctx: CommandContext, command: CompleteSession) -> Outcome:
+    return _step(bus, ctx, command, Session.complete, releases=True)
+
+
+class MissSession(SessionStep):
+    """Nobody started it in time (the schedule's no-show job, or a partner)."""
+
+
+def miss_session(bus: CommandBus, ctx: CommandContext, command: MissSession) -> Outcome:
+    return _step(bus, ctx, command, Session.miss, releases=True)
 
 
 def reschedule_session(
@@ -204,31 +247,68 @@ def level_in(profile: Profile, language_id: int) -> str | None:
     return None
 
 
-_GROUP_ACTIONS: dict[str, Callable[[GroupSession, Cause, str], None]] = {
-    "Leave": lambda g, c, u: g.leave(c, u),
-    "Start": lambda g, c, u: g.start(c, u),
-    "End": lambda g, c, u: g.end(c, u),
-    "Cancel": lambda g, c, u: g.cancel(c, u),
-}
-
-
-def on_group_session(
-    bus: CommandBus, ctx: CommandContext, action: str, session_id: str, user_id: str
-) -> Outcome:
-    """``action`` is Join or one of ``_GROUP_ACTIONS``."""
-    if action != "Join" and action not in _GROUP_ACTIONS:
-        raise ValueError(f"unknown group session action {action!r}")
-
+def _group_step(
+    bus: CommandBus, ctx: CommandContext, command: SessionStep,
+    step: Callable[[GroupSession, Cause, str], None],
+) -> Outcome:  # fmt: skip
     def decide(uow: UnitOfWork) -> dict[str, Any]:
-        group = uow.load(GroupSession, session_key(session_id))
-        if action == "Join":
-            profile = uow.load(Profile, profile_id(user_id))
-            group.join(uow.cause, user_id, level_in(profile, group.language_id))
-        else:
-            _GROUP_ACTIONS[action](group, uow.cause, user_id)
-        return {"session_id": session_id, "status": group.status}
+        group = uow.load(GroupSession, session_key(command.session_id))
+        step(group, uow.cause, command.user_id)
+        return {"session_id": command.session_id, "status": group.status}
 
-    return bus.run(f"sessions.{action}GroupSession", ctx, decide)
+    return bus.run(f"sessions.{type(command).__name__}", ctx, decide)
+
+
+class JoinGroupSession(SessionStep):
+    """Join if there is room and the learner's level in its language is in its range."""
+
+
+def join_group_session(bus: CommandBus, ctx: CommandContext, command: JoinGroupSession) -> Outcome:
+    def decide(uow: UnitOfWork) -> dict[str, Any]:
+        group = uow.load(GroupSession, session_key(command.session_id))
+        profile = uow.load(Profile, profile_id(command.user_id))
+        group.join(uow.cause, command.user_id, level_in(profile, group.language_id))
+        return {"session_id": command.session_id, "status": group.status}
+
+    return bus.run("sessions.JoinGroupSession", ctx, decide)
+
+
+class LeaveGroupSession(SessionStep):
+    """A participant leaves (the host cancels instead)."""
+
+
+def leave_group_session(
+    bus: CommandBus, ctx: CommandContext, command: LeaveGroupSession
+) -> Outcome:
+    return _group_step(bus, ctx, command, GroupSession.leave)
+
+
+class StartGroupSession(SessionStep):
+    """The host starts it."""
+
+
+def start_group_session(
+    bus: CommandBus, ctx: CommandContext, command: StartGroupSession
+) -> Outcome:
+    return _group_step(bus, ctx, command, GroupSession.start)
+
+
+class EndGroupSession(SessionStep):
+    """The host ends a started session."""
+
+
+def end_group_session(bus: CommandBus, ctx: CommandContext, command: EndGroupSession) -> Outcome:
+    return _group_step(bus, ctx, command, GroupSession.end)
+
+
+class CancelGroupSession(SessionStep):
+    """The host calls it off."""
+
+
+def cancel_group_session(
+    bus: CommandBus, ctx: CommandContext, command: CancelGroupSession
+) -> Outcome:
+    return _group_step(bus, ctx, command, GroupSession.cancel)
 
 
 def remove_participant(

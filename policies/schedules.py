@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from commands.base import CommandBus, CommandContext
 from commands.matching import ExpireRequest, expire_request
-from commands.sessions import on_session, remind_session
+from commands.sessions import MissSession, miss_session, remind_session
 from domain.errors import DomainError
 from domain.sessions import NO_SHOW_AFTER
 from eventflow.readmodels import ReadModels
@@ -70,7 +70,7 @@ def close_missed_sessions(bus: CommandBus, read_models: ReadModels, now: datetim
         ctx = CommandContext(actor_id="schedule.session_no_shows",
                              idempotency_key=f"missed:{row['session_id']}")  # fmt: skip
         try:
-            on_session(bus, ctx, "Miss", row["session_id"], "schedule")
+            miss_session(bus, ctx, MissSession(session_id=row["session_id"], user_id="schedule"))
         except DomainError as exc:  # started or cancelled since the read model was read
             log.info("session %s is not missed: %s", row["session_id"], exc.code)
     return len(due)

@@ -65,11 +65,12 @@ def completed_session(rt: Runtime, host: str, guest: str, started: datetime, min
          "type": kind})  # fmt: skip
     session_id = str(sessions.schedule_session(at(rt, booked), ctx, host_id=host,
                                                command=command).result["session_id"])  # fmt: skip
-    sessions.on_session(at(rt, booked), CommandContext(actor_id=guest), "Accept", session_id,
-                        guest)  # fmt: skip
-    sessions.on_session(at(rt, started), ctx, "Start", session_id, host)
-    sessions.on_session(at(rt, started + timedelta(minutes=minutes)), ctx, "Complete",
-                        session_id, host)  # fmt: skip
+    accept = sessions.AcceptSession(session_id=session_id, user_id=guest)
+    sessions.accept_session(at(rt, booked), CommandContext(actor_id=guest), accept)
+    start = sessions.StartSession(session_id=session_id, user_id=host)
+    sessions.start_session(at(rt, started), ctx, start)
+    complete = sessions.CompleteSession(session_id=session_id, user_id=host)
+    sessions.complete_session(at(rt, started + timedelta(minutes=minutes)), ctx, complete)
     return session_id
 
 
