@@ -4,17 +4,14 @@ the clubs, 1:1 sessions booked and held, one group session a day."""
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
-from uuid import UUID
 
 from app.demo import content
 from app.demo.world import Learner, World
 from commands import chat as talk
 from commands import matching, sessions
 from domain import reference
-from domain.aggregate import Cause
 from domain.chat import MAX_GROUP_PARTICIPANTS, direct_room_id
-from domain.matching import MatchPair, pair_id
+from domain.matching import pair_id
 
 MATCHES_EACH = 2
 """How many partners a learner looks for."""
@@ -38,12 +35,9 @@ def send_requests(world: World, present: list[Learner]) -> list[tuple[Learner, L
             continue
         receiver = world.rng.choice(choices)
         world.pairs.add(frozenset((receiver.user_id, learner.user_id)))
-        ask = matching.SendRequest(
-            targetUserId=UUID(receiver.user_id), message=f"Hi {receiver.name}, shall we talk?"
-        )
-        sent = matching.send_request(
-            world.rt.bus, learner.ctx, sender_id=learner.user_id, command=ask
-        )
+        ask = matching.SendRequest(user_id=learner.user_id, other_id=receiver.user_id,
+                                   message=f"Hi {receiver.name}, shall we talk?")  # fmt: skip
+        sent = matching.send_request(world.rt.bus, learner.ctx, ask)
         requests.append((learner, receiver, sent.result["request_id"]))
         world.clock.tick()
     return requests
@@ -56,10 +50,17 @@ def answer_requests(world: World, requests: list[tuple[Learner, Learner, str]]) 
         if roll >= 0.9:
             continue
         accepted = roll < 0.8
-        matching.on_pair(world.rt.bus, receiver.ctx, "Accept" if accepted else "Reject",
-                         pair_id(sender.user_id, receiver.user_id),
-                         partial(_answer, accepted, request_id, receiver.user_id))  # fmt: skip
-        if accepted:
+        pair, receiver_id = pair_id(sender.user_id, receiver.user_id), receiver.user_id
+        if not accepted:
+            reject = matching.RejectRequest(
+                pair_id=pair, request_id=request_id, user_id=receiver_id
+            )
+            matching.reject_request(world.rt.bus, receiver.ctx, reject)
+        else:
+            accept = matching.AcceptRequest(
+                pair_id=pair, request_id=request_id, user_id=receiver_id
+            )
+            matching.accept_request(world.rt.bus, receiver.ctx, accept)
             world.matched.append((sender, receiver))
             world.counts["matches"] += 1
         world.clock.tick()
@@ -125,7 +126,8 @@ def schedule_sessions(
         )
         session_id = outcome.result["session_id"]
         world.clock.tick()
-        sessions.on_session(world.rt.bus, guest.ctx, "Accept", session_id, guest.user_id)
+        accept = sessions.AcceptSession(session_id=session_id, user_id=guest.user_id)
+        sessions.accept_session(world.rt.bus, guest.ctx, accept)
         booked.append((session_id, host))
         world.counts["sessions_booked"] += 1
     return booked
@@ -134,10 +136,12 @@ def schedule_sessions(
 def hold_sessions(world: World, booked: list[tuple[str, Learner]], minutes: int) -> None:
     """The hosts start the booked sessions and complete them ``minutes`` later."""
     for session_id, host in booked:
-        sessions.on_session(world.rt.bus, host.ctx, "Start", session_id, host.user_id)
+        start = sessions.StartSession(session_id=session_id, user_id=host.user_id)
+        sessions.start_session(world.rt.bus, host.ctx, start)
     world.clock.later(minutes)
     for session_id, host in booked:
-        sessions.on_session(world.rt.bus, host.ctx, "Complete", session_id, host.user_id)
+        complete = sessions.CompleteSession(session_id=session_id, user_id=host.user_id)
+        sessions.complete_session(world.rt.bus, host.ctx, complete)
         world.counts["sessions"] += 1
 
 
@@ -170,8 +174,8 @@ def join_group_session(
     session_id, host = group
     learners = [x for x in active if x is not host and x.target == host.native]
     for learner in world.rng.sample(learners, min(len(learners), 5)):
-        sessions.on_group_session(world.rt.bus, learner.ctx, "Join", session_id,
-                                  learner.user_id)  # fmt: skip
+        join = sessions.JoinGroupSession(session_id=session_id, user_id=learner.user_id)
+        sessions.join_group_session(world.rt.bus, learner.ctx, join)
         world.clock.tick()
 
 
@@ -179,14 +183,8 @@ def hold_group_session(world: World, group: tuple[str, Learner] | None, minutes:
     if group is None:
         return
     session_id, host = group
-    sessions.on_group_session(world.rt.bus, host.ctx, "Start", session_id, host.user_id)
+    step = {"session_id": session_id, "user_id": host.user_id}
+    sessions.start_group_session(world.rt.bus, host.ctx, sessions.StartGroupSession(**step))
     world.clock.later(minutes)
-    sessions.on_group_session(world.rt.bus, host.ctx, "End", session_id, host.user_id)
+    sessions.end_group_session(world.rt.bus, host.ctx, sessions.EndGroupSession(**step))
     world.counts["group_sessions"] += 1
-
-
-def _answer(accepted: bool, request_id: str, receiver: str, pair: MatchPair, cause: Cause) -> None:
-    if accepted:
-        pair.accept(cause, request_id=request_id, by_user_id=receiver)
-    else:
-        pair.reject(cause, request_id=request_id, by_user_id=receiver)
