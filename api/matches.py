@@ -50,14 +50,28 @@ B = TypeVar("B", bound=cmd.BetweenUsers)
 # -- requests ---------------------------------------------------------------------------
 @router.post("/request")
 def post_request(
-    sent: body.MatchRequest, caller: CallerDep, ctx: UserContext, writes: WritesDep
+    sent: body.MatchRequest,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
+    origin: OriginDep,
 ) -> dict[str, Any]:
-    command = cmd.SendRequest(user_id=caller.user_id, other_id=str(sent.target_user_id),
-                              message=sent.message)  # fmt: skip
+    """The new request as the "sent" list shows it (the SPA adds this answer to that list
+    at once, so without the receiver's name the card read "파트너" until the next fetch)."""
+    receiver = str(sent.target_user_id)
+    command = cmd.SendRequest(user_id=caller.user_id, other_id=receiver, message=sent.message)
     outcome = writes.issue(cmd.send_request, ctx, command)
     writes.services.wait_applied(rm.matching, outcome, UUID(outcome.result["pair_id"]))
     result = outcome.result
-    return ok({"requestId": result["request_id"], "success": True, "matched": result["matched"]})
+    row = rm.request_row(read_models, result["request_id"])
+    shown = {}
+    if row is not None:  # absent only when the read model is late (X-Read-Your-Writes: late)
+        account = get_accounts(read_models, [receiver]).get(receiver, {})
+        profile = get_profiles(read_models, [receiver]).get(receiver, {})
+        shown = request_item(origin, row, receiver, account, profile, "receiver")
+    return ok({**shown, "requestId": result["request_id"], "success": True,
+               "matched": result["matched"]})  # fmt: skip
 
 
 def _answer(

@@ -421,7 +421,7 @@ class CandidateFilter:
 
     def columns(self, table: sa.Table | Any) -> list[Any]:
         """Conditions on the columns ``candidates`` and ``candidate_targets`` share."""
-        found = [table.c.active.is_(True)]
+        found = [table.c.active.is_(True), table.c.native_language_id.is_not(None)]
         if self.native_language_id is not None:
             found.append(table.c.native_language_id == self.native_language_id)
         if self.birth_year_range is not None:
@@ -455,7 +455,9 @@ def search_candidates(
 
     A language or level filter reads ``candidate_targets`` alone (its rows carry the other
     filter columns), anything else reads ``candidates``; each id query walks one index in
-    ``updated_at`` order and stops at ``limit``.
+    ``updated_at`` order and stops at ``limit``. Only someone with a language to exchange is
+    a candidate: an account that has only signed in (no native or target language yet) has
+    nothing to show on a partner card or to rank by, so it is left out.
     """
     candidates = read_models.table(matching, "candidates")
     targets = read_models.table(matching, "candidate_targets")
@@ -463,6 +465,8 @@ def search_candidates(
     learning = wanted.learning(targets)
     source = targets if learning else candidates
     scope = [*wanted.columns(source), *learning, source.c.user_id.not_in(excluded)]
+    if source is candidates:  # a candidate_targets row is what says they learn something
+        scope.append(sa.exists().where(targets.c.user_id == candidates.c.user_id))
     # A level filter without a language can meet one user in two of their target rows.
     distinct = bool(wanted.level_ids) and wanted.target_language_id is None
     matching_ids = sa.select(source.c.user_id).where(*scope)

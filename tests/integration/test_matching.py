@@ -46,6 +46,10 @@ def test_request_accept_and_match_journey(client: TestClient) -> None:
     assert received["data"][0]["message"] == "안녕하세요!"
     outgoing = client.get("/api/v1/matching/requests/sent", headers=mina["headers"]).json()["data"]
     assert outgoing[0]["receiverId"] == jun["id"]
+    # The SPA adds the answer to its "sent" list as it is: it must be that list's item.
+    answered = sent.json()["data"]
+    assert {k: v for k, v in answered.items() if k not in ("success", "matched")} == outgoing[0]
+    assert answered["receiverName"] == "Jun" and answered["partner"]["name"] == "Jun"
     accepted = client.post(
         f"/api/v1/matching/accept/{request_id}",
         json={"responseMessage": ""},
@@ -242,6 +246,10 @@ def test_search_filters_orders_and_excludes(client: TestClient) -> None:
         client.post(f"/api/v1/matching/block/{me['id']}", headers=blocked["headers"]).status_code
         == 200
     )
+
+    # Someone who has only signed in has no language to exchange: never a candidate.
+    only_signed_in = {"email": "carol@example.com", "name": "Carol"}
+    assert client.post("/api/v1/auth/dev-login", json=only_signed_in).status_code == 200
 
     # Exactly what the SPA's recommendation tab sends: unset filters as empty strings.
     spa = "page=0&size=20&nativeLanguage=&targetLanguage=&languageLevel=&minAge=&maxAge="
