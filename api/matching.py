@@ -23,6 +23,7 @@ from domain.ranking import best_matches, search_order
 from eventflow.readmodels import ReadModels
 from infra.presence import Presence
 from projections import matching as rm
+from projections import partner_search
 from projections.identity import get_accounts
 from projections.profiles import get_profile, get_profiles
 
@@ -41,11 +42,11 @@ def _me(read_models: ReadModels, user_id: str) -> LearnerProfile:
 
 
 def _candidates(
-    read_models: ReadModels, me: LearnerProfile, wanted: rm.CandidateFilter, limit: int
+    read_models: ReadModels, me: LearnerProfile, wanted: partner_search.CandidateFilter, limit: int
 ) -> tuple[list[str], int]:
     """Ids from the candidate index (exchange partners first) and how many match."""
     exchange = (me.native_language_id, [t.language_id for t in me.targets])
-    return rm.search_candidates(read_models, me.user_id, wanted, exchange_with=exchange,
+    return partner_search.search_candidates(read_models, me.user_id, wanted, exchange_with=exchange,
                                 limit=limit)  # fmt: skip
 
 
@@ -55,7 +56,7 @@ def search(
     origin: str,
     user_id: str,
     lang: ref.Lang,
-    wanted: rm.CandidateFilter,
+    wanted: partner_search.CandidateFilter,
     *,
     page: int,
     size: int,
@@ -108,7 +109,7 @@ def get_partners(
     timeZone: str | None = None,  # noqa: N803
 ) -> dict[str, Any]:
     page, size = page_bounds(page, size)
-    wanted = rm.CandidateFilter(
+    wanted = partner_search.CandidateFilter(
         native_language_id=body.language_id(nativeLanguage),
         target_language_id=body.language_id(targetLanguage),
         level_ids=body.level_ids(languageLevel),
@@ -162,7 +163,7 @@ def post_best_matches(
     across time zones and CEFR level fit, each explained; drawn from the same candidate
     index as the search."""
     me = _me(read_models, caller.user_id)
-    found, _ = _candidates(read_models, me, rm.CandidateFilter(), SEARCH_POOL)
+    found, _ = _candidates(read_models, me, partner_search.CandidateFilter(), SEARCH_POOL)
     accounts = get_accounts(read_models, found)
     ids = [i for i in found if i in accounts]
     rows = {i: {"user_id": i} for i in ids} | get_profiles(read_models, ids)

@@ -2,7 +2,7 @@
 (best matches), as pure functions of learner profiles, so the order can be unit-tested by
 hand and the routers only fetch candidates and render them.
 
-Both rankings draw from the candidate index (``projections.matching.search_candidates``),
+Both rankings draw from the candidate index (``projections.partner_search.search_candidates``),
 which already filtered and ordered the candidates (exchange partners first, then the most
 recently active); what is decided here is how scores reorder them.
 """

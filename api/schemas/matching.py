@@ -15,7 +15,7 @@ from api.deps import Int64
 from api.errors import ApiError
 from api.schemas.base import Body
 from domain import reference as ref
-from projections.matching import CandidateFilter
+from projections.partner_search import CandidateFilter
 
 
 class MatchRequest(Body):
