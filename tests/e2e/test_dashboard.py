@@ -1,6 +1,7 @@
-"""The admin dashboard in a real headless browser (Debian's Chromium through Playwright):
-an admin signs in with a token, every chart draws, and the page is kept as a screenshot;
-a signed-out visitor is sent to the sign-in page and a non-admin is refused."""
+"""The admin dashboard in a real headless browser (Debian's Chromium through Playwright), on
+a platform seeded as the README's quick start does (``demo seed``): an admin signs in with a
+token, every chart draws the seeded history, and the page is kept as a screenshot; a
+signed-out visitor is sent to the sign-in page and a non-admin is refused."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.e2e.conftest import CLI, ROOT, Processes, wait_healthy
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHARTS = 10
+SEEDED = 12
 SCREENSHOT = os.environ.get("LM_DASHBOARD_SCREENSHOT", "")
 """Where to keep the screenshot (docs/dashboard.png is made this way); else the test's tmp."""
 
@@ -39,6 +41,10 @@ def test_an_admin_sees_every_chart_and_others_do_not(processes: Processes, tmp_p
     env = {"LANGUAGEMATE_DATA_DIR": str(tmp_path / "var"), "LANGUAGEMATE_DEV_LOGIN": "1",
            "LANGUAGEMATE_JWT_KEYS": TEST_JWT_KEYS,
            "LANGUAGEMATE_IDENTITY_PEPPER": "pepper"}  # fmt: skip
+    seeded = subprocess.run([*CLI, "demo", "seed", "--users", str(SEEDED), "--days", "5"],
+                            cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                            timeout=300, check=False)  # fmt: skip
+    assert seeded.returncode == 0, seeded.stderr
     port = free_port()
     server = processes.start(["serve", "--port", str(port)], env, "serve")
     base = f"http://127.0.0.1:{port}"
@@ -76,7 +82,7 @@ def test_an_admin_sees_every_chart_and_others_do_not(processes: Processes, tmp_p
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
     assert charts == CHARTS
-    assert tiles[0] == "5"  # signups: mina, jun, ara, boss, plain
+    assert tiles[0] == str(SEEDED + 5)  # signups: the seeded learners, mina, jun, ara, boss, plain
     image = Image.open(shot).convert("RGB")
     assert image.width == 1440 and image.height > 1000
     colours = image.resize((360, image.height // 4)).getcolors(maxcolors=1 << 16) or []
