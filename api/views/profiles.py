@@ -39,16 +39,19 @@ P = TypeVar("P", bound=ProfileCommand)
 
 
 def onboarding_status(row: dict[str, Any] | None) -> dict[str, Any]:
+    """Until onboarding is completed the status says step 1: the SPA maps ``nextStep``
+    (else ``currentStep + 1``) only to ``/onboarding-info/{n}``, the pages of the first
+    step, so any other number would send the learner to an unrelated page (contract 9.2).
+    What is done and what is missing stay in ``steps`` and ``missing``."""
     row = row or {}
     done = [all(row.get(ITEM_COLUMNS[item]) for item in items) for _, items in STEPS]
-    leading = next((i for i, ok_ in enumerate(done) if not ok_), len(done))
     completed = bool(row.get("onboarding_completed"))
     total = len(STEPS)
     return {
         "isCompleted": completed,
         "completed": completed,
-        "currentStep": total if completed else leading,
-        "nextStep": total if completed else min(leading + 1, total),
+        "currentStep": total if completed else 0,
+        "nextStep": total if completed else 1,
         "totalSteps": total,
         "steps": [
             {"step": i + 1, "name": name, "done": d}
