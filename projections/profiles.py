@@ -19,6 +19,7 @@ from domain.profiles import (
     EnglishNameSet,
     GenderSet,
     InterestsChosen,
+    LanguageLevelAssessed,
     NativeLanguageSet,
     OnboardingCompleted,
     PartnerLevelPreferred,
@@ -58,6 +59,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("native_language_id", sa.Integer, index=True),
         sa.Column("target_languages", JSON),
         sa.Column("partner_levels", JSON),
+        sa.Column("assessed_levels", JSON),
         sa.Column("motivations", JSON),
         sa.Column("topics", JSON),
         sa.Column("learning_styles", JSON),
@@ -131,13 +133,25 @@ def _targets(e: TargetLanguagesSet, tx: ProjectionTx) -> None:
     _set(tx, e, target_languages=[t.model_dump() for t in e.languages])
 
 
-@profiles.on(PartnerLevelPreferred)
-def _partner_level(e: PartnerLevelPreferred, tx: ProjectionTx) -> None:
+def _set_per_language(tx: ProjectionTx, event: Any, column: str, value: Any) -> None:
+    """Set one language's entry of a JSON column keyed by language id, keeping the others."""
     table = tx.table("profiles")
     current = tx.execute(
-        sa.select(table.c.partner_levels).where(table.c.user_id == e.user_id)
+        sa.select(table.c[column]).where(table.c.user_id == event.user_id)
     ).scalar_one_or_none()
-    _set(tx, e, partner_levels={**(current or {}), str(e.language_id): e.partner_level_id})
+    _set(tx, event, **{column: {**(current or {}), str(event.language_id): value}})
+
+
+@profiles.on(PartnerLevelPreferred)
+def _partner_level(e: PartnerLevelPreferred, tx: ProjectionTx) -> None:
+    _set_per_language(tx, e, "partner_levels", e.partner_level_id)
+
+
+@profiles.on(LanguageLevelAssessed)
+def _assessed_level(e: LanguageLevelAssessed, tx: ProjectionTx) -> None:
+    """The latest level test result per language (CEFR); the self-reported level stays in
+    ``target_languages``."""
+    _set_per_language(tx, e, "assessed_levels", e.level)
 
 
 @profiles.on(InterestsChosen)

@@ -39,16 +39,19 @@ P = TypeVar("P", bound=ProfileCommand)
 
 
 def onboarding_status(row: dict[str, Any] | None) -> dict[str, Any]:
+    """Until onboarding is completed the status says step 1: the SPA maps ``nextStep``
+    (else ``currentStep + 1``) only to ``/onboarding-info/{n}``, the pages of the first
+    step, so any other number would send the learner to an unrelated page (contract 9.2).
+    What is done and what is missing stay in ``steps`` and ``missing``."""
     row = row or {}
     done = [all(row.get(ITEM_COLUMNS[item]) for item in items) for _, items in STEPS]
-    leading = next((i for i, ok_ in enumerate(done) if not ok_), len(done))
     completed = bool(row.get("onboarding_completed"))
     total = len(STEPS)
     return {
         "isCompleted": completed,
         "completed": completed,
-        "currentStep": total if completed else leading,
-        "nextStep": total if completed else min(leading + 1, total),
+        "currentStep": total if completed else 0,
+        "nextStep": total if completed else 1,
         "totalSteps": total,
         "steps": [
             {"step": i + 1, "name": name, "done": d}
@@ -73,18 +76,34 @@ def _level_name(level_id: int, lang: ref.Lang) -> str | None:
     return ref.label(level, lang) if level else None
 
 
+def _assessed_level_id(cefr: str) -> int:
+    """The language level (100-106) a level test's CEFR result stands for."""
+    return next(level.id for level in ref.language_levels() if level.cefr == cefr)
+
+
 def target_languages(row: dict[str, Any], lang: ref.Lang) -> list[dict[str, Any]]:
+    """Each target language with the learner's current level: the level test's result once
+    one assessed that language (the README's promise; the SPA shows ``currentLevel`` and
+    ``languageLevel`` as the learner's level), else the onboarding answer, which is always
+    kept as ``selfReportedLevel*``."""
+    assessed = row.get("assessed_levels") or {}
     result = []
     for entry in row.get("target_languages") or []:
         language = _language(entry["language_id"], lang) or {}
-        current, target = entry["current_level_id"], entry["target_level_id"]
-        cefr = ref.cefr_for_level(current)
+        reported, target = entry["current_level_id"], entry["target_level_id"]
+        reported_level = ref.cefr_for_level(reported) or _level_name(reported, lang)
+        tested = assessed.get(str(entry["language_id"]))
+        current = _assessed_level_id(tested) if tested else reported
         result.append(
             {
                 **language,
                 "currentLevelId": current,
-                "currentLevel": cefr or _level_name(current, lang),
+                "currentLevel": tested or reported_level,
                 "currentLevelName": _level_name(current, lang),
+                "assessedLevel": tested,
+                "selfReportedLevelId": reported,
+                "selfReportedLevel": reported_level,
+                "selfReportedLevelName": _level_name(reported, lang),
                 "targetLevelId": target,
                 "targetLevel": ref.cefr_for_level(target) or _level_name(target, lang),
                 "targetLevelName": _level_name(target, lang),

@@ -71,6 +71,20 @@ def _upload(client: TestClient, user: dict[str, Any], test_id: int, data: bytes)
                        files={"audio": ("recording.wav", data, "audio/wav")})  # fmt: skip
 
 
+def _profile_levels(client: TestClient, user: dict[str, Any]) -> tuple[str, str]:
+    """The level the SPA shows (``languageLevel`` and the tested language's current level,
+    in the profile and the info, which must agree) and the self-reported one."""
+    shown = set()
+    for path in ("/api/v1/users/profile", "/api/v1/users/info"):
+        data = client.get(path, headers=user["headers"]).json()["data"]
+        english = data["targetLanguages"][0]
+        shown.add((data["languageLevel"], english["currentLevel"], english["selfReportedLevel"]))
+    assert len(shown) == 1, shown
+    ((level, current, reported),) = shown
+    assert current == level
+    return level, reported
+
+
 @pytest.mark.workers
 @pytest.mark.settings(level_test_wait_seconds=90)
 def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
@@ -78,6 +92,10 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
 ) -> None:
     rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     user = signed_in_learner(client, "Sora", native=1, target=2)
+    beginner = {"languages": [{"languageId": 2, "currentLevelId": 100, "targetLevelId": 104}]}
+    client.post("/api/v1/onboarding/language/language-level", json=beginner,
+                headers=user["headers"])  # fmt: skip
+    assert _profile_levels(client, user) == ("A1", "A1")
     test_id = _start(client, user)
     uploaded = _upload(client, user, test_id, recording)
     assert uploaded.status_code == 200, uploaded.text
@@ -107,9 +125,10 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
     assert event.model_versions["llm"] == llm.PACKAGED["smollm2"].name
     assert 1 <= event.features["llm_level"] <= 6 and event.scorer_version.startswith("text-ridge")
     deadline = time.monotonic() + 20
-    while LanguageLevelAssessed.topic not in [r.topic for r in rt.store.read_all()]:
+    while _profile_levels(client, user) != (data["level"], "A1"):  # the answer is kept
         assert time.monotonic() < deadline, "the profile never got the assessed level"
         time.sleep(0.1)
+    assert LanguageLevelAssessed.topic in [r.topic for r in rt.store.read_all()]
 
     # A redelivered transcription job appends nothing new to the test (policies may still
     # be reacting to the result, e.g. with achievements).

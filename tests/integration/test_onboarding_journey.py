@@ -9,8 +9,13 @@ from typing import Any
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from app.rebuild import rebuild
 from app.runtime import Runtime
-from tests.support import ONBOARDING_WRITES
+from commands.base import CommandContext
+from commands.profiles import RecordAssessedLevel, record_assessed_level
+from domain.profiles import profile_id
+from projections.profiles import profiles
+from tests.support import ONBOARDING_WRITES, signed_in_learner
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -44,11 +49,18 @@ def test_login_onboarding_and_profile_journey(client: TestClient) -> None:
     assert early.json()["code"] == "ONBOARDING_INCOMPLETE"
     assert "englishName" in early.json()["error"]["details"]["missing"]
 
+    resume = []  # (currentStep, nextStep, steps done) after each save
     for path, body in ONBOARDING_WRITES:
         response = client.post(path, json=body, headers=_auth(token))
         assert response.status_code == 200, (path, response.text)
-    status = _status(client, token)
-    assert status["missing"] == [] and status["currentStep"] == 5 and not status["isCompleted"]
+        status = _status(client, token)
+        resume.append((status["currentStep"], status["nextStep"],
+                       sum(step["done"] for step in status["steps"])))  # fmt: skip
+    # The SPA maps the step only to /onboarding-info/{n}: until completion it must be 1,
+    # however far the learner got (contract 9.2), while `steps` keeps the progress.
+    assert {(current, following) for current, following, _ in resume} == {(0, 1)}
+    assert [done for _, _, done in resume][1] == 1 and resume[-1][2] == 5
+    assert status["missing"] == [] and not status["isCompleted"]
 
     done = client.post(
         "/api/v1/users/complete-onboarding",
@@ -94,6 +106,47 @@ def test_another_user_sees_the_public_profile_but_cannot_change_it(client: TestC
     )
     mine = client.get("/api/v1/users/profile", headers=_auth(owner["accessToken"])).json()["data"]
     assert mine["selfBio"] != "hacked"
+
+
+def _levels(client: TestClient, user: dict[str, Any]) -> tuple[Any, ...]:
+    """What the SPA shows as the learner's level: ``languageLevel`` (home card) and each
+    target language's current and self-reported level, in the profile and in the info."""
+    seen: list[tuple[Any, ...]] = []
+    for path in ("/api/v1/users/profile", "/api/v1/users/info"):
+        data = client.get(path, headers=user["headers"]).json()["data"]
+        targets = [(t["languageId"], t["currentLevel"], t["currentLevelId"], t["assessedLevel"],
+                    t["selfReportedLevel"]) for t in data["targetLanguages"]]  # fmt: skip
+        seen.append((data["languageLevel"], *targets))
+    assert seen[0] == seen[1]
+    return seen[0]
+
+
+def test_a_level_test_result_becomes_the_level_the_profile_shows(client: TestClient) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Hana", native=1, target=2)
+    levels = {"languages": [{"languageId": language, "currentLevelId": 100, "targetLevelId": 104}
+                            for language in (2, 3)]}  # fmt: skip
+    saved = client.post("/api/v1/onboarding/language/language-level", json=levels,
+                        headers=user["headers"])  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    assert _levels(client, user) == ("A1", (2, "A1", 100, None, "A1"), (3, "A1", 100, None, "A1"))
+
+    def assessed(level: str, test_id: int) -> None:
+        command = RecordAssessedLevel(user_id=user["id"], language_id=2, level=level,
+                                      test_id=test_id)  # fmt: skip
+        outcome = record_assessed_level(rt.bus, CommandContext(actor_id=user["id"]), command)
+        assert rt.wait_applied(profiles, outcome, profile_id(user["id"]))
+
+    assessed("B1", 1)  # only the tested language changes; the onboarding answer stays
+    after = ("B1", (2, "B1", 102, "B1", "A1"), (3, "A1", 100, None, "A1"))
+    assert _levels(client, user) == after
+    assessed("B2", 2)  # a later test replaces an earlier one
+    assert _levels(client, user)[:2] == ("B2", (2, "B2", 103, "B2", "A1"))
+    assessed("B1", 3)
+    assert _levels(client, user) == after
+
+    rebuild(rt, profiles.name, keep_old=True)  # the read model comes back from history
+    assert _levels(client, user) == after
 
 
 MALFORMED: list[tuple[str, Any]] = [
