@@ -22,6 +22,9 @@ FEEDBACK_SCHEMA = {
     "properties": {"advice": {"type": "string", "minLength": 10, "maxLength": FEEDBACK_CHARS}},
     "required": ["advice"],
 }
+MIN_WORDS_FOR_STRENGTH = 20
+"""Below this many words no area is called a strength: a score resting on a sentence or two
+(relevance to the question, speech rate over a few seconds) says too little to praise."""
 CORRECTION_SCHEMA = {
     "type": "object",
     "properties": {
@@ -62,9 +65,13 @@ def measured_facts(
     best = max(scores, key=lambda k: scores[k])
     worst = min(scores, key=lambda k: scores[k])
     rate = f"You spoke at about {speech_rate:.0f} words a minute with" if speech_rate else "With"
+    strongest = (
+        f"Your strongest area is {best} ({scores[best]}/100: {evidence[best]}); the area"
+        if words >= MIN_WORDS_FOR_STRENGTH
+        else "That is too little to name a strongest area; the area"
+    )
     return (
-        f"Estimated level {level} from {words} words. Your strongest area is {best} "
-        f"({scores[best]}/100: {evidence[best]}); the area to work on next is {worst} "
+        f"Estimated level {level} from {words} words. {strongest} to work on next is {worst} "
         f"({scores[worst]}/100: {evidence[worst]}). {rate} sentences of "
         f"{sentence_length:.0f} words on average."
     )
