@@ -174,7 +174,8 @@ def _outcome(row: dict[str, Any]) -> dict[str, Any]:
     if row["status"] == "completed":
         return ok(result_view(row))
     if row["status"] == "failed":
-        raise ApiError(422, row["failure"] or "the test could not be assessed", "LEVEL_TEST_FAILED")
+        raise ApiError(422, row["failure"] or "the test could not be assessed",
+                       row["failure_code"] or "LEVEL_TEST_FAILED")  # fmt: skip
     raise ApiError(404, "the result is not ready yet", "LEVEL_TEST_RESULT_NOT_READY")
 
 

@@ -83,9 +83,12 @@ def record_assessment(
     return bus.run("leveltest.RecordAssessment", ctx, decide)
 
 
-def fail_test(bus: CommandBus, ctx: CommandContext, test_id: int, reason: str) -> Outcome:
+def fail_test(
+    bus: CommandBus, ctx: CommandContext, test_id: int, reason: str,
+    code: str = "LEVEL_TEST_FAILED",
+) -> Outcome:  # fmt: skip
     def decide(uow: UnitOfWork) -> dict[str, Any]:
-        _test(uow, test_id).fail(uow.cause, reason)
+        _test(uow, test_id).fail(uow.cause, reason, code)
         return {"test_id": test_id}
 
     return bus.run("leveltest.FailTest", ctx, decide)

@@ -145,6 +145,9 @@ class LevelTestFailed(DomainEvent):
 
     test_id: int = Field(ge=1, lt=TEST_ID_LIMIT)
     reason: str = Field(max_length=300)
+    code: str = Field(default="LEVEL_TEST_FAILED", pattern="^[A-Z_]{1,40}$")
+    """What the API answers with, so the SPA can tell a recording without speech
+    (``LEVEL_TEST_NO_SPEECH``) from a test that could not be processed."""
 
 
 class LevelTestCancelled(DomainEvent):
@@ -234,9 +237,10 @@ class LevelTest(Aggregate):
                      language=self.language, **result)  # fmt: skip
         return True
 
-    def fail(self, cause: Cause, reason: str) -> None:
+    def fail(self, cause: Cause, reason: str, code: str = "LEVEL_TEST_FAILED") -> None:
         if self.status in ("in_progress", "analyzing"):
-            self._record(LevelTestFailed, cause, test_id=self.test_id, reason=reason[:300])
+            self._record(LevelTestFailed, cause, test_id=self.test_id, reason=reason[:300],
+                         code=code)  # fmt: skip
 
     def cancel(self, cause: Cause, user_id: str) -> None:
         self.require_owner(user_id)

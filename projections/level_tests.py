@@ -43,6 +43,7 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
         sa.Column("overall", sa.Integer),
         sa.Column("result", sa.JSON),
         sa.Column("failure", sa.String(300)),
+        sa.Column("failure_code", sa.String(40)),
     )
     sa.Index(name("ix_level_tests_user_started"), table.c.user_id, table.c.started_at)
 
@@ -53,7 +54,8 @@ def _started(e: LevelTestStarted, tx: ProjectionTx) -> None:
         "test_id": e.test_id, "user_id": e.user_id, "language": e.language, "mode": e.mode,
         "status": "in_progress", "questions": [q.model_dump() for q in e.questions],
         "answered": {}, "started_at": e.meta.occurred_at, "completed_at": None, "level": None,
-        "overall": None, "result": None, "failure": None})  # fmt: skip
+        "overall": None, "result": None, "failure": None,
+        "failure_code": None})  # fmt: skip
 
 
 def _answer(e: AnswerRecorded | AnswerTranscribed, tx: ProjectionTx, state: str) -> None:
@@ -91,7 +93,8 @@ def _assessed(e: LevelAssessed, tx: ProjectionTx) -> None:
 
 @level_tests.on(LevelTestFailed)
 def _failed(e: LevelTestFailed, tx: ProjectionTx) -> None:
-    tx.update("level_tests", {"test_id": e.test_id}, {"status": "failed", "failure": e.reason})
+    tx.update("level_tests", {"test_id": e.test_id},
+              {"status": "failed", "failure": e.reason, "failure_code": e.code})  # fmt: skip
 
 
 @level_tests.on(LevelTestCancelled)

@@ -25,11 +25,16 @@ from typing import Any
 
 from domain.levels import level_for, overall_for
 from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
-from workers.level_feedback import assessment_feedback, measured_facts
+from workers.level_feedback import MIN_WORDS_FOR_STRENGTH, assessment_feedback, measured_facts
 from workers.llm import LanguageModel, expected_level
 
 CALIBRATION = Path(__file__).with_name("cefr_calibration.json")
 STRONG, WEAK = 70, 50
+HEARD_PROBABILITY = 0.3
+"""Whisper's word probability from which a timed word counts as heard: real words, even a
+learner's mispronounced ones, mostly score 0.5-1.0; words made up from beeps score 0-0.05."""
+MIN_HEARD_WORDS = 3
+MIN_HEARD_SHARE = 0.5
 
 
 def _scale(value: float, zero: float, full: float) -> float:
@@ -69,6 +74,28 @@ class Answer:
     text: str
     words: list[list[Any]]
     """``[word, start, end, probability]`` rows from Whisper."""
+
+
+def heard_words(answer: Answer) -> tuple[int, int]:
+    """How many of an answer's words were heard, and out of how many recognised. A timed
+    word is heard when Whisper is fairly sure of it and it takes time (hallucinated words
+    often get none); text recorded without timings (a written answer) is all heard."""
+    if not answer.words:
+        count = len(answer.text.split())
+        return count, count
+    heard = [w for w in answer.words
+             if float(w[3]) >= HEARD_PROBABILITY and float(w[2]) > float(w[1])]  # fmt: skip
+    return len(heard), len(answer.words)
+
+
+def speech_heard(answers: list[Answer]) -> bool:
+    """Whether the test holds speech to rate: at least ``MIN_HEARD_WORDS`` heard words in
+    all, and at least ``MIN_HEARD_SHARE`` of the recognised words heard (Whisper turns beeps
+    or noise into a few improbable words, often the question itself; a learner's two short
+    sentences are six or more words heard with confidence)."""
+    counts = [heard_words(a) for a in answers]
+    heard, recognised = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    return heard >= MIN_HEARD_WORDS and heard >= MIN_HEARD_SHARE * recognised
 
 
 def subscores(
@@ -136,7 +163,8 @@ def assess(
         "level": level_for(overall),
         "overall": overall,
         "scores": rounded,
-        "strengths": [f"{k}: {evidence[k]}" for k, v in rounded.items() if v >= STRONG],
+        "strengths": [f"{k}: {evidence[k]}" for k, v in rounded.items()
+                      if v >= STRONG and words >= MIN_WORDS_FOR_STRENGTH],
         "improvements": [f"{k}: work on this ({evidence[k]})"
                          for k, v in rounded.items() if v <= WEAK],
         "feedback": feedback,

@@ -26,6 +26,10 @@ from workers.services import WorkerServices
 
 log = logging.getLogger(__name__)
 ACTOR = CommandContext(actor_id="worker.leveltest")
+NO_SPEECH = (
+    "No speech was heard in the recording. Check that your microphone is on and not muted, "
+    "then take the test again."
+)
 
 
 def _give_up(runtime: WorkerServices, test_id: int, *_: Any, error: Exception) -> None:
@@ -79,6 +83,11 @@ def assess(runtime: WorkerServices, test_id: int) -> None:
         prompts.append(prompt)
         answers.append(cefr_scorer.Answer(prompt, answer.transcript or "",
                                           json.loads(answer.words or "[]")))  # fmt: skip
+    if not cefr_scorer.speech_heard(answers):
+        # A level from hallucinated words would be a made-up result; the learner needs to
+        # know the microphone gave nothing.
+        fail_test(runtime.bus, ACTOR, test_id, NO_SPEECH, code="LEVEL_TEST_NO_SPEECH")
+        return
     try:
         model = llm.shared_model(runtime.settings.llm_model, runtime.settings.model_cache)
     except ModelUnavailable as unavailable:

@@ -5,6 +5,8 @@ and every way a recording can be refused without changing anything."""
 from __future__ import annotations
 
 import io
+import json
+import math
 import shutil
 import subprocess
 import time
@@ -46,14 +48,31 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return path.read_bytes()
 
 
-def _silence(seconds: float) -> bytes:
+def _wav(frames: bytes) -> bytes:
     out = io.BytesIO()
     with wave.open(out, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(16_000)
-        wav.writeframes(b"\x00\x00" * int(16_000 * seconds))
+        wav.writeframes(frames)
     return out.getvalue()
+
+
+def _silence(seconds: float) -> bytes:
+    return _wav(b"\x00\x00" * int(16_000 * seconds))
+
+
+def _beeps(seconds: float) -> bytes:
+    """A 400 Hz square-wave beep of 100 ms every 500 ms, like Chromium's fake microphone
+    (whose 20 ms beeps reach the server smeared by Opus): Whisper's voice detection lets
+    these through, and Whisper writes the question back as seven improbable words."""
+    samples = (
+        (1 if math.sin(2 * math.pi * 400 * i / 16_000) >= 0 else -1) * 29_000
+        if i % 8_000 < 1_600
+        else 0
+        for i in range(int(16_000 * seconds))
+    )
+    return _wav(b"".join(s.to_bytes(2, "little", signed=True) for s in samples))
 
 
 def _start(client: TestClient, user: dict[str, Any]) -> int:
@@ -157,6 +176,53 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
                       headers=other["headers"]).status_code == 404  # fmt: skip
     assert client.get(f"/api/v1/level-test/{test_id}/answer/1/detailed",
                       headers=other["headers"]).status_code == 404  # fmt: skip
+
+
+@pytest.mark.workers
+@pytest.mark.settings(level_test_wait_seconds=90)
+@pytest.mark.parametrize("noise", ["beeps", "silence"])
+def test_a_recording_without_speech_ends_the_test_as_no_speech_without_a_level(
+    client: TestClient, noise: str
+) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    user = signed_in_learner(client, "Mute")
+    test_id = _start(client, user)
+    data = _beeps(20) if noise == "beeps" else _silence(20)
+    assert _upload(client, user, test_id, data).status_code == 200
+
+    analyzed = client.post(f"/api/v1/level-test/voice/{test_id}/analyze", headers=user["headers"])
+    assert analyzed.status_code == 422, analyzed.text
+    error = analyzed.json()["error"]
+    assert error["code"] == "LEVEL_TEST_NO_SPEECH" and "No speech" in error["message"]
+    result = client.get(f"/api/v1/level-test/voice/{test_id}/result", headers=user["headers"])
+    assert result.status_code == 422 and result.json()["error"] == error
+    state = client.get(f"/api/v1/level-test/{test_id}", headers=user["headers"]).json()["data"]
+    assert state["status"] == "failed" and state["level"] is None
+
+    events = [r.decode() for r in rt.store.read_all()]
+    transcribed = [e for e in events if isinstance(e, AnswerTranscribed)]
+    if noise == "beeps":  # Whisper did make words of it: the check, not silence, refused them
+        assert len(json.loads(transcribed[0].words)) >= 3
+    failed = [e for e in events if isinstance(e, LevelTestFailed)]
+    assert [e.code for e in failed] == ["LEVEL_TEST_NO_SPEECH"]
+    assert not [e for e in events if isinstance(e, LevelAssessed | LanguageLevelAssessed)]
+
+
+@pytest.mark.workers
+@pytest.mark.settings(level_test_wait_seconds=90)
+def test_two_short_sentences_of_a_beginner_are_rated(client: TestClient, tmp_path: Path) -> None:
+    """The no-speech check must not refuse a real beginner who says little."""
+    path = tmp_path / "beginner.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "120", "-w", str(path),
+                    "Last year I went to Jeju. It was fun."], check=True)  # fmt: skip
+    user = signed_in_learner(client, "Beginner")
+    test_id = _start(client, user)
+    assert _upload(client, user, test_id, path.read_bytes()).status_code == 200
+    analyzed = client.post(f"/api/v1/level-test/voice/{test_id}/analyze", headers=user["headers"])
+    assert analyzed.status_code == 200, analyzed.text
+    data = analyzed.json()["data"]
+    assert data["level"] in ("A1", "A2") and data["strengths"] == []  # too little to praise
+    assert "too little to name a strongest area" in data["feedback"]
 
 
 def test_unusable_recordings_are_refused_and_change_nothing(client: TestClient) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -138,6 +139,37 @@ def test_the_scorer_orders_beginner_and_advanced_answers() -> None:
     assert levels.index(advanced["level"]) - levels.index(beginner["level"]) >= 2
     assert level_for(advanced["overall"]) == advanced["level"]
     assert beginner["confidence"] < advanced["confidence"]  # less speech, less evidence
+    # A dozen words are too few for any area to be called a strength, whatever it scored.
+    assert beginner["strengths"] == [] and advanced["strengths"]
+    assert "too little to name a strongest area" in beginner["feedback"]
+    assert "Your strongest area is" in advanced["feedback"]
+
+
+# Whisper on beeps like Chromium's fake microphone: the question written back with the
+# probabilities it gave (measured), most words squeezed into no time as in that run.
+BEEPS = [["What", 2.1, 2.64, 0.0], ["happened", 5.8, 6.9, 0.01], ["and", 6.9, 6.9, 0.0],
+         ["how", 6.9, 6.9, 0.05], ["did", 6.9, 6.9, 0.27], ["you", 6.9, 6.9, 0.3],
+         ["feel?", 6.9, 6.9, 0.03]]  # fmt: skip
+# "Last year I went to Jeju. It was fun.": Whisper gave 0.6-1.0 on espeak-ng's rendering;
+# two words lowered here to stand for a learner's unclear pronunciation.
+BEGINNER = [["Last", 0.0, 0.3, 0.59], ["year", 0.3, 0.6, 1.0], ["I", 0.9, 1.0, 0.84],
+            ["went", 1.0, 1.3, 1.0], ["to", 1.3, 1.4, 0.96], ["Jeju.", 1.4, 1.9, 0.41],
+            ["It", 2.4, 2.5, 0.99], ["was", 2.5, 2.7, 0.97], ["fun.", 2.7, 3.0, 0.12]]  # fmt: skip
+
+
+def test_a_test_holds_speech_only_if_enough_words_were_heard_with_confidence() -> None:
+    def heard(*answers: tuple[str, list[list[Any]]]) -> bool:
+        return cefr_scorer.speech_heard([cefr_scorer.Answer("q", t, w) for t, w in answers])
+
+    assert not heard(("What happened and how did you feel?", BEEPS))
+    assert not heard(("", []))  # silence: voice detection left nothing
+    assert heard(("Last year I went to Jeju. It was fun.", BEGINNER))
+    assert not heard(("It was fun.", BEGINNER[6:]))  # one word heard of three
+    assert heard(("Last year I went", BEGINNER[:4]), ("", []))  # over the whole test
+    # Half the words improbable, as with noise over real speech: still speech.
+    assert heard(("Last year I went to Jeju. It was fun.", BEGINNER + BEEPS[:2]))
+    assert not heard(("Last year I went.", BEGINNER[:4] + BEEPS))  # mostly made up
+    assert heard(("I have a brother.", []))  # a written answer has no timings
 
 
 def test_features_by_hand() -> None:
@@ -196,6 +228,35 @@ def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
     assert kept_advice({"advice": "Practise more and"}, facts) is None
 
 
+def test_only_sentences_that_advise_the_learner_are_kept() -> None:
+    facts = "Estimated level A2 from 40 words. The area to work on next is grammar (30/100)."
+    invented = (
+        "In my free time, I love traveling, reading, and cooking, and I'm excited to "
+        "share my love of language with others."
+    )  # SmolLM2, seen in a real result
+    advice = "Next time, try linking your ideas with words like because and although."
+    assert kept_advice({"advice": invented}, facts) is None
+    assert kept_advice({"advice": f"{advice} {invented}"}, facts) == advice
+    assert kept_advice({"advice": f"{invented} {advice}"}, facts) == advice
+    good = [
+        "To sound more natural, link your sentences with because and so.",
+        "You could describe what you did in the evening too.",
+        "Record yourself once a day and listen for the pauses.",
+    ]
+    for sentence in good:
+        assert kept_advice({"advice": sentence}, facts) == sentence
+    not_advice = [
+        "Your answer is too low to be a good one, and it's not a good one at all.",  # SmolLM2
+        "This is a great example of how we can improve the quality of life for people.",
+        'Say "I usually cook on Sundays" to practise the present.',  # quotes the learner
+        "You mentioned your family, so add why they matter to you.",  # reports what was said
+        "Let me show you how to add detail.",
+        "I\u2019d add more linking words.",  # a curly apostrophe
+    ]
+    for sentence in not_advice:
+        assert kept_advice({"advice": sentence}, facts) is None, sentence
+
+
 def test_only_corrections_of_what_the_learner_said_are_kept() -> None:
     message = "Yesterday I go to the market. It were very nice."
     reply = {"corrections": [
@@ -211,6 +272,19 @@ def test_only_corrections_of_what_the_learner_said_are_kept() -> None:
         "explanation": "Past tense.",
     }]  # fmt: skip
     assert kept_corrections({"corrections": "nonsense"}, message) == []
+    invented = {"corrections": [
+        {"original": "It were very nice.", "correction": "It was very nice.",
+         "explanation": "Use 'was' with it. I love markets too, my favourite is in Busan!"},
+        {"original": "It were very nice.",
+         "correction": "It was very nice and I bought apples with my mother.",
+         "explanation": "Use was with it."},
+        {"original": "Yesterday I go to the market.",
+         "correction": "Yesterday I went to the market.",
+         "explanation": 'Say "I went": the past of go.'},
+    ]}  # fmt: skip
+    assert [c["correction"] for c in kept_corrections(invented, message)] == [
+        "Yesterday I went to the market."  # "I" inside quotes explains; outside it narrates
+    ]
 
 
 def test_practice_suggestions_name_what_was_measured() -> None:
