@@ -17,11 +17,14 @@ from api.services import Services
 from commands.base import C, CommandBus, CommandContext, Handler, Outcome
 from eventflow.projection import Projection
 from eventflow.readmodels import ReadModels
+from eventflow.store import EventStore
 from infra.blobs import BlobStore
 from infra.logs import CORRELATION_ID
 from infra.presence import Presence
+from infra.ratelimit import RateLimit
+from infra.room_registry import RoomRegistry
 from infra.settings import Settings
-from infra.tokens import InvalidToken, TokenClaims
+from infra.tokens import InvalidToken, TokenClaims, TokenService
 from infra.webpush import WebPush
 from projections.identity import is_admin
 from projections.notifications import UnreadCounters
@@ -88,6 +91,25 @@ def web_push(rt: RuntimeDep) -> WebPush:
     return rt.web_push
 
 
+def room_registry(rt: RuntimeDep) -> RoomRegistry:
+    """Who is admitted to and seated in each video room (the signalling socket's state)."""
+    return rt.rooms
+
+
+def room_limit(rt: RuntimeDep) -> RateLimit:
+    """The per-address limit on the room routes, which anyone may call without a token."""
+    return rt.room_limit
+
+
+def tokens(rt: RuntimeDep) -> TokenService:
+    return rt.tokens
+
+
+def event_store(rt: RuntimeDep) -> EventStore:
+    """The event log itself: for the admin routes that read an aggregate's history."""
+    return rt.store
+
+
 def file_origin(request: Request, settings: Annotated[Settings, Depends(settings)]) -> str:
     """This API's origin as browsers see it, for absolute file URLs (``<img>`` tags resolve
     relative ones against the SPA's origin)."""
@@ -115,6 +137,10 @@ SettingsDep = Annotated[Settings, Depends(settings)]
 BlobsDep = Annotated[BlobStore, Depends(blobs)]
 UnreadCountersDep = Annotated[UnreadCounters, Depends(unread_counters)]
 WebPushDep = Annotated[WebPush, Depends(web_push)]
+RoomRegistryDep = Annotated[RoomRegistry, Depends(room_registry)]
+RoomLimitDep = Annotated[RateLimit, Depends(room_limit)]
+TokensDep = Annotated[TokenService, Depends(tokens)]
+EventStoreDep = Annotated[EventStore, Depends(event_store)]
 
 Int64 = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 """A numeric id from the URL: a larger number cannot name a row, and SQLite raised
