@@ -166,7 +166,7 @@ def add_action_routes(
             read_models: ReadModelsDep,
         ) -> dict[str, Any]:
             command = kind(session_id=session_id, user_id=caller.user_id)
-            writes.issue(handler, ctx, command, visible_in=rm.sessions, key=UUID(session_id))
+            _wait(writes, handler(writes.bus, ctx, command), session_id)
             return ok(view(read_models, session_id, caller.user_id))
 
         return route
