@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, RuntimeDep, UserContext
+from api.deps import CallerDep, ReadModelsDep, UserContext, WritesDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
@@ -49,21 +49,21 @@ def by_category(category: str, caller: CallerDep, lang: UserLang) -> dict[str, A
 
 
 @router.get("/my")
-def mine(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
-    items = items_of(rt, caller.user_id, lang)
+def mine(caller: CallerDep, read_models: ReadModelsDep, lang: UserLang) -> dict[str, Any]:
+    items = items_of(read_models, caller.user_id, lang)
     body = ok(items)
     body["totalPoints"] = _xp_earned(items)
     return body
 
 
 @router.get("/my/completed")
-def completed(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
-    return ok([i for i in items_of(rt, caller.user_id, lang) if i["isCompleted"]])
+def completed(caller: CallerDep, read_models: ReadModelsDep, lang: UserLang) -> dict[str, Any]:
+    return ok([i for i in items_of(read_models, caller.user_id, lang) if i["isCompleted"]])
 
 
 @router.get("/my/in-progress")
-def in_progress(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
-    items = items_of(rt, caller.user_id, lang)
+def in_progress(caller: CallerDep, read_models: ReadModelsDep, lang: UserLang) -> dict[str, Any]:
+    items = items_of(read_models, caller.user_id, lang)
     return ok([i for i in items if i["currentProgress"] > 0 and not i["isCompleted"]])
 
 
@@ -74,8 +74,8 @@ def _counts(items: list[dict[str, Any]], field: str) -> dict[str, dict[str, int]
 
 
 @router.get("/my/stats")
-def stats(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
-    items = items_of(rt, caller.user_id, lang)
+def stats(caller: CallerDep, read_models: ReadModelsDep, lang: UserLang) -> dict[str, Any]:
+    items = items_of(read_models, caller.user_id, lang)
     done = [i for i in items if i["isCompleted"]]
     recent = sorted(done, key=lambda i: i["completedAt"], reverse=True)[:5]
     near = sorted((i for i in items if not i["isCompleted"]
@@ -102,16 +102,21 @@ def stats(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
 
 @router.post("/{achievement_id}/claim-reward")
 def claim_reward(
-    achievement_id: str, caller: CallerDep, ctx: UserContext, rt: RuntimeDep, lang: UserLang
+    achievement_id: str,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
+    lang: UserLang,
 ) -> dict[str, Any]:
     """Owner only: an id that is not one of the caller's achievements reads as missing."""
     key = next((d.key for d in DEFINITIONS
                 if user_achievement_id(caller.user_id, d.key) == achievement_id), None)  # fmt: skip
     if key is None:
         raise ApiError(404, "no such achievement", "ACHIEVEMENT_NOT_FOUND")
-    outcome = cmd.claim_reward(rt.bus, ctx, user_id=caller.user_id, key=key)
-    rt.wait_applied(rm.achievements, outcome, achievements_id(caller.user_id))
-    row = rm.progress_of(rt.read_models, caller.user_id).get(key)
+    outcome = cmd.claim_reward(writes.bus, ctx, user_id=caller.user_id, key=key)
+    writes.services.wait_applied(rm.achievements, outcome, achievements_id(caller.user_id))
+    row = rm.progress_of(read_models, caller.user_id).get(key)
     return ok(achievement_item(BY_KEY[key], row, caller.user_id, lang))
 
 

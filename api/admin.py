@@ -14,7 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from api.deps import AdminDep, RuntimeDep
+from api.deps import AdminDep, EventStoreDep, ReadModelsDep
 from api.envelope import ok
 from api.errors import ApiError
 from eventflow.time_travel import NoSuchAggregate, state_at
@@ -26,7 +26,7 @@ MAX_DAYS = 3 * 366
 
 @router.get("/metrics")
 def platform_metrics(
-    admin: AdminDep, rt: RuntimeDep,
+    admin: AdminDep, read_models: ReadModelsDep,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
     group_by: Annotated[Grouping, Query(alias="groupBy")] = "day",
@@ -38,18 +38,18 @@ def platform_metrics(
     start = start or end - timedelta(days=29)
     if start > end or (end - start).days > MAX_DAYS:
         raise ApiError(422, f"give from <= to, at most {MAX_DAYS} days apart", "BAD_RANGE")
-    return ok(metrics(rt.read_models, start, end, group_by))
+    return ok(metrics(read_models, start, end, group_by))
 
 
 @router.get("/aggregates/{aggregate_id}")
 def aggregate_state(
-    aggregate_id: UUID, admin: AdminDep, rt: RuntimeDep,
+    aggregate_id: UUID, admin: AdminDep, store: EventStoreDep,
     version: Annotated[int | None, Query(ge=1)] = None,
     at: Annotated[datetime | None, Query()] = None,
 ) -> dict[str, Any]:  # fmt: skip
     if at is not None and at.tzinfo is None:
         raise ApiError(422, "give `at` with a time zone (e.g. ...Z)", "TIME_ZONE_REQUIRED")
     try:
-        return ok(state_at(rt.store, aggregate_id, version=version, at=at))
+        return ok(state_at(store, aggregate_id, version=version, at=at))
     except NoSuchAggregate:
         raise ApiError(404, "no such aggregate", "AGGREGATE_NOT_FOUND") from None

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 
 from api import learning_pattern
-from api.deps import CallerDep, RuntimeDep
+from api.deps import CallerDep, ReadModelsDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.i18n import UserLang
@@ -37,12 +37,14 @@ def _now(activity: Activity) -> datetime:
 
 
 @router.get("/progress-summary")
-def progress_summary(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[str, Any]:
+def progress_summary(
+    caller: CallerDep, read_models: ReadModelsDep, lang: UserLang
+) -> dict[str, Any]:
     """``nextMilestone`` is the unfinished achievement closest to completion."""
-    activity = rm.activity_of(rt.read_models, caller.user_id)
+    activity = rm.activity_of(read_models, caller.user_id)
     today = _now(activity).date()
     week = datetime.combine(today - timedelta(days=today.weekday()), time(), activity.zone)
-    unfinished = [i for i in items_of(rt, caller.user_id, lang) if not i["isCompleted"]]
+    unfinished = [i for i in items_of(read_models, caller.user_id, lang) if not i["isCompleted"]]
     closest = max(unfinished, key=lambda i: i["progressPercentage"], default=None)
     return ok({
         "currentLevel": activity.levels[-1].level if activity.levels else None,
@@ -61,11 +63,11 @@ def progress_summary(caller: CallerDep, rt: RuntimeDep, lang: UserLang) -> dict[
 @router.get("/learning-pattern")
 def pattern(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
     lang: UserLang,
     monthsBack: Annotated[int, Query(ge=1, le=12)] = 3,  # noqa: N803
 ) -> dict[str, Any]:
-    activity = rm.activity_of(rt.read_models, caller.user_id)
+    activity = rm.activity_of(read_models, caller.user_id)
     return ok(learning_pattern.describe(activity, _now(activity), monthsBack, lang))
 
 
@@ -79,7 +81,7 @@ def _in_zone(value: datetime | None, zone: ZoneInfo, default: datetime) -> datet
 @router.get("/metrics")
 def metrics(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
     start: datetime | None = None,
     end: datetime | None = None,
     interval: Literal["1h", "1d"] = "1d",
@@ -89,7 +91,7 @@ def metrics(
     between ``start`` and ``end`` (default: the last seven days). Days are the finest
     grain kept for a learner, so ``interval=1h`` answers days too; ``groupBy`` (the
     original grouped platform requests by path) has nothing to group here."""
-    activity = rm.activity_of(rt.read_models, caller.user_id)
+    activity = rm.activity_of(read_models, caller.user_id)
     now = _now(activity)
     until = _in_zone(end, activity.zone, now)
     since = _in_zone(start, activity.zone, until - timedelta(days=6))
@@ -115,10 +117,10 @@ def metrics(
 
 
 @router.get("/dashboard")
-def dashboard(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def dashboard(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
     """Totals, level-test history and matching history; the SPA's charts read
     ``levelTests`` and ``matchingEvents`` at the top level (contract 3.3)."""
-    activity = rm.activity_of(rt.read_models, caller.user_id)
+    activity = rm.activity_of(read_models, caller.user_id)
     today = _now(activity).date()
     minutes = sum(s.minutes for s in activity.sessions)
     days = activity.session_days()
@@ -129,7 +131,7 @@ def dashboard(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
              for r in activity.levels]  # fmt: skip
     matches = [{"date": activity.local(m["at"]).date().isoformat(), "at": m["at"].isoformat(),
                 "type": m["kind"], "initiated": m["initiated"], "partnerId": m["partner_id"]}
-               for m in rm.match_events_of(rt.read_models, caller.user_id)]  # fmt: skip
+               for m in rm.match_events_of(read_models, caller.user_id)]  # fmt: skip
     recent = sorted(
         [{"type": "session", "at": s.started_at.isoformat(), "kind": s.kind,
           "minutes": s.minutes} for s in activity.sessions[-10:]]

@@ -11,10 +11,21 @@ import time
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, File, Query, Request, UploadFile, WebSocket
+from fastapi import APIRouter, File, Query, UploadFile, WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
+from api.deps import (
+    MAX_PAGE,
+    BlobsDep,
+    CallerDep,
+    Int64,
+    OriginDep,
+    ReadModelsDep,
+    SettingsDep,
+    UserContext,
+    Writes,
+    WritesDep,
+)
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
@@ -24,10 +35,13 @@ from api.uploads import MAX_IMAGES
 from api.views.chat import people_of
 from api.views.files import CHAT_AUDIO_PREFIX, CHAT_IMAGE_PREFIX
 from commands import chat as cmd
-from commands.base import CommandContext
+from commands.base import C, CommandContext, Handler, Outcome
 from domain.chat import owner_of, room_aggregate_id
+from eventflow.readmodels import ReadModels
+from infra.blobs import BlobStore
 from infra.fanout import PUBLIC_ROOMS_CHANNEL, room_channel, typing_channel, user_channel
 from infra.media.images import ImageRejected, process_photo
+from infra.settings import Settings
 from projections import chat as rm
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
@@ -36,10 +50,10 @@ sockets = APIRouter(tags=["chat"])
 
 
 def _rooms(
-    rt: Services, request: Request, user_id: str, rows: list[dict[str, Any]]
+    read_models: ReadModels, origin: str, user_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    members = rm.participants_of(rt.read_models, [r["room_id"] for r in rows])
-    people = people_of(rt, request, sorted({u for ids in members.values() for u in ids}))
+    members = rm.participants_of(read_models, [r["room_id"] for r in rows])
+    people = people_of(read_models, origin, sorted({u for ids in members.values() for u in ids}))
     rooms = []
     for row in rows:
         participants = [people[u] for u in members[row["room_id"]]]
@@ -69,57 +83,73 @@ def _rooms(
     return rooms
 
 
-def _room(rt: Services, request: Request, user_id: str, room_id: int) -> dict[str, Any]:
-    return _rooms(rt, request, user_id, rm.rooms_of(rt.read_models, user_id, room_id))[0]
+def _room(read_models: ReadModels, origin: str, user_id: str, room_id: int) -> dict[str, Any]:
+    return _rooms(read_models, origin, user_id, rm.rooms_of(read_models, user_id, room_id))[0]
 
 
-def _require_member(rt: Services, user_id: str, room_id: int) -> None:
+def _require_member(read_models: ReadModels, user_id: str, room_id: int) -> None:
     """Rooms one is not in answer like rooms that do not exist (no probing of ids)."""
-    if user_id not in rm.participants_of(rt.read_models, [room_id])[room_id]:
+    if user_id not in rm.participants_of(read_models, [room_id])[room_id]:
         raise ApiError(404, "no such chat room", "ROOM_NOT_FOUND")
 
 
-def _wait(rt: Services, outcome: Any, room_id: int) -> None:
-    rt.wait_applied(rm.chat, outcome, room_aggregate_id(room_id))
+def _issue(
+    writes: Writes, handler: Handler[C], ctx: CommandContext, command: C, room_id: int
+) -> Outcome:
+    """Run a command on room ``room_id`` and wait until the chat read model shows it."""
+    return writes.issue(handler, ctx, command, visible_in=rm.chat, key=room_aggregate_id(room_id))
 
 
 @router.get("/rooms")
-def list_rooms(caller: CallerDep, rt: RuntimeDep, request: Request) -> dict[str, Any]:
-    return ok(_rooms(rt, request, caller.user_id, rm.rooms_of(rt.read_models, caller.user_id)))
+def list_rooms(caller: CallerDep, read_models: ReadModelsDep, origin: OriginDep) -> dict[str, Any]:
+    rows = rm.rooms_of(read_models, caller.user_id)
+    return ok(_rooms(read_models, origin, caller.user_id, rows))
 
 
 @router.post("/rooms")
 def create_room(
-    body: cmd.CreateRoom, caller: CallerDep, ctx: UserContext, rt: RuntimeDep, request: Request
+    body: cmd.CreateRoom,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
+    origin: OriginDep,
 ) -> dict[str, Any]:
-    outcome = cmd.create_room(rt.bus, ctx, creator_id=caller.user_id, command=body)
+    outcome = cmd.create_room(writes.bus, ctx, creator_id=caller.user_id, command=body)
     room_id = int(outcome.result["room_id"])
-    _wait(rt, outcome, room_id)
-    return ok(_room(rt, request, caller.user_id, room_id))
+    writes.services.wait_applied(rm.chat, outcome, room_aggregate_id(room_id))
+    return ok(_room(read_models, origin, caller.user_id, room_id))
 
 
 @router.post("/rooms/{room_id}/join")
 def join_room(
-    room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep, request: Request
+    room_id: Int64,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
+    origin: OriginDep,
 ) -> dict[str, Any]:
     command = cmd.JoinRoom(room_id=room_id, user_id=caller.user_id)
-    _wait(rt, cmd.join_room(rt.bus, ctx, command), room_id)
-    return ok(_room(rt, request, caller.user_id, room_id))
+    _issue(writes, cmd.join_room, ctx, command, room_id)
+    return ok(_room(read_models, origin, caller.user_id, room_id))
 
 
 @router.post("/rooms/{room_id}/leave")
 def leave_room(
-    room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    room_id: Int64, caller: CallerDep, ctx: UserContext, writes: WritesDep
 ) -> dict[str, Any]:
     command = cmd.LeaveRoom(room_id=room_id, user_id=caller.user_id)
-    _wait(rt, cmd.leave_room(rt.bus, ctx, command), room_id)
+    _issue(writes, cmd.leave_room, ctx, command, room_id)
     return ok({"roomId": room_id, "left": True})
 
 
 @router.post("/read-status/rooms/{room_id}/read-all")
-def read_all(room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def read_all(
+    room_id: Int64, caller: CallerDep, ctx: UserContext, writes: WritesDep
+) -> dict[str, Any]:
     command = cmd.MarkRoomRead(room_id=room_id, user_id=caller.user_id)
-    _wait(rt, cmd.mark_room_read(rt.bus, ctx, command), room_id)
+    _issue(writes, cmd.mark_room_read, ctx, command, room_id)
     return ok({"roomId": room_id, "unreadCount": 0})
 
 
@@ -127,15 +157,15 @@ def read_all(room_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
 def messages(
     room_id: Int64,
     caller: CallerDep,
-    rt: RuntimeDep,
-    request: Request,
+    read_models: ReadModelsDep,
+    origin: OriginDep,
     page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
     size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The latest ``size`` messages (page 0), oldest first; members only."""
-    _require_member(rt, caller.user_id, room_id)
-    rows = rm.messages_of(rt.read_models, room_id, page=page, size=size)
-    people = people_of(rt, request, sorted({r["sender_id"] for r in rows}))
+    _require_member(read_models, caller.user_id, room_id)
+    rows = rm.messages_of(read_models, room_id, page=page, size=size)
+    people = people_of(read_models, origin, sorted({r["sender_id"] for r in rows}))
     return ok([rm.message_view(r, people[r["sender_id"]]) for r in rows])
 
 
@@ -143,16 +173,17 @@ def messages(
 async def upload_images(
     room_id: Int64,
     caller: CallerDep,
-    rt: RuntimeDep,
-    request: Request,
+    read_models: ReadModelsDep,
+    settings: SettingsDep,
+    blobs: BlobsDep,
     files: Annotated[list[UploadFile], File()],
 ) -> dict[str, Any]:
     """Pictures for an image message: checked, re-encoded without metadata, stored under
     unguessable keys; the SPA then sends the returned URLs in the message."""
-    await run_in_threadpool(_require_member, rt, caller.user_id, room_id)
+    await run_in_threadpool(_require_member, read_models, caller.user_id, room_id)
     if not 1 <= len(files) <= MAX_IMAGES:
         raise ApiError(422, f"send 1 to {MAX_IMAGES} images", "VALIDATION_ERROR")
-    urls, max_bytes = [], rt.settings.image_max_bytes
+    urls, max_bytes = [], settings.image_max_bytes
     for upload in files:
         data = await upload.read(max_bytes + 1)
         try:
@@ -163,21 +194,21 @@ async def upload_images(
                 status, "이미지를 처리할 수 없습니다 (image rejected)", exc.code
             ) from None
         key = f"{CHAT_IMAGE_PREFIX}{room_id}/{uuid4().hex}.webp"
-        await run_in_threadpool(rt.blobs.put, key, photo, "image/webp")
+        await run_in_threadpool(blobs.put, key, photo, "image/webp")
         urls.append(f"/api/v1/upload/file/{key}")
     return ok(urls)
 
 
 @router.get("/read-status/total-unread-count")
-def total_unread(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    rooms = rm.rooms_of(rt.read_models, caller.user_id)
+def total_unread(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    rooms = rm.rooms_of(read_models, caller.user_id)
     return ok({"totalUnreadCount": sum(int(r["unread_count"] or 0) for r in rooms)})
 
 
 @router.get("/read-status/rooms/{room_id}/unread-count")
-def room_unread(room_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    _require_member(rt, caller.user_id, room_id)
-    (room,) = rm.rooms_of(rt.read_models, caller.user_id, room_id)
+def room_unread(room_id: Int64, caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    _require_member(read_models, caller.user_id, room_id)
+    (room,) = rm.rooms_of(read_models, caller.user_id, room_id)
     return ok({"roomId": room_id, "unreadCount": int(room["unread_count"] or 0)})
 
 
@@ -189,7 +220,11 @@ AUDIO_DATA_URL = re.compile(
 
 
 class ChatDestinations:
-    """Rooms are subscribed to only by their members; SEND posts or signals typing."""
+    """Rooms are subscribed to only by their members; SEND posts or signals typing.
+
+    The STOMP session hands each call the whole ``Services``: a socket lives outside
+    FastAPI's per-route dependencies, and posting uses many of them (read models,
+    settings, blobs, the fan-out, the bus)."""
 
     def channel_for(self, rt: Services, user_id: str, destination: str) -> str | None:
         if destination == "/user/queue/rooms":
@@ -224,7 +259,7 @@ class ChatDestinations:
         command = cmd.PostMessage.model_validate(payload)
         if audio:
             command = command.model_copy(
-                update={"audio_url": _store_audio(rt, command.room_id, audio)}
+                update={"audio_url": _store_audio(rt.settings, rt.blobs, command.room_id, audio)}
             )
         watching = rt.fanout.listeners(room_channel(command.room_id), time.time())
         cmd.post_message(
@@ -252,7 +287,7 @@ class ChatDestinations:
         )
 
 
-def _store_audio(rt: Services, room_id: int, data_url: Any) -> str:
+def _store_audio(settings: Settings, blobs: BlobStore, room_id: int, data_url: Any) -> str:
     """Decode a voice message's ``data:audio/...;base64,`` URL, check it, store it."""
     match = AUDIO_DATA_URL.match(data_url) if isinstance(data_url, str) else None
     if match is None:
@@ -261,10 +296,10 @@ def _store_audio(rt: Services, room_id: int, data_url: Any) -> str:
         audio = base64.b64decode(match.group(2), validate=True)
     except binascii.Error as exc:
         raise ValueError("audioData is not valid base64") from exc
-    if not audio or len(audio) > rt.settings.chat_voice_max_bytes:
+    if not audio or len(audio) > settings.chat_voice_max_bytes:
         raise ValueError("a voice message is empty or too large")
     key = f"{CHAT_AUDIO_PREFIX}{room_id}/{uuid4().hex}"
-    rt.blobs.put(key, audio, match.group(1))
+    blobs.put(key, audio, match.group(1))
     return f"/api/v1/upload/file/{key}"
 
 

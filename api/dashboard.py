@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from api.deps import RuntimeDep
+from api.deps import ReadModelsDep, RuntimeDep, TokensDep
 from api.services import Services
 from api.system_snapshot import snapshot
 from api.views.pages import html_page
@@ -65,14 +65,17 @@ def login_form() -> HTMLResponse:
 
 @router.post("/login")
 def login(
-    request: Request, rt: RuntimeDep, token: Annotated[str, Form(max_length=4096)]
+    request: Request,
+    tokens: TokensDep,
+    read_models: ReadModelsDep,
+    token: Annotated[str, Form(max_length=4096)],
 ) -> Response:
     try:
-        claims = rt.tokens.verify(token, "access")
+        claims = tokens.verify(token, "access")
     except InvalidToken:
         return HTMLResponse(html_page("Admin sign-in", "<form><p>That token is not valid.</p>"
                                   "<a href='/admin/login'>Try again</a></form>"), 401)  # fmt: skip
-    if not is_admin(rt.read_models, claims.user_id):
+    if not is_admin(read_models, claims.user_id):
         return HTMLResponse(html_page("Admin sign-in", "<form><p>This account is not an admin."
                                   "</p></form>"), 403)  # fmt: skip
     response = RedirectResponse("/admin/dashboard", status_code=303)
@@ -173,6 +176,8 @@ def _health_cards(health: dict[str, Any]) -> list[str]:
 def dashboard(
     request: Request, rt: RuntimeDep, days: Annotated[int, Query(ge=1, le=366)] = 30
 ) -> Response:
+    """The whole runtime on purpose: the health snapshot reads the store, read models, job
+    queue and relay, and the cookie check tokens, revocations and roles."""
     try:
         _admin(request, rt)
     except NotAdmin:

@@ -4,6 +4,7 @@ contexts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID, uuid4
@@ -16,12 +17,17 @@ from api.services import Services
 from commands.base import C, CommandBus, CommandContext, Handler, Outcome
 from eventflow.projection import Projection
 from eventflow.readmodels import ReadModels
+from eventflow.store import EventStore
 from infra.blobs import BlobStore
 from infra.logs import CORRELATION_ID
 from infra.presence import Presence
+from infra.ratelimit import RateLimit
+from infra.room_registry import RoomRegistry
 from infra.settings import Settings
-from infra.tokens import InvalidToken, TokenClaims
+from infra.tokens import InvalidToken, TokenClaims, TokenService
+from infra.webpush import WebPush
 from projections.identity import is_admin
+from projections.notifications import UnreadCounters
 
 
 def runtime(request: Request) -> Services:
@@ -77,6 +83,33 @@ def presence(rt: RuntimeDep) -> Presence:
     return rt.presence
 
 
+def unread_counters(rt: RuntimeDep) -> UnreadCounters:
+    return rt.unread_counters
+
+
+def web_push(rt: RuntimeDep) -> WebPush:
+    return rt.web_push
+
+
+def room_registry(rt: RuntimeDep) -> RoomRegistry:
+    """Who is admitted to and seated in each video room (the signalling socket's state)."""
+    return rt.rooms
+
+
+def room_limit(rt: RuntimeDep) -> RateLimit:
+    """The per-address limit on the room routes, which anyone may call without a token."""
+    return rt.room_limit
+
+
+def tokens(rt: RuntimeDep) -> TokenService:
+    return rt.tokens
+
+
+def event_store(rt: RuntimeDep) -> EventStore:
+    """The event log itself: for the admin routes that read an aggregate's history."""
+    return rt.store
+
+
 def file_origin(request: Request, settings: Annotated[Settings, Depends(settings)]) -> str:
     """This API's origin as browsers see it, for absolute file URLs (``<img>`` tags resolve
     relative ones against the SPA's origin)."""
@@ -88,13 +121,26 @@ def pepper(rt: RuntimeDep) -> str:
     return rt.pepper
 
 
+def applied_everywhere(rt: RuntimeDep) -> Callable[[set[Projection]], int]:
+    """The event-log position up to which every given read model has applied every event
+    (``Services.applied_everywhere``): a catch-up cursor nothing is skipped behind."""
+    return rt.applied_everywhere
+
+
 WritesDep = Annotated[Writes, Depends(writes)]
+AppliedEverywhereDep = Annotated[Callable[[set[Projection]], int], Depends(applied_everywhere)]
 PepperDep = Annotated[str, Depends(pepper)]
 PresenceDep = Annotated[Presence, Depends(presence)]
 OriginDep = Annotated[str, Depends(file_origin)]
 ReadModelsDep = Annotated[ReadModels, Depends(read_models)]
 SettingsDep = Annotated[Settings, Depends(settings)]
 BlobsDep = Annotated[BlobStore, Depends(blobs)]
+UnreadCountersDep = Annotated[UnreadCounters, Depends(unread_counters)]
+WebPushDep = Annotated[WebPush, Depends(web_push)]
+RoomRegistryDep = Annotated[RoomRegistry, Depends(room_registry)]
+RoomLimitDep = Annotated[RateLimit, Depends(room_limit)]
+TokensDep = Annotated[TokenService, Depends(tokens)]
+EventStoreDep = Annotated[EventStore, Depends(event_store)]
 
 Int64 = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 """A numeric id from the URL: a larger number cannot name a row, and SQLite raised

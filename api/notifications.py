@@ -9,7 +9,16 @@ from uuid import UUID
 from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
+from api.deps import (
+    MAX_PAGE,
+    CallerDep,
+    ReadModelsDep,
+    UnreadCountersDep,
+    UserContext,
+    WebPushDep,
+    Writes,
+    WritesDep,
+)
 from api.envelope import ok
 from api.services import Services
 from api.stomp_session import StompSession
@@ -20,8 +29,9 @@ from domain.errors import RuleViolation
 from domain.notifications import inbox_id
 from domain.push_devices import device_digest
 from infra.fanout import user_channel
-from infra.webpush import InvalidSubscription, Subscription
+from infra.webpush import InvalidSubscription, Subscription, WebPush
 from projections import notifications as rm
+from projections.notifications import UnreadCounters
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
 sockets = APIRouter(tags=["notifications"])
@@ -30,7 +40,8 @@ sockets = APIRouter(tags=["notifications"])
 @router.get("")
 def list_notifications(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
+    unread_counters: UnreadCountersDep,
     page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     category: Annotated[str | None, Query(max_length=20)] = None,
@@ -40,7 +51,7 @@ def list_notifications(
     page = max(page, 1)
     unread = unreadOnly or isRead is False
     rows, total = rm.page(
-        rt.read_models, caller.user_id, page_number=page, size=size, category=category,
+        read_models, caller.user_id, page_number=page, size=size, category=category,
         unread_only=unread,
     )  # fmt: skip
     if isRead is True:
@@ -48,7 +59,7 @@ def list_notifications(
     pages = (total + size - 1) // size
     return ok(
         {
-            "notifications": rm.render_many(rt.read_models, caller.user_id, rows),
+            "notifications": rm.render_many(read_models, caller.user_id, rows),
             "pagination": {
                 "page": page,
                 "size": size,
@@ -56,21 +67,23 @@ def list_notifications(
                 "totalPages": pages,
                 "hasNext": page < pages,
             },
-            "unreadCount": rt.unread_counters.get(caller.user_id),
+            "unreadCount": unread_counters.get(caller.user_id),
         }
     )
 
 
 @router.get("/unread-count")
-def unread_count(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok({"unreadCount": rt.unread_counters.get(caller.user_id)})
+def unread_count(caller: CallerDep, unread_counters: UnreadCountersDep) -> dict[str, Any]:
+    return ok({"unreadCount": unread_counters.get(caller.user_id)})
 
 
 @router.patch("/read-all")
-def read_all(caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
-    outcome = cmd.read_all(rt.bus, ctx, user_id=caller.user_id)
-    rt.wait_applied(rm.notifications, outcome, inbox_id(caller.user_id))
-    return ok({"unreadCount": rt.unread_counters.refresh(caller.user_id)})
+def read_all(
+    caller: CallerDep, ctx: UserContext, writes: WritesDep, unread_counters: UnreadCountersDep
+) -> dict[str, Any]:
+    outcome = cmd.read_all(writes.bus, ctx, user_id=caller.user_id)
+    writes.services.wait_applied(rm.notifications, outcome, inbox_id(caller.user_id))
+    return ok({"unreadCount": unread_counters.refresh(caller.user_id)})
 
 
 class Batch(BaseModel):
@@ -81,10 +94,14 @@ class Batch(BaseModel):
 
 @router.delete("/batch")
 def delete_batch(
-    body: Batch, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: Batch,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    unread_counters: UnreadCountersDep,
 ) -> dict[str, Any]:
     for notification in body.notification_ids:
-        _change(rt, ctx, "Delete", notification, caller.user_id)
+        _change(writes, unread_counters, ctx, "Delete", notification, caller.user_id)
     return ok({"deleted": len(body.notification_ids)})
 
 
@@ -117,10 +134,10 @@ class PushToken(BaseModel):
             ) from None
 
 
-def _checked(rt: Services, body: PushToken) -> Subscription:
+def _checked(web_push: WebPush, body: PushToken) -> Subscription:
     subscription = body.subscription()
     try:
-        return rt.web_push.check(
+        return web_push.check(
             subscription.endpoint, subscription.keys.p256dh, subscription.keys.auth
         )
     except InvalidSubscription as exc:
@@ -128,53 +145,68 @@ def _checked(rt: Services, body: PushToken) -> Subscription:
 
 
 @router.get("/vapid-public-key")
-def vapid_public_key(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def vapid_public_key(caller: CallerDep, web_push: WebPushDep) -> dict[str, Any]:
     """The key a client passes to ``PushManager.subscribe`` (null: Web Push is off)."""
-    return ok({"publicKey": rt.web_push.public_key, "enabled": rt.web_push.enabled})
+    return ok({"publicKey": web_push.public_key, "enabled": web_push.enabled})
 
 
 @router.post("/push-token")
 def register_push_token(
-    body: PushToken, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: PushToken, caller: CallerDep, ctx: UserContext, writes: WritesDep, web_push: WebPushDep
 ) -> dict[str, Any]:
-    subscription = _checked(rt, body)
+    subscription = _checked(web_push, body)
     outcome = cmd.register_push_device(
-        rt.bus, ctx, user_id=caller.user_id, endpoint=subscription.endpoint,
+        writes.bus, ctx, user_id=caller.user_id, endpoint=subscription.endpoint,
         p256dh=subscription.p256dh, auth=subscription.auth, device_type=body.device_type,
     )  # fmt: skip
-    return ok({"deviceId": outcome.result["device"], "pushEnabled": rt.web_push.enabled})
+    return ok({"deviceId": outcome.result["device"], "pushEnabled": web_push.enabled})
 
 
 @router.delete("/push-token")
 def unregister_push_token(
-    body: PushToken, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: PushToken, caller: CallerDep, ctx: UserContext, writes: WritesDep
 ) -> dict[str, Any]:
     device = device_digest(body.subscription().endpoint)
-    cmd.remove_push_device(rt.bus, ctx, user_id=caller.user_id, device=device,
+    cmd.remove_push_device(writes.bus, ctx, user_id=caller.user_id, device=device,
                            reason="unsubscribed")  # fmt: skip
     return ok({"deviceId": device, "removed": True})
 
 
-def _change(rt: Services, ctx: CommandContext, name: str, notification: UUID, user: str) -> None:
+def _change(
+    writes: Writes,
+    unread_counters: UnreadCounters,
+    ctx: CommandContext,
+    name: str,
+    notification: UUID,
+    user: str,
+) -> None:
     """Read or delete one notification and wait until the list shows it."""
-    outcome = cmd.on_notification(rt.bus, ctx, name, notification, user)
-    rt.wait_applied(rm.notifications, outcome, notification)
-    rt.unread_counters.refresh(user)
+    outcome = cmd.on_notification(writes.bus, ctx, name, notification, user)
+    writes.services.wait_applied(rm.notifications, outcome, notification)
+    unread_counters.refresh(user)
 
 
 @router.patch("/{notification_id}/read")
 def mark_read(
-    notification_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    notification_id: UUID,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    unread_counters: UnreadCountersDep,
 ) -> dict[str, Any]:
-    _change(rt, ctx, "Read", notification_id, caller.user_id)
+    _change(writes, unread_counters, ctx, "Read", notification_id, caller.user_id)
     return ok({"id": str(notification_id), "isRead": True})
 
 
 @router.delete("/{notification_id}")
 def delete(
-    notification_id: UUID, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    notification_id: UUID,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    unread_counters: UnreadCountersDep,
 ) -> dict[str, Any]:
-    _change(rt, ctx, "Delete", notification_id, caller.user_id)
+    _change(writes, unread_counters, ctx, "Delete", notification_id, caller.user_id)
     return ok({"id": str(notification_id), "deleted": True})
 
 

@@ -48,7 +48,16 @@ from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, OptionalCallerDep, RuntimeDep
+from api.deps import (
+    CallerDep,
+    OptionalCallerDep,
+    ReadModelsDep,
+    RoomLimitDep,
+    RoomRegistryDep,
+    SettingsDep,
+    TokensDep,
+    WritesDep,
+)
 from api.envelope import ok
 from api.errors import ApiError
 from api.services import Services
@@ -56,9 +65,10 @@ from api.socket_limits import IDLE, Outbox, SocketGuard
 from commands import rooms as cmd
 from commands.base import CommandContext
 from domain.rooms import ROOM_ID, room_key
+from eventflow.readmodels import ReadModels
 from infra.fanout import CHANNEL_PREFIX
-from infra.ratelimit import TooManyAttempts
-from infra.room_registry import RoomFull
+from infra.ratelimit import RateLimit, TooManyAttempts
+from infra.room_registry import RoomFull, RoomRegistry
 from infra.tokens import InvalidToken
 from projections import rooms as rm
 
@@ -71,9 +81,9 @@ TOGGLES = {"toggle-audio": "audioEnabled", "toggle-video": "videoEnabled",
            "toggle-screen-share": "isScreenSharing"}  # fmt: skip
 
 
-def _limit(rt: Services, ip: str) -> None:
+def _limit(room_limit: RateLimit, ip: str) -> None:
     try:
-        rt.room_limit.hit(ip)
+        room_limit.hit(ip)
     except TooManyAttempts as exc:
         raise ApiError(429, "too many room requests", "TOO_MANY_REQUESTS",
                        headers={"Retry-After": str(exc.retry_after)}) from None  # fmt: skip
@@ -83,15 +93,15 @@ def _ip(request: Request | WebSocket) -> str:
     return request.client.host if request.client else ""
 
 
-def _room(rt: Services, room_id: str) -> dict[str, Any]:
-    row = rm.room_row(rt.read_models, room_id) if ROOM_ID.match(room_id) else None
+def _room(read_models: ReadModels, room_id: str) -> dict[str, Any]:
+    row = rm.room_row(read_models, room_id) if ROOM_ID.match(room_id) else None
     if row is None:
         raise ApiError(404, "no such room", "ROOM_NOT_FOUND")
     return row
 
 
-def _view(rt: Services, row: dict[str, Any]) -> dict[str, Any]:
-    seated = rt.rooms.participants(row["room_id"])
+def _view(rooms: RoomRegistry, row: dict[str, Any]) -> dict[str, Any]:
+    seated = rooms.participants(row["room_id"])
     return {
         "roomId": row["room_id"],
         "id": row["room_id"],
@@ -113,19 +123,26 @@ def _view(rt: Services, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/create")
 def create(
-    body: cmd.CreateRoom, request: Request, caller: OptionalCallerDep, rt: RuntimeDep
+    body: cmd.CreateRoom,
+    request: Request,
+    caller: OptionalCallerDep,
+    room_limit: RoomLimitDep,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
+    rooms: RoomRegistryDep,
 ) -> dict[str, Any]:
-    _limit(rt, _ip(request))
+    _limit(room_limit, _ip(request))
     user_id = caller.user_id if caller else None
-    outcome = cmd.create_room(rt.bus, CommandContext(actor_id=user_id), body, created_by=user_id)
+    outcome = cmd.create_room(writes.bus, CommandContext(actor_id=user_id), body,
+                              created_by=user_id)  # fmt: skip
     room_id = outcome.result["room_id"]
-    rt.wait_applied(rm.rooms, outcome, room_key(room_id))
-    return ok(_view(rt, _room(rt, room_id)))
+    writes.services.wait_applied(rm.rooms, outcome, room_key(room_id))
+    return ok(_view(rooms, _room(read_models, room_id)))
 
 
 @router.get("/active")
-def active(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok([_view(rt, row) for row in rm.active_rooms(rt.read_models, datetime.now(UTC))])
+def active(caller: CallerDep, read_models: ReadModelsDep, rooms: RoomRegistryDep) -> dict[str, Any]:
+    return ok([_view(rooms, row) for row in rm.active_rooms(read_models, datetime.now(UTC))])
 
 
 class Join(BaseModel):
@@ -143,49 +160,65 @@ def _room_id(room_id: str) -> str:
 
 @router.post("/{room_id}/join")
 def join(
-    room_id: str, body: Join, request: Request, caller: OptionalCallerDep, rt: RuntimeDep
+    room_id: str,
+    body: Join,
+    request: Request,
+    caller: OptionalCallerDep,
+    room_limit: RoomLimitDep,
+    writes: WritesDep,
+    rooms: RoomRegistryDep,
+    tokens: TokensDep,
 ) -> dict[str, Any]:
     """Admit the user to the room's socket (creating a room the SPA named itself)."""
-    _limit(rt, _ip(request))
+    _limit(room_limit, _ip(request))
     user_id = caller.user_id if caller else body.user_id
-    outcome = cmd.open_room(rt.bus, CommandContext(actor_id=user_id),
+    outcome = cmd.open_room(writes.bus, CommandContext(actor_id=user_id),
                             room_id=_room_id(room_id), user_id=user_id)  # fmt: skip
-    rt.wait_applied(rm.rooms, outcome, room_key(room_id))  # the socket looks the room up
-    seated = rt.rooms.participants(room_id)
+    # the socket looks the room up
+    writes.services.wait_applied(rm.rooms, outcome, room_key(room_id))
+    seated = rooms.participants(room_id)
     if (
         user_id not in {p["id"] for p in seated}
         and len(seated) >= outcome.result["max_participants"]
     ):
         raise ApiError(409, "Room is full", "ROOM_FULL")
-    rt.rooms.admit(room_id, user_id)
-    token, _ = rt.tokens.issue(user_id, "room", session_id=room_id)
+    rooms.admit(room_id, user_id)
+    token, _ = tokens.issue(user_id, "room", session_id=room_id)
     return ok({"roomId": room_id, "userId": user_id, "roomToken": token})
 
 
 @router.post("/{room_id}/leave")
-def leave(room_id: str, body: Join, request: Request, rt: RuntimeDep) -> dict[str, Any]:
+def leave(
+    room_id: str, body: Join, request: Request, room_limit: RoomLimitDep, rooms: RoomRegistryDep
+) -> dict[str, Any]:
     """The socket's close records the departure; this only ends the admission."""
-    _limit(rt, _ip(request))
-    rt.rooms.revoke(_room_id(room_id), body.user_id)
+    _limit(room_limit, _ip(request))
+    rooms.revoke(_room_id(room_id), body.user_id)
     return ok({"roomId": room_id, "left": True})
 
 
 @router.get("/{room_id}/info")
-def info(room_id: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
-    _limit(rt, _ip(request))
-    return ok(_view(rt, _room(rt, room_id)))
+def info(
+    room_id: str,
+    request: Request,
+    room_limit: RoomLimitDep,
+    read_models: ReadModelsDep,
+    rooms: RoomRegistryDep,
+) -> dict[str, Any]:
+    _limit(room_limit, _ip(request))
+    return ok(_view(rooms, _room(read_models, room_id)))
 
 
 @router.get("/{room_id}/ice-servers")
 def ice_servers(
-    room_id: str, request: Request, caller: OptionalCallerDep, rt: RuntimeDep,
+    room_id: str, request: Request, caller: OptionalCallerDep, room_limit: RoomLimitDep,
+    settings: SettingsDep,
     userId: Annotated[str, Query(max_length=64)] = "guest",  # noqa: N803
 ) -> dict[str, Any]:  # fmt: skip
     """STUN servers, and TURN servers with credentials that expire (coturn's REST API
     scheme: the username is ``expiry:user``, the password HMAC-SHA1 of it with the shared
     secret, so coturn checks them without calling us)."""
-    _limit(rt, _ip(request))
-    settings = rt.settings
+    _limit(room_limit, _ip(request))
     servers: list[dict[str, Any]] = [
         {"urls": url.strip()} for url in settings.stun_urls.split(",") if url.strip()
     ]
@@ -209,7 +242,11 @@ def _pending_key(room_id: str, user_id: str) -> str:
 
 
 class Signalling:
-    """One participant's socket: admission, seat, relay in both directions, departure."""
+    """One participant's socket: admission, seat, relay in both directions, departure.
+
+    It keeps the whole ``Services``: a socket lives outside FastAPI's per-route
+    dependencies, and it uses most of them (tokens, room registry, rate limit, read models,
+    fan-out, Redis, the bus, settings)."""
 
     def __init__(self, websocket: WebSocket, rt: Services, room_id: str) -> None:
         self.ws, self.rt, self.room_id = websocket, rt, room_id

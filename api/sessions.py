@@ -13,14 +13,14 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import MAX_PAGE, CallerDep, RuntimeDep, UserContext
+from api.deps import MAX_PAGE, CallerDep, ReadModelsDep, UserContext, Writes, WritesDep
 from api.envelope import ok
 from api.errors import ApiError
-from api.services import Services
 from api.views.sessions import language_code, session_views
 from commands import sessions as cmd
 from commands.base import Handler, Outcome
 from domain import reference
+from eventflow.readmodels import ReadModels
 from projections import sessions as rm
 from projections.chat import people
 from projections.profiles import time_zone_of
@@ -31,36 +31,40 @@ MONTHLY_GOAL = 8
 """Sessions a month the progress bar aims at."""
 
 
-def _wait(rt: Services, outcome: Outcome, session_id: str) -> None:
-    rt.wait_applied(rm.sessions, outcome, UUID(session_id))
+def _wait(writes: Writes, outcome: Outcome, session_id: str) -> None:
+    writes.services.wait_applied(rm.sessions, outcome, UUID(session_id))
 
 
 @router.post("")
 def schedule(
-    body: cmd.ScheduleSession, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: cmd.ScheduleSession,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
 ) -> dict[str, Any]:
-    outcome = cmd.schedule_session(rt.bus, ctx, host_id=caller.user_id, command=body)
+    outcome = cmd.schedule_session(writes.bus, ctx, host_id=caller.user_id, command=body)
     session_id = outcome.result["session_id"]
-    _wait(rt, outcome, session_id)
-    return ok(_one(rt, session_id, caller.user_id))
+    _wait(writes, outcome, session_id)
+    return ok(_one(read_models, session_id, caller.user_id))
 
 
-def _one(rt: Services, session_id: str, user_id: str) -> dict[str, Any]:
-    row = rm.session_row(rt.read_models, session_id)
+def _one(read_models: ReadModels, session_id: str, user_id: str) -> dict[str, Any]:
+    row = rm.session_row(read_models, session_id)
     if row is None or user_id not in (row["host_id"], row["guest_id"]):
         raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
-    return session_views(rt, [row], user_id)[0]
+    return session_views(read_models, [row], user_id)[0]
 
 
 @router.get("/my-sessions")
 def my_sessions(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
     page: Annotated[int, Query(ge=0, le=MAX_PAGE)] = 0,
     size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
-    rows = rm.sessions_of(rt.read_models, caller.user_id, limit=size, offset=page * size)
-    return ok(session_views(rt, rows, caller.user_id))
+    rows = rm.sessions_of(read_models, caller.user_id, limit=size, offset=page * size)
+    return ok(session_views(read_models, rows, caller.user_id))
 
 
 def _day_or_time(value: str, zone: Any) -> datetime:
@@ -74,22 +78,22 @@ def _day_or_time(value: str, zone: Any) -> datetime:
 @router.get("/calendar")
 def calendar(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
     startDate: Annotated[str, Query(max_length=40)],  # noqa: N803
     endDate: Annotated[str, Query(max_length=40)],  # noqa: N803
 ) -> dict[str, Any]:
     """Sessions starting in [startDate, endDate); a date without a time is midnight in the
     caller's zone."""
-    zone = time_zone_of(rt.read_models, caller.user_id)
+    zone = time_zone_of(read_models, caller.user_id)
     start, end = _day_or_time(startDate, zone), _day_or_time(endDate, zone)
     if not start < end <= start + timedelta(days=366):
         raise ApiError(422, "endDate must follow startDate, within a year", "INVALID_RANGE")
-    rows = rm.sessions_of(rt.read_models, caller.user_id, since=start, until=end, limit=500)
+    rows = rm.sessions_of(read_models, caller.user_id, since=start, until=end, limit=500)
     events = [
         {"sessionId": v["sessionId"], "startTime": v["scheduledAt"], "endTime": v["endAt"],
          "status": v["status"], "title": v["title"], "type": v["type"],
          "partnerName": v["partnerName"]}
-        for v in session_views(rt, rows, caller.user_id)
+        for v in session_views(read_models, rows, caller.user_id)
     ]  # fmt: skip
     return ok({"events": events, "availableSlots": [], "timeZone": str(zone)})
 
@@ -97,12 +101,12 @@ def calendar(
 @router.get("/stats")
 def stats(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
     period: Literal["week", "month", "year"] = "month",
 ) -> dict[str, Any]:
     """Completed 1:1 and group sessions: actual minutes, streaks in the caller's days."""
-    zone = time_zone_of(rt.read_models, caller.user_id)
-    rows = rm.completed_sessions(rt.read_models, caller.user_id)
+    zone = time_zone_of(read_models, caller.user_id)
+    rows = rm.completed_sessions(read_models, caller.user_id)
     now = datetime.now(zone)
     since = now - {"week": timedelta(days=7), "month": timedelta(days=30),
                    "year": timedelta(days=365)}[period]  # fmt: skip
@@ -137,8 +141,8 @@ def _part_of_day(moment: datetime) -> str:
 
 
 @router.get("/{session_id}")
-def get_session(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok(_one(rt, session_id, caller.user_id))
+def get_session(session_id: str, caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    return ok(_one(read_models, session_id, caller.user_id))
 
 
 Steps = dict[str, tuple[Handler[Any], type[cmd.SessionStep]]]
@@ -149,17 +153,21 @@ def add_action_routes(
     target: APIRouter, actions: Steps, view: Callable[..., dict[str, Any]]
 ) -> None:
     """``POST /{session_id}/{path}`` per step: issue its command, wait for the read model,
-    answer the session as ``view(runtime, session_id, caller)`` shows it."""
+    answer the session as ``view(read_models, session_id, caller)`` shows it."""
 
     def route_for(
         handler: Handler[Any], kind: type[cmd.SessionStep]
     ) -> Callable[..., dict[str, Any]]:
         def route(
-            session_id: str, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+            session_id: str,
+            caller: CallerDep,
+            ctx: UserContext,
+            writes: WritesDep,
+            read_models: ReadModelsDep,
         ) -> dict[str, Any]:
             command = kind(session_id=session_id, user_id=caller.user_id)
-            _wait(rt, handler(rt.bus, ctx, command), session_id)
-            return ok(view(rt, session_id, caller.user_id))
+            _wait(writes, handler(writes.bus, ctx, command), session_id)
+            return ok(view(read_models, session_id, caller.user_id))
 
         return route
 
@@ -192,20 +200,27 @@ class Reschedule(BaseModel):
 
 @router.patch("/{session_id}/reschedule")
 def reschedule(
-    session_id: str, body: Reschedule, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    session_id: str,
+    body: Reschedule,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
 ) -> dict[str, Any]:
-    outcome = cmd.reschedule_session(rt.bus, ctx, session_id=session_id, user_id=caller.user_id,
+    outcome = cmd.reschedule_session(writes.bus, ctx, session_id=session_id, user_id=caller.user_id,
                                      starts_at=body.starts_at,
                                      duration_minutes=body.duration_minutes)  # fmt: skip
-    _wait(rt, outcome, session_id)
-    return ok(_one(rt, session_id, caller.user_id))
+    _wait(writes, outcome, session_id)
+    return ok(_one(read_models, session_id, caller.user_id))
 
 
 # -- group sessions -----------------------------------------------------------------------
-def group_views(rt: Services, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
+def group_views(
+    read_models: ReadModels, rows: list[dict[str, Any]], user_id: str
+) -> list[dict[str, Any]]:
     """Group sessions as the lists show them: members and names in two lookups per list."""
-    members = rm.group_members(rt.read_models, [r["session_id"] for r in rows])
-    names = people(rt.read_models, sorted({m for ms in members.values() for m in ms}))
+    members = rm.group_members(read_models, [r["session_id"] for r in rows])
+    names = people(read_models, sorted({m for ms in members.values() for m in ms}))
     return [_group_view(r, members[r["session_id"]], names, user_id) for r in rows]
 
 
@@ -236,46 +251,50 @@ def _group_view(
     }
 
 
-def _group(rt: Services, session_id: str, user_id: str) -> dict[str, Any]:
-    row = rm.group_session_row(rt.read_models, session_id)
+def _group(read_models: ReadModels, session_id: str, user_id: str) -> dict[str, Any]:
+    row = rm.group_session_row(read_models, session_id)
     if row is None:
         raise ApiError(404, "no such session", "SESSION_NOT_FOUND")
-    return group_views(rt, [row], user_id)[0]
+    return group_views(read_models, [row], user_id)[0]
 
 
 @groups.post("")
 def create_group(
-    body: cmd.CreateGroupSession, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: cmd.CreateGroupSession,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
 ) -> dict[str, Any]:
-    outcome = cmd.create_group_session(rt.bus, ctx, host_id=caller.user_id, command=body)
+    outcome = cmd.create_group_session(writes.bus, ctx, host_id=caller.user_id, command=body)
     session_id = outcome.result["session_id"]
-    _wait(rt, outcome, session_id)
-    return ok(_group(rt, session_id, caller.user_id))
+    _wait(writes, outcome, session_id)
+    return ok(_group(read_models, session_id, caller.user_id))
 
 
 @groups.get("")
 def open_groups(
     caller: CallerDep,
-    rt: RuntimeDep,
+    read_models: ReadModelsDep,
     language: Annotated[str | None, Query(max_length=10)] = None,
 ) -> dict[str, Any]:
     language_id = None
     if language:
         found = reference.language_by_code(language)
         language_id = found.id if found else -1
-    rows = rm.open_group_sessions(rt.read_models, datetime.now(UTC), language_id)
-    return ok(group_views(rt, rows, caller.user_id))
+    rows = rm.open_group_sessions(read_models, datetime.now(UTC), language_id)
+    return ok(group_views(read_models, rows, caller.user_id))
 
 
 @groups.get("/my")
-def my_groups(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    rows = rm.group_sessions_of(rt.read_models, caller.user_id)
-    return ok(group_views(rt, rows, caller.user_id))
+def my_groups(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    rows = rm.group_sessions_of(read_models, caller.user_id)
+    return ok(group_views(read_models, rows, caller.user_id))
 
 
 @groups.get("/{session_id}")
-def get_group(session_id: str, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return ok(_group(rt, session_id, caller.user_id))
+def get_group(session_id: str, caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    return ok(_group(read_models, session_id, caller.user_id))
 
 
 add_action_routes(
@@ -293,9 +312,14 @@ add_action_routes(
 
 @groups.post("/{session_id}/kick/{user_id}")
 def kick(
-    session_id: str, user_id: str, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    session_id: str,
+    user_id: str,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
 ) -> dict[str, Any]:
-    outcome = cmd.remove_participant(rt.bus, ctx, session_id=session_id, host_id=caller.user_id,
+    outcome = cmd.remove_participant(writes.bus, ctx, session_id=session_id, host_id=caller.user_id,
                                      user_id=user_id)  # fmt: skip
-    _wait(rt, outcome, session_id)
-    return ok(_group(rt, session_id, caller.user_id))
+    _wait(writes, outcome, session_id)
+    return ok(_group(read_models, session_id, caller.user_id))

@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep
+from api.deps import AppliedEverywhereDep, CallerDep, OriginDep, ReadModelsDep
 from api.envelope import ok
-from api.services import Services
 from api.views.chat import people_of
 from api.views.sessions import session_views
 from eventflow.projection import Projection
@@ -49,20 +48,21 @@ SOURCES: dict[str, tuple[Projection, Changes]] = {
 @router.get("/sync")
 def sync(
     caller: CallerDep,
-    rt: RuntimeDep,
-    request: Request,
+    applied_everywhere: AppliedEverywhereDep,
+    read_models: ReadModelsDep,
+    origin: OriginDep,
     since: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> dict[str, Any]:
     user_id = caller.user_id
-    upto = rt.applied_everywhere({projection for projection, _ in SOURCES.values()})
+    upto = applied_everywhere({projection for projection, _ in SOURCES.values()})
     if upto <= since:  # nothing new applied (or a projector is behind an older cursor)
         found: dict[str, list[dict[str, Any]]] = {name: [] for name in SOURCES}
-        return ok(_views(rt, request, user_id, found) | {"cursor": str(since), "hasMore": False})
+        return ok(
+            _views(read_models, origin, user_id, found) | {"cursor": str(since), "hasMore": False}
+        )
     window = Window(since, upto, limit + 1)
-    found = {
-        name: changes(rt.read_models, user_id, window) for name, (_, changes) in SOURCES.items()
-    }
+    found = {name: changes(read_models, user_id, window) for name, (_, changes) in SOURCES.items()}
     cursor = upto
     for rows in found.values():
         if len(rows) > limit:  # stop before the first event left out, or at it if it is all
@@ -74,17 +74,17 @@ def sync(
             if rows and rows[-1]["position"] <= cursor:
                 continue
             if len(rows) > limit and rows[limit]["position"] == cursor:  # one huge event
-                found[name] = SOURCES[name][1](rt.read_models, user_id, whole)
+                found[name] = SOURCES[name][1](read_models, user_id, whole)
             else:
                 found[name] = [r for r in rows if r["position"] <= cursor]
-    views = _views(rt, request, user_id, found)
+    views = _views(read_models, origin, user_id, found)
     return ok(views | {"cursor": str(cursor), "hasMore": cursor < upto})
 
 
 def _views(
-    rt: Services, request: Request, user_id: str, found: dict[str, list[dict[str, Any]]]
+    read_models: ReadModels, origin: str, user_id: str, found: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
-    senders = people_of(rt, request, sorted({r["sender_id"] for r in found["messages"]}))
+    senders = people_of(read_models, origin, sorted({r["sender_id"] for r in found["messages"]}))
     notifications = [r for r in found["notifications"] if r["deleted_at"] is None]
     return {
         "messages": [chat_rm.message_view(r, senders[r["sender_id"]]) for r in found["messages"]],
@@ -92,7 +92,7 @@ def _views(
             {"roomId": r["room_id"], "userId": r["user_id"], "readAt": _iso(r["read_at"])}
             for r in found["readStates"]
         ],
-        "notifications": notifications_rm.render_many(rt.read_models, user_id, notifications),
+        "notifications": notifications_rm.render_many(read_models, user_id, notifications),
         "deletedNotificationIds": [
             r["notification_id"] for r in found["notifications"] if r["deleted_at"] is not None
         ],
@@ -117,7 +117,7 @@ def _views(
             }
             for r in found["matches"]
         ],
-        "sessions": session_views(rt, found["sessions"], user_id),
+        "sessions": session_views(read_models, found["sessions"], user_id),
     }
 
 

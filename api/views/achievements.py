@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from api.services import Services
 from domain.achievement_catalog import DEFINITIONS, Definition
 from domain.achievements import user_achievement_id
 from domain.reference import Lang
+from eventflow.readmodels import ReadModels
 from projections import achievements as rm
 
 
@@ -39,7 +39,7 @@ def achievement_item(
             "rewardClaimedAt": _time(row["claimed_at"])}  # fmt: skip
 
 
-def items_of(rt: Services, user_id: str, lang: Lang) -> list[dict[str, Any]]:
+def items_of(read_models: ReadModels, user_id: str, lang: Lang) -> list[dict[str, Any]]:
     """Every achievement with the user's progress on it, in catalogue order."""
-    rows = rm.progress_of(rt.read_models, user_id)
+    rows = rm.progress_of(read_models, user_id)
     return [achievement_item(d, rows.get(d.key), user_id, lang) for d in DEFINITIONS]

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-
-from api.deps import file_origin
-from api.services import Services
 from api.views.files import file_url
+from eventflow.readmodels import ReadModels
 from projections import chat as rm
 
 
-def people_of(rt: Services, request: Request, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    return rm.people(
-        rt.read_models, user_ids, lambda key: file_url(file_origin(request, rt.settings), key) or ""
-    )
+def people_of(
+    read_models: ReadModels, origin: str, user_ids: list[str]
+) -> dict[str, dict[str, Any]]:
+    """``origin`` is this API's as browsers see it (``api.deps.OriginDep``)."""
+    return rm.people(read_models, user_ids, lambda key: file_url(origin, key) or "")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from api.services import Services
 from domain import reference
+from eventflow.readmodels import ReadModels
 from projections.chat import people
 
 
@@ -47,6 +47,8 @@ def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> di
     }
 
 
-def session_views(rt: Services, rows: list[dict[str, Any]], user_id: str) -> list[dict[str, Any]]:
-    names = people(rt.read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
+def session_views(
+    read_models: ReadModels, rows: list[dict[str, Any]], user_id: str
+) -> list[dict[str, Any]]:
+    names = people(read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
     return [session_view(r, user_id, names) for r in rows]
