@@ -1272,6 +1272,8 @@ def main() -> None:
         default=4,
         help="LANGUAGEMATE_DB_POOL_SIZE of every role (a role holds at most five times it)",
     )
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a LANGUAGEMATE_NAME setting for every role (repeatable)")  # fmt: skip
     args = parser.parse_args()
     random.seed(args.seed)
     options = Options(
@@ -1315,6 +1317,7 @@ def main() -> None:
             extra = {
                 "LANGUAGEMATE_MODEL_CACHE_DIR": str(models),
                 "LANGUAGEMATE_DB_POOL_SIZE": str(args.pool_size),
+                **dict(f"LANGUAGEMATE_{item}".split("=", 1) for item in args.env),
             }
             with topology(
                 workdir, label="load", roles=roles, extra_env=extra, postgres=args.postgres
