@@ -45,7 +45,6 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -60,19 +59,22 @@ from api.deps import (
 )
 from api.envelope import ok
 from api.errors import ApiError
+from api.schemas.rooms import Join
 from api.services import Services
 from api.socket_limits import IDLE, Outbox, SocketGuard
+from api.views.rooms import room_view
 from commands import rooms as cmd
 from commands.base import CommandContext
 from domain.rooms import ROOM_ID, room_key
 from eventflow.readmodels import ReadModels
 from infra.fanout import CHANNEL_PREFIX
 from infra.ratelimit import RateLimit, TooManyAttempts
-from infra.room_registry import RoomFull, RoomRegistry
+from infra.room_registry import RoomFull
 from infra.tokens import InvalidToken
 from projections import rooms as rm
 
 log = logging.getLogger(__name__)
+
 router = APIRouter(prefix="/api/v1/room", tags=["rooms"])
 PENDING_SECONDS = 60
 ANNOUNCE_FALLBACK_SECONDS = 5.0
@@ -100,27 +102,6 @@ def _room(read_models: ReadModels, room_id: str) -> dict[str, Any]:
     return row
 
 
-def _view(rooms: RoomRegistry, row: dict[str, Any]) -> dict[str, Any]:
-    seated = rooms.participants(row["room_id"])
-    return {
-        "roomId": row["room_id"],
-        "id": row["room_id"],
-        "roomType": row["room_type"],
-        "type": row["room_type"],
-        "maxParticipants": row["max_participants"],
-        "currentParticipants": len(seated),
-        "status": "active" if seated else "waiting",
-        "createdAt": row["created_at"].isoformat(),
-        "metadata": {
-            "title": row["title"],
-            "language": row["language"],
-            "isPrivate": row["is_private"],
-            "sessionId": row["session_id"],
-        },
-        "participants": seated,
-    }
-
-
 @router.post("/create")
 def create(
     body: cmd.CreateRoom,
@@ -137,19 +118,12 @@ def create(
                               created_by=user_id)  # fmt: skip
     room_id = outcome.result["room_id"]
     writes.services.wait_applied(rm.rooms, outcome, room_key(room_id))
-    return ok(_view(rooms, _room(read_models, room_id)))
+    return ok(room_view(rooms, _room(read_models, room_id)))
 
 
 @router.get("/active")
 def active(caller: CallerDep, read_models: ReadModelsDep, rooms: RoomRegistryDep) -> dict[str, Any]:
-    return ok([_view(rooms, row) for row in rm.active_rooms(read_models, datetime.now(UTC))])
-
-
-class Join(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    user_id: str = Field(min_length=1, max_length=64, pattern=ROOM_ID.pattern, alias="userId")
-    user_name: str = Field(default="Anonymous", max_length=100, alias="userName")
+    return ok([room_view(rooms, row) for row in rm.active_rooms(read_models, datetime.now(UTC))])
 
 
 def _room_id(room_id: str) -> str:
@@ -206,7 +180,7 @@ def info(
     rooms: RoomRegistryDep,
 ) -> dict[str, Any]:
     _limit(room_limit, _ip(request))
-    return ok(_view(rooms, _room(read_models, room_id)))
+    return ok(room_view(rooms, _room(read_models, room_id)))
 
 
 @router.get("/{room_id}/ice-servers")
