@@ -143,7 +143,7 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
     assert isinstance(event, LevelAssessed)
     assert event.model_versions["llm"] == llm.PACKAGED["smollm2"].name
     assert 1 <= event.features["llm_level"] <= 6 and event.scorer_version.startswith("text-ridge")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a bound (a busy machine), not a timing
     while _profile_levels(client, user) != (data["level"], "A1"):  # the answer is kept
         assert time.monotonic() < deadline, "the profile never got the assessed level"
         time.sleep(0.1)
