@@ -221,10 +221,8 @@ def analyze(
     _test(read_models, test_id, caller.user_id)
     cmd.request_analysis(writes.bus, ctx, user_id=caller.user_id, test_id=test_id)
     deadline = time.monotonic() + settings.level_test_wait_seconds
-    key, seen = level_test_key(test_id), 0
-    while (row := _test(read_models, test_id, caller.user_id))["status"] not in (
-        "completed", "failed",
-    ):  # fmt: skip
+    key, seen, finished = level_test_key(test_id), 0, ("completed", "failed")
+    while (row := _test(read_models, test_id, caller.user_id))["status"] not in finished:
         if (left := deadline - time.monotonic()) <= 0:
             return JSONResponse(ok({"testId": test_id, "status": "processing"}), status_code=202)
         seen = writes.services.next_applied(rm.level_tests, key, seen, left)  # told, not polled
