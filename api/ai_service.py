@@ -10,23 +10,30 @@ Nothing here changes state, so no event is appended.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, RuntimeDep
+from api.deps import AiLimitDep, BlobsDep, CallerDep, JobsDep, SettingsDep
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
-from api.services import Services
 from api.uploads import read_recording
 from commands.level_tests import language_code
-from infra.jobs import AI_CONVERSATION_FEEDBACK, AI_EVALUATE, AI_TRANSCRIBE, JobFailed, JobTimeout
+from infra.jobs import (
+    AI_CONVERSATION_FEEDBACK,
+    AI_EVALUATE,
+    AI_TRANSCRIBE,
+    JobFailed,
+    JobQueue,
+    JobTimeout,
+)
 from infra.media.audio import WAV_MEDIA_TYPE
-from infra.ratelimit import TooManyAttempts
+from infra.ratelimit import RateLimit, TooManyAttempts
 
 # 503: no AI worker answered in time.
 router = APIRouter(prefix="/api/v1/leveltest", tags=["ai"], responses=error_responses(503))
@@ -57,37 +64,52 @@ class Message(BaseModel):
     language: str = Field(default="en", max_length=20, alias="languageCode")
 
 
-def _call(rt: Services, user_id: str, name: str, *args: Any) -> Any:
-    try:
-        rt.ai_limit.hit(user_id)
-    except TooManyAttempts as exc:
-        raise ApiError(429, "too many AI requests", "TOO_MANY_REQUESTS",
-                       headers={"Retry-After": str(exc.retry_after)}) from None  # fmt: skip
-    try:
-        return rt.jobs.call(name, *args, timeout=rt.settings.ai_wait_seconds)
-    except JobTimeout:
-        raise ApiError(503, "the AI workers are busy; try again shortly", "AI_BUSY",
-                       headers={"Retry-After": "10"}) from None  # fmt: skip
-    except JobFailed:
-        raise ApiError(503, "the AI workers could not answer", "AI_UNAVAILABLE") from None
+@dataclass(frozen=True)
+class AiWorkers:
+    """The AI workers as a route calls them: under the caller's rate limit, waiting at
+    most ``wait_seconds`` (``AI_WAIT_SECONDS``)."""
+
+    jobs: JobQueue
+    limit: RateLimit
+    wait_seconds: float
+
+    def call(self, user_id: str, name: str, *args: Any) -> Any:
+        try:
+            self.limit.hit(user_id)
+        except TooManyAttempts as exc:
+            raise ApiError(429, "too many AI requests", "TOO_MANY_REQUESTS",
+                           headers={"Retry-After": str(exc.retry_after)}) from None  # fmt: skip
+        try:
+            return self.jobs.call(name, *args, timeout=self.wait_seconds)
+        except JobTimeout:
+            raise ApiError(503, "the AI workers are busy; try again shortly", "AI_BUSY",
+                           headers={"Retry-After": "10"}) from None  # fmt: skip
+        except JobFailed:
+            raise ApiError(503, "the AI workers could not answer", "AI_UNAVAILABLE") from None
+
+
+def ai_workers(jobs: JobsDep, limit: AiLimitDep, settings: SettingsDep) -> AiWorkers:
+    return AiWorkers(jobs, limit, settings.ai_wait_seconds)
+
+
+AiWorkersDep = Annotated[AiWorkers, Depends(ai_workers)]
 
 
 @router.post("/voice/transcribe")
 async def transcribe(
-    caller: CallerDep, rt: RuntimeDep, audio: Annotated[UploadFile, File()],
+    caller: CallerDep, ai: AiWorkersDep, blobs: BlobsDep, settings: SettingsDep,
+    audio: Annotated[UploadFile, File()],
     language: Annotated[str, Form(max_length=20)] = "en",
     initial_prompt: Annotated[str | None, Form(alias="initialPrompt", max_length=500)] = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Text with word timings for a recording (checked like a level-test answer, at most
     five minutes)."""
     code = language_code(language)
-    recording = await read_recording(
-        audio, rt.settings.recording_max_bytes, max_seconds=MAX_SECONDS
-    )
+    recording = await read_recording(audio, settings.recording_max_bytes, max_seconds=MAX_SECONDS)
     key = f"transient/transcribe/{uuid4().hex}.wav"
-    await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
+    await run_in_threadpool(blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
     result = await run_in_threadpool(
-        _call, rt, caller.user_id, AI_TRANSCRIBE, key, code, initial_prompt
+        ai.call, caller.user_id, AI_TRANSCRIBE, key, code, initial_prompt
     )
     return ok({
         "userId": caller.user_id,
@@ -102,11 +124,11 @@ async def transcribe(
 
 
 @router.post("/evaluate")
-def evaluate(body: Evaluation, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def evaluate(body: Evaluation, caller: CallerDep, ai: AiWorkersDep) -> dict[str, Any]:
     """The CEFR result for one or more transcribed answers (text only: fluency and
     pronunciation then follow the overall level, as nothing timed them)."""
     rows = [[r.question, r.transcript, []] for r in body.responses]
-    result = _call(rt, caller.user_id, AI_EVALUATE, language_code(body.language), rows)
+    result = ai.call(caller.user_id, AI_EVALUATE, language_code(body.language), rows)
     return ok({
         "scores": result["scores"],
         "overallLevel": result["level"],
@@ -122,8 +144,8 @@ def evaluate(body: Evaluation, caller: CallerDep, rt: RuntimeDep) -> dict[str, A
 
 
 @router.post("/feedback/realtime")
-def realtime_feedback(body: Message, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
+def realtime_feedback(body: Message, caller: CallerDep, ai: AiWorkersDep) -> dict[str, Any]:
     """Corrections and suggestions for one conversation message."""
-    result = _call(rt, caller.user_id, AI_CONVERSATION_FEEDBACK, body.transcript,
-                   language_code(body.language))  # fmt: skip
+    result = ai.call(caller.user_id, AI_CONVERSATION_FEEDBACK, body.transcript,
+                     language_code(body.language))  # fmt: skip
     return ok(result)

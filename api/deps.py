@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID, uuid4
 
+import redis
 from annotated_types import Ge, Le
 from fastapi import Depends, Header, Request
 
@@ -19,9 +20,11 @@ from eventflow.projection import Projection
 from eventflow.readmodels import ReadModels
 from eventflow.store import EventStore
 from infra.blobs import BlobStore
+from infra.jobs import JobQueue
 from infra.logs import CORRELATION_ID
 from infra.presence import Presence
-from infra.ratelimit import RateLimit
+from infra.ratelimit import LoginThrottle, RateLimit
+from infra.revocations import Revocations
 from infra.room_registry import RoomRegistry
 from infra.settings import Settings
 from infra.tokens import InvalidToken, TokenClaims, TokenService
@@ -105,6 +108,36 @@ def tokens(rt: RuntimeDep) -> TokenService:
     return rt.tokens
 
 
+def revocations(rt: RuntimeDep) -> Revocations:
+    """The signed-out sessions and users, which the sign-in routes add to."""
+    return rt.revocations
+
+
+def login_throttle(rt: RuntimeDep) -> LoginThrottle:
+    return rt.login_throttle
+
+
+def jobs(rt: RuntimeDep) -> JobQueue:
+    """The queue to the AI workers, for the routes that wait for their answer."""
+    return rt.jobs
+
+
+def ai_limit(rt: RuntimeDep) -> RateLimit:
+    """The per-user limit on the AI routes, which cost money per call."""
+    return rt.ai_limit
+
+
+if TYPE_CHECKING:
+    RedisClient = redis.Redis[bytes]
+else:  # redis-py's class is generic only in its stubs; FastAPI reads this at run time
+    RedisClient = redis.Redis
+
+
+def redis_client(rt: RuntimeDep) -> RedisClient:
+    """The shared Redis connection, for state several API processes must agree on."""
+    return rt.redis
+
+
 def event_store(rt: RuntimeDep) -> EventStore:
     """The event log itself: for the admin routes that read an aggregate's history."""
     return rt.store
@@ -141,6 +174,11 @@ RoomRegistryDep = Annotated[RoomRegistry, Depends(room_registry)]
 RoomLimitDep = Annotated[RateLimit, Depends(room_limit)]
 TokensDep = Annotated[TokenService, Depends(tokens)]
 EventStoreDep = Annotated[EventStore, Depends(event_store)]
+RevocationsDep = Annotated[Revocations, Depends(revocations)]
+LoginThrottleDep = Annotated[LoginThrottle, Depends(login_throttle)]
+JobsDep = Annotated[JobQueue, Depends(jobs)]
+AiLimitDep = Annotated[RateLimit, Depends(ai_limit)]
+RedisDep = Annotated[RedisClient, Depends(redis_client)]
 
 Int64 = Annotated[int, Ge(-(2**63)), Le(2**63 - 1)]
 """A numeric id from the URL: a larger number cannot name a row, and SQLite raised

@@ -1,6 +1,6 @@
 """Identity routes: sign-up, login, refresh, logout, login history, account deletion.
 
-Every successful sign-in answers with the same shape (``login_response``) whichever way the
+Every successful sign-in answers with the same shape (``SignIn.login_response``) whichever way the
 user came in (dev login, password, OAuth).
 """
 
@@ -14,12 +14,24 @@ import segno
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CallerDep, RuntimeDep, UserContext, bearer_token, correlation_id
+from api.deps import (
+    CallerDep,
+    EventStoreDep,
+    LoginThrottleDep,
+    PepperDep,
+    ReadModelsDep,
+    RevocationsDep,
+    SettingsDep,
+    TokensDep,
+    UserContext,
+    WritesDep,
+    bearer_token,
+    correlation_id,
+)
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
-from api.services import Services
-from api.sign_in import client_of, login_response, token_pair
+from api.sign_in import SignInDep, client_of
 from commands.base import CommandContext
 from commands.identity import (
     ChangePassword,
@@ -38,6 +50,7 @@ from commands.identity import (
     register,
 )
 from domain.identity import RefreshResult
+from eventflow.readmodels import ReadModels
 from infra.ratelimit import TooManyAttempts
 from infra.tokens import InvalidToken
 from projections.identity import accounts, get_account, login_history
@@ -46,41 +59,56 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
 Correlation = Annotated[UUID, Depends(correlation_id)]
 
 
-def _dev_login_enabled(rt: RuntimeDep) -> None:
-    if not rt.settings.dev_login:
+def _dev_login_enabled(settings: SettingsDep) -> None:
+    if not settings.dev_login:
         raise ApiError(404, "Not Found", "NOT_FOUND")
 
 
 @router.post("/auth/dev-login", dependencies=[Depends(_dev_login_enabled)])
 def post_dev_login(
-    body: DevLogin, request: Request, rt: RuntimeDep, correlation: Correlation
+    body: DevLogin,
+    request: Request,
+    writes: WritesDep,
+    pepper: PepperDep,
+    signing_in: SignInDep,
+    correlation: Correlation,
 ) -> dict[str, Any]:
     """Sign in as anyone by e-mail: local use and browser tests only (off by default)."""
     ctx = CommandContext(correlation_id=correlation)
-    outcome = dev_login(rt.bus, ctx, body, pepper=rt.pepper, client=client_of(request))
-    return ok(login_response(rt, outcome))
+    outcome = dev_login(writes.bus, ctx, body, pepper=pepper, client=client_of(request))
+    return ok(signing_in.login_response(outcome))
 
 
 @router.post("/auth/register")
 def post_register(
-    body: Register, request: Request, rt: RuntimeDep, correlation: Correlation
+    body: Register,
+    request: Request,
+    writes: WritesDep,
+    pepper: PepperDep,
+    signing_in: SignInDep,
+    correlation: Correlation,
 ) -> dict[str, Any]:
     outcome = register(
-        rt.bus,
+        writes.bus,
         CommandContext(correlation_id=correlation),
         body,
-        pepper=rt.pepper,
+        pepper=pepper,
         client=client_of(request),
     )
-    return ok(login_response(rt, outcome))
+    return ok(signing_in.login_response(outcome))
 
 
 @router.post("/auth/login", responses=error_responses(401))
 def post_login(
-    body: Login, request: Request, rt: RuntimeDep, correlation: Correlation
+    body: Login,
+    request: Request,
+    writes: WritesDep,
+    pepper: PepperDep,
+    throttle: LoginThrottleDep,
+    signing_in: SignInDep,
+    correlation: Correlation,
 ) -> dict[str, Any]:
     client = client_of(request)
-    throttle = rt.login_throttle
     try:
         throttle.check(body.email, client.ip)
     except TooManyAttempts as exc:
@@ -91,7 +119,7 @@ def post_login(
             headers={"Retry-After": str(exc.retry_after)},
         ) from None
     outcome = log_in(
-        rt.bus, CommandContext(correlation_id=correlation), body, pepper=rt.pepper, client=client
+        writes.bus, CommandContext(correlation_id=correlation), body, pepper=pepper, client=client
     )
     if outcome.result.get("second_factor"):
         throttle.failed(body.email, client.ip)
@@ -104,19 +132,22 @@ def post_login(
             "INVALID_CREDENTIALS",
         )
     throttle.succeeded(body.email)
-    return ok(login_response(rt, outcome))
+    return ok(signing_in.login_response(outcome))
 
 
 @router.post("/auth/refresh", responses=error_responses(401))
 def post_refresh(
     request: Request,
-    rt: RuntimeDep,
+    writes: WritesDep,
+    tokens: TokensDep,
+    revocations: RevocationsDep,
+    signing_in: SignInDep,
     token: Annotated[str, Depends(bearer_token)],
     correlation: Correlation,
 ) -> dict[str, Any]:
     """Rotate: the SPA sends the refresh token as the Bearer token and no body."""
     try:
-        claims = rt.tokens.verify(token, "refresh")
+        claims = tokens.verify(token, "refresh")
     except InvalidToken:
         raise ApiError(
             401,
@@ -124,7 +155,7 @@ def post_refresh(
             "INVALID_REFRESH_TOKEN",
         ) from None
     outcome = refresh(
-        rt.bus,
+        writes.bus,
         CommandContext(actor_id=claims.user_id, correlation_id=correlation),
         user_id=claims.user_id,
         session_id=claims.session_id,
@@ -133,36 +164,39 @@ def post_refresh(
     )
     result = RefreshResult(outcome.result["result"])
     if result in (RefreshResult.REUSED, RefreshResult.REVOKED):
-        rt.revocations.revoke_session(claims.session_id)
+        revocations.revoke_session(claims.session_id)
         raise ApiError(
             401, "세션이 만료되었습니다. 다시 로그인하세요 (session revoked)", "SESSION_REVOKED"
         )
-    return ok(token_pair(rt, claims.user_id, claims.session_id, outcome.result["refresh_jti"]))
+    jti = outcome.result["refresh_jti"]
+    return ok(signing_in.token_pair(claims.user_id, claims.session_id, jti))
 
 
 @router.post("/auth/logout")
-def post_logout(caller: CallerDep, rt: RuntimeDep, correlation: Correlation) -> dict[str, Any]:
+def post_logout(
+    caller: CallerDep, writes: WritesDep, revocations: RevocationsDep, correlation: Correlation
+) -> dict[str, Any]:
     """Revokes the whole refresh-token family of this sign-in, and its access tokens."""
     log_out(
-        rt.bus,
+        writes.bus,
         CommandContext(actor_id=caller.user_id, correlation_id=correlation),
         session_id=caller.claims.session_id,
     )
-    rt.revocations.revoke_session(caller.claims.session_id)
+    revocations.revoke_session(caller.claims.session_id)
     return ok({"loggedOut": True})
 
 
 @router.get("/users/name")
-def get_user_name(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    account = get_account(rt.read_models, caller.user_id)
+def get_user_name(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    account = get_account(read_models, caller.user_id)
     if account is None:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
     return ok({"name": account["name"]}, mirror=True)
 
 
 @router.get("/settings/login-history")
-def get_login_history(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    entries = [_history_entry(row) for row in login_history(rt.read_models, caller.user_id)]
+def get_login_history(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    entries = [_history_entry(row) for row in login_history(read_models, caller.user_id)]
     return ok(entries)
 
 
@@ -187,51 +221,59 @@ def _history_entry(row: dict[str, Any]) -> dict[str, Any]:
 @router.delete("/settings/account")
 def delete_my_account(
     caller: CallerDep,
-    rt: RuntimeDep,
+    writes: WritesDep,
+    store: EventStoreDep,
+    revocations: RevocationsDep,
     correlation: Correlation,
     body: Annotated[CloseAccount | None, Body()] = None,
 ) -> dict[str, Any]:
     """Deactivates the account, destroys its key (crypto-shredding) and signs it out."""
     ctx = CommandContext(actor_id=caller.user_id, correlation_id=correlation)
     outcome = delete_account(
-        rt.bus, ctx, user_id=caller.user_id, password=body.password if body else None
+        writes.bus, ctx, user_id=caller.user_id, password=body.password if body else None
     )
-    if rt.store.cipher is not None:
-        rt.store.cipher.keys.destroy(caller.user_id)
-    rt.revocations.revoke_user(caller.user_id)
-    rt.wait_applied(accounts, outcome, UUID(caller.user_id))
+    if store.cipher is not None:
+        store.cipher.keys.destroy(caller.user_id)
+    revocations.revoke_user(caller.user_id)
+    writes.services.wait_applied(accounts, outcome, UUID(caller.user_id))
     return ok({"deleted": True})
 
 
 @router.patch("/settings/password")
 def patch_password(
-    body: ChangePassword, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: ChangePassword, caller: CallerDep, ctx: UserContext, writes: WritesDep
 ) -> dict[str, Any]:
-    change_password(rt.bus, ctx, body, user_id=caller.user_id)
+    change_password(writes.bus, ctx, body, user_id=caller.user_id)
     return ok({"changed": True})
 
 
-def _two_factor_state(rt: Services, user_id: str, qr_code: str | None = None) -> dict[str, Any]:
-    account = get_account(rt.read_models, user_id) or {}
+def _two_factor_state(
+    read_models: ReadModels, user_id: str, qr_code: str | None = None
+) -> dict[str, Any]:
+    account = get_account(read_models, user_id) or {}
     return ok({"enabled": bool(account.get("two_factor")), "qrCode": qr_code}, mirror=True)
 
 
 @router.get("/settings/two-factor")
-def get_two_factor(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return _two_factor_state(rt, caller.user_id)
+def get_two_factor(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    return _two_factor_state(read_models, caller.user_id)
 
 
 @router.post("/settings/two-factor/enable")
-def post_enable_two_factor(caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def post_enable_two_factor(
+    caller: CallerDep, ctx: UserContext, writes: WritesDep, read_models: ReadModelsDep
+) -> dict[str, Any]:
     """Turn TOTP on and hand back the QR code to scan; the secret is stored encrypted
     with the user's key and required at every later password login."""
-    outcome, secret = enable_two_factor(rt.bus, ctx, user_id=caller.user_id)
-    rt.wait_applied(accounts, outcome, UUID(caller.user_id))
-    account = get_account(rt.read_models, caller.user_id) or {}
+    outcome, secret = enable_two_factor(writes.bus, ctx, user_id=caller.user_id)
+    writes.services.wait_applied(accounts, outcome, UUID(caller.user_id))
+    account = get_account(read_models, caller.user_id) or {}
     uri = pyotp.TOTP(secret).provisioning_uri(
         name=account.get("email") or caller.user_id, issuer_name="LanguageMate"
     )
-    return _two_factor_state(rt, caller.user_id, segno.make(uri, error="m").svg_data_uri(scale=4))
+    return _two_factor_state(
+        read_models, caller.user_id, segno.make(uri, error="m").svg_data_uri(scale=4)
+    )
 
 
 class TwoFactorCode(BaseModel):
@@ -242,8 +284,12 @@ class TwoFactorCode(BaseModel):
 
 @router.post("/settings/two-factor/disable")
 def post_disable_two_factor(
-    body: TwoFactorCode, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
+    body: TwoFactorCode,
+    caller: CallerDep,
+    ctx: UserContext,
+    writes: WritesDep,
+    read_models: ReadModelsDep,
 ) -> dict[str, Any]:
-    outcome = disable_two_factor(rt.bus, ctx, user_id=caller.user_id, code=body.code)
-    rt.wait_applied(accounts, outcome, UUID(caller.user_id))
-    return _two_factor_state(rt, caller.user_id)
+    outcome = disable_two_factor(writes.bus, ctx, user_id=caller.user_id, code=body.code)
+    writes.services.wait_applied(accounts, outcome, UUID(caller.user_id))
+    return _two_factor_state(read_models, caller.user_id)

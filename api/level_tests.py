@@ -10,25 +10,37 @@ to ``LEVEL_TEST_WAIT_SECONDS`` (the SPA expects it to finish there) and otherwis
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import MAX_PAGE, CallerDep, Int64, RuntimeDep, UserContext
+from api.deps import (
+    MAX_PAGE,
+    BlobsDep,
+    CallerDep,
+    Int64,
+    ReadModelsDep,
+    SettingsDep,
+    UserContext,
+    Writes,
+    WritesDep,
+)
 from api.envelope import ok
 from api.errors import ApiError
 from api.openapi import error_responses
-from api.services import Services
 from api.uploads import read_recording
 from commands import level_tests as cmd
 from commands.base import CommandContext
 from domain.level_practice import suggestions
 from domain.level_tests import CEFR_LEVELS, level_test_key
 from domain.levels import band, sub_level
+from eventflow.readmodels import ReadModels
+from infra.blobs import BlobStore
 from infra.media.audio import WAV_MEDIA_TYPE
 from projections import level_tests as rm
 
@@ -52,8 +64,8 @@ class StandardStart(BaseModel):
     language: str = Field(default="en", max_length=20, alias="languageCode")
 
 
-def _test(rt: Services, test_id: int, user_id: str) -> dict[str, Any]:
-    row = rm.test_row(rt.read_models, test_id) if 0 < test_id < 2**52 else None
+def _test(read_models: ReadModels, test_id: int, user_id: str) -> dict[str, Any]:
+    row = rm.test_row(read_models, test_id) if 0 < test_id < 2**52 else None
     if row is None or row["user_id"] != user_id:
         raise ApiError(404, "no such level test", "LEVEL_TEST_NOT_FOUND")
     return row
@@ -66,10 +78,10 @@ def questions_view(row: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _started(rt: Services, ctx: CommandContext, outcome: Any, user_id: str) -> dict[str, Any]:
+def _started(writes: Writes, read_models: ReadModels, outcome: Any, user_id: str) -> dict[str, Any]:
     test_id = outcome.result["test_id"]
-    rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
-    row = _test(rt, test_id, user_id)
+    writes.services.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
+    row = _test(read_models, test_id, user_id)
     first = row["questions"][0]
     return {
         "testId": test_id,
@@ -83,36 +95,58 @@ def _started(rt: Services, ctx: CommandContext, outcome: Any, user_id: str) -> d
 
 @router.post("/voice/start")
 def voice_start(
-    body: VoiceStart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
-) -> dict[str, Any]:
-    outcome = cmd.start_test(rt.bus, ctx, user_id=caller.user_id, language=body.language,
+    body: VoiceStart, caller: CallerDep, ctx: UserContext, writes: WritesDep,
+    read_models: ReadModelsDep,
+) -> dict[str, Any]:  # fmt: skip
+    outcome = cmd.start_test(writes.bus, ctx, user_id=caller.user_id, language=body.language,
                              mode="voice", self_reported_level=body.current_level)  # fmt: skip
-    return ok(_started(rt, ctx, outcome, caller.user_id))
+    return ok(_started(writes, read_models, outcome, caller.user_id))
 
 
 @router.post("/start")
 def standard_start(
-    body: StandardStart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep
-) -> dict[str, Any]:
-    outcome = cmd.start_test(rt.bus, ctx, user_id=caller.user_id, language=body.language,
+    body: StandardStart, caller: CallerDep, ctx: UserContext, writes: WritesDep,
+    read_models: ReadModelsDep,
+) -> dict[str, Any]:  # fmt: skip
+    outcome = cmd.start_test(writes.bus, ctx, user_id=caller.user_id, language=body.language,
                              mode="standard")  # fmt: skip
-    return ok(_started(rt, ctx, outcome, caller.user_id))
+    return ok(_started(writes, read_models, outcome, caller.user_id))
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What storing a spoken answer uses: the recording's size limit, the blob store it
+    goes to, the test it belongs to (read model) and the command that records it."""
+
+    writes: Writes
+    read_models: ReadModels
+    blobs: BlobStore
+    max_bytes: int
+
+
+def answers(
+    writes: WritesDep, read_models: ReadModelsDep, blobs: BlobsDep, settings: SettingsDep
+) -> Answers:
+    return Answers(writes, read_models, blobs, settings.recording_max_bytes)
+
+
+AnswersDep = Annotated[Answers, Depends(answers)]
 
 
 async def _answer(
-    rt: Services, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
+    services: Answers, ctx: CommandContext, user_id: str, test_id: int, question_id: int | None,
     audio: UploadFile,
 ) -> dict[str, Any]:  # fmt: skip
-    row = _test(rt, test_id, user_id)
+    row = _test(services.read_models, test_id, user_id)
     if row["status"] != "in_progress":
         raise ApiError(409, f"the test is {row['status']}", "LEVEL_TEST_STATE")
-    recording = await read_recording(audio, rt.settings.recording_max_bytes)
+    recording = await read_recording(audio, services.max_bytes)
     key = f"level-tests/{test_id}/{uuid4().hex}.wav"
-    await run_in_threadpool(rt.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
+    await run_in_threadpool(services.blobs.put, key, recording.wav, WAV_MEDIA_TYPE)
     duration = recording.seconds
     outcome = await run_in_threadpool(
         lambda: cmd.record_answer(
-            rt.bus,
+            services.writes.bus,
             ctx,
             user_id=user_id,
             test_id=test_id,
@@ -129,18 +163,18 @@ async def _answer(
 
 @router.post("/voice/{test_id}/upload")
 async def voice_upload(
-    test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    test_id: Int64, caller: CallerDep, ctx: UserContext, services: AnswersDep,
     audio: Annotated[UploadFile, File()],
 ) -> dict[str, Any]:  # fmt: skip
-    return await _answer(rt, ctx, caller.user_id, test_id, None, audio)
+    return await _answer(services, ctx, caller.user_id, test_id, None, audio)
 
 
 @router.post("/{test_id}/audio-answer")
 async def audio_answer(
-    test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep,
+    test_id: Int64, caller: CallerDep, ctx: UserContext, services: AnswersDep,
     audio: Annotated[UploadFile, File()], questionId: Annotated[int, Form(ge=1, le=4)],  # noqa: N803
 ) -> dict[str, Any]:  # fmt: skip
-    return await _answer(rt, ctx, caller.user_id, test_id, questionId, audio)
+    return await _answer(services, ctx, caller.user_id, test_id, questionId, audio)
 
 
 def result_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -180,33 +214,42 @@ def _outcome(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/voice/{test_id}/analyze", responses=STILL_RUNNING)
-def analyze(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
-    _test(rt, test_id, caller.user_id)
-    cmd.request_analysis(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
-    deadline = time.monotonic() + rt.settings.level_test_wait_seconds
-    key, seen = level_test_key(test_id), 0
-    while (row := _test(rt, test_id, caller.user_id))["status"] not in ("completed", "failed"):
+def analyze(
+    test_id: Int64, caller: CallerDep, ctx: UserContext, writes: WritesDep,
+    read_models: ReadModelsDep, settings: SettingsDep,
+) -> Any:  # fmt: skip
+    _test(read_models, test_id, caller.user_id)
+    cmd.request_analysis(writes.bus, ctx, user_id=caller.user_id, test_id=test_id)
+    deadline = time.monotonic() + settings.level_test_wait_seconds
+    key, seen, finished = level_test_key(test_id), 0, ("completed", "failed")
+    while (row := _test(read_models, test_id, caller.user_id))["status"] not in finished:
         if (left := deadline - time.monotonic()) <= 0:
             return JSONResponse(ok({"testId": test_id, "status": "processing"}), status_code=202)
-        seen = rt.next_applied(rm.level_tests, key, seen, left)  # told, not polled
+        seen = writes.services.next_applied(rm.level_tests, key, seen, left)  # told, not polled
     return _outcome(row)
 
 
 @router.post("/{test_id}/complete", responses=STILL_RUNNING)
-def complete(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> Any:
-    return analyze(test_id, caller, ctx, rt)
+def complete(
+    test_id: Int64, caller: CallerDep, ctx: UserContext, writes: WritesDep,
+    read_models: ReadModelsDep, settings: SettingsDep,
+) -> Any:  # fmt: skip
+    return analyze(test_id, caller, ctx, writes, read_models, settings)
 
 
 @router.get("/voice/{test_id}/result")
-def result(test_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    return _outcome(_test(rt, test_id, caller.user_id))
+def result(test_id: Int64, caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    return _outcome(_test(read_models, test_id, caller.user_id))
 
 
 @router.post("/{test_id}/cancel")
-def cancel(test_id: Int64, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
-    _test(rt, test_id, caller.user_id)
-    outcome = cmd.cancel_test(rt.bus, ctx, user_id=caller.user_id, test_id=test_id)
-    rt.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
+def cancel(
+    test_id: Int64, caller: CallerDep, ctx: UserContext, writes: WritesDep,
+    read_models: ReadModelsDep,
+) -> dict[str, Any]:  # fmt: skip
+    _test(read_models, test_id, caller.user_id)
+    outcome = cmd.cancel_test(writes.bus, ctx, user_id=caller.user_id, test_id=test_id)
+    writes.services.wait_applied(rm.level_tests, outcome, level_test_key(test_id))
     return ok({"testId": test_id, "status": "cancelled"})
 
 
@@ -218,30 +261,33 @@ class Restart(BaseModel):
 
 
 @router.post("/restart")
-def restart(body: Restart, caller: CallerDep, ctx: UserContext, rt: RuntimeDep) -> dict[str, Any]:
+def restart(
+    body: Restart, caller: CallerDep, ctx: UserContext, writes: WritesDep,
+    read_models: ReadModelsDep,
+) -> dict[str, Any]:  # fmt: skip
     if body.previous_test_id is not None:
-        previous = _test(rt, body.previous_test_id, caller.user_id)
+        previous = _test(read_models, body.previous_test_id, caller.user_id)
         if previous["status"] in ("in_progress", "analyzing", "failed"):
-            cmd.cancel_test(rt.bus, ctx, user_id=caller.user_id, test_id=body.previous_test_id)
-    outcome = cmd.start_test(rt.bus, ctx, user_id=caller.user_id, language=body.language,
+            cmd.cancel_test(writes.bus, ctx, user_id=caller.user_id, test_id=body.previous_test_id)
+    outcome = cmd.start_test(writes.bus, ctx, user_id=caller.user_id, language=body.language,
                              mode="voice")  # fmt: skip
-    return ok(_started(rt, ctx, outcome, caller.user_id))
+    return ok(_started(writes, read_models, outcome, caller.user_id))
 
 
 @router.get("/my-tests")
 def my_tests(
-    caller: CallerDep, rt: RuntimeDep,
+    caller: CallerDep, read_models: ReadModelsDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> dict[str, Any]:  # fmt: skip
-    rows, total = rm.tests_of(rt.read_models, caller.user_id, page=page, size=size)
+    rows, total = rm.tests_of(read_models, caller.user_id, page=page, size=size)
     return ok([result_view(r) for r in rows],
               meta={"page": page, "limit": size, "total": total})  # fmt: skip
 
 
 @router.get("/summary")
-def summary(caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    rows, total = rm.tests_of(rt.read_models, caller.user_id, page=1, size=100)
+def summary(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    rows, total = rm.tests_of(read_models, caller.user_id, page=1, size=100)
     done = [r for r in rows if r["status"] == "completed"]
     return ok({
         "totalTests": total,
@@ -293,10 +339,10 @@ def _camel(name: str) -> str:
 
 @router.get("/{test_id}/answer/{question_id}/detailed")
 def detailed(
-    test_id: Int64, question_id: Int64, caller: CallerDep, rt: RuntimeDep
+    test_id: Int64, question_id: Int64, caller: CallerDep, read_models: ReadModelsDep
 ) -> dict[str, Any]:
     """The analysis is of the whole test (the SPA always asks for answer 1)."""
-    row = _test(rt, test_id, caller.user_id)
+    row = _test(read_models, test_id, caller.user_id)
     if not any(q["id"] == question_id for q in row["questions"]):
         raise ApiError(404, "no such question in this test", "QUESTION_NOT_FOUND")
     if row["status"] != "completed":
@@ -305,6 +351,6 @@ def detailed(
 
 
 @router.get("/{test_id}")
-def get_test(test_id: Int64, caller: CallerDep, rt: RuntimeDep) -> dict[str, Any]:
-    row = _test(rt, test_id, caller.user_id)
+def get_test(test_id: Int64, caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
+    row = _test(read_models, test_id, caller.user_id)
     return ok(result_view(row) | {"questions": questions_view(row), "answered": row["answered"]})

@@ -23,10 +23,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api.deps import RuntimeDep, correlation_id
+from api.deps import PepperDep, RedisDep, SettingsDep, WritesDep, correlation_id
 from api.envelope import ok
 from api.errors import ApiError
-from api.sign_in import client_of, login_response
+from api.sign_in import SignInDep, client_of
 from commands.base import CommandContext
 from commands.identity import sign_in
 from domain.errors import DomainError
@@ -42,13 +42,13 @@ MAX_DESCRIPTION = 200
 _service_lock = threading.Lock()
 
 
-def oauth_service(request: Request, rt: RuntimeDep) -> OAuth:
+def oauth_service(request: Request, settings: SettingsDep, redis: RedisDep) -> OAuth:
     """One ``OAuth`` per application (its HTTP pool is reused across sign-ins)."""
     state = request.app.state
     with _service_lock:
         service: OAuth | None = getattr(state, "oauth", None)
-        if service is None or service.settings is not rt.settings:
-            service = OAuth(rt.settings, rt.redis)
+        if service is None or service.settings is not settings:
+            service = OAuth(settings, redis)
             state.oauth = service
     return service
 
@@ -124,7 +124,9 @@ def login_callback(
     provider: str,
     *,
     request: Request,
-    rt: RuntimeDep,
+    writes: WritesDep,
+    pepper: PepperDep,
+    signing_in: SignInDep,
     oauth: OAuthDep,
     correlation: Annotated[UUID, Depends(correlation_id)],
     code: Param = None,
@@ -149,9 +151,9 @@ def login_callback(
     profile = finished.profile
     try:
         outcome = sign_in(
-            rt.bus,
+            writes.bus,
             CommandContext(correlation_id=correlation),
-            pepper=rt.pepper,
+            pepper=pepper,
             email=profile.email,
             name=profile.name,
             provider=profile.provider,
@@ -169,7 +171,7 @@ def login_callback(
             reason=exc.code.lower(),
         )
         return _forget_binding(_refusal(failure, request), state)
-    payload = login_response(rt, outcome)
+    payload = signing_in.login_response(outcome)
     if _wants_json(request):
         name = payload["user"]["name"] or profile.name
         body = ok({**payload, "name": name, "provider": provider}, mirror=True)
