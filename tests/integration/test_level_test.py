@@ -90,14 +90,21 @@ def _upload(client: TestClient, user: dict[str, Any], test_id: int, data: bytes)
                        files={"audio": ("recording.wav", data, "audio/wav")})  # fmt: skip
 
 
-def _profile_levels(client: TestClient, user: dict[str, Any]) -> tuple[str, str]:
-    """The level the SPA shows (``languageLevel`` and the tested language's current level,
-    in the profile and the info, which must agree) and the self-reported one."""
+def _shown_levels(client: TestClient, user: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(``languageLevel``, the tested language's current and self-reported level) as the
+    profile and the info show them: one element when the two agree."""
     shown = set()
     for path in ("/api/v1/users/profile", "/api/v1/users/info"):
         data = client.get(path, headers=user["headers"]).json()["data"]
         english = data["targetLanguages"][0]
         shown.add((data["languageLevel"], english["currentLevel"], english["selfReportedLevel"]))
+    return shown
+
+
+def _profile_levels(client: TestClient, user: dict[str, Any]) -> tuple[str, str]:
+    """The level the SPA shows (in the profile and the info, which must agree) and the
+    self-reported one, once nothing is changing them."""
+    shown = _shown_levels(client, user)
     assert len(shown) == 1, shown
     ((level, current, reported),) = shown
     assert current == level
@@ -144,7 +151,8 @@ def test_a_spoken_answer_is_transcribed_rated_and_recorded_on_the_profile(
     assert event.model_versions["llm"] == llm.PACKAGED["smollm2"].name
     assert 1 <= event.features["llm_level"] <= 6 and event.scorer_version.startswith("text-ridge")
     deadline = time.monotonic() + 60  # a bound (a busy machine), not a timing
-    while _profile_levels(client, user) != (data["level"], "A1"):  # the answer is kept
+    # Polled until both agree: the projector may apply the result between the two reads.
+    while _shown_levels(client, user) != {(data["level"], data["level"], "A1")}:
         assert time.monotonic() < deadline, "the profile never got the assessed level"
         time.sleep(0.1)
     assert LanguageLevelAssessed.topic in [r.topic for r in rt.store.read_all()]
