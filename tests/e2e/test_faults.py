@@ -300,8 +300,9 @@ def test_faults_under_load_lose_nothing_and_heal_themselves(
 
     def kill_worker_mid_job() -> None:
         held = wait_for(lambda: held_job_args(jobs, "embeddings"), "a worker holding a job", 60)
-        # Recovered once the jobs it held (run again elsewhere) and every earlier one are done.
-        bios_before_worker_fault.update(load.bios | {user_id for (user_id,) in held})
+        # Recovered once the jobs it held (run again elsewhere) and every earlier one are done;
+        # a job's first argument is the user (then the profile version that sent it).
+        bios_before_worker_fault.update(load.bios | {args[0] for args in held})
         topology.kill("worker")
 
     with running(load):
