@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +149,26 @@ def test_headers_that_never_end_or_never_stop_growing_are_cut_off(server: Server
     endless = _endless_header(server.port).run()
     assert endless.answer.status == 400, endless.answer
     assert endless.sent < ISSUE_BODY  # refused before the client was done
+
+
+def test_heads_under_the_limit_are_served_however_they_arrive(server: Server) -> None:
+    """The head is counted as it arrives without counting a byte twice: a header of most of
+    the limit dribbled in small reads, with more headers after it, is served, and so are
+    two requests pipelined in one write, all on one connection."""
+    filler = "b" * (DEFAULTS.http_header_max_bytes * 5 // 8)
+    head = f"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Filler: {filler}\r\n"
+    pieces = [head[i : i + 1024] for i in range(0, len(head), 1024)] + ["X-After: 1\r\n", "\r\n"]
+    pipelined = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for piece in pieces:
+            sock.sendall(piece.encode())
+            time.sleep(0.005)  # each piece its own read
+        sock.sendall(pipelined.encode())
+        received = b""
+        while received.count(b'"status":"UP"') < 3 and (data := sock.recv(65536)):
+            received += data
+    assert received.count(b"HTTP/1.1 200 OK") == 3, received[:300]
 
 
 def _endless_header(port: int) -> Request:
