@@ -128,11 +128,11 @@ class ProjectionGroup:
         with batch_span(f"project {self.name}", events, attributes):
             warm_keys([e for e in events if any(p.handles(e.topic) for p in self.projections)])
             try:
-                with self.read_models.engine.begin() as conn:
+                with self.read_models.batch() as conn:
                     done = self._apply(conn, members, partition, events, seen_upto, careful=False)
             except Exception:
                 log.warning("group %s: a batch failed; applying it event by event", self.name)
-                with self.read_models.engine.begin() as conn:
+                with self.read_models.batch() as conn:
                     done = self._apply(conn, members, partition, events, seen_upto, careful=True)
         self._report(done, events, partition)
         if done.halted is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,7 @@ from eventflow.projection import Projection
 from eventflow.schema import (
     LOG,
     OPEN,
+    WRITE_LOCK_FIRST,
     _system,
     now,
     parked_table,
@@ -64,6 +66,14 @@ class ReadModels:
         )
         if self.postgres:
             self._tracking_select = self._tracking_select.with_for_update()
+        self._batch_engine = engine.execution_options(**{WRITE_LOCK_FIRST: True})
+        insert = (postgresql.insert if self.postgres else sqlite.insert)(tracking_table)
+        self._advance = insert.on_conflict_do_update(
+            index_elements=[tracking_table.c.projection, tracking_table.c.version,
+                            tracking_table.c.partition],
+            set_={"position": insert.excluded.position, "updated_at": insert.excluded.updated_at},
+            where=tracking_table.c.position < insert.excluded.position,
+        )  # fmt: skip
 
     @property
     def postgres(self) -> bool:
@@ -218,51 +228,45 @@ class ReadModels:
         tracking = self.tracking(name, self.active_version(name))
         return self.applied_upto(tracking, LOG if partition is None else partition) >= position
 
+    def batch(self) -> AbstractContextManager[Connection]:
+        """A transaction for a group's batch. On SQLite it takes the write lock as it begins
+        (``BEGIN IMMEDIATE``): a batch reads its tracking and then writes, and a read lock
+        upgraded later can deadlock against another writer."""
+        return self._batch_engine.begin()
+
     def lock_tracking(
         self, conn: Connection, members: Sequence[Member], partition: int
     ) -> dict[str, int]:
         """Lock the members' tracking rows for ``partition`` (creating missing ones) and
-        return how far each has applied it.
-
-        SQLite writes first so that the transaction takes its write lock at once (a read
-        lock upgraded later can deadlock); PostgreSQL locks the rows it reads and creates
-        them only the first time, saving a statement per batch."""
+        return how far each has applied it. PostgreSQL locks the rows it reads; on SQLite
+        the batch's transaction holds the write lock already (:meth:`batch`). Rows are
+        created only the first time, saving a statement per batch."""
         versions = dict(members)
         where = sa.and_(
             _members(tracking_table, members),
             tracking_table.c.partition.in_([partition, LOG]),
         )
-        if self.postgres:
-            rows = conn.execute(self._tracking_select.where(where)).all()
-            have = {r.projection for r in rows if r.partition == partition}
-            if have >= versions.keys():
-                return _upto(rows, versions, partition)
+        rows = conn.execute(self._tracking_select.where(where)).all()
+        have = {r.projection for r in rows if r.partition == partition}
+        if have >= versions.keys():
+            return _upto(rows, versions, partition)
         self.advance_tracking(conn, dict.fromkeys(members, 0), partition)
         return _upto(conn.execute(self._tracking_select.where(where)).all(), versions, partition)
 
     def advance_tracking(
         self, conn: Connection, positions: dict[Member, int], partition: int
     ) -> None:
-        """Create tracking rows or move them forward (never backwards), in one statement."""
+        """Create tracking rows or move them forward (never backwards): one statement,
+        compiled once and executed for every row (a batch moves every member)."""
         if not positions:
             return
-        dialect_insert = postgresql.insert if self.postgres else sqlite.insert
         at = now()
         rows = [
             {"projection": name, "version": version, "partition": partition, "position": pos,
              "updated_at": at}
             for (name, version), pos in positions.items()
         ]  # fmt: skip
-        insert = dialect_insert(tracking_table).values(rows)
-        conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=[tracking_table.c.projection, tracking_table.c.version,
-                                tracking_table.c.partition],
-                set_={"position": insert.excluded.position,
-                      "updated_at": insert.excluded.updated_at},
-                where=tracking_table.c.position < insert.excluded.position,
-            )
-        )  # fmt: skip
+        conn.execute(self._advance, rows)
 
     def announce(
         self, conn: Connection, members: Iterable[Member], partition: int, position: int

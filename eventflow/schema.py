@@ -65,14 +65,19 @@ OPEN = ("failing", "queued", "skip")
 """Statuses of events still parked."""
 
 
+WRITE_LOCK_FIRST = "languagemate_write_lock_first"
+"""Execution option: on SQLite, begin by taking the write lock (``BEGIN IMMEDIATE``)."""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
 
 def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> Engine:
     """A read-model engine. SQLite gets WAL (readers never block the writer) and explicit
-    BEGINs so transactions really are transactions; every batch writes its tracking row
-    first, so a write lock is taken at the start and never upgraded mid-transaction."""
+    BEGINs so transactions really are transactions; a transaction with the execution option
+    :data:`WRITE_LOCK_FIRST` (every batch) takes the write lock at the start, so it is never
+    upgraded mid-transaction."""
     # JSON columns (profile lists, settings) are decoded on every list read: orjson does
     # it several times faster than the stdlib default.
     codec: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
@@ -93,7 +98,8 @@ def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> 
 
         @sa_event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            immediate = conn.get_execution_options().get(WRITE_LOCK_FIRST, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     # Every connection the pool ever opens stays open: SQLAlchemy closes an overflow

@@ -69,8 +69,9 @@ class EventStore:
             aggregate_id, (decode(s.topic, s.state, cipher=self.cipher) for s in stored)
         )
 
-    def history(self, aggregate_id: UUID) -> list[DomainEvent]:
-        stored = self.recorder.select_events(aggregate_id)
+    def history(self, aggregate_id: UUID, after: int | None = None) -> list[DomainEvent]:
+        """The aggregate's events, or only those after version ``after``."""
+        stored = self.recorder.select_events(aggregate_id, gt=after)
         return [decode(s.topic, s.state, cipher=self.cipher) for s in stored]
 
     def append(self, events: Sequence[DomainEvent], tracking: Tracking | None = None) -> list[int]:

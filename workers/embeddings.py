@@ -42,13 +42,16 @@ def embed_profile(runtime: WorkerServices, user_id: str, changed_at: int | None 
     if not sentence_encoder.available():
         log.warning("profile embeddings are off: the embeddings extra/model is not installed")
         return
+    if changed_at is not None:
+        # Only what came after the change is read: in a burst most jobs stop here, and a
+        # long-edited profile's whole history is read once, by the burst's last job.
+        later = runtime.store.history(profile_id(user_id), after=changed_at)
+        if changed_since(later, changed_at):
+            return  # not the end of the burst: the later change's job embeds the newer text
     account = runtime.store.load(Account, UUID(user_id))
-    history = runtime.store.history(profile_id(user_id))
-    profile = Profile.replay(profile_id(user_id), history)
+    profile = runtime.store.load(Profile, profile_id(user_id))
     if account is None or not account.active or profile is None:
         return  # deleted or deactivated: nothing of theirs is ranked any more
-    if changed_at is not None and changed_since(history, changed_at):
-        return  # not the end of the burst: the later change's job embeds the newer text
     document = profile_document(profile.items)
     if not document:
         return
