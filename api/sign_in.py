@@ -41,10 +41,11 @@ class SignIn:
         """
         user_id = outcome.result["user_id"]
         self.writes.services.wait_applied(accounts, outcome, UUID(user_id))
-        account = get_account(self.read_models, user_id) or {}
+        account = get_account(self.read_models, user_id)
+        email, name = (account["email"], account["name"]) if account else (None, None)
         return {
             **self.token_pair(user_id, outcome.result["session_id"], outcome.result["refresh_jti"]),
-            "user": {"id": user_id, "email": account.get("email"), "name": account.get("name")},
+            "user": {"id": user_id, "email": email, "name": name},
             "isNewUser": bool(outcome.result["created"]),
         }
 

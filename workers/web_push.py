@@ -20,9 +20,10 @@ from commands.notifications import remove_push_device
 from domain.notifications import Notification
 from domain.push_devices import PushDevices, push_devices_id
 from domain.settings import NotificationSettings
+from eventflow.queries import as_row
 from infra.jobs import WEB_PUSH
 from infra.webpush import Delivery, Subscription
-from projections.notifications import push_devices_of, render
+from projections.notifications import NotificationRow, push_devices_of, render
 from projections.profiles import settings_of, time_zone_of
 from workers.jobs import job
 from workers.services import WorkerServices
@@ -47,8 +48,10 @@ def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, 
         return
     if not _still_wanted(runtime, user_id, row):
         return
-    view = render(runtime.read_models, user_id, row | {"created_at": datetime.fromisoformat(
-        row["created_at"])})  # fmt: skip
+    stored = as_row(
+        NotificationRow, row | {"created_at": datetime.fromisoformat(row["created_at"])}
+    )
+    view = render(runtime.read_models, user_id, stored)
     payload = {key: view[key] for key in ("id", "type", "title", "message", "clickUrl", "data")}
     target = Subscription(found[0]["endpoint"], found[0]["p256dh"], found[0]["auth"])
     if runtime.web_push.send(target, payload) is Delivery.GONE:
