@@ -37,8 +37,12 @@ class DeviceNotProjectedYet(Exception):
 
 @job(WEB_PUSH, max_retries=8)
 def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, Any]) -> None:
+    """``row``: the new notification's row as the job's JSON carries it (time as ISO text)."""
     if not runtime.web_push.enabled:
         return
+    stored = as_row(
+        NotificationRow, row | {"created_at": datetime.fromisoformat(row["created_at"])}
+    )
     found = [d for d in push_devices_of(runtime.read_models, user_id) if d["device"] == device]
     if not found:
         devices = runtime.store.load(PushDevices, push_devices_id(user_id))
@@ -46,11 +50,8 @@ def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, 
             # Registered, but the read model (which holds the endpoint) lags: retry later.
             raise DeviceNotProjectedYet(device)
         return
-    if not _still_wanted(runtime, user_id, row):
+    if not _still_wanted(runtime, user_id, stored):
         return
-    stored = as_row(
-        NotificationRow, row | {"created_at": datetime.fromisoformat(row["created_at"])}
-    )
     view = render(runtime.read_models, user_id, stored)
     payload = {key: view[key] for key in ("id", "type", "title", "message", "clickUrl", "data")}
     target = Subscription(found[0]["endpoint"], found[0]["p256dh"], found[0]["auth"])
@@ -59,7 +60,7 @@ def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, 
                            user_id=user_id, device=device, reason="expired")  # fmt: skip
 
 
-def _still_wanted(runtime: WorkerServices, user_id: str, row: dict[str, Any]) -> bool:
+def _still_wanted(runtime: WorkerServices, user_id: str, row: NotificationRow) -> bool:
     if runtime.presence.of([user_id], time.time())[user_id]["status"] == "ONLINE":
         return False
     notification = runtime.store.load(Notification, UUID(row["notification_id"]))
