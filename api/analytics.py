@@ -138,7 +138,7 @@ def dashboard(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
         + [{"type": "level_test", "at": t["assessedAt"], "language": t["language"],
             "level": t["level"]} for t in tests[-10:]]
         + [{"type": "match", "at": m["at"], "kind": m["type"]} for m in matches[:10]],
-        key=lambda item: item["at"], reverse=True)[:10]  # fmt: skip
+        key=lambda item: str(item["at"]), reverse=True)[:10]  # fmt: skip
     week = activity.days(today - timedelta(days=6), today)
     return ok({
         "totalSessions": len(activity.sessions),

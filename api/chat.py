@@ -50,7 +50,7 @@ sockets = APIRouter(tags=["chat"])
 
 
 def _rooms(
-    read_models: ReadModels, origin: str, user_id: str, rows: list[dict[str, Any]]
+    read_models: ReadModels, origin: str, user_id: str, rows: list[rm.ChatRoomListing]
 ) -> list[dict[str, Any]]:
     members = rm.participants_of(read_models, [r["room_id"] for r in rows])
     people = people_of(read_models, origin, sorted({u for ids in members.values() for u in ids}))
@@ -61,7 +61,7 @@ def _rooms(
         if row["room_type"] == "DIRECT":  # a 1:1 room is named after the other person
             others = [p["name"] for p in participants if p["userId"] != user_id]
             name = others[0] if others else name
-        read_at, last_at = row.get("read_at"), row["last_message_at"]
+        read_at, last_at = row["read_at"], row["last_message_at"]
         rooms.append(
             {
                 "roomId": row["room_id"],
@@ -71,7 +71,7 @@ def _rooms(
                 "maxParticipants": row["max_participants"],
                 "participants": participants,
                 "isOwner": owner_of(row["room_type"], row["created_by"]) == user_id,
-                "unreadCount": int(row.get("unread_count") or 0),
+                "unreadCount": row["unread_count"],
                 "lastMessage": row["last_message"],
                 "lastMessageAt": last_at.isoformat() if last_at else None,
                 "isLastMessageRead": last_at is None

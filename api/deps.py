@@ -15,7 +15,7 @@ from fastapi import Depends, Header, Request
 
 from api.errors import ApiError
 from api.services import Services
-from commands.base import C, CommandBus, CommandContext, Handler, Outcome
+from commands.base import C, CommandBus, CommandContext, Handler, Outcome, Result_co
 from eventflow.projection import Projection
 from eventflow.readmodels import ReadModels
 from eventflow.store import EventStore
@@ -51,13 +51,13 @@ class Writes:
 
     def issue(
         self,
-        handler: Handler[C],
+        handler: Handler[C, Result_co],
         ctx: CommandContext,
         command: C,
         *,
         visible_in: Projection | None = None,
         key: UUID | None = None,
-    ) -> Outcome:
+    ) -> Outcome[Result_co]:
         """Run ``command``; with ``visible_in``, wait (bounded) until that read model shows
         what it appended for aggregate ``key``."""
         outcome = handler(self.bus, ctx, command)

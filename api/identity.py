@@ -53,7 +53,7 @@ from domain.identity import RefreshResult
 from eventflow.readmodels import ReadModels
 from infra.ratelimit import TooManyAttempts
 from infra.tokens import InvalidToken
-from projections.identity import accounts, get_account, login_history
+from projections.identity import LoginRow, accounts, get_account, login_history
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 Correlation = Annotated[UUID, Depends(correlation_id)]
@@ -200,7 +200,7 @@ def get_login_history(caller: CallerDep, read_models: ReadModelsDep) -> dict[str
     return ok(entries)
 
 
-def _history_entry(row: dict[str, Any]) -> dict[str, Any]:
+def _history_entry(row: LoginRow) -> dict[str, Any]:
     from user_agents import parse
 
     agent = parse(row["user_agent"] or "")
@@ -250,8 +250,8 @@ def patch_password(
 def _two_factor_state(
     read_models: ReadModels, user_id: str, qr_code: str | None = None
 ) -> dict[str, Any]:
-    account = get_account(read_models, user_id) or {}
-    return ok({"enabled": bool(account.get("two_factor")), "qrCode": qr_code}, mirror=True)
+    account = get_account(read_models, user_id)
+    return ok({"enabled": bool(account and account["two_factor"]), "qrCode": qr_code}, mirror=True)
 
 
 @router.get("/settings/two-factor")
@@ -267,9 +267,9 @@ def post_enable_two_factor(
     with the user's key and required at every later password login."""
     outcome, secret = enable_two_factor(writes.bus, ctx, user_id=caller.user_id)
     writes.services.wait_applied(accounts, outcome, UUID(caller.user_id))
-    account = get_account(read_models, caller.user_id) or {}
+    account = get_account(read_models, caller.user_id)
     uri = pyotp.TOTP(secret).provisioning_uri(
-        name=account.get("email") or caller.user_id, issuer_name="LanguageMate"
+        name=account["email"] if account else caller.user_id, issuer_name="LanguageMate"
     )
     return _two_factor_state(
         read_models, caller.user_id, segno.make(uri, error="m").svg_data_uri(scale=4)

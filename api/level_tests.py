@@ -64,14 +64,14 @@ class StandardStart(BaseModel):
     language: str = Field(default="en", max_length=20, alias="languageCode")
 
 
-def _test(read_models: ReadModels, test_id: int, user_id: str) -> dict[str, Any]:
+def _test(read_models: ReadModels, test_id: int, user_id: str) -> rm.LevelTestRow:
     row = rm.test_row(read_models, test_id) if 0 < test_id < 2**52 else None
     if row is None or row["user_id"] != user_id:
         raise ApiError(404, "no such level test", "LEVEL_TEST_NOT_FOUND")
     return row
 
 
-def questions_view(row: dict[str, Any]) -> list[dict[str, Any]]:
+def questions_view(row: rm.LevelTestRow) -> list[dict[str, Any]]:
     return [
         {"id": q["id"], "text": q["prompt"], "questionText": q["prompt"], "duration": q["seconds"]}
         for q in row["questions"]
@@ -177,7 +177,7 @@ async def audio_answer(
     return await _answer(services, ctx, caller.user_id, test_id, questionId, audio)
 
 
-def result_view(row: dict[str, Any]) -> dict[str, Any]:
+def result_view(row: rm.LevelTestRow) -> dict[str, Any]:
     """The normalised result the SPA reads (contract 4.4): the aggregate ``scores`` first,
     since the SPA takes the first occurrence of each score key it finds."""
     result = row["result"] or {}
@@ -204,7 +204,7 @@ def result_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _outcome(row: dict[str, Any]) -> dict[str, Any]:
+def _outcome(row: rm.LevelTestRow) -> dict[str, Any]:
     if row["status"] == "completed":
         return ok(result_view(row))
     if row["status"] == "failed":
@@ -289,22 +289,26 @@ def my_tests(
 def summary(caller: CallerDep, read_models: ReadModelsDep) -> dict[str, Any]:
     rows, total = rm.tests_of(read_models, caller.user_id, page=1, size=100)
     done = [r for r in rows if r["status"] == "completed"]
+    scores = [r["overall"] for r in done if r["overall"] is not None]  # all: LevelAssessed
+    latest = done[0]["completed_at"] if done else None
     return ok({
         "totalTests": total,
         "completedTests": len(done),
-        "averageScore": round(sum(r["overall"] for r in done) / len(done)) if done else None,
+        "averageScore": round(sum(scores) / len(scores)) if scores else None,
         "latestLevel": done[0]["level"] if done else None,
-        "latestCompletedAt": done[0]["completed_at"].isoformat() if done else None,
+        "latestCompletedAt": latest.isoformat() if latest else None,
     })  # fmt: skip
 
 
-def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The SPA's "detailed analysis" (contract 4.4): each area with the measurements behind
-    its score, a study plan from what was measured, and what the next level needs."""
+def detailed_view(row: rm.LevelTestRow) -> dict[str, Any]:
+    """The SPA's "detailed analysis" (contract 4.4) of a completed test: each area with the
+    measurements behind its score, a study plan from what was measured, and what the next
+    level needs."""
     result = row["result"] or {}
     scores: dict[str, int] = result.get("scores", {})
     f: dict[str, float] = result.get("features", {})
-    level = row["level"]
+    level, overall = row["level"], row["overall"]
+    assert level is not None and overall is not None, "completed: LevelAssessed set both"
 
     def measured(*names: str) -> dict[str, float | None]:
         return {_camel(n): f.get(n) for n in names}
@@ -313,8 +317,8 @@ def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
     next_level = CEFR_LEVELS[min(CEFR_LEVELS.index(level) + 1, 5)]
     return {"evaluation": {"comprehensiveData": {
         "overallLevel": level,
-        "subLevel": sub_level(level, row["overall"]),
-        "overallScore": row["overall"],
+        "subLevel": sub_level(level, overall),
+        "overallScore": overall,
         "confidenceScore": result.get("confidence"),
         "detailedScores": scores,
         "pronunciationAnalysis": {"score": scores.get("pronunciation"), **measured("clarity")},
@@ -328,7 +332,7 @@ def detailed_view(row: dict[str, Any]) -> dict[str, Any]:
         "studyPlan": [*result.get("improvements", []),
                       *(suggestions(f, row["language"]) if f else [])],
         "nextLevelStrategy": {"targetLevel": next_level, "focusAreas": weakest,
-                              "pointsToNextLevel": max(band(level)[1] - row["overall"], 0)},
+                              "pointsToNextLevel": max(band(level)[1] - overall, 0)},
     }}}  # fmt: skip
 
 

@@ -39,8 +39,8 @@ from domain.matching import pair_id
 from eventflow.readmodels import ReadModels
 from infra.presence import Presence
 from projections import matching as rm
-from projections.identity import get_accounts
-from projections.profiles import get_profile, get_profiles
+from projections.identity import get_account, get_accounts
+from projections.profiles import blank_profile, get_profile, get_profiles
 
 router = APIRouter(prefix="/api/v1/matching", tags=["matching"])
 R = TypeVar("R", bound=cmd.RequestCommand)
@@ -67,8 +67,8 @@ def post_request(
     row = rm.request_row(read_models, result["request_id"])
     shown = {}
     if row is not None:  # absent only when the read model is late (X-Read-Your-Writes: late)
-        account = get_accounts(read_models, [receiver]).get(receiver, {})
-        profile = get_profiles(read_models, [receiver]).get(receiver, {})
+        account = get_account(read_models, receiver)
+        profile = get_profile(read_models, receiver)
         shown = request_item(origin, row, receiver, account, profile, "receiver")
     return ok({**shown, "requestId": result["request_id"], "success": True,
                "matched": result["matched"]})  # fmt: skip
@@ -139,11 +139,11 @@ def _requests(
     page, size = page_bounds(page, size)
     rows, total = rm.requests_of(read_models, user_id, direction=direction, status=status,
                                  page=page, size=size)  # fmt: skip
-    side, key = ("receiver", "receiver_id") if direction == "sent" else ("sender", "sender_id")
-    ids = [r[key] for r in rows]
+    side = "receiver" if direction == "sent" else "sender"
+    ids = [r["receiver_id"] if direction == "sent" else r["sender_id"] for r in rows]
     accounts, profiles = get_accounts(read_models, ids), get_profiles(read_models, ids)
-    items = [request_item(origin, r, r[key], accounts.get(r[key], {}), profiles.get(r[key], {}),
-                          side) for r in rows]  # fmt: skip
+    items = [request_item(origin, r, i, accounts.get(i), profiles.get(i), side)
+             for r, i in zip(rows, ids, strict=True)]  # fmt: skip
     return paged(items, page, size, total)
 
 
@@ -186,12 +186,13 @@ def _matches(
     partners = [r["user_b"] if r["user_a"] == user_id else r["user_a"] for r in rows]
     accounts, profiles = get_accounts(read_models, partners), get_profiles(read_models, partners)
     seen = presence.of(partners, time.time())
-    me = LearnerProfile.from_row(get_profile(read_models, user_id) or {"user_id": user_id})
+    me = LearnerProfile.from_row(get_profile(read_models, user_id) or blank_profile(user_id))
     items = []
     for row, partner_id in zip(rows, partners, strict=True):
-        profile = profiles.get(partner_id, {"user_id": partner_id})
+        profile = profiles.get(partner_id) or blank_profile(partner_id)
         score = compatibility(me, LearnerProfile.from_row(profile))
-        name = accounts.get(partner_id, {}).get("name")
+        account = accounts.get(partner_id)
+        name = account["name"] if account else None
         card = partner_card(origin, profile, name, score, lang, seen[partner_id])
         items.append(match_item(card, row, partner_id))
     return items, total, page, size

@@ -25,7 +25,7 @@ from infra.presence import Presence
 from projections import matching as rm
 from projections import partner_search
 from projections.identity import get_accounts
-from projections.profiles import get_profile, get_profiles
+from projections.profiles import blank_profile, get_profile, get_profiles
 
 router = APIRouter(prefix="/api/v1/matching", tags=["matching"])
 SEARCH_POOL = 100
@@ -38,7 +38,7 @@ MAX_RESULTS = 10_000
 
 
 def _me(read_models: ReadModels, user_id: str) -> LearnerProfile:
-    return LearnerProfile.from_row(get_profile(read_models, user_id) or {"user_id": user_id})
+    return LearnerProfile.from_row(get_profile(read_models, user_id) or blank_profile(user_id))
 
 
 def _candidates(
@@ -70,7 +70,8 @@ def search(
         )
     me = _me(read_models, user_id)
     ids, total = _candidates(read_models, me, wanted, -(-page * size // SEARCH_POOL) * SEARCH_POOL)
-    rows = {i: {"user_id": i} for i in ids} | get_profiles(read_models, ids)
+    found = get_profiles(read_models, ids)
+    rows = {i: found.get(i) or blank_profile(i) for i in ids}
     seen = presence.of(ids, time.time())
     online = {i for i in ids if seen[i]["status"] == "ONLINE"}
     ranked = search_order(me, [LearnerProfile.from_row(rows[i]) for i in ids], online,
@@ -166,7 +167,8 @@ def post_best_matches(
     found, _ = _candidates(read_models, me, partner_search.CandidateFilter(), SEARCH_POOL)
     accounts = get_accounts(read_models, found)
     ids = [i for i in found if i in accounts]
-    rows = {i: {"user_id": i} for i in ids} | get_profiles(read_models, ids)
+    profiles = get_profiles(read_models, ids)
+    rows = {i: profiles.get(i) or blank_profile(i) for i in ids}
     vectors = rm.embeddings_of(read_models, [caller.user_id, *ids])
     ranked = best_matches(me, [LearnerProfile.from_row(rows[i]) for i in ids], vectors,
                           weights.weights(), weights.limit)  # fmt: skip

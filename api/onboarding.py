@@ -19,7 +19,7 @@ from api.views.catalogs import catalog_items
 from api.views.profiles import onboarding_status, save, target_languages
 from commands import profiles as cmd
 from commands.base import CommandContext
-from projections.profiles import get_profile
+from projections.profiles import blank_profile, get_profile
 
 router = APIRouter(prefix="/api/v1", tags=["onboarding"])
 
@@ -198,7 +198,7 @@ def get_onboarding_status(caller: CallerDep, read_models: ReadModelsDep) -> dict
 def get_onboarding_data(
     caller: CallerDep, read_models: ReadModelsDep, lang: UserLang
 ) -> dict[str, Any]:
-    row = get_profile(read_models, caller.user_id) or {}
+    row = get_profile(read_models, caller.user_id) or blank_profile(caller.user_id)
 
     def options(catalog: Any) -> list[dict[str, Any]]:
         return [{"id": item["id"], "name": item["name"]} for item in catalog_items(catalog, lang)]
@@ -206,12 +206,12 @@ def get_onboarding_data(
     return ok(
         {
             "userOnboardingData": {
-                "nativeLanguageId": row.get("native_language_id"),
+                "nativeLanguageId": row["native_language_id"],
                 "targetLanguages": target_languages(row, lang),
-                "motivationIds": row.get("motivations") or [],
-                "topicIds": row.get("topics") or [],
-                "learningStyleIds": row.get("learning_styles") or [],
-                "learningExpectationIds": row.get("learning_expectations") or [],
+                "motivationIds": row["motivations"] or [],
+                "topicIds": row["topics"] or [],
+                "learningStyleIds": row["learning_styles"] or [],
+                "learningExpectationIds": row["learning_expectations"] or [],
             },
             "availableOptions": {
                 "languages": options("languages"),

@@ -95,7 +95,7 @@ def _ip(request: Request | WebSocket) -> str:
     return request.client.host if request.client else ""
 
 
-def _room(read_models: ReadModels, room_id: str) -> dict[str, Any]:
+def _room(read_models: ReadModels, room_id: str) -> rm.RoomRow:
     row = rm.room_row(read_models, room_id) if ROOM_ID.match(room_id) else None
     if row is None:
         raise ApiError(404, "no such room", "ROOM_NOT_FOUND")
@@ -272,7 +272,7 @@ class Signalling:
         finally:
             guard.release()
 
-    async def _serve(self, row: dict[str, Any], user_id: str) -> None:
+    async def _serve(self, row: rm.RoomRow, user_id: str) -> None:
         self.user_id = user_id
         name = self.ws.query_params.get("userName", "Anonymous")[:100]
         self.me = {"id": user_id, "userId": user_id, "name": name, "userName": name,

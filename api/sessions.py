@@ -22,7 +22,7 @@ from commands.base import Handler, Outcome
 from domain import reference
 from eventflow.readmodels import ReadModels
 from projections import sessions as rm
-from projections.chat import people
+from projections.chat import Person, people
 from projections.profiles import time_zone_of
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
@@ -216,7 +216,7 @@ def reschedule(
 
 # -- group sessions -----------------------------------------------------------------------
 def group_views(
-    read_models: ReadModels, rows: list[dict[str, Any]], user_id: str
+    read_models: ReadModels, rows: list[rm.GroupSessionRow], user_id: str
 ) -> list[dict[str, Any]]:
     """Group sessions as the lists show them: members and names in two lookups per list."""
     members = rm.group_members(read_models, [r["session_id"] for r in rows])
@@ -225,9 +225,9 @@ def group_views(
 
 
 def _group_view(
-    row: dict[str, Any], members: list[str], names: dict[str, Any], user_id: str
+    row: rm.GroupSessionRow, members: list[str], names: dict[str, Person], user_id: str
 ) -> dict[str, Any]:
-    joined = user_id in members
+    joined, host = user_id in members, names.get(row["host_id"])
     return {
         "id": row["session_id"],
         "sessionId": row["session_id"],
@@ -243,7 +243,7 @@ def _group_view(
         "sessionDuration": row["duration_minutes"],
         "status": row["status"],
         "hostUserId": row["host_id"],
-        "hostName": names.get(row["host_id"], {}).get("name"),
+        "hostName": host["name"] if host else None,
         "isHost": row["host_id"] == user_id,
         "isJoined": joined,
         "participants": [names[m] for m in members] if joined else [],

@@ -83,10 +83,10 @@ def get_account_settings(
     lang: UserLang,
 ) -> dict[str, Any]:  # fmt: skip
     profile = own_profile(read_models, presence, origin, caller.user_id, lang)
-    row = get_profile(read_models, caller.user_id) or {}
+    row = get_profile(read_models, caller.user_id)
     data = {
         "englishName": profile["englishName"],
-        "residence": row.get("location_id"),
+        "residence": row["location_id"] if row else None,
         "bio": profile["bio"],
         "email": profile["email"],
         "phoneNumber": None,

@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 
 from api.deps import ReadModelsDep, SettingsDep, TokensDep, Writes, WritesDep
 from commands.base import Outcome
-from commands.identity import Client
+from commands.identity import Client, LoginRefused, SignedIn
 from eventflow.readmodels import ReadModels
 from infra.settings import Settings
 from infra.tokens import TokenService
@@ -33,19 +33,22 @@ class SignIn:
     tokens: TokenService
     settings: Settings
 
-    def login_response(self, outcome: Outcome) -> dict[str, Any]:
+    def login_response(self, outcome: Outcome[SignedIn | LoginRefused]) -> dict[str, Any]:
         """Tokens and user for a successful sign-in command (dev, password or OAuth).
 
         Waits (bounded) until the accounts projection shows the account, so the SPA's very
         next call (``/users/name``) reads its own write.
         """
-        user_id = outcome.result["user_id"]
+        signed = outcome.result
+        assert "failed" not in signed, "a refused login is answered before this"
+        user_id = signed["user_id"]
         self.writes.services.wait_applied(accounts, outcome, UUID(user_id))
-        account = get_account(self.read_models, user_id) or {}
+        account = get_account(self.read_models, user_id)
+        email, name = (account["email"], account["name"]) if account else (None, None)
         return {
-            **self.token_pair(user_id, outcome.result["session_id"], outcome.result["refresh_jti"]),
-            "user": {"id": user_id, "email": account.get("email"), "name": account.get("name")},
-            "isNewUser": bool(outcome.result["created"]),
+            **self.token_pair(user_id, signed["session_id"], signed["refresh_jti"]),
+            "user": {"id": user_id, "email": email, "name": name},
+            "isNewUser": signed["created"],
         }
 
     def token_pair(self, user_id: str, session_id: str, refresh_jti: str) -> dict[str, Any]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 from uuid import UUID, uuid4, uuid5
 
+import typing_extensions
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from domain.aggregate import Aggregate, Cause
@@ -32,6 +33,12 @@ A = TypeVar("A", bound=Aggregate)
 IDEMPOTENCY_NAMESPACE = UUID("6f1c1f43-3a51-4b3c-9d7e-0c1d8c5d9a10")
 MAX_ATTEMPTS = 25
 """Racing writers on one aggregate win one per round; jittered backoff spreads the rounds."""
+Result_co = typing_extensions.TypeVar(
+    "Result_co", bound=Mapping[str, Any], default=Mapping[str, Any], covariant=True
+)
+"""What a command answers its caller. Most name what they touched and are read by nobody; a
+command whose result a router reads declares it as a ``TypedDict`` in its module. Covariant,
+so that code taking any ``Outcome`` (waiting for its positions) takes a typed one."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +53,10 @@ class CommandContext:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Outcome(Generic[Result_co]):
     """What a command produced. ``duplicate`` means an earlier run with the same key did."""
 
-    result: dict[str, Any]
+    result: Result_co
     positions: list[int]
     duplicate: bool = False
     aggregates: list[UUID] = field(default_factory=list)
@@ -124,7 +131,7 @@ class UnitOfWork:
         return [event for aggregate in self._loaded for event in aggregate.collect()]
 
 
-Decide = Callable[[UnitOfWork], dict[str, Any]]
+Decide = Callable[[UnitOfWork], Result_co]
 
 
 class CommandBus:
@@ -132,15 +139,19 @@ class CommandBus:
         self.store = store
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
+    def run(
+        self, command: str, ctx: CommandContext, decide: Decide[Result_co]
+    ) -> Outcome[Result_co]:
         """Run ``decide`` against fresh state and append its events (with retries on races)."""
         with _traced(command):
             return self._run(command, ctx, decide)
 
-    def _run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
+    def _run(
+        self, command: str, ctx: CommandContext, decide: Decide[Result_co]
+    ) -> Outcome[Result_co]:
         marker_id = self._marker_id(command, ctx)
-        if marker_id is not None and (previous := self._previous_outcome(marker_id)):
-            return previous
+        if marker_id is not None and (previous := self._previous_result(marker_id)) is not None:
+            return _repeated(previous)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             cause = self.cause(ctx)
             uow = UnitOfWork(self.store, ctx, cause)
@@ -154,8 +165,9 @@ class CommandBus:
                 positions = self.store.append(events)
                 return Outcome(result, positions, aggregates=[e.aggregate_id for e in events])
             except ConcurrencyConflict:
-                if marker_id is not None and (previous := self._previous_outcome(marker_id)):
-                    return previous
+                previous = None if marker_id is None else self._previous_result(marker_id)
+                if previous is not None:
+                    return _repeated(previous)
                 if ctx.expected_version is not None or attempt == MAX_ATTEMPTS:
                     raise
                 log.debug("command %s lost a race (attempt %d); retrying", command, attempt)
@@ -177,13 +189,13 @@ class CommandBus:
             return None
         return uuid5(IDEMPOTENCY_NAMESPACE, f"{command}\x1f{ctx.actor_id}\x1f{ctx.idempotency_key}")
 
-    def _previous_outcome(self, marker_id: UUID) -> Outcome | None:
+    def _previous_result(self, marker_id: UUID) -> dict[str, Any] | None:
         history = self.store.history(marker_id)
         if not history:
             return None
         marker = history[0]
         assert isinstance(marker, CommandHandled)
-        return Outcome(marker.outcome, [], duplicate=True)
+        return marker.outcome
 
 
 class ReactionBus(CommandBus):
@@ -196,7 +208,9 @@ class ReactionBus(CommandBus):
         super().__init__(store, clock)
         self.identity: dict[UUID, Aggregate] = {}
 
-    def run(self, command: str, ctx: CommandContext, decide: Decide) -> Outcome:
+    def run(
+        self, command: str, ctx: CommandContext, decide: Decide[Result_co]
+    ) -> Outcome[Result_co]:
         with _traced(command):
             uow = UnitOfWork(self.store, ctx, self.cause(ctx), identity=self.identity)
             result = decide(uow)
@@ -205,6 +219,12 @@ class ReactionBus(CommandBus):
     def pending(self) -> list[Any]:
         """Every event the batch's commands decided, each aggregate's in version order."""
         return [event for aggregate in self.identity.values() for event in aggregate.collect()]
+
+
+def _repeated(result: dict[str, Any]) -> Outcome[Result_co]:
+    """The answer to a repeated idempotency key: the first run's result, read back from its
+    marker event (the same keys; results hold only what JSON keeps as it was)."""
+    return Outcome(cast(Result_co, result), [], duplicate=True)
 
 
 def _traced(command: str) -> AbstractContextManager[Any]:
@@ -234,7 +254,7 @@ class Command(BaseModel):
 
 
 C = TypeVar("C", bound=Command)
-Handler = Callable[[CommandBus, CommandContext, C], Outcome]
+Handler = Callable[[CommandBus, CommandContext, C], Outcome[Result_co]]
 """What a named command is to its callers: ``set_bio(bus, ctx, SetBio(...)) -> Outcome``."""
 Decision = Callable[[A, Cause, C], dict[str, Any] | None]
 

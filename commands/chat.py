@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,10 +54,14 @@ class PostMessage(BaseModel):
     )
 
 
+class ChatRoomCreated(TypedDict):
+    room_id: int
+
+
 def create_room(
     bus: CommandBus, ctx: CommandContext, *, creator_id: str, command: CreateRoom
-) -> Outcome:
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+) -> Outcome[ChatRoomCreated]:
+    def decide(uow: UnitOfWork) -> ChatRoomCreated:
         # A random number per attempt: a clash with an existing room is a version conflict,
         # and the bus retries this decision with a new number.
         room_id = secrets.randbelow(ROOM_NUMBER_LIMIT - 1) + 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID, uuid4, uuid5
 
 import bcrypt
@@ -93,6 +93,38 @@ class CloseAccount(_Body):
     password: str | None = Field(default=None, max_length=200)
 
 
+class SessionStarted(TypedDict):
+    """A new sign-in session and the refresh token it starts with."""
+
+    user_id: str
+    session_id: str
+    refresh_jti: str
+
+
+class SignedIn(SessionStarted):
+    """What a successful sign-in answers: the session to issue tokens for; ``created``: the
+    account was registered by this sign-in."""
+
+    created: bool
+
+
+class LoginRefused(TypedDict):
+    """A password login refused (and recorded as a failure); ``second_factor``: the
+    password was right but the two-factor code was missing or wrong."""
+
+    user_id: None
+    failed: Literal[True]
+    second_factor: NotRequired[bool]
+
+
+class Refreshed(TypedDict):
+    """How a refresh went (``RefreshResult``); the new token only if it was rotated."""
+
+    result: str
+    refresh_jti: NotRequired[str]
+    session_id: NotRequired[str]
+
+
 @dataclass(frozen=True)
 class Client:
     """Where a request came from, for the login history (personal data: encrypted)."""
@@ -103,7 +135,7 @@ class Client:
 
 def _start_session(
     uow: UnitOfWork, account: Account, provider: Provider, client: Client
-) -> dict[str, Any]:
+) -> SessionStarted:
     session_id, jti = uuid4(), uuid4().hex
     account.log_in(
         uow.cause,
@@ -126,12 +158,12 @@ def sign_in(
     name: str,
     provider: Provider,
     client: Client = Client(),
-) -> Outcome:
+) -> Outcome[SignedIn]:
     """Register the account on first use (dev and OAuth), then start a session."""
     email = normalise_email(email)
     account_id = current_account_id(bus, pepper, email)
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+    def decide(uow: UnitOfWork) -> SignedIn:
         account = uow.load(Account, account_id)
         created = not account.registered
         if created:
@@ -148,7 +180,7 @@ def dev_login(
     *,
     pepper: str,
     client: Client = Client(),
-) -> Outcome:
+) -> Outcome[SignedIn]:
     return sign_in(
         bus,
         ctx,
@@ -167,12 +199,12 @@ def register(
     *,
     pepper: str,
     client: Client = Client(),
-) -> Outcome:
+) -> Outcome[SignedIn]:
     """Password sign-up. The hash is computed once, outside the retry loop (it is slow)."""
     password_hash = bcrypt.hashpw(command.password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
     account_id = current_account_id(bus, pepper, command.email)
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+    def decide(uow: UnitOfWork) -> SignedIn:
         account = uow.load(Account, account_id)
         account.register(uow.cause, email=command.email, name=command.name, provider="password")
         account.set_password(uow.cause, password_hash=password_hash)
@@ -183,7 +215,7 @@ def register(
 
 def log_in(
     bus: CommandBus, ctx: CommandContext, command: Login, *, pepper: str, client: Client = Client()
-) -> Outcome:
+) -> Outcome[SignedIn | LoginRefused]:
     """Password login. Every failure is recorded (``LoginFailed``) and answered the same way."""
     account_id = current_account_id(bus, pepper, command.email)
     # Read once to check the password outside the retry loop; the decision re-checks state.
@@ -191,7 +223,7 @@ def log_in(
     stored = current.password_hash.encode() if current and current.password_hash else _DUMMY_HASH
     password_ok = bcrypt.checkpw(command.password.encode(), stored) and stored is not _DUMMY_HASH
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+    def decide(uow: UnitOfWork) -> SignedIn | LoginRefused:
         account = uow.load(Account, account_id)
         usable = password_ok and account.registered and account.active and not account.deleted
         if not usable or account.password_hash != stored.decode():
@@ -221,11 +253,11 @@ def refresh(
     session_id: str,
     presented_jti: str,
     client: Client = Client(),
-) -> Outcome:
+) -> Outcome[Refreshed]:
     """Rotate the refresh token of a session; reuse of a rotated one revokes the family."""
     new_jti = uuid4().hex
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+    def decide(uow: UnitOfWork) -> Refreshed:
         session = uow.load(AuthSession, UUID(hex=session_id))
         account = uow.load(Account, UUID(user_id))
         if session.user_id != user_id:

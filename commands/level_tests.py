@@ -5,7 +5,7 @@ assessment job, and an assessment updates the learner's profile and notifies the
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, TypedDict
 
 from commands.base import CommandBus, CommandContext, Outcome, UnitOfWork
 from domain import reference
@@ -30,9 +30,13 @@ def language_code(value: str) -> str:
     return code
 
 
+class TestStarted(TypedDict):
+    test_id: int
+
+
 def start_test(bus: CommandBus, ctx: CommandContext, *, user_id: str, language: str, mode: Mode,
-               self_reported_level: str = "") -> Outcome:  # fmt: skip
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+               self_reported_level: str = "") -> Outcome[TestStarted]:  # fmt: skip
+    def decide(uow: UnitOfWork) -> TestStarted:
         # A clash with an existing id is a version conflict; the bus retries with another.
         test_id = secrets.randbelow(TEST_ID_LIMIT - 1) + 1
         test = uow.create(LevelTest, level_test_key(test_id))

@@ -10,7 +10,7 @@ model said.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID
 
 from pydantic import Field
@@ -160,10 +160,21 @@ class SendRequest(BetweenUsers):
     message: str = Field(default="", max_length=MAX_MESSAGE)
 
 
-def send_request(bus: CommandBus, ctx: CommandContext, command: SendRequest) -> Outcome:
+class RequestSent(TypedDict):
+    """The new request; ``matched``: it met a pending request the other way and became the
+    match."""
+
+    request_id: str
+    pair_id: str
+    matched: bool
+
+
+def send_request(
+    bus: CommandBus, ctx: CommandContext, command: SendRequest
+) -> Outcome[RequestSent]:
     sender_id, receiver_id = command.user_id, command.other_id
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+    def decide(uow: UnitOfWork) -> RequestSent:
         if receiver_id != sender_id:
             _require_active_user(uow, receiver_id)
         pair = uow.load(MatchPair, pair_id(sender_id, receiver_id))

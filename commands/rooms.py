@@ -4,7 +4,7 @@ expects), leave it."""
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,6 +32,16 @@ class CreateRoom(BaseModel):
     metadata: RoomMetadata = Field(default_factory=RoomMetadata)
 
 
+class RoomCreated(TypedDict):
+    room_id: str
+
+
+class RoomOpened(RoomCreated):
+    """The room, and how many seats it has."""
+
+    max_participants: int
+
+
 def create_room(
     bus: CommandBus,
     ctx: CommandContext,
@@ -39,8 +49,8 @@ def create_room(
     *,
     created_by: str | None,
     session_id: str | None = None,
-) -> Outcome:
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+) -> Outcome[RoomCreated]:
+    def decide(uow: UnitOfWork) -> RoomCreated:
         room_id = secrets.token_urlsafe(16)  # unguessable: the SPA's socket has no token
         room = uow.create(Room, room_key(room_id))
         room.create(uow.cause, room_id=room_id, room_type=command.room_type,
@@ -52,11 +62,13 @@ def create_room(
     return bus.run("rooms.CreateRoom", ctx, decide)
 
 
-def open_room(bus: CommandBus, ctx: CommandContext, *, room_id: str, user_id: str) -> Outcome:
+def open_room(
+    bus: CommandBus, ctx: CommandContext, *, room_id: str, user_id: str
+) -> Outcome[RoomOpened]:
     """The room, created as a 1:1 video room if nobody made it yet (``POST /room/{id}/join``
     on a room the SPA named itself)."""
 
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+    def decide(uow: UnitOfWork) -> RoomOpened:
         room = uow.load(Room, room_key(room_id))
         if not room.version:
             room.create(uow.cause, room_id=room_id, room_type="video",

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 from uuid import UUID
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
@@ -62,10 +62,17 @@ class ScheduleSession(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+class SessionOpened(TypedDict):
+    """A new 1:1 or group session and the call room made for it."""
+
+    session_id: str
+    room_id: str
+
+
 def schedule_session(
     bus: CommandBus, ctx: CommandContext, *, host_id: str, command: ScheduleSession
-) -> Outcome:
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+) -> Outcome[SessionOpened]:
+    def decide(uow: UnitOfWork) -> SessionOpened:
         pair = uow.load(MatchPair, pair_id(host_id, command.partner_id))
         if host_id == command.partner_id or pair.match_id is None:
             raise Forbidden("sessions are scheduled with a partner you matched",
@@ -217,8 +224,8 @@ class CreateGroupSession(BaseModel):
 
 def create_group_session(
     bus: CommandBus, ctx: CommandContext, *, host_id: str, command: CreateGroupSession
-) -> Outcome:
-    def decide(uow: UnitOfWork) -> dict[str, Any]:
+) -> Outcome[SessionOpened]:
+    def decide(uow: UnitOfWork) -> SessionOpened:
         session_id, room_id = str(uuid.uuid4()), secrets.token_urlsafe(16)
         uow.create(Room, room_key(room_id)).create(
             uow.cause, room_id=room_id, room_type="video", max_participants=command.capacity,

@@ -8,6 +8,7 @@ window between "events saved" and "key remembered".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -26,8 +27,8 @@ class CommandHandled(DomainEvent):
 class HandledCommand(Aggregate):
     """The one-event stream that remembers an idempotency key and the first outcome."""
 
-    def handled(self, cause: Cause, *, command: str, outcome: dict[str, Any]) -> None:
-        self._record(CommandHandled, cause, command=command, outcome=outcome)
+    def handled(self, cause: Cause, *, command: str, outcome: Mapping[str, Any]) -> None:
+        self._record(CommandHandled, cause, command=command, outcome=dict(outcome))
 
     @applies(CommandHandled)
     def _handled(self, event: CommandHandled) -> None:

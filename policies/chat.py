@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from weakref import WeakKeyDictionary
 
 from cachetools import TTLCache
@@ -15,7 +14,7 @@ from domain.matching import MatchRequestAccepted
 from eventflow.readmodels import ReadModels
 from infra.fanout import room_channel
 from policies.base import CommandPolicy, LivePublisher, PolicyContext
-from projections.chat import message_view, people
+from projections.chat import Person, message_row, message_view, people
 
 rooms_for_matches = CommandPolicy("chat.rooms_for_matches")
 """Opens the 1:1 room of two users when a match request between them is accepted."""
@@ -40,10 +39,10 @@ hand it to their subscribed sockets, the sender's own included."""
 
 
 SENDER_CACHE_SECONDS = 10.0
-_senders: WeakKeyDictionary[ReadModels, TTLCache[str, dict[str, Any]]] = WeakKeyDictionary()
+_senders: WeakKeyDictionary[ReadModels, TTLCache[str, Person]] = WeakKeyDictionary()
 
 
-def _sender(read_models: ReadModels, user_id: str) -> dict[str, Any]:
+def _sender(read_models: ReadModels, user_id: str) -> Person:
     """How a sender is shown, remembered for a few seconds: a busy room's messages come
     from a handful of people, and two lookups per message were the live path's bottleneck
     (a renamed sender shows the new name within ``SENDER_CACHE_SECONDS``)."""
@@ -60,14 +59,4 @@ def _publish(event: ChatMessagePosted, policy: PolicyContext) -> None:
     if services.live is None or services.read_models is None:
         raise RuntimeError("the live policy needs a publisher and the read models")
     sender = _sender(services.read_models, event.sender_id)
-    row = {
-        "message_id": event.message_id,
-        "room_id": event.room_id,
-        "text": event.text,
-        "image_urls": event.image_urls,
-        "audio_url": event.audio_url,
-        "audio_duration": event.audio_duration,
-        "message_type": event.message_type,
-        "sent_at": event.meta.occurred_at,
-    }
-    services.live.publish(room_channel(event.room_id), message_view(row, sender))
+    services.live.publish(room_channel(event.room_id), message_view(message_row(event), sender))

@@ -29,7 +29,7 @@ from infra.fanout import user_channel
 from infra.jobs import WEB_PUSH
 from policies.base import CommandPolicy, JobDispatcher, LivePublisher, PolicyContext
 from projections.chat import participants_of
-from projections.notifications import render
+from projections.notifications import created_row, render
 from projections.profiles import settings_of
 
 notifier = CommandPolicy("notifications.notifier")
@@ -145,22 +145,8 @@ def _push(event: NotificationCreated, policy: PolicyContext) -> None:
     services = policy.services
     if services.live is None or services.read_models is None:
         raise RuntimeError("the pusher needs a publisher and the read models")
-    view = render(services.read_models, event.recipient_id, event_row(event))
+    view = render(services.read_models, event.recipient_id, created_row(event))
     services.live.publish(user_channel(event.recipient_id, "notifications"), view)
-
-
-def event_row(event: NotificationCreated) -> dict[str, Any]:
-    """The read-model row a new notification will have (to render before it is projected)."""
-    return {
-        "notification_id": str(event.aggregate_id),
-        "recipient_id": event.recipient_id,
-        "kind": event.kind,
-        "category": event.category,
-        "click_url": event.click_url,
-        "data": dict(event.data),
-        "created_at": event.meta.occurred_at,
-        "read_at": None,
-    }
 
 
 web_pusher = JobDispatcher("notifications.web_pusher")
@@ -173,7 +159,7 @@ outside quiet hours)."""
 def _web_push(event: NotificationCreated, policy: PolicyContext) -> None:
     if policy.services.read_models is None or policy.jobs is None:
         raise RuntimeError("the web pusher needs the read models and the job queue")
-    row = event_row(event) | {"created_at": event.meta.occurred_at.isoformat()}
+    row = dict(created_row(event)) | {"created_at": event.meta.occurred_at.isoformat()}
     # The devices come from the aggregate, not the read model: that may not yet show a
     # device registered a moment ago (the job waits for it, see workers/web_push.py).
     devices = policy.bus.store.load(PushDevices, push_devices_id(event.recipient_id))

@@ -7,7 +7,8 @@ definitions, so an achievement nobody has started reads as zero without any set-
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -19,10 +20,20 @@ from domain.achievements import (
 from domain.identity import AccountDeleted
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
+from eventflow.queries import rows_of
 from eventflow.readmodels import ReadModels
-from projections.analytics import utc
 
 achievements = Projection("achievements")
+
+
+class AchievementRow(TypedDict):
+    """A ``user_achievements`` row: one user's progress on one achievement."""
+
+    user_id: str
+    key: str
+    progress: int
+    completed_at: datetime | None
+    claimed_at: datetime | None
 
 
 @achievements.tables
@@ -61,9 +72,8 @@ def _account_deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
     tx.delete("user_achievements", {"user_id": str(e.aggregate_id)})
 
 
-def progress_of(read_models: ReadModels, user_id: str) -> dict[str, dict[str, Any]]:
+def progress_of(read_models: ReadModels, user_id: str) -> dict[str, AchievementRow]:
     """The user's rows by achievement key; times in UTC."""
     table = read_models.table(achievements, "user_achievements")
-    with read_models.engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(table.c.user_id == user_id)).all()
-    return {r.key: {k: utc(v) for k, v in r._mapping.items()} for r in rows}
+    query = sa.select(table).where(table.c.user_id == user_id)
+    return {r["key"]: r for r in rows_of(read_models, query, AchievementRow, zoned=True)}

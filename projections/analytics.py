@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -38,10 +38,22 @@ from domain.matching import (
 from domain.sessions import SessionCompleted, SessionProposed, SessionStarted
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
+from eventflow.queries import rows_of, utc
 from eventflow.readmodels import ReadModels
 from projections.profiles import time_zone_of
 
 analytics = Projection("analytics")
+
+
+class MatchEventRow(TypedDict):
+    """A ``match_events`` row: a match made or dissolved, from one side of the pair."""
+
+    event_id: str
+    user_id: str
+    kind: str
+    initiated: bool
+    partner_id: str
+    at: datetime
 
 
 @analytics.tables
@@ -198,13 +210,6 @@ def _account_deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
 
 
 # -- queries ----------------------------------------------------------------------------
-def utc(value: Any) -> Any:
-    """A stored time as an aware UTC time (SQLite hands them back without their zone)."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _select(read_models: ReadModels, query: sa.Select[Any]) -> list[dict[str, Any]]:
     with read_models.engine.connect() as conn:
         return [{k: utc(v) for k, v in r._mapping.items()} for r in conn.execute(query)]
@@ -232,10 +237,9 @@ def activity_of(read_models: ReadModels, user_id: str) -> Activity:
     )  # fmt: skip
 
 
-def match_events_of(
-    read_models: ReadModels, user_id: str, limit: int = 200
-) -> list[dict[str, Any]]:
+def match_events_of(read_models: ReadModels, user_id: str, limit: int = 200) -> list[MatchEventRow]:
     """The learner's matching history, newest first."""
     table = read_models.table(analytics, "match_events")
     query = sa.select(table).where(table.c.user_id == user_id)
-    return _select(read_models, query.order_by(table.c.at.desc()).limit(limit))
+    return rows_of(read_models, query.order_by(table.c.at.desc()).limit(limit), MatchEventRow,
+                   zoned=True)  # fmt: skip

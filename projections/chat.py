@@ -8,7 +8,8 @@ participant's read mark with the messages others posted after it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -19,17 +20,76 @@ from domain.chat import (
     ChatRoomClosed,
     ChatRoomCreated,
     ChatRoomRead,
+    MessageType,
+    RoomType,
 )
 from domain.events import ERASED
 from domain.identity import AccountDeleted
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
-from eventflow.queries import Window
+from eventflow.queries import Window, first_row, rows_of
 from eventflow.readmodels import ReadModels
 from projections.identity import get_accounts
 from projections.profiles import get_profiles, image_path
 
 chat = Projection("chat")
+
+
+class ChatRoomRow(TypedDict):
+    """A ``chat_rooms`` row, with a preview of its last message."""
+
+    room_id: int
+    name: str
+    room_type: RoomType
+    is_public: bool
+    max_participants: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    closed: bool
+    last_message: str | None
+    last_message_at: datetime | None
+    last_sender_id: str | None
+
+
+class ChatRoomListing(ChatRoomRow):
+    """A room in a member's list (``rooms_of``): the room, their read mark, their unread count."""
+
+    read_at: datetime | None
+    unread_count: int
+
+
+class ParticipantRow(TypedDict):
+    """A ``chat_participants`` row: a member of a room and how far they have read."""
+
+    room_id: int
+    user_id: str
+    joined_at: datetime
+    read_at: datetime | None
+    position: int
+
+
+class MessageRow(TypedDict):
+    """A ``chat_messages`` row."""
+
+    message_id: str
+    room_id: int
+    position: int
+    sender_id: str
+    text: str
+    image_urls: list[str]
+    audio_url: str | None
+    audio_duration: float | None
+    message_type: MessageType
+    sent_at: datetime
+
+
+class Person(TypedDict):
+    """A user as chat shows senders and participants (contract 4.6)."""
+
+    userId: str
+    name: str
+    profileImage: str | None
 
 
 @chat.tables
@@ -132,23 +192,17 @@ def _read(e: ChatRoomRead, tx: ProjectionTx) -> None:
     tx.update("chat_participants", where, {"read_at": e.read_at, "position": e.meta.position or 0})
 
 
+def message_row(e: ChatMessagePosted) -> MessageRow:
+    """The row a posted message gets (live delivery shows it before it is projected)."""
+    return MessageRow(message_id=e.message_id, room_id=e.room_id, position=e.meta.position or 0,
+                      sender_id=e.sender_id, text=e.text, image_urls=list(e.image_urls),
+                      audio_url=e.audio_url, audio_duration=e.audio_duration,
+                      message_type=e.message_type, sent_at=e.meta.occurred_at)  # fmt: skip
+
+
 @chat.on(ChatMessagePosted)
 def _posted(e: ChatMessagePosted, tx: ProjectionTx) -> None:
-    tx.insert(
-        "chat_messages",
-        {
-            "message_id": e.message_id,
-            "room_id": e.room_id,
-            "position": e.meta.position or 0,
-            "sender_id": e.sender_id,
-            "text": e.text,
-            "image_urls": list(e.image_urls),
-            "audio_url": e.audio_url,
-            "audio_duration": e.audio_duration,
-            "message_type": e.message_type,
-            "sent_at": e.meta.occurred_at,
-        },
-    )
+    tx.insert("chat_messages", dict(message_row(e)))
     tx.update(
         "chat_rooms",
         {"room_id": e.room_id},
@@ -172,7 +226,7 @@ def _deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
 # -- queries ----------------------------------------------------------------------------
 def rooms_of(
     read_models: ReadModels, user_id: str, room_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[ChatRoomListing]:
     """The user's open rooms (or just ``room_id``), most recently active first, with their
     unread counts."""
     rooms = read_models.table(chat, "chat_rooms")
@@ -195,15 +249,12 @@ def rooms_of(
     )
     if room_id is not None:
         query = query.where(rooms.c.room_id == room_id)
-    with read_models.engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
+    return rows_of(read_models, query, ChatRoomListing)
 
 
-def room_row(read_models: ReadModels, room_id: int) -> dict[str, Any] | None:
+def room_row(read_models: ReadModels, room_id: int) -> ChatRoomRow | None:
     rooms = read_models.table(chat, "chat_rooms")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(rooms).where(rooms.c.room_id == room_id)).first()
-    return dict(row._mapping) if row else None
+    return first_row(read_models, sa.select(rooms).where(rooms.c.room_id == room_id), ChatRoomRow)
 
 
 def participants_of(read_models: ReadModels, room_ids: list[int]) -> dict[int, list[str]]:
@@ -220,9 +271,7 @@ def participants_of(read_models: ReadModels, room_ids: list[int]) -> dict[int, l
     return found
 
 
-def messages_of(
-    read_models: ReadModels, room_id: int, *, page: int, size: int
-) -> list[dict[str, Any]]:
+def messages_of(read_models: ReadModels, room_id: int, *, page: int, size: int) -> list[MessageRow]:
     """Page ``page`` (0 = the newest) of a room's messages, oldest first within the page."""
     messages = read_models.table(chat, "chat_messages")
     query = (
@@ -232,33 +281,29 @@ def messages_of(
         .limit(size)
         .offset(page * size)
     )
-    with read_models.engine.connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(query)]
-    return rows[::-1]
+    return rows_of(read_models, query, MessageRow)[::-1]
 
 
 def people(
     read_models: ReadModels,
     user_ids: list[str],
     image_url: Callable[[str], str] = image_path,
-) -> dict[str, dict[str, Any]]:
-    """``{userId, name, profileImage}`` per user, as chat shows senders and participants
-    (never null: the SPA dereferences it). ``image_url`` turns an image key into a URL."""
+) -> dict[str, Person]:
+    """Each user as chat shows them (never null: the SPA dereferences it; a deleted user
+    reads as "(unknown)"). ``image_url`` turns an image key into a URL."""
     accounts, profiles = get_accounts(read_models, user_ids), get_profiles(read_models, user_ids)
     found = {}
     for user_id in user_ids:
-        profile = profiles.get(user_id, {})
-        name = profile.get("english_name") or accounts.get(user_id, {}).get("name") or "(unknown)"
-        key = profile.get("image_key")
-        found[user_id] = {
-            "userId": user_id,
-            "name": name,
-            "profileImage": image_url(key) if key else None,
-        }
+        profile, account = profiles.get(user_id), accounts.get(user_id)
+        english, key = (profile["english_name"], profile["image_key"]) if profile else (None, None)
+        name = english or (account["name"] if account else None) or "(unknown)"
+        found[user_id] = Person(
+            userId=user_id, name=name, profileImage=image_url(key) if key else None
+        )
     return found
 
 
-def message_view(row: dict[str, Any], sender: dict[str, Any]) -> dict[str, Any]:
+def message_view(row: MessageRow, sender: Person) -> dict[str, Any]:
     """A message as history and live delivery both present it (contract 4.6 and 5.1)."""
     return {
         "messageId": row["message_id"],
@@ -273,23 +318,23 @@ def message_view(row: dict[str, Any], sender: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def message_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+def message_changes(read_models: ReadModels, user_id: str, window: Window) -> list[MessageRow]:
     """Messages posted in the window to the rooms the user is in (sync)."""
     messages = read_models.table(chat, "chat_messages")
     mine = read_models.table(chat, "chat_participants")
     query = sa.select(messages).join(
         mine, sa.and_(mine.c.room_id == messages.c.room_id, mine.c.user_id == user_id)
     )
-    return window.rows(read_models, query, messages.c.position)
+    return window.rows(read_models, query, messages.c.position, MessageRow)
 
 
 def read_mark_changes(
     read_models: ReadModels, user_id: str, window: Window
-) -> list[dict[str, Any]]:
+) -> list[ParticipantRow]:
     """Read marks and joins in the window, in the rooms the user is in (sync)."""
     marks = read_models.table(chat, "chat_participants")
     mine = marks.alias("mine")
     query = sa.select(marks).join(
         mine, sa.and_(mine.c.room_id == marks.c.room_id, mine.c.user_id == user_id)
     )
-    return window.rows(read_models, query, marks.c.position)
+    return window.rows(read_models, query, marks.c.position, ParticipantRow)

@@ -6,7 +6,8 @@ A deleted account disappears from all three (its events stay, with personal fiel
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -27,10 +28,39 @@ from domain.identity import (
 )
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
-from eventflow.queries import rows_where
+from eventflow.queries import first_row, rows_of, rows_where
 from eventflow.readmodels import ReadModels
 
 accounts = Projection("accounts")
+
+
+class AccountRow(TypedDict):
+    """An ``accounts`` row."""
+
+    user_id: str
+    email: str
+    name: str
+    provider: str
+    active: bool
+    registered_at: datetime
+    last_login_at: datetime | None
+    login_count: int
+    two_factor: bool
+    admin: bool
+
+
+class LoginRow(TypedDict):
+    """A ``login_history`` row: one sign-in, or one failed attempt."""
+
+    event_id: str
+    user_id: str
+    at: datetime
+    outcome: str
+    provider: str | None
+    ip: str
+    user_agent: str
+    suspicious: bool
+    suspicious_reason: str | None
 
 
 @accounts.tables
@@ -212,24 +242,17 @@ def is_admin(read_models: ReadModels, user_id: str) -> bool:
     return bool(account and account["admin"] and account["active"])
 
 
-def get_account(read_models: ReadModels, user_id: str) -> dict[str, Any] | None:
+def get_account(read_models: ReadModels, user_id: str) -> AccountRow | None:
     table = read_models.table(accounts, "accounts")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.user_id == user_id)).first()
-    return dict(row._mapping) if row else None
+    return first_row(read_models, sa.select(table).where(table.c.user_id == user_id), AccountRow)
 
 
-def login_history(read_models: ReadModels, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+def login_history(read_models: ReadModels, user_id: str, limit: int = 50) -> list[LoginRow]:
     table = read_models.table(accounts, "login_history")
-    with read_models.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(table)
-            .where(table.c.user_id == user_id)
-            .order_by(table.c.at.desc())
-            .limit(limit)
-        ).all()
-    return [dict(r._mapping) for r in rows]
+    query = sa.select(table).where(table.c.user_id == user_id).order_by(table.c.at.desc())
+    return rows_of(read_models, query.limit(limit), LoginRow)
 
 
-def get_accounts(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
-    return rows_where(read_models, read_models.table(accounts, "accounts"), "user_id", user_ids)
+def get_accounts(read_models: ReadModels, user_ids: list[str]) -> dict[str, AccountRow]:
+    table = read_models.table(accounts, "accounts")
+    return rows_where(read_models, table, "user_id", user_ids, AccountRow)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -19,10 +20,31 @@ from domain.level_tests import (
 )
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
-from eventflow.queries import page_of
+from eventflow.queries import first_row, page_of
 from eventflow.readmodels import ReadModels
 
 level_tests = Projection("level_tests")
+
+
+class LevelTestRow(TypedDict):
+    """A ``level_tests`` row. ``questions`` are the dumped ``domain.level_tests`` questions,
+    ``answered`` each answered question's state by question id; ``result`` (the scores,
+    feedback and versions of ``LevelAssessed``) is set once the test is completed."""
+
+    test_id: int
+    user_id: str
+    language: str
+    mode: str
+    status: str
+    questions: list[dict[str, Any]]
+    answered: dict[str, str]
+    started_at: datetime
+    completed_at: datetime | None
+    level: str | None
+    overall: int | None
+    result: dict[str, Any] | None
+    failure: str | None
+    failure_code: str | None
 
 
 @level_tests.tables
@@ -110,16 +132,15 @@ def _account_deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
 
 
 # -- queries ----------------------------------------------------------------------------
-def test_row(read_models: ReadModels, test_id: int) -> dict[str, Any] | None:
+def test_row(read_models: ReadModels, test_id: int) -> LevelTestRow | None:
     table = read_models.table(level_tests, "level_tests")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.test_id == test_id)).first()
-    return dict(row._mapping) if row else None
+    query = sa.select(table).where(table.c.test_id == test_id)
+    return first_row(read_models, query, LevelTestRow)
 
 
 def tests_of(
     read_models: ReadModels, user_id: str, *, page: int, size: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[LevelTestRow], int]:
     table = read_models.table(level_tests, "level_tests")
-    return page_of(read_models, table, [table.c.user_id == user_id],
+    return page_of(read_models, table, [table.c.user_id == user_id], LevelTestRow,
                    order_by=table.c.started_at.desc(), page=page, size=size)  # fmt: skip

@@ -17,8 +17,10 @@ rebuild of one would serve searches that show blocked users). The search query i
 from __future__ import annotations
 
 import base64
+from array import array
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -32,6 +34,7 @@ from domain.matching import (
     MatchRequestExpired,
     MatchRequestRejected,
     PartnerFeedbackGiven,
+    RequestStatus,
     UserBlocked,
     UserUnblocked,
 )
@@ -46,10 +49,39 @@ from domain.profiles import (
 )
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
-from eventflow.queries import Window, page_of
+from eventflow.queries import Window, first_row, page_of
 from eventflow.readmodels import ReadModels
 
 matching = Projection("matching")
+
+
+class MatchRequestRow(TypedDict):
+    """A ``match_requests`` row; ``status`` is pending, accepted, rejected, cancelled or
+    expired."""
+
+    request_id: str
+    pair_id: str
+    sender_id: str
+    receiver_id: str
+    message: str
+    status: RequestStatus
+    created_at: datetime
+    expires_at: datetime
+    responded_at: datetime | None
+    position: int
+
+
+class MatchRow(TypedDict):
+    """A ``matches`` row: a pair of partners, ``active`` until dissolved."""
+
+    match_id: str
+    pair_id: str
+    user_a: str
+    user_b: str
+    matched_at: datetime
+    active: bool
+    dissolved_at: datetime | None
+    position: int
 
 
 @matching.tables
@@ -328,7 +360,7 @@ def _embedded(e: ProfileEmbedded, tx: ProjectionTx) -> None:
 
 
 # -- queries ----------------------------------------------------------------------------
-def embeddings_of(read_models: ReadModels, user_ids: list[str]) -> dict[str, Any]:
+def embeddings_of(read_models: ReadModels, user_ids: list[str]) -> dict[str, array[float]]:
     """The latest profile vectors of these users (absent when not computed yet)."""
     table = read_models.table(matching, "profile_embeddings")
     query = sa.select(table.c.user_id, table.c.vector).where(table.c.user_id.in_(user_ids))
@@ -336,18 +368,15 @@ def embeddings_of(read_models: ReadModels, user_ids: list[str]) -> dict[str, Any
         return {user_id: unpack_vector(raw) for user_id, raw in conn.execute(query)}
 
 
-def request_row(read_models: ReadModels, request_id: str) -> dict[str, Any] | None:
+def request_row(read_models: ReadModels, request_id: str) -> MatchRequestRow | None:
     table = read_models.table(matching, "match_requests")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.request_id == request_id)).first()
-    return dict(row._mapping) if row else None
+    query = sa.select(table).where(table.c.request_id == request_id)
+    return first_row(read_models, query, MatchRequestRow)
 
 
-def match_row(read_models: ReadModels, match_id: str) -> dict[str, Any] | None:
+def match_row(read_models: ReadModels, match_id: str) -> MatchRow | None:
     table = read_models.table(matching, "matches")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.match_id == match_id)).first()
-    return dict(row._mapping) if row else None
+    return first_row(read_models, sa.select(table).where(table.c.match_id == match_id), MatchRow)
 
 
 def requests_of(
@@ -358,41 +387,39 @@ def requests_of(
     status: str | None,
     page: int,
     size: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[MatchRequestRow], int]:
     table = read_models.table(matching, "match_requests")
     column = table.c.sender_id if direction == "sent" else table.c.receiver_id
     conditions = [column == user_id]
     if status:
         conditions.append(table.c.status == status.lower())
-    return page_of(
-        read_models, table, conditions, order_by=table.c.created_at.desc(), page=page, size=size
-    )
+    return page_of(read_models, table, conditions, MatchRequestRow,
+                   order_by=table.c.created_at.desc(), page=page, size=size)  # fmt: skip
 
 
 def matches_of(
     read_models: ReadModels, user_id: str, *, page: int, size: int
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[MatchRow], int]:
     table = read_models.table(matching, "matches")
     conditions = [
         table.c.active.is_(True),
         sa.or_(table.c.user_a == user_id, table.c.user_b == user_id),
     ]
-    return page_of(
-        read_models, table, conditions, order_by=table.c.matched_at.desc(), page=page, size=size
-    )
+    return page_of(read_models, table, conditions, MatchRow,
+                   order_by=table.c.matched_at.desc(), page=page, size=size)  # fmt: skip
 
 
-def request_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+def request_changes(read_models: ReadModels, user_id: str, window: Window) -> list[MatchRequestRow]:
     """Match requests to or from the user made or answered in the window (sync)."""
     table = read_models.table(matching, "match_requests")
     query = sa.select(table).where(
         sa.or_(table.c.sender_id == user_id, table.c.receiver_id == user_id)
     )
-    return window.rows(read_models, query, table.c.position)
+    return window.rows(read_models, query, table.c.position, MatchRequestRow)
 
 
-def match_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+def match_changes(read_models: ReadModels, user_id: str, window: Window) -> list[MatchRow]:
     """The user's matches made or dissolved in the window (sync)."""
     table = read_models.table(matching, "matches")
     query = sa.select(table).where(sa.or_(table.c.user_a == user_id, table.c.user_b == user_id))
-    return window.rows(read_models, query, table.c.position)
+    return window.rows(read_models, query, table.c.position, MatchRow)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
 import redis
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from domain.push_devices import PushDeviceRegistered, PushDeviceRemoved
 from eventflow.buffer import ProjectionTx
 from eventflow.codec import RecordedEvent
 from eventflow.projection import Projection
-from eventflow.queries import Window, page_of
+from eventflow.queries import Window, page_of, rows_of
 from eventflow.readmodels import ReadModels
 from eventflow.schema import tracking_table
 from projections.chat import people
@@ -32,6 +33,35 @@ from projections.profiles import get_settings
 
 notifications = Projection("notifications")
 log = logging.getLogger(__name__)
+
+
+class NotificationRow(TypedDict):
+    """A ``notifications`` row; ``data`` holds what the text is rendered from (``userId``,
+    ``level``, ``achievement``). A deleted one stays as a tombstone for sync."""
+
+    notification_id: str
+    recipient_id: str
+    kind: str
+    category: str
+    click_url: str
+    data: dict[str, str | int]
+    created_at: datetime
+    read_at: datetime | None
+    deleted_at: datetime | None
+    position: int
+
+
+class PushDeviceRow(TypedDict):
+    """A ``push_devices`` row: one browser's Web Push subscription."""
+
+    user_id: str
+    device: str
+    endpoint: str
+    p256dh: str
+    auth: str
+    device_type: str
+    registered_at: datetime
+
 
 _L = reference.Label
 TEXTS: dict[str, tuple[reference.Label, reference.Label]] = {
@@ -118,23 +148,17 @@ def _tables(metadata: sa.MetaData, name: Callable[[str], str]) -> None:
     )
 
 
+def created_row(e: NotificationCreated) -> NotificationRow:
+    """The row a new notification gets (the pushers render it before it is projected)."""
+    return NotificationRow(notification_id=str(e.aggregate_id), recipient_id=e.recipient_id,
+                           kind=e.kind, category=e.category, click_url=e.click_url,
+                           data=dict(e.data), created_at=e.meta.occurred_at, read_at=None,
+                           deleted_at=None, position=e.meta.position or 0)  # fmt: skip
+
+
 @notifications.on(NotificationCreated)
 def _created(e: NotificationCreated, tx: ProjectionTx) -> None:
-    tx.insert(
-        "notifications",
-        {
-            "notification_id": str(e.aggregate_id),
-            "recipient_id": e.recipient_id,
-            "kind": e.kind,
-            "category": e.category,
-            "click_url": e.click_url,
-            "data": dict(e.data),
-            "created_at": e.meta.occurred_at,
-            "read_at": None,
-            "deleted_at": None,
-            "position": e.meta.position or 0,
-        },
-    )
+    tx.insert("notifications", dict(created_row(e)))
 
 
 def _at(e: DomainEvent) -> int:
@@ -196,7 +220,7 @@ def page(
     size: int,
     category: str | None = None,
     unread_only: bool = False,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[NotificationRow], int]:
     table = read_models.table(notifications, "notifications")
     conditions: list[Any] = [table.c.recipient_id == user_id, table.c.deleted_at.is_(None)]
     if category:
@@ -204,7 +228,8 @@ def page(
     if unread_only:
         conditions.append(table.c.read_at.is_(None))
     order = table.c.created_at.desc()
-    return page_of(read_models, table, conditions, order_by=order, page=page_number, size=size)
+    return page_of(read_models, table, conditions, NotificationRow, order_by=order,
+                   page=page_number, size=size)  # fmt: skip
 
 
 def unread_count_at(read_models: ReadModels, user_id: str) -> tuple[int, int, int]:
@@ -292,13 +317,13 @@ class UnreadCounters:
         return f"notifications:unread:{user_id}"
 
 
-def render(read_models: ReadModels, user_id: str, row: dict[str, Any]) -> dict[str, Any]:
+def render(read_models: ReadModels, user_id: str, row: NotificationRow) -> dict[str, Any]:
     """A notification as the SPA reads it (contract 4.10), in the recipient's language."""
     return render_many(read_models, user_id, [row])[0]
 
 
 def render_many(
-    read_models: ReadModels, user_id: str, rows: list[dict[str, Any]]
+    read_models: ReadModels, user_id: str, rows: list[NotificationRow]
 ) -> list[dict[str, Any]]:
     language = get_settings(read_models, user_id).get("language", {}).get("appLanguage")
     lang = reference.normalize_lang(language)
@@ -332,15 +357,14 @@ def render_many(
 
 def notification_changes(
     read_models: ReadModels, user_id: str, window: Window
-) -> list[dict[str, Any]]:
+) -> list[NotificationRow]:
     """The user's notifications created, read or deleted (tombstones) in the window."""
     table = read_models.table(notifications, "notifications")
     query = sa.select(table).where(table.c.recipient_id == user_id)
-    return window.rows(read_models, query, table.c.position)
+    return window.rows(read_models, query, table.c.position, NotificationRow)
 
 
-def push_devices_of(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
+def push_devices_of(read_models: ReadModels, user_id: str) -> list[PushDeviceRow]:
     table = read_models.table(notifications, "push_devices")
     query = sa.select(table).where(table.c.user_id == user_id).order_by(table.c.registered_at)
-    with read_models.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return rows_of(read_models, query, PushDeviceRow)

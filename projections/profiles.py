@@ -4,7 +4,8 @@ settings sections. Queries shape it into the SPA's responses in ``api/profiles.p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -34,13 +35,47 @@ from domain.profiles import (
 )
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
-from eventflow.queries import rows_where
+from eventflow.queries import first_row, rows_where
 from eventflow.readmodels import ReadModels
 
 Section = TypeVar("Section", bound=BaseModel)
 
 profiles = Projection("profiles")
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class ProfileRow(TypedDict):
+    """A ``profiles`` row. Each column is null until its onboarding item is saved; the JSON
+    columns hold what the events carried (``domain.profiles``): target languages as
+    ``{language_id, current_level_id, target_level_id}``, per-language maps keyed by the
+    language id as text, the interest and preference lists as reference ids, schedules as
+    ``{day_of_week, class_time}``."""
+
+    user_id: str
+    english_name: str | None
+    location_id: int | None
+    bio: str | None
+    image_key: str | None
+    gender: str | None
+    birth_year: str | None
+    birthday: str | None
+    native_language_id: int | None
+    target_languages: list[dict[str, int]] | None
+    partner_levels: dict[str, int] | None
+    assessed_levels: dict[str, str] | None
+    motivations: list[int] | None
+    topics: list[int] | None
+    learning_styles: list[int] | None
+    learning_expectations: list[int] | None
+    partner_gender: str | None
+    partner_personalities: list[int] | None
+    communication_method: str | None
+    group_sizes: list[int] | None
+    daily_minutes: str | None
+    schedules: list[dict[str, str]] | None
+    onboarding_completed: bool
+    completed_at: datetime | None
+    updated_at: datetime | None
 
 
 @profiles.tables
@@ -206,11 +241,22 @@ def _deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
     tx.delete("user_settings", {"user_id": str(e.aggregate_id)})
 
 
-def get_profile(read_models: ReadModels, user_id: str) -> dict[str, Any] | None:
+def get_profile(read_models: ReadModels, user_id: str) -> ProfileRow | None:
     table = read_models.table(profiles, "profiles")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.user_id == user_id)).first()
-    return dict(row._mapping) if row else None
+    return first_row(read_models, sa.select(table).where(table.c.user_id == user_id), ProfileRow)
+
+
+def blank_profile(user_id: str) -> ProfileRow:
+    """The profile of a learner who has saved nothing yet: every item missing."""
+    return ProfileRow(user_id=user_id, english_name=None, location_id=None, bio=None,
+                      image_key=None, gender=None, birth_year=None, birthday=None,
+                      native_language_id=None, target_languages=None, partner_levels=None,
+                      assessed_levels=None, motivations=None, topics=None,
+                      learning_styles=None, learning_expectations=None, partner_gender=None,
+                      partner_personalities=None, communication_method=None,
+                      group_sizes=None, daily_minutes=None, schedules=None,
+                      onboarding_completed=False, completed_at=None,
+                      updated_at=None)  # fmt: skip
 
 
 def settings_of(read_models: ReadModels, user_id: str, model: type[Section]) -> Section:
@@ -230,9 +276,10 @@ def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, A
     return {r.section: dict(r.values) for r in rows}
 
 
-def get_profiles(read_models: ReadModels, user_ids: list[str]) -> dict[str, dict[str, Any]]:
+def get_profiles(read_models: ReadModels, user_ids: list[str]) -> dict[str, ProfileRow]:
     """Several profiles in one query (partner search scores a page of candidates at once)."""
-    return rows_where(read_models, read_models.table(profiles, "profiles"), "user_id", user_ids)
+    table = read_models.table(profiles, "profiles")
+    return rows_where(read_models, table, "user_id", user_ids, ProfileRow)
 
 
 def image_path(key: str, size: int = 512) -> str:
@@ -242,6 +289,7 @@ def image_path(key: str, size: int = 512) -> str:
 
 def time_zone_of(read_models: ReadModels, user_id: str) -> ZoneInfo:
     """The user's zone: their profile location's, else UTC."""
-    profile = get_profile(read_models, user_id) or {}
-    location = reference.location(profile["location_id"]) if profile.get("location_id") else None
+    profile = get_profile(read_models, user_id)
+    location_id = profile["location_id"] if profile else None
+    location = reference.location(location_id) if location_id else None
     return ZoneInfo(location.timezone) if location else ZoneInfo("UTC")

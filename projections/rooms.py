@@ -5,18 +5,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
-from domain.rooms import RoomCreated, RoomEnded, RoomJoined, RoomLeft
+from domain.rooms import RoomCreated, RoomEnded, RoomJoined, RoomKind, RoomLeft
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
+from eventflow.queries import first_row, rows_of
 from eventflow.readmodels import ReadModels
 
 rooms = Projection("rooms")
 ACTIVE_WINDOW = timedelta(hours=24)
 """A room nobody used for this long is not listed as active any more."""
+
+
+class RoomRow(TypedDict):
+    """A ``rooms`` row (who is seated lives in the room registry, not here)."""
+
+    room_id: str
+    room_type: RoomKind
+    max_participants: int
+    title: str
+    language: str | None
+    is_private: bool
+    created_by: str | None
+    session_id: str | None
+    created_at: datetime
+    participants: int
+    last_activity: datetime
 
 
 @rooms.tables
@@ -81,14 +98,12 @@ def _ended(e: RoomEnded, tx: ProjectionTx) -> None:
 
 
 # -- queries ----------------------------------------------------------------------------
-def room_row(read_models: ReadModels, room_id: str) -> dict[str, Any] | None:
+def room_row(read_models: ReadModels, room_id: str) -> RoomRow | None:
     table = read_models.table(rooms, "rooms")
-    with read_models.engine.connect() as conn:
-        row = conn.execute(sa.select(table).where(table.c.room_id == room_id)).first()
-    return dict(row._mapping) if row else None
+    return first_row(read_models, sa.select(table).where(table.c.room_id == room_id), RoomRow)
 
 
-def active_rooms(read_models: ReadModels, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+def active_rooms(read_models: ReadModels, now: datetime, limit: int = 50) -> list[RoomRow]:
     """Public rooms used in the last day, newest activity first."""
     table = read_models.table(rooms, "rooms")
     query = (
@@ -97,5 +112,4 @@ def active_rooms(read_models: ReadModels, now: datetime, limit: int = 50) -> lis
         .order_by(table.c.last_activity.desc())
         .limit(limit)
     )
-    with read_models.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+    return rows_of(read_models, query, RoomRow)

@@ -4,8 +4,8 @@ calendar and statistics the SPA shows are queries over these."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,24 +18,76 @@ from domain.group_sessions import (
     GroupSessionJoined,
     GroupSessionLeft,
     GroupSessionStarted,
+    GroupStatus,
 )
 from domain.sessions import (
     SessionAccepted,
     SessionCancelled,
     SessionCompleted,
     SessionDeclined,
+    SessionKind,
     SessionMissed,
     SessionProposed,
     SessionReminded,
     SessionRescheduled,
     SessionStarted,
+    Status,
 )
 from eventflow.buffer import ProjectionTx
 from eventflow.projection import Projection
-from eventflow.queries import Window
+from eventflow.queries import Window, first_row, rows_of
 from eventflow.readmodels import ReadModels
 
 sessions = Projection("sessions")
+
+
+class SessionRow(TypedDict):
+    """A ``sessions`` row: a 1:1 session; ``awaiting`` is who must answer a proposal."""
+
+    session_id: str
+    host_id: str
+    guest_id: str
+    title: str
+    language_id: int
+    kind: SessionKind
+    starts_at: datetime
+    duration_minutes: int
+    status: Status
+    awaiting: str | None
+    room_id: str
+    started_at: datetime | None
+    minutes: int | None
+    reminded_for: datetime | None
+    position: int
+
+
+class GroupSessionRow(TypedDict):
+    """A ``group_sessions`` row; its members are in ``group_participants``."""
+
+    session_id: str
+    host_id: str
+    title: str
+    topic: str
+    language_id: int
+    level_min: str
+    level_max: str
+    capacity: int
+    participants: int
+    starts_at: datetime
+    duration_minutes: int
+    status: GroupStatus
+    room_id: str
+    started_at: datetime | None
+    minutes: int | None
+
+
+class CompletedSession(TypedDict):
+    """A 1:1 or group session the user took part in to the end (``completed_sessions``);
+    ``partner_id`` is None for a group."""
+
+    started_at: datetime
+    minutes: int
+    partner_id: str | None
 
 
 @sessions.tables
@@ -203,18 +255,6 @@ def _group_cancelled(e: GroupSessionCancelled, tx: ProjectionTx) -> None:
 
 
 # -- queries ----------------------------------------------------------------------------
-def _rows(read_models: ReadModels, query: sa.Select[Any]) -> list[dict[str, Any]]:
-    """Rows as dicts, times in UTC (SQLite hands them back without their zone)."""
-    with read_models.engine.connect() as conn:
-        return [{k: _utc(v) for k, v in r._mapping.items()} for r in conn.execute(query)]
-
-
-def _utc(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def sessions_of(
     read_models: ReadModels,
     user_id: str,
@@ -223,7 +263,7 @@ def sessions_of(
     until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[SessionRow]:
     """The user's 1:1 sessions, soonest first, optionally starting within [since, until)."""
     table = read_models.table(sessions, "sessions")
     query = sa.select(table).where(sa.or_(table.c.host_id == user_id, table.c.guest_id == user_id))
@@ -231,26 +271,26 @@ def sessions_of(
         query = query.where(table.c.starts_at >= since)
     if until is not None:
         query = query.where(table.c.starts_at < until)
-    return _rows(read_models, query.order_by(table.c.starts_at).limit(limit).offset(offset))
+    query = query.order_by(table.c.starts_at).limit(limit).offset(offset)
+    return rows_of(read_models, query, SessionRow, zoned=True)
 
 
-def session_changes(read_models: ReadModels, user_id: str, window: Window) -> list[dict[str, Any]]:
+def session_changes(read_models: ReadModels, user_id: str, window: Window) -> list[SessionRow]:
     """The user's 1:1 sessions proposed or changed in the window (sync)."""
     table = read_models.table(sessions, "sessions")
     query = sa.select(table).where(sa.or_(table.c.host_id == user_id, table.c.guest_id == user_id))
-    return [{k: _utc(v) for k, v in r.items()} for r in window.rows(read_models, query,
-                                                                    table.c.position)]  # fmt: skip
+    return window.rows(read_models, query, table.c.position, SessionRow, zoned=True)
 
 
-def session_row(read_models: ReadModels, session_id: str) -> dict[str, Any] | None:
+def session_row(read_models: ReadModels, session_id: str) -> SessionRow | None:
     table = read_models.table(sessions, "sessions")
-    found = _rows(read_models, sa.select(table).where(table.c.session_id == session_id))
-    return found[0] if found else None
+    query = sa.select(table).where(table.c.session_id == session_id)
+    return first_row(read_models, query, SessionRow, zoned=True)
 
 
 def due_sessions(
     read_models: ReadModels, start_before: datetime, *, unreminded: bool = False, limit: int = 500
-) -> list[dict[str, Any]]:
+) -> list[SessionRow]:
     """Scheduled sessions starting before the given time (no-shows), or only those whose
     current start has not been reminded of (reminders)."""
     table = read_models.table(sessions, "sessions")
@@ -259,10 +299,11 @@ def due_sessions(
         query = query.where(
             sa.or_(table.c.reminded_for.is_(None), table.c.reminded_for != table.c.starts_at)
         )
-    return _rows(read_models, query.order_by(table.c.starts_at).limit(limit))
+    query = query.order_by(table.c.starts_at).limit(limit)
+    return rows_of(read_models, query, SessionRow, zoned=True)
 
 
-def group_sessions_of(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
+def group_sessions_of(read_models: ReadModels, user_id: str) -> list[GroupSessionRow]:
     table = read_models.table(sessions, "group_sessions")
     seats = read_models.table(sessions, "group_participants")
     query = (
@@ -271,23 +312,24 @@ def group_sessions_of(read_models: ReadModels, user_id: str) -> list[dict[str, A
         .where(seats.c.user_id == user_id)
         .order_by(table.c.starts_at)
     )
-    return _rows(read_models, query)
+    return rows_of(read_models, query, GroupSessionRow, zoned=True)
 
 
 def open_group_sessions(
     read_models: ReadModels, now: datetime, language_id: int | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+) -> list[GroupSessionRow]:
     table = read_models.table(sessions, "group_sessions")
     query = sa.select(table).where(table.c.status == "scheduled", table.c.starts_at > now)
     if language_id is not None:
         query = query.where(table.c.language_id == language_id)
-    return _rows(read_models, query.order_by(table.c.starts_at).limit(limit))
+    query = query.order_by(table.c.starts_at).limit(limit)
+    return rows_of(read_models, query, GroupSessionRow, zoned=True)
 
 
-def group_session_row(read_models: ReadModels, session_id: str) -> dict[str, Any] | None:
+def group_session_row(read_models: ReadModels, session_id: str) -> GroupSessionRow | None:
     table = read_models.table(sessions, "group_sessions")
-    found = _rows(read_models, sa.select(table).where(table.c.session_id == session_id))
-    return found[0] if found else None
+    query = sa.select(table).where(table.c.session_id == session_id)
+    return first_row(read_models, query, GroupSessionRow, zoned=True)
 
 
 def group_members(read_models: ReadModels, session_ids: list[str]) -> dict[str, list[str]]:
@@ -297,12 +339,13 @@ def group_members(read_models: ReadModels, session_ids: list[str]) -> dict[str, 
         seats.c.session_id.in_(session_ids)
     )
     found: dict[str, list[str]] = {sid: [] for sid in session_ids}
-    for row in _rows(read_models, query.order_by(seats.c.joined_at)):
-        found[row["session_id"]].append(row["user_id"])
+    with read_models.engine.connect() as conn:
+        for session_id, user_id in conn.execute(query.order_by(seats.c.joined_at)):
+            found[session_id].append(user_id)
     return found
 
 
-def completed_sessions(read_models: ReadModels, user_id: str) -> list[dict[str, Any]]:
+def completed_sessions(read_models: ReadModels, user_id: str) -> list[CompletedSession]:
     """Every 1:1 and group session the user took part in to the end: ``started_at``,
     ``minutes`` (actual, not planned), ``partner_id`` (None for a group)."""
     one = read_models.table(sessions, "sessions")
@@ -310,14 +353,23 @@ def completed_sessions(read_models: ReadModels, user_id: str) -> list[dict[str, 
     seats = read_models.table(sessions, "group_participants")
     partner = sa.case((one.c.host_id == user_id, one.c.guest_id), else_=one.c.host_id)
     ones = sa.select(one.c.started_at, one.c.minutes, partner.label("partner_id")).where(
-        one.c.status == "completed", sa.or_(one.c.host_id == user_id, one.c.guest_id == user_id)
+        one.c.status == "completed",
+        sa.or_(one.c.host_id == user_id, one.c.guest_id == user_id),
+        *_ran(one),
     )
     groups = (
         sa.select(group.c.started_at, group.c.minutes, sa.null().label("partner_id"))
         .join(seats, seats.c.session_id == group.c.session_id)
-        .where(group.c.status == "ended", seats.c.user_id == user_id)
+        .where(group.c.status == "ended", seats.c.user_id == user_id, *_ran(group))
     )
-    return _rows(read_models, ones) + _rows(read_models, groups)
+    return [*rows_of(read_models, ones, CompletedSession, zoned=True),
+            *rows_of(read_models, groups, CompletedSession, zoned=True)]  # fmt: skip
+
+
+def _ran(table: sa.Table) -> list[sa.ColumnElement[bool]]:
+    """Start and length known: always so once a session is completed (it must have started
+    first), said to the query so that ``CompletedSession`` may promise them."""
+    return [table.c.started_at.is_not(None), table.c.minutes.is_not(None)]
 
 
 def streak_days(days: set[date], today: date) -> int:
@@ -330,5 +382,5 @@ def streak_days(days: set[date], today: date) -> int:
     return count
 
 
-def local_days(rows: list[dict[str, Any]], zone: ZoneInfo) -> set[date]:
-    return {r["started_at"].astimezone(zone).date() for r in rows if r["started_at"]}
+def local_days(rows: list[CompletedSession], zone: ZoneInfo) -> set[date]:
+    return {r["started_at"].astimezone(zone).date() for r in rows}

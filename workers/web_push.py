@@ -20,9 +20,10 @@ from commands.notifications import remove_push_device
 from domain.notifications import Notification
 from domain.push_devices import PushDevices, push_devices_id
 from domain.settings import NotificationSettings
+from eventflow.queries import as_row
 from infra.jobs import WEB_PUSH
 from infra.webpush import Delivery, Subscription
-from projections.notifications import push_devices_of, render
+from projections.notifications import NotificationRow, push_devices_of, render
 from projections.profiles import settings_of, time_zone_of
 from workers.jobs import job
 from workers.services import WorkerServices
@@ -36,8 +37,12 @@ class DeviceNotProjectedYet(Exception):
 
 @job(WEB_PUSH, max_retries=8)
 def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, Any]) -> None:
+    """``row``: the new notification's row as the job's JSON carries it (time as ISO text)."""
     if not runtime.web_push.enabled:
         return
+    stored = as_row(
+        NotificationRow, row | {"created_at": datetime.fromisoformat(row["created_at"])}
+    )
     found = [d for d in push_devices_of(runtime.read_models, user_id) if d["device"] == device]
     if not found:
         devices = runtime.store.load(PushDevices, push_devices_id(user_id))
@@ -45,10 +50,9 @@ def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, 
             # Registered, but the read model (which holds the endpoint) lags: retry later.
             raise DeviceNotProjectedYet(device)
         return
-    if not _still_wanted(runtime, user_id, row):
+    if not _still_wanted(runtime, user_id, stored):
         return
-    view = render(runtime.read_models, user_id, row | {"created_at": datetime.fromisoformat(
-        row["created_at"])})  # fmt: skip
+    view = render(runtime.read_models, user_id, stored)
     payload = {key: view[key] for key in ("id", "type", "title", "message", "clickUrl", "data")}
     target = Subscription(found[0]["endpoint"], found[0]["p256dh"], found[0]["auth"])
     if runtime.web_push.send(target, payload) is Delivery.GONE:
@@ -56,7 +60,7 @@ def web_push(runtime: WorkerServices, user_id: str, device: str, row: dict[str, 
                            user_id=user_id, device=device, reason="expired")  # fmt: skip
 
 
-def _still_wanted(runtime: WorkerServices, user_id: str, row: dict[str, Any]) -> bool:
+def _still_wanted(runtime: WorkerServices, user_id: str, row: NotificationRow) -> bool:
     if runtime.presence.of([user_id], time.time())[user_id]["status"] == "ONLINE":
         return False
     notification = runtime.store.load(Notification, UUID(row["notification_id"]))

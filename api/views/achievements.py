@@ -26,9 +26,10 @@ def _time(value: datetime | None) -> str | None:
 
 
 def achievement_item(
-    d: Definition, row: dict[str, Any] | None, user_id: str, lang: Lang
+    d: Definition, row: rm.AchievementRow | None, user_id: str, lang: Lang
 ) -> dict[str, Any]:
-    row = row or {"progress": 0, "completed_at": None, "claimed_at": None}
+    row = row or rm.AchievementRow(user_id=user_id, key=d.key, progress=0, completed_at=None,
+                                   claimed_at=None)  # fmt: skip
     return {"id": user_achievement_id(user_id, d.key), "achievementKey": d.key,
             "achievement": definition_view(d, lang), "currentProgress": row["progress"],
             "targetValue": d.target,

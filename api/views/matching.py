@@ -11,6 +11,9 @@ from api.views.files import file_url
 from domain import reference as ref
 from domain.compatibility import Compatibility, explain_factors
 from domain.ranking import BestMatch
+from projections.identity import AccountRow
+from projections.matching import MatchRequestRow, MatchRow
+from projections.profiles import ProfileRow
 
 Presence = dict[str, str | None]
 """One user's ``status`` and ``lastSeen`` (``infra.presence.Presence.of``)."""
@@ -28,9 +31,9 @@ def paged(items: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
     )
 
 
-def _targets(row: dict[str, Any], lang: ref.Lang) -> list[dict[str, Any]]:
+def _targets(row: ProfileRow, lang: ref.Lang) -> list[dict[str, Any]]:
     targets = []
-    for target in row.get("target_languages") or []:
+    for target in row["target_languages"] or []:
         language = ref.language(target["language_id"])
         level = ref.level(target["current_level_id"])
         targets.append(
@@ -46,31 +49,31 @@ def _targets(row: dict[str, Any], lang: ref.Lang) -> list[dict[str, Any]]:
 
 def partner_card(
     origin: str,
-    row: dict[str, Any],
+    row: ProfileRow,
     name: str | None,
     score: Compatibility,
     lang: ref.Lang,
     presence: Presence,
 ) -> dict[str, Any]:
     """A partner from their profile row and account ``name``, scored for the caller."""
-    location = ref.location(row["location_id"]) if row.get("location_id") else None
-    native = ref.language(row["native_language_id"]) if row.get("native_language_id") else None
-    topics = [ref.label(t, lang) for t in (ref.topic(i) for i in row.get("topics") or []) if t]
+    location = ref.location(row["location_id"]) if row["location_id"] else None
+    native = ref.language(row["native_language_id"]) if row["native_language_id"] else None
+    topics = [ref.label(t, lang) for t in (ref.topic(i) for i in row["topics"] or []) if t]
     personalities = [
         ref.label(p, lang)
-        for p in (ref.partner_personality(i) for i in row.get("partner_personalities") or [])
+        for p in (ref.partner_personality(i) for i in row["partner_personalities"] or [])
         if p
     ]
-    year = int(row["birth_year"]) if row.get("birth_year") else None
+    year = int(row["birth_year"]) if row["birth_year"] else None
     return {
         "userId": row["user_id"],
         "id": row["user_id"],
-        "englishName": row.get("english_name") or name,
+        "englishName": row["english_name"] or name,
         "name": name,
-        "profileImageUrl": file_url(origin, row.get("image_key")),
-        "selfBio": row.get("bio") or "",
+        "profileImageUrl": file_url(origin, row["image_key"]),
+        "selfBio": row["bio"] or "",
         "age": datetime.now(UTC).year - year if year else None,
-        "gender": row.get("gender"),
+        "gender": row["gender"],
         "location": f"{location.country.get(lang)}, {location.city.get(lang)}"
         if location
         else None,
@@ -86,7 +89,7 @@ def partner_card(
     }
 
 
-def match_item(card: dict[str, Any], row: dict[str, Any], partner_id: str) -> dict[str, Any]:
+def match_item(card: dict[str, Any], row: MatchRow, partner_id: str) -> dict[str, Any]:
     """A match of the match list: the partner's card and the names the pages read."""
     return {
         **card,
@@ -126,17 +129,19 @@ def best_match_item(card: dict[str, Any], match: BestMatch, lang: ref.Lang) -> d
 
 def request_item(
     origin: str,
-    row: dict[str, Any],
+    row: MatchRequestRow,
     partner_id: str,
-    account: dict[str, Any],
-    profile: dict[str, Any],
+    account: AccountRow | None,
+    profile: ProfileRow | None,
     side: str,
 ) -> dict[str, Any]:
-    """A request of the sent (``side`` receiver) or received (``side`` sender) list."""
+    """A request of the sent (``side`` receiver) or received (``side`` sender) list; the
+    partner's account or profile is None once deleted (or before their first save)."""
+    english, image = (profile["english_name"], profile["image_key"]) if profile else (None, None)
     partner = {
         "userId": partner_id,
-        "name": profile.get("english_name") or account.get("name"),
-        "profileImageUrl": file_url(origin, profile.get("image_key")),
+        "name": english or (account["name"] if account else None),
+        "profileImageUrl": file_url(origin, image),
     }
     return {
         "id": row["request_id"],

@@ -4,6 +4,7 @@ status, and the URLs of their files."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from api.deps import Writes
@@ -18,7 +19,7 @@ from domain.settings import SETTINGS_MODELS
 from eventflow.readmodels import ReadModels
 from infra.presence import Presence
 from projections.identity import get_account
-from projections.profiles import get_profile, profiles, settings_of
+from projections.profiles import ProfileRow, blank_profile, get_profile, profiles, settings_of
 
 ITEM_COLUMNS = {
     "englishName": "english_name",
@@ -38,14 +39,14 @@ ITEM_COLUMNS = {
 P = TypeVar("P", bound=ProfileCommand)
 
 
-def onboarding_status(row: dict[str, Any] | None) -> dict[str, Any]:
+def onboarding_status(row: ProfileRow | None) -> dict[str, Any]:
     """Until onboarding is completed the status says step 1: the SPA maps ``nextStep``
     (else ``currentStep + 1``) only to ``/onboarding-info/{n}``, the pages of the first
     step, so any other number would send the learner to an unrelated page (contract 9.2).
     What is done and what is missing stay in ``steps`` and ``missing``."""
-    row = row or {}
-    done = [all(row.get(ITEM_COLUMNS[item]) for item in items) for _, items in STEPS]
-    completed = bool(row.get("onboarding_completed"))
+    columns: Mapping[str, object] = row or {}
+    done = [all(columns.get(ITEM_COLUMNS[item]) for item in items) for _, items in STEPS]
+    completed = bool(columns.get("onboarding_completed"))
     total = len(STEPS)
     return {
         "isCompleted": completed,
@@ -58,7 +59,7 @@ def onboarding_status(row: dict[str, Any] | None) -> dict[str, Any]:
             for i, ((name, _), d) in enumerate(zip(STEPS, done, strict=True))
         ],
         "missing": [
-            item for _, items in STEPS for item in items if not row.get(ITEM_COLUMNS[item])
+            item for _, items in STEPS for item in items if not columns.get(ITEM_COLUMNS[item])
         ],
     }
 
@@ -81,14 +82,14 @@ def _assessed_level_id(cefr: str) -> int:
     return next(level.id for level in ref.language_levels() if level.cefr == cefr)
 
 
-def target_languages(row: dict[str, Any], lang: ref.Lang) -> list[dict[str, Any]]:
+def target_languages(row: ProfileRow, lang: ref.Lang) -> list[dict[str, Any]]:
     """Each target language with the learner's current level: the level test's result once
     one assessed that language (the README's promise; the SPA shows ``currentLevel`` and
     ``languageLevel`` as the learner's level), else the onboarding answer, which is always
     kept as ``selfReportedLevel*``."""
-    assessed = row.get("assessed_levels") or {}
+    assessed = row["assessed_levels"] or {}
     result = []
-    for entry in row.get("target_languages") or []:
+    for entry in row["target_languages"] or []:
         language = _language(entry["language_id"], lang) or {}
         reported, target = entry["current_level_id"], entry["target_level_id"]
         reported_level = ref.cefr_for_level(reported) or _level_name(reported, lang)
@@ -112,8 +113,8 @@ def target_languages(row: dict[str, Any], lang: ref.Lang) -> list[dict[str, Any]
     return result
 
 
-def _location(row: dict[str, Any], lang: ref.Lang) -> dict[str, Any] | None:
-    location = ref.location(row["location_id"]) if row.get("location_id") else None
+def _location(row: ProfileRow, lang: ref.Lang) -> dict[str, Any] | None:
+    location = ref.location(row["location_id"]) if row["location_id"] else None
     if location is None:
         return None
     return {
@@ -133,28 +134,28 @@ def public_profile(
     account = get_account(read_models, user_id)
     if account is None or not account["active"]:
         return None
-    row = get_profile(read_models, user_id) or {"user_id": user_id}
+    row = get_profile(read_models, user_id) or blank_profile(user_id)
     location = _location(row, lang)
     targets = target_languages(row, lang)
-    image = file_url(origin, row.get("image_key"))
+    image = file_url(origin, row["image_key"])
     online = presence.of([user_id], time.time())[user_id]
     return {
         "id": user_id,
         "userId": user_id,
         "name": account["name"],
-        "englishName": row.get("english_name") or account["name"],
+        "englishName": row["english_name"] or account["name"],
         "profileImageUrl": image,
         "profileImage": image,
         "location": location,
         "residence": location["city"] if location else None,
-        "nativeLanguage": _language(row.get("native_language_id"), lang),
+        "nativeLanguage": _language(row["native_language_id"], lang),
         "targetLanguages": targets,
         "targetLanguage": targets[0]["languageName"] if targets else None,
         "languageLevel": targets[0]["currentLevel"] if targets else None,
-        "selfBio": row.get("bio") or "",
-        "bio": row.get("bio") or "",
-        "gender": row.get("gender"),
-        "birthYear": int(row["birth_year"]) if row.get("birth_year") else None,
+        "selfBio": row["bio"] or "",
+        "bio": row["bio"] or "",
+        "gender": row["gender"],
+        "birthYear": int(row["birth_year"]) if row["birth_year"] else None,
         "onlineStatus": online["status"],
         "lastActiveTime": online["lastSeen"],
     }
@@ -166,27 +167,27 @@ def own_profile(
     profile = public_profile(read_models, presence, origin, user_id, lang)
     if profile is None:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
-    account = get_account(read_models, user_id) or {}
-    row = get_profile(read_models, user_id) or {}
+    account = get_account(read_models, user_id)
+    row = get_profile(read_models, user_id)
     return {
         **profile,
-        "email": account.get("email"),
-        "birthday": row.get("birthday"),
-        "koreanName": account.get("name"),
+        "email": account["email"] if account else None,
+        "birthday": row["birthday"] if row else None,
+        "koreanName": account["name"] if account else None,
     }
 
 
-def visible_row(read_models: ReadModels, user_id: str) -> dict[str, Any]:
+def visible_row(read_models: ReadModels, user_id: str) -> ProfileRow:
     account = get_account(read_models, user_id)
     if account is None or not account["active"]:
         raise ApiError(404, "사용자를 찾을 수 없습니다 (user not found)", "USER_NOT_FOUND")
-    return get_profile(read_models, user_id) or {}
+    return get_profile(read_models, user_id) or blank_profile(user_id)
 
 
 def language_info(read_models: ReadModels, user_id: str, lang: ref.Lang) -> dict[str, Any]:
     row = visible_row(read_models, user_id)
     return {
-        "nativeLanguage": _language(row.get("native_language_id"), lang),
+        "nativeLanguage": _language(row["native_language_id"], lang),
         "targetLanguages": target_languages(row, lang),
     }
 

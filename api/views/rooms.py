@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from infra.room_registry import RoomRegistry
+from projections.rooms import RoomRow
 
 
-def room_view(rooms: RoomRegistry, row: dict[str, Any]) -> dict[str, Any]:
+def room_view(rooms: RoomRegistry, row: RoomRow) -> dict[str, Any]:
     seated = rooms.participants(row["room_id"])
     return {
         "roomId": row["room_id"],

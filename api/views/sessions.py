@@ -7,7 +7,8 @@ from typing import Any
 
 from domain import reference
 from eventflow.readmodels import ReadModels
-from projections.chat import people
+from projections.chat import Person, people
+from projections.sessions import SessionRow
 
 
 def language_code(language_id: int) -> str | None:
@@ -15,9 +16,9 @@ def language_code(language_id: int) -> str | None:
     return found.code if found else None
 
 
-def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> dict[str, Any]:
+def session_view(row: SessionRow, user_id: str, names: dict[str, Person]) -> dict[str, Any]:
     partner_id = row["guest_id"] if row["host_id"] == user_id else row["host_id"]
-    partner = names.get(partner_id, {})
+    partner, host, guest = names[partner_id], names[row["host_id"]], names[row["guest_id"]]
     ends = row["starts_at"] + timedelta(minutes=row["duration_minutes"])
     return {
         "id": row["session_id"],
@@ -35,11 +36,11 @@ def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> di
         "isHost": row["host_id"] == user_id,
         "awaitingMyAnswer": row["awaiting"] == user_id,
         "partnerId": partner_id,
-        "partnerName": partner.get("name"),
-        "partnerImage": partner.get("profileImage"),
-        "hostName": names.get(row["host_id"], {}).get("name"),
-        "hostUserName": names.get(row["host_id"], {}).get("name"),
-        "guestUserName": names.get(row["guest_id"], {}).get("name"),
+        "partnerName": partner["name"],
+        "partnerImage": partner["profileImage"],
+        "hostName": host["name"],
+        "hostUserName": host["name"],
+        "guestUserName": guest["name"],
         "participants": [row["host_id"], row["guest_id"]],
         "maxParticipants": 2,
         "currentParticipants": 2 if row["status"] != "pending" else 1,
@@ -48,7 +49,7 @@ def session_view(row: dict[str, Any], user_id: str, names: dict[str, Any]) -> di
 
 
 def session_views(
-    read_models: ReadModels, rows: list[dict[str, Any]], user_id: str
+    read_models: ReadModels, rows: list[SessionRow], user_id: str
 ) -> list[dict[str, Any]]:
     names = people(read_models, sorted({r[k] for r in rows for k in ("host_id", "guest_id")}))
     return [session_view(r, user_id, names) for r in rows]
