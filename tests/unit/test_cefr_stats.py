@@ -9,12 +9,16 @@ import pytest
 from bench.cefr_stats import (
     Ridge,
     agreement,
+    apply_cuts,
     average_ranks,
     bootstrap,
     ends,
+    fit_cuts,
     folds,
+    macro_recall,
     nested,
     per_level,
+    quadratic_kappa,
     spearman,
 )
 
@@ -94,3 +98,20 @@ def test_the_stretch_scales_the_deviation_from_the_mean_level() -> None:
     assert plain.intercept == stretched.intercept == 3.5
     deviation = plain.predict(x) - 3.5
     assert stretched.predict(x) - 3.5 == pytest.approx(1.5 * deviation)
+
+
+def test_cut_points_map_to_level_boundaries_and_keep_the_value_continuous() -> None:
+    cuts = [1.0, 2.0, 3.0, 3.5, 4.0]
+    raw = np.array([0.0, 0.5, 1.0, 1.5, 3.0, 3.25, 4.0, 4.25, 9.0])
+    assert list(apply_cuts(raw, cuts)) == [1.0, 1.0, 1.5, 2.0, 3.5, 4.0, 5.5, 6.0, 6.0]
+
+
+def test_cut_points_fitted_for_macro_recall_lift_a_rare_level_that_rounding_misses() -> None:
+    # Ten B1 answers and three A1 answers whose outputs ridge has pulled up to 1.7-1.9.
+    truth = np.array([1.0] * 3 + [3.0] * 10)
+    raw = np.array([1.7, 1.8, 1.9] + [2.6 + 0.08 * i for i in range(10)])
+    assert macro_recall(truth, np.clip(np.rint(raw), 1, 6)) == 0.5  # A1 read as A2
+    cuts = fit_cuts(raw, truth)
+    assert cuts == sorted(cuts) and cuts[0] > 1.9
+    assert macro_recall(truth, apply_cuts(raw, cuts)) == 1.0
+    assert quadratic_kappa(truth, apply_cuts(raw, cuts)) == pytest.approx(1.0)
