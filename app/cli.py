@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -124,6 +125,16 @@ def main(ctx: click.Context) -> None:
     os.environ.setdefault("PGAPPNAME", f"languagemate-{ctx.invoked_subcommand}")
 
 
+def _settle_heap() -> None:
+    """Collect start-up's garbage, then leave what start-up built out of every later
+    collection (``gc.freeze``). The vocabulary and grammar tables, word frequencies, routes
+    and table metadata are some 300,000 long-lived objects, and each full collection
+    walked them all: a 130 ms pause every few seconds under load, which was the embedded
+    server's p99 for a request that does nothing (110 ms; 5 ms frozen, same load)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _serve_api(rt: Any, host: str, port: int) -> None:
     import uvicorn
 
@@ -138,9 +149,11 @@ def _serve_api(rt: Any, host: str, port: int) -> None:
     _stop_on_signals(rt)
     # Uvicorn's access log prints raw paths and query strings (which can hold personal
     # data); api.app logs each request by route template instead. The protocols are
-    # uvicorn's (h11, websockets-sansio) with the limits of infra.server_protocols.
+    # uvicorn's (httptools, websockets-sansio) with the limits of infra.server_protocols.
+    app = create_app(rt)
+    _settle_heap()
     uvicorn.run(
-        create_app(rt),
+        app,
         host=host,
         port=port,
         log_config=None,
