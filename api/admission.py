@@ -11,22 +11,34 @@ and the error envelope (code ``OVERLOADED``). A shed request never reached a rou
 changed nothing, and the client may send it again (commands carry idempotency keys).
 
 Never shed: the health, readiness and metrics routes (:data:`NEVER_SHED`: an orchestrator
-and Prometheus must see an overloaded process as it is, alive and ready, not as dead) and
-sockets (they hold a connection, not a worker; api/socket_limits.py caps them). Requests
-that wait on purpose (level-test ``analyze``, the AI service) hold a worker thread while
-they wait, so they are counted like any other.
+and Prometheus must see an overloaded process as it is, alive and ready, not as dead), the
+token refresh (a failed refresh logs the SPA's user out) and sockets (they hold a
+connection, not a worker; api/socket_limits.py caps them). A request that then waits on
+purpose, for minutes perhaps (level-test ``analyze`` waits for the workers' assessment),
+gives its place back when it starts waiting (:func:`give_back_place`): a few users
+waiting for their results must not fill a process's places.
+
+Writes are shed on one more signal, the projectors' lag: while a read-your-writes wait of
+this process has waited longer than ``admission_read_model_lag_seconds``, every write
+(POST, PUT, PATCH, DELETE) is answered 503 ``OVERLOADED`` before it runs. A write accepted
+then would wait at least as long for its read model, and its events would add to what the
+projectors are behind on; reads go on being served, as they add nothing. Admission per
+process alone could not stop that: in-flight requests stayed under the bound while each
+write waited out its budget behind a lagging projector (docs/reliability.md).
 
 Two other waits are bounded too: a read-model or key-store pool with every connection busy
 past ``db_pool_timeout_seconds`` is a 503 ``OVERLOADED`` as well (api/errors.py), and a
-write whose read model is late (the read-your-writes wait, app/runtime.py) is still a
-success, as the write is stored, marked ``X-Read-Your-Writes: late``
-(eventflow.applied.note_late_read).
+write already accepted whose read model is late (the read-your-writes wait,
+app/runtime.py) is still a success, as the write is stored, marked
+``X-Read-Your-Writes: late`` (eventflow.applied.note_late_read).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
+from contextvars import ContextVar
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -42,8 +54,17 @@ from infra.settings import Settings
 RETRY_AFTER_SECONDS = 1
 """What a shed request is told to wait: a place frees as soon as one request ends, so a
 burst that passes is over within a queue wait or two."""
-NEVER_SHED = frozenset({"/health", "/health/live", "/health/ready", "/api/v1/health", "/metrics"})
+NEVER_SHED = frozenset({
+    "/health", "/health/live", "/health/ready", "/api/v1/health", "/metrics",
+    "/api/v1/auth/refresh",
+})  # fmt: skip
+"""Health, readiness and metrics, which must show the process as it is; and the token
+refresh, because the SPA logs its user out on any refresh that fails, whatever the status
+(spa-contract section 2.3), and a refresh waits for no read model."""
 LATE_READ_HEADER = b"x-read-your-writes"
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+LAG_TICK_SECONDS = 0.05
+"""How often :class:`LoopLag` looks, while the process serves requests."""
 
 
 class Gate:
@@ -51,9 +72,13 @@ class Gate:
     waiters, on one event loop."""
 
     def __init__(self, slots: int, queue_max: int) -> None:
+        self.slots = slots
         self.free = slots
         self.queue_max = queue_max
         self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def busy(self) -> bool:
+        return self.free < self.slots or bool(self.waiters)
 
     async def enter(self, budget: float) -> str | None:
         """Take a place, waiting at most ``budget`` seconds; ``None`` once it is taken,
@@ -94,26 +119,96 @@ class Gate:
             self.waiters.remove(place)
 
 
-def install(app: FastAPI, settings: Settings) -> None:
+class LoopLag:
+    """How late the event loop runs what is ready: a timer due every
+    :data:`LAG_TICK_SECONDS`, and how much later than due it last ran. Past the machine's
+    capacity the time goes before a request reaches any middleware (in the socket's
+    buffer while the loop, starved of CPU or of the GIL, has not read it yet), which no
+    count of requests in flight shows; this does. It ticks only while the process serves
+    requests (the first starts it, and it stops at a tick with none), so an idle server
+    does not wake for it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, busy: Callable[[], bool]) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._tick(busy))
+
+    async def _tick(self, busy: Callable[[], bool]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                due = loop.time() + LAG_TICK_SECONDS
+                await asyncio.sleep(LAG_TICK_SECONDS)
+                self.seconds = max(0.0, loop.time() - due)
+                if not busy():
+                    return
+        finally:
+            self.seconds = 0.0
+            self._task = None
+
+
+class Place:
+    """One admitted request's place in the :class:`Gate`, which it may give back before it
+    ends (from its worker thread, too: the gate lives on the event loop)."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.loop = asyncio.get_running_loop()
+        self.given_back = False
+
+    def give_back(self) -> None:
+        if not self.given_back:
+            self.given_back = True
+            self.loop.call_soon_threadsafe(self.gate.leave)
+
+
+PLACE: ContextVar[Place | None] = ContextVar("admission_place", default=None)
+
+
+def give_back_place() -> None:
+    """The current request is about to wait on purpose, holding no CPU and no connection:
+    let another request have its place meanwhile. Outside an admitted request, nothing."""
+    place = PLACE.get()
+    if place is not None:
+        place.give_back()
+
+
+def install(app: FastAPI, settings: Settings, behind: Callable[[], float]) -> None:
     """Install it after api.body_limits and before api.app.RequestContext and CORS: a 503
     then carries CORS headers (a browser can read it) and is logged and counted like any
-    answer, and no body is read before a request is admitted."""
-    app.add_middleware(Admission, settings=settings)
+    answer, and no body is read before a request is admitted. ``behind`` tells how long
+    the process's oldest read-your-writes wait has waited (app.runtime.Runtime)."""
+    app.add_middleware(Admission, settings=settings, behind=behind)
 
 
 class Admission:
     """The ASGI middleware. One :class:`Gate` per process (uvicorn runs one event loop)."""
 
-    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        behind: Callable[[], float],
+        loop_lag: LoopLag | None = None,
+    ) -> None:
         self.app = app
         self.gate = Gate(settings.admission_max_in_flight, settings.admission_max_queued)
         self.budget = settings.admission_queue_seconds
+        self.behind = behind
+        self.lag_bound = settings.admission_read_model_lag_seconds
+        self.loop_lag = loop_lag or LoopLag()
+        self.loop_lag_bound = settings.admission_loop_lag_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NEVER_SHED:
             await self.app(scope, receive, send)
             return
-        refused = await self.gate.enter(self.budget)
+        self.loop_lag.watch(self.gate.busy)
+        refused = self._refused(scope["method"]) or await self.gate.enter(self.budget)
         if refused is not None:
             REQUESTS_SHED.labels(refused).inc()
             response = overloaded(Headers(scope=scope).get("accept-language"))
@@ -121,6 +216,8 @@ class Admission:
             return
         late: list[str] = []
         token = LATE_READS.set(late)
+        place = Place(self.gate)
+        admitted = PLACE.set(place)
 
         async def mark_late(message: Message) -> None:
             if message["type"] == "http.response.start" and late:
@@ -132,7 +229,17 @@ class Admission:
             await self.app(scope, receive, mark_late)
         finally:
             LATE_READS.reset(token)
-            self.gate.leave()
+            PLACE.reset(admitted)
+            if not place.given_back:
+                self.gate.leave()
+
+    def _refused(self, method: str) -> str | None:
+        """Why a request is shed before it queues for a place, if it is."""
+        if method in WRITES and self.behind() > self.lag_bound:
+            return "read_model_lag"
+        if self.loop_lag.seconds > self.loop_lag_bound:
+            return "loop_lag"
+        return None
 
 
 def overloaded(accept_language: str | None) -> JSONResponse:

@@ -149,7 +149,7 @@ def create_app(rt: Services) -> FastAPI:
     errors.install(app)
     body_limits.install(app, rt.settings)
     socket_limits.install(app, rt)
-    admission.install(app, rt.settings)
+    admission.install(app, rt.settings, rt.read_models_behind)
     app.add_middleware(blank_params.BlankQueryParams)
     app.add_middleware(RequestContext)
     app.add_middleware(

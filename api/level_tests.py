@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.admission import give_back_place
 from api.deps import (
     MAX_PAGE,
     BlobsDep,
@@ -222,6 +223,7 @@ def analyze(
     cmd.request_analysis(writes.bus, ctx, user_id=caller.user_id, test_id=test_id)
     deadline = time.monotonic() + settings.level_test_wait_seconds
     key, seen, finished = level_test_key(test_id), 0, ("completed", "failed")
+    give_back_place()  # minutes of waiting for the workers, with no work done here
     while (row := _test(read_models, test_id, caller.user_id))["status"] not in finished:
         if (left := deadline - time.monotonic()) <= 0:
             return JSONResponse(ok({"testId": test_id, "status": "processing"}), status_code=202)

@@ -279,6 +279,11 @@ class Runtime:
         partitions = self.settings.kafka_partitions if self.uses_kafka else None
         return min(self.read_models.applied_everywhere(p.name, partitions) for p in projections)
 
+    def read_models_behind(self) -> float:
+        """How long this process's oldest read-your-writes wait has waited so far (0 before
+        any write waited): what api/admission.py sheds writes on."""
+        return self.applied.behind() if "applied" in self.__dict__ else 0.0
+
     def next_applied(
         self, projection: Projection, aggregate_id: UUID, after: int, timeout: float
     ) -> int:

@@ -15,8 +15,10 @@ transaction), was weighed and not taken: see docs/reliability.md ("Read-your-wri
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 
@@ -53,6 +55,19 @@ class AppliedPositions:
         """Set once LISTEN is in place: a position read from the database before that
         could miss the announcement of a commit made just after the read."""
         self._stop = threading.Event()
+        self._waits = itertools.count()
+        self._waiting: dict[int, float] = {}
+        """Read-your-writes waits in progress in this process: when each began."""
+        self._waiting_lock = threading.Lock()
+
+    def behind(self) -> float:
+        """Seconds the oldest read-your-writes wait of this process has waited so far:
+        how far, at least, the read models are behind the writes this process makes (0
+        when none waits). api/admission.py refuses new writes while it passes a bound,
+        because a write accepted then would wait at least as long for its read model."""
+        with self._waiting_lock:
+            started = min(self._waiting.values(), default=None)
+        return 0.0 if started is None else time.monotonic() - started
 
     def tell(self, members: Iterable[Member], partition: int, position: int) -> None:
         """``members`` (name, version) have applied ``partition`` up to ``position``."""
@@ -66,7 +81,14 @@ class AppliedPositions:
     def wait(self, name: str, partition: int | None, position: int, timeout: float) -> bool:
         """Block until ``name``'s serving version has applied ``position`` in ``partition``
         (``None``: the log), or ``timeout`` seconds; whether it has."""
-        return self.wait_past(name, partition, position - 1, timeout) >= position
+        wait = next(self._waits)
+        with self._waiting_lock:
+            self._waiting[wait] = time.monotonic()
+        try:
+            return self.wait_past(name, partition, position - 1, timeout) >= position
+        finally:
+            with self._waiting_lock:
+                del self._waiting[wait]
 
     def wait_past(self, name: str, partition: int | None, position: int, timeout: float) -> int:
         """Block until ``name`` has applied something beyond ``position`` in ``partition``,

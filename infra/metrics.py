@@ -15,7 +15,7 @@ REQUEST_LATENCY = Histogram(
 REQUESTS_SHED = Counter(
     "languagemate_http_requests_shed_total",
     "Requests answered 503 OVERLOADED before a route ran (api/admission.py), by why:"
-    " queue_full, queue_wait, db_pool",
+    " queue_full, queue_wait, db_pool, read_model_lag, loop_lag",
     ["reason"],
 )
 EVENTS_APPENDED = Counter(

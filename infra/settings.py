@@ -239,13 +239,22 @@ class Settings(BaseSettings):
 
     # -- what one process takes on before it sheds (api/admission.py, docs/reliability.md
     # -- "Overload sheds")
-    admission_max_in_flight: int = Field(default=32, ge=1, le=10_000)
-    """Requests one API process serves at once; sockets, health and metrics not counted.
-    Below anyio's 40 worker threads, so that health checks and sockets find one free."""
+    admission_max_in_flight: int = Field(default=8, ge=1, le=10_000)
+    """Requests one API process serves at once; sockets, health, metrics and requests
+    waiting on purpose not counted. One process runs Python on one core at a time, so more
+    places only make each request slower: past the knee, 32 places kept every request in
+    flight for about a second (requests/s per process times the places, Little's law)."""
     admission_max_queued: int = Field(default=64, ge=0, le=100_000)
     """Requests that may wait for a place; past it a request is answered 503 at once."""
-    admission_queue_seconds: float = Field(default=0.5, ge=0, le=30)
+    admission_queue_seconds: float = Field(default=0.25, ge=0, le=30)
     """Longest wait for a place; then 503 ``OVERLOADED`` with ``Retry-After``."""
+    admission_read_model_lag_seconds: float = Field(default=0.5, gt=0, le=60)
+    """Writes (POST, PUT, PATCH, DELETE) are answered 503 ``OVERLOADED`` while a
+    read-your-writes wait of this process has waited longer: a write accepted then would
+    wait as long for its read model, and would add to what the projectors are behind on."""
+    admission_loop_lag_seconds: float = Field(default=0.1, gt=0, le=60)
+    """Requests are answered 503 ``OVERLOADED`` while the event loop runs this much later
+    than due: the process is past what the machine gives it (api/admission.py, LoopLag)."""
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     """Longest wait for a read-model or key-store connection from a full pool; then 503
     ``OVERLOADED`` (the event store's pool waits as long, its ``connect_timeout``)."""

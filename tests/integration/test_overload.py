@@ -1,10 +1,14 @@
-"""The two waits besides admission (api/admission.py) that an overloaded process bounds,
-through the application: a read model later than the read-your-writes budget, and a
-database pool with no connection to give."""
+"""The waits besides admission (api/admission.py) that an overloaded process bounds,
+through the application: a read model later than the read-your-writes budget (the late
+write is a success; the writes after it are shed while it waits), and a database pool
+with no connection to give."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -39,6 +43,46 @@ def test_a_write_whose_read_model_is_late_is_stored_and_answered_marked_late(
                             json={"email": "late@example.com", "name": "Late"})  # fmt: skip
         assert again.status_code == 200
         assert "x-read-your-writes" not in again.headers
+
+
+def test_writes_are_shed_while_a_write_waits_past_the_lag_bound_and_change_nothing(
+    sqlite_settings: Settings, runtimes: Callable[..., Runtime]
+) -> None:
+    """The projectors are not running: the first sign-in waits for its read model. Once it
+    has waited past the bound, the next sign-in is refused before it runs (no account is
+    stored for it) and reads are served; when the projectors run, the first is answered
+    on time and the refused one goes through when sent again."""
+    settings = sqlite_settings.model_copy(
+        update={"read_your_writes_timeout_seconds": 60.0, "admission_read_model_lag_seconds": 0.2}
+    )
+    rt = runtimes(settings)
+    head = rt.store.max_position()
+    answers: list[Any] = []
+    with TestClient(create_app(rt)) as client:
+        post = partial(client.post, "/api/v1/auth/dev-login")
+
+        def sign_in(email: str) -> Any:
+            return post(json={"email": email, "name": "Lag"})
+
+        first = threading.Thread(target=lambda: answers.append(sign_in("first@example.com")))
+        first.start()
+        wait_for(lambda: rt.read_models_behind() > 0.2, "the first sign-in waiting past the bound")
+        refused = sign_in("second@example.com")
+        registered = appended_by_requests(rt.store, head).count("identity.AccountRegistered")
+        read = client.get("/api/v1/onboarding/language/languages")
+        rt.start_projectors()
+        first.join(timeout=60)
+        wait_for(lambda: rt.read_models_behind() == 0.0, "no write waiting")
+        retried = sign_in("second@example.com")
+
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["code"] == "OVERLOADED"
+    assert refused.headers["retry-after"] == "1"
+    assert registered == 1  # the first sign-in's account only
+    assert read.status_code == 200, read.text
+    assert [a.status_code for a in answers] == [200]
+    assert "x-read-your-writes" not in answers[0].headers  # answered once its model caught up
+    assert retried.status_code == 200, retried.text
 
 
 def test_a_full_database_pool_is_a_shed_not_an_error(

@@ -9,7 +9,9 @@ under a burst (writes stored or refused, never half) is in tests/e2e/test_overlo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from api.admission import Admission, Gate
+from api.admission import Admission, Gate, LoopLag, give_back_place
 from devservices.settings import make_settings
 from eventflow.applied import note_late_read
 
@@ -43,6 +45,11 @@ class Held:
         await self.releases.setdefault(key, asyncio.Event()).wait()
         return JSONResponse({"key": key})
 
+    async def wait_on_purpose(self, request: Request) -> JSONResponse:
+        """Gives its place back, as level-test ``analyze`` does, then waits like ``hold``."""
+        give_back_place()
+        return await self.hold(request)
+
     async def health(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "UP"})
 
@@ -51,15 +58,22 @@ class Held:
 
     def late(self, request: Request) -> JSONResponse:
         """Sync, like the routes that write: FastAPI runs them in a worker thread."""
+        self.entered["late"] += 1
         note_late_read("accounts")
         return JSONResponse({"stored": True})
 
-    def asgi(self, **settings: Any) -> Admission:
+    def asgi(
+        self, behind: Callable[[], float] = lambda: 0.0, loop_lag: LoopLag | None = None,
+        **settings: Any,
+    ) -> Admission:  # fmt: skip
+        """``behind`` stands for the runtime's oldest read-your-writes wait (0: none)."""
         app = Starlette(routes=[
             Route("/hold/{key}", self.hold), Route("/health/ready", self.health),
+            Route("/wait/{key}", self.wait_on_purpose),
             Route("/boom", self.boom), Route("/late", self.late, methods=["POST"]),
         ])  # fmt: skip
-        return Admission(app, settings=make_settings(settings.pop("data_dir"), **settings))
+        return Admission(app, settings=make_settings(settings.pop("data_dir"), **settings),
+                         behind=behind, loop_lag=loop_lag)  # fmt: skip
 
 
 def _client(app: Admission) -> httpx.AsyncClient:
@@ -182,6 +196,99 @@ def test_a_write_whose_read_model_was_late_is_a_success_marked_late(tmp_path: An
     assert late.status_code == 200
     assert late.headers["x-read-your-writes"] == "late"
     assert "x-read-your-writes" not in fresh.headers
+
+
+def test_writes_are_shed_while_a_read_your_writes_wait_is_past_the_bound_and_reads_go_on(
+    tmp_path: Any,
+) -> None:
+    lag = [1.5]
+    held = Held()
+    app = held.asgi(behind=lambda: lag[0], data_dir=tmp_path,
+                    admission_read_model_lag_seconds=1.0)  # fmt: skip
+    held.release("read")
+
+    async def scenario() -> list[httpx.Response]:
+        async with _client(app) as client:
+            during = [await client.post("/late"), await client.get("/hold/read"),
+                      await client.get("/health/ready")]  # fmt: skip
+            lag[0] = 0.9  # caught up to within the bound
+            return [*during, await client.post("/late")]
+
+    before = _sheds("read_model_lag")
+    write, read, ready, later = asyncio.run(scenario())
+    _shed(write)
+    assert (read.status_code, ready.status_code, later.status_code) == (200, 200, 200)
+    assert _sheds("read_model_lag") - before == 1
+    assert held.entered["late"] == 1  # the shed write never reached its route
+    assert app.gate.free == app.gate.slots  # a write shed on lag never took a place
+
+
+def test_a_request_that_waits_on_purpose_gives_its_place_back_once(tmp_path: Any) -> None:
+    async def scenario() -> tuple[list[int], int, int]:
+        held = Held()
+        app = held.asgi(data_dir=tmp_path, admission_max_in_flight=1, admission_max_queued=0)
+        async with _client(app) as client:
+            waiting = asyncio.create_task(client.get("/wait/result"))
+            await _all_entered(held, 1)
+            held.release("other")
+            other = await client.get("/hold/other")  # served: the waiter's place was free
+            during = app.gate.free
+            held.release("result")
+            answers = [(await waiting).status_code, other.status_code]
+        return answers, during, app.gate.free
+
+    answers, during, after = asyncio.run(scenario())
+    assert answers == [200, 200]
+    assert during == 1  # the place came back when ``other`` ended; the waiter holds none
+    assert after == 1  # and the waiter's end did not hand back a second one
+
+
+class Late(LoopLag):
+    """A loop as late as the test says, without a timer."""
+
+    def watch(self, busy: Callable[[], bool]) -> None:
+        pass
+
+
+def test_requests_are_shed_while_the_event_loop_runs_late_and_health_answers(
+    tmp_path: Any,
+) -> None:
+    late = Late()
+    late.seconds = 0.25
+    held = Held()
+    app = held.asgi(loop_lag=late, data_dir=tmp_path, admission_loop_lag_seconds=0.1)
+    held.release("read")
+
+    async def scenario() -> list[httpx.Response]:
+        async with _client(app) as client:
+            during = [await client.get("/hold/read"), await client.get("/health/ready")]
+            late.seconds = 0.05
+            return [*during, await client.get("/hold/read")]
+
+    before = _sheds("loop_lag")
+    shed, ready, served = asyncio.run(scenario())
+    _shed(shed)
+    assert (ready.status_code, served.status_code) == (200, 200)
+    assert _sheds("loop_lag") - before == 1
+
+
+def test_the_loop_lag_is_how_late_a_blocked_loop_ran_its_timer_and_stops_when_idle() -> None:
+    async def scenario() -> tuple[float, float, bool]:
+        lag, busy = LoopLag(), [True]
+        lag.watch(lambda: busy[0])
+        await asyncio.sleep(0)  # the timer is set
+        time.sleep(0.3)  # the loop runs nothing else meanwhile, as when starved of CPU
+        while lag.seconds == 0.0:
+            await asyncio.sleep(0.01)
+        measured = lag.seconds
+        busy[0] = False
+        while lag._task is not None:
+            await asyncio.sleep(0.01)
+        return measured, lag.seconds, lag._task is None
+
+    measured, after, stopped = asyncio.run(scenario())
+    assert 0.2 <= measured < 5
+    assert (after, stopped) == (0.0, True)
 
 
 def test_a_place_handed_to_a_waiter_that_is_cancelled_goes_to_the_next_one() -> None:
