@@ -18,13 +18,14 @@ purpose, for minutes perhaps (level-test ``analyze`` waits for the workers' asse
 gives its place back when it starts waiting (:func:`give_back_place`): a few users
 waiting for their results must not fill a process's places.
 
-Writes are shed on one more signal, the projectors' lag: while a read-your-writes wait of
-this process has waited longer than ``admission_read_model_lag_seconds``, every write
-(POST, PUT, PATCH, DELETE) is answered 503 ``OVERLOADED`` before it runs. A write accepted
-then would wait at least as long for its read model, and its events would add to what the
-projectors are behind on; reads go on being served, as they add nothing. Admission per
-process alone could not stop that: in-flight requests stayed under the bound while each
-write waited out its budget behind a lagging projector (docs/reliability.md).
+Writes are shed on one more signal, the projectors' lag: while every place is taken and a
+read-your-writes wait of this process has waited longer than
+``admission_read_model_lag_seconds``, a write (POST, PUT, PATCH, DELETE) is answered 503
+``OVERLOADED`` at once instead of queueing. A write accepted then would wait at least as
+long for its read model, holding a place, and its events would add to what the projectors
+are behind on; reads still queue, as they add nothing. With a place free, a lagging read
+model refuses nothing: a projector that is stopped or restarting is no overload, and a
+write then is stored and answered late, as before (a graceful stop costs no client a 5xx).
 
 Two other waits are bounded too: a read-model or key-store pool with every connection busy
 past ``db_pool_timeout_seconds`` is a 503 ``OVERLOADED`` as well (api/errors.py), and a
@@ -235,7 +236,7 @@ class Admission:
 
     def _refused(self, method: str) -> str | None:
         """Why a request is shed before it queues for a place, if it is."""
-        if method in WRITES and self.behind() > self.lag_bound:
+        if method in WRITES and self.gate.free == 0 and self.behind() > self.lag_bound:
             return "read_model_lag"
         if self.loop_lag.seconds > self.loop_lag_bound:
             return "loop_lag"

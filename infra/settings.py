@@ -249,9 +249,9 @@ class Settings(BaseSettings):
     admission_queue_seconds: float = Field(default=0.25, ge=0, le=30)
     """Longest wait for a place; then 503 ``OVERLOADED`` with ``Retry-After``."""
     admission_read_model_lag_seconds: float = Field(default=0.5, gt=0, le=60)
-    """Writes (POST, PUT, PATCH, DELETE) are answered 503 ``OVERLOADED`` while a
-    read-your-writes wait of this process has waited longer: a write accepted then would
-    wait as long for its read model, and would add to what the projectors are behind on."""
+    """While every place is taken and a read-your-writes wait of this process has waited
+    longer, writes (POST, PUT, PATCH, DELETE) are answered 503 ``OVERLOADED`` at once
+    instead of queueing: a write accepted then would wait as long for its read model."""
     admission_loop_lag_seconds: float = Field(default=0.1, gt=0, le=60)
     """Requests are answered 503 ``OVERLOADED`` while the event loop runs this much later
     than due: the process is past what the machine gives it (api/admission.py, LoopLag)."""
