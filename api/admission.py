@@ -208,7 +208,8 @@ class Admission:
         if scope["type"] != "http" or scope["path"] in NEVER_SHED:
             await self.app(scope, receive, send)
             return
-        self.loop_lag.watch(self.gate.busy)
+        if self.loop_lag_bound:
+            self.loop_lag.watch(self.gate.busy)
         refused = self._refused(scope["method"]) or await self.gate.enter(self.budget)
         if refused is not None:
             REQUESTS_SHED.labels(refused).inc()
@@ -238,7 +239,7 @@ class Admission:
         """Why a request is shed before it queues for a place, if it is."""
         if method in WRITES and self.gate.free == 0 and self.behind() > self.lag_bound:
             return "read_model_lag"
-        if self.loop_lag.seconds > self.loop_lag_bound:
+        if self.loop_lag_bound and self.loop_lag.seconds > self.loop_lag_bound:
             return "loop_lag"
         return None
 

@@ -252,9 +252,12 @@ class Settings(BaseSettings):
     """While every place is taken and a read-your-writes wait of this process has waited
     longer, writes (POST, PUT, PATCH, DELETE) are answered 503 ``OVERLOADED`` at once
     instead of queueing: a write accepted then would wait as long for its read model."""
-    admission_loop_lag_seconds: float = Field(default=0.1, gt=0, le=60)
+    admission_loop_lag_seconds: float = Field(default=0.0, ge=0, le=60)
     """Requests are answered 503 ``OVERLOADED`` while the event loop runs this much later
-    than due: the process is past what the machine gives it (api/admission.py, LoopLag)."""
+    than due: the process is past what the machine gives it (api/admission.py, LoopLag).
+    0 (the default): off. In a process whose own threads compete for the GIL (the embedded
+    server's projectors and workers, the test client) 0.1 s shed single sequential
+    requests; docs/reliability.md has what it did to the distributed topology."""
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     """Longest wait for a read-model or key-store connection from a full pool; then 503
     ``OVERLOADED`` (the event store's pool waits as long, its ``connect_timeout``)."""
