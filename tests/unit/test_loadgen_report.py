@@ -5,9 +5,11 @@ and the generator's own ``shed`` (no idle user) stays apart."""
 from __future__ import annotations
 
 import asyncio
+import socket
 
-import httpx
+import aiohttp
 import pytest
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -17,8 +19,6 @@ from api.admission import overloaded
 from api.envelope import error
 from bench.loadgen import Options, Population, Scenario, ShedByServer, Stats, StepFailed, User
 from bench.loadgen import _summary as summary
-
-BASE = "http://api"
 
 
 async def _answer(request: Request) -> JSONResponse:
@@ -33,11 +33,19 @@ async def _answer(request: Request) -> JSONResponse:
 def _calls(kinds: list[str]) -> tuple[Stats, list[str]]:
     async def scenario() -> tuple[Stats, list[str]]:
         app = Starlette(routes=[Route("/answer/{kind}", _answer)])
-        transport = httpx.ASGITransport(app=app)
+        with socket.socket() as probe:  # a free port for a real server, as loadgen meets one
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning"))  # fmt: skip
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        base = f"http://127.0.0.1:{port}"
         stats, outcomes = Stats(), []
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-            user = User(index=0, base=BASE, email="u@example.com", native=1, target=2)
-            scenario = Scenario({BASE: client}, Population([user]), freshness_share=0,
+        async with aiohttp.ClientSession(base_url=base) as client:
+            user = User(index=0, base=base, email="u@example.com", native=1, target=2)
+            scenario = Scenario({base: client}, Population([user]), freshness_share=0,
                                 level_test_share=0, max_level_tests=0, recording=None,
                                 register_share=0)  # fmt: skip
             for kind in kinds:
@@ -48,6 +56,8 @@ def _calls(kinds: list[str]) -> tuple[Stats, list[str]]:
                     outcomes.append("shed")
                 except StepFailed:
                     outcomes.append("failed")
+        server.should_exit = True
+        await serving
         return stats, outcomes
 
     return asyncio.run(scenario())
