@@ -27,6 +27,14 @@ are behind on; reads still queue, as they add nothing. With a place free, a lagg
 model refuses nothing: a projector that is stopped or restarting is no overload, and a
 write then is stored and answered late, as before (a graceful stop costs no client a 5xx).
 
+Any request is shed on a third signal, the event loop's lag (:class:`LoopLag`, off unless
+``admission_loop_lag_seconds`` is set, as ``languagemate api`` does by default): while at
+least half the places are taken and the loop runs later than the bound, a request is
+answered 503 at once rather than left in the socket's buffer. With fewer requests in
+flight a late loop is not their doing (a neighbour on the same cores, a transcribing
+worker, or the process's own threads holding the GIL, took the time): refusing the few
+would not give the time back, and would refuse a lone user.
+
 Two other waits are bounded too: a read-model or key-store pool with every connection busy
 past ``db_pool_timeout_seconds`` is a 503 ``OVERLOADED`` as well (api/errors.py), and a
 write already accepted whose read model is late (the read-your-writes wait,
@@ -80,6 +88,9 @@ class Gate:
 
     def busy(self) -> bool:
         return self.free < self.slots or bool(self.waiters)
+
+    def taken(self) -> int:
+        return self.slots - self.free
 
     async def enter(self, budget: float) -> str | None:
         """Take a place, waiting at most ``budget`` seconds; ``None`` once it is taken,
@@ -202,7 +213,8 @@ class Admission:
         self.behind = behind
         self.lag_bound = settings.admission_read_model_lag_seconds
         self.loop_lag = loop_lag or LoopLag()
-        self.loop_lag_bound = settings.admission_loop_lag_seconds
+        self.loop_lag_bound = settings.admission_loop_lag_seconds or 0.0
+        self.loop_lag_busy = max(1, self.gate.slots // 2)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in NEVER_SHED:
@@ -239,7 +251,8 @@ class Admission:
         """Why a request is shed before it queues for a place, if it is."""
         if method in WRITES and self.gate.free == 0 and self.behind() > self.lag_bound:
             return "read_model_lag"
-        if self.loop_lag_bound and self.loop_lag.seconds > self.loop_lag_bound:
+        if (self.loop_lag_bound and self.gate.taken() >= self.loop_lag_busy
+                and self.loop_lag.seconds > self.loop_lag_bound):  # fmt: skip
             return "loop_lag"
         return None
 

@@ -188,7 +188,7 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--port", type=int, default=None)
 def api(host: str | None, port: int | None) -> None:
     """The HTTP and WebSocket API only (distributed mode; run several behind a balancer)."""
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port).for_api_process()
     logs.setup(settings.log_level)
     tracing.setup("api")
     with _serving_runtime(settings) as rt:

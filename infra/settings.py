@@ -41,6 +41,11 @@ own dev port (3000), on both names of this machine (``vite --host 127.0.0.1`` pr
 address, and the browser sends that exact origin)."""
 
 
+API_PROCESS_LOOP_LAG_SECONDS = 0.1
+"""``admission_loop_lag_seconds`` of an API-only process when unset: at twice the knee of
+the whole topology on 2 cores it halved the p99 (docs/reliability.md, "Measured last")."""
+
+
 class SettingsError(Exception):
     """A setting is unknown or malformed; the message names it."""
 
@@ -252,12 +257,13 @@ class Settings(BaseSettings):
     """While every place is taken and a read-your-writes wait of this process has waited
     longer, writes (POST, PUT, PATCH, DELETE) are answered 503 ``OVERLOADED`` at once
     instead of queueing: a write accepted then would wait as long for its read model."""
-    admission_loop_lag_seconds: float = Field(default=0.0, ge=0, le=60)
-    """Requests are answered 503 ``OVERLOADED`` while the event loop runs this much later
-    than due: the process is past what the machine gives it (api/admission.py, LoopLag).
-    0 (the default): off. In a process whose own threads compete for the GIL (the embedded
-    server's projectors and workers, the test client) 0.1 s shed single sequential
-    requests; docs/reliability.md has what it did to the distributed topology."""
+    admission_loop_lag_seconds: float | None = Field(default=None, ge=0, le=60)
+    """While at least half of a process's places are taken and its event loop runs this
+    much later than due, requests are answered 503 ``OVERLOADED`` at once: the process is
+    past what the machine gives it (api/admission.py, LoopLag). 0: off. Unset: 0.1 s in
+    ``languagemate api`` (:data:`API_PROCESS_LOOP_LAG_SECONDS`), off in every other process:
+    in the embedded server its own projector and worker threads hold the GIL, so its loop
+    runs late at loads it still serves in time (docs/reliability.md)."""
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     """Longest wait for a read-model or key-store connection from a full pool; then 503
     ``OVERLOADED`` (the event store's pool waits as long, its ``connect_timeout``)."""
@@ -304,6 +310,12 @@ class Settings(BaseSettings):
     @property
     def public_origin(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def for_api_process(self) -> Settings:
+        """These settings with the API-only process's defaults filled in where unset."""
+        if self.admission_loop_lag_seconds is not None:
+            return self
+        return self.model_copy(update={"admission_loop_lag_seconds": API_PROCESS_LOOP_LAG_SECONDS})
 
     @property
     def chat_frame_max_bytes(self) -> int:

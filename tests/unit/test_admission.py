@@ -25,6 +25,7 @@ from starlette.routing import Route
 from api.admission import Admission, Gate, LoopLag, give_back_place
 from devservices.settings import make_settings
 from eventflow.applied import note_late_read
+from infra.settings import API_PROCESS_LOOP_LAG_SECONDS
 
 
 class Held:
@@ -258,26 +259,44 @@ class Late(LoopLag):
         pass
 
 
-def test_requests_are_shed_while_the_event_loop_runs_late_and_health_answers(
+def test_requests_are_shed_while_the_event_loop_runs_late_with_half_the_places_taken(
     tmp_path: Any,
 ) -> None:
+    """A late loop refuses nothing while fewer than half the places are taken (a lone
+    user is not the cause); with half taken it refuses at once, health still answers, and
+    once the loop is on time again requests are served."""
     late = Late()
     late.seconds = 0.25
     held = Held()
-    app = held.asgi(loop_lag=late, data_dir=tmp_path, admission_loop_lag_seconds=0.1)
+    app = held.asgi(loop_lag=late, data_dir=tmp_path, admission_max_in_flight=2,
+                    admission_loop_lag_seconds=0.1)  # fmt: skip
     held.release("read")
 
     async def scenario() -> list[httpx.Response]:
         async with _client(app) as client:
+            alone = await client.get("/hold/read")
+            assert alone.status_code == 200, alone.text  # one in flight: not the cause
+            holding = asyncio.create_task(client.get("/hold/a"))
+            await _all_entered(held, 2)
             during = [await client.get("/hold/read"), await client.get("/health/ready")]
             late.seconds = 0.05
-            return [*during, await client.get("/hold/read")]
+            after = await client.get("/hold/read")
+            held.release("a")
+            return [*during, after, await holding]
 
     before = _sheds("loop_lag")
-    shed, ready, served = asyncio.run(scenario())
+    shed, ready, served, held_one = asyncio.run(scenario())
     _shed(shed)
-    assert (ready.status_code, served.status_code) == (200, 200)
+    assert [r.status_code for r in (ready, served, held_one)] == [200] * 3
     assert _sheds("loop_lag") - before == 1
+
+
+def test_an_api_process_sheds_on_loop_lag_unless_told_otherwise(tmp_path: Any) -> None:
+    assert make_settings(tmp_path).admission_loop_lag_seconds is None  # off: serve, tests
+    api = make_settings(tmp_path).for_api_process()
+    assert api.admission_loop_lag_seconds == API_PROCESS_LOOP_LAG_SECONDS > 0
+    off = make_settings(tmp_path, admission_loop_lag_seconds=0).for_api_process()
+    assert off.admission_loop_lag_seconds == 0
 
 
 def test_the_loop_lag_is_how_late_a_blocked_loop_ran_its_timer_and_stops_when_idle() -> None:
