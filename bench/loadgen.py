@@ -45,6 +45,7 @@ from typing import Any
 import aiohttp
 import psycopg
 import uvloop
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -957,6 +958,7 @@ async def _step(
     ``drain_seconds`` for the actions still running; the step's event and CPU windows."""
     stats, inflight = Stats(), set[asyncio.Task[None]]()
     before = await asyncio.to_thread(events.position)
+    sheds_before = await _server_sheds(scenario.clients)
     first = groups.sample() if groups else None
     lag: list[float] = []
     lag_probe = asyncio.create_task(_loop_lag(lag))
@@ -986,6 +988,7 @@ async def _step(
     lag_probe.cancel()
     after = await asyncio.to_thread(events.position)
     appended = await asyncio.to_thread(events.between, before, after)
+    sheds = await _server_sheds(scenario.clients)
     last = groups.sample() if groups else None
     cores = os.cpu_count() or 1
     return stats, {
@@ -999,7 +1002,23 @@ async def _step(
         "resources": usage(first, last, cores) if first and last else None,
         "loadavg_after": os.getloadavg(),
         "generator_loop_lag_ms": _quantiles(lag),
+        "server_sheds_by_reason": dict(sorted((sheds - sheds_before).items())),
     }
+
+
+async def _server_sheds(clients: dict[str, aiohttp.ClientSession]) -> Counter[str]:
+    """What the APIs say they shed, by reason (their ``/metrics``): which of admission's
+    signals refused the requests the generator saw refused."""
+    counts: Counter[str] = Counter()
+    for client in clients.values():
+        async with client.get("/metrics") as response:
+            text = await response.text()
+        for family in text_string_to_metric_families(text):
+            if family.name == "languagemate_http_requests_shed":
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        counts[sample.labels["reason"]] += int(sample.value)
+    return counts
 
 
 async def _loop_lag(samples: list[float]) -> None:
@@ -1367,6 +1386,7 @@ def main() -> None:
                     "database": running.database_name,
                     "postgres": args.postgres,
                     "db_pool_size": args.pool_size,
+                    "settings": args.env,
                 }
                 report |= uvloop.run(
                     drive(

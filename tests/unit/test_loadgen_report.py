@@ -5,19 +5,31 @@ and the generator's own ``shed`` (no idle user) stays apart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.admission import overloaded
 from api.envelope import error
-from bench.loadgen import Options, Population, Scenario, ShedByServer, Stats, StepFailed, User
+from bench.loadgen import (
+    Options,
+    Population,
+    Scenario,
+    ShedByServer,
+    Stats,
+    StepFailed,
+    User,
+    _server_sheds,
+)
 from bench.loadgen import _summary as summary
 
 
@@ -30,20 +42,29 @@ async def _answer(request: Request) -> JSONResponse:
     return JSONResponse({"success": True})
 
 
+@contextlib.asynccontextmanager
+async def _serving(app: Starlette) -> AsyncIterator[str]:
+    """A real server on a free port, as loadgen meets one; its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))  # fmt: skip
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
 def _calls(kinds: list[str]) -> tuple[Stats, list[str]]:
     async def scenario() -> tuple[Stats, list[str]]:
         app = Starlette(routes=[Route("/answer/{kind}", _answer)])
-        with socket.socket() as probe:  # a free port for a real server, as loadgen meets one
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning"))  # fmt: skip
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.01)
-        base = f"http://127.0.0.1:{port}"
         stats, outcomes = Stats(), []
-        async with aiohttp.ClientSession(base_url=base) as client:
+        async with _serving(app) as base, aiohttp.ClientSession(base_url=base) as client:
             user = User(index=0, base=base, email="u@example.com", native=1, target=2)
             scenario = Scenario({base: client}, Population([user]), freshness_share=0,
                                 level_test_share=0, max_level_tests=0, recording=None,
@@ -56,11 +77,36 @@ def _calls(kinds: list[str]) -> tuple[Stats, list[str]]:
                     outcomes.append("shed")
                 except StepFailed:
                     outcomes.append("failed")
-        server.should_exit = True
-        await serving
         return stats, outcomes
 
     return asyncio.run(scenario())
+
+
+def test_the_servers_sheds_are_read_by_reason_from_every_apis_metrics() -> None:
+    """Two APIs, each with its own count: the report sums them by reason."""
+
+    def metrics_app(sheds: dict[str, int]) -> Starlette:
+        registry = CollectorRegistry()
+        shed = Counter("languagemate_http_requests_shed", "shed", ["reason"], registry=registry)
+        for reason, count in sheds.items():
+            shed.labels(reason).inc(count)
+
+        async def metrics(request: Request) -> Response:
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+        return Starlette(routes=[Route("/metrics", metrics)])
+
+    async def scenario() -> dict[str, int]:
+        one, two = metrics_app({"loop_lag": 3}), metrics_app({"loop_lag": 2, "queue_wait": 1})
+        async with (
+            _serving(one) as a,
+            _serving(two) as b,
+            aiohttp.ClientSession(base_url=a) as c1,
+            aiohttp.ClientSession(base_url=b) as c2,
+        ):
+            return dict(await _server_sheds({a: c1, b: c2}))
+
+    assert asyncio.run(scenario()) == {"loop_lag": 5, "queue_wait": 1}
 
 
 def test_overloaded_answers_are_sheds_and_other_503s_stay_errors() -> None:
