@@ -1,6 +1,11 @@
 """Dependencies shared by the routers: the services each route uses (narrow: a route asks
 for the command bus or the read models, not for the whole system), the caller, command
-contexts."""
+contexts.
+
+The ones that only pick an attribute or read a header are ``async def``: FastAPI runs a
+plain ``def`` dependency in a worker thread, and the hops (five of them on a profile save)
+cost the event loop more than the work. Whatever may touch Redis, a database or a lazily
+built service (the caller's revocation check, ``pepper``, ``redis``...) stays ``def``."""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from projections.identity import is_admin
 from projections.notifications import UnreadCounters
 
 
-def runtime(request: Request) -> Services:
+async def runtime(request: Request) -> Services:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
@@ -66,15 +71,15 @@ class Writes:
         return outcome
 
 
-def writes(rt: RuntimeDep) -> Writes:
+async def writes(rt: RuntimeDep) -> Writes:
     return Writes(rt.bus, rt)
 
 
-def read_models(rt: RuntimeDep) -> ReadModels:
+async def read_models(rt: RuntimeDep) -> ReadModels:
     return rt.read_models
 
 
-def settings(rt: RuntimeDep) -> Settings:
+async def settings(rt: RuntimeDep) -> Settings:
     return rt.settings
 
 
@@ -138,12 +143,12 @@ def redis_client(rt: RuntimeDep) -> RedisClient:
     return rt.redis
 
 
-def event_store(rt: RuntimeDep) -> EventStore:
+async def event_store(rt: RuntimeDep) -> EventStore:
     """The event log itself: for the admin routes that read an aggregate's history."""
     return rt.store
 
 
-def file_origin(request: Request, settings: Annotated[Settings, Depends(settings)]) -> str:
+async def file_origin(request: Request, settings: Annotated[Settings, Depends(settings)]) -> str:
     """This API's origin as browsers see it, for absolute file URLs (``<img>`` tags resolve
     relative ones against the SPA's origin)."""
     return settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
@@ -154,7 +159,7 @@ def pepper(rt: RuntimeDep) -> str:
     return rt.pepper
 
 
-def applied_everywhere(rt: RuntimeDep) -> Callable[[set[Projection]], int]:
+async def applied_everywhere(rt: RuntimeDep) -> Callable[[set[Projection]], int]:
     """The event-log position up to which every given read model has applied every event
     (``Services.applied_everywhere``): a catch-up cursor nothing is skipped behind."""
     return rt.applied_everywhere
@@ -188,7 +193,11 @@ MAX_PAGE = 1_000_000
 databases' 64-bit integers (a larger page was a 500)."""
 
 
-def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
+async def bearer_token(authorization: Annotated[str | None, Header()] = None) -> str:
+    return _bearer(authorization)
+
+
+def _bearer(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "인증이 필요합니다 (authentication required)", "AUTH_REQUIRED")
@@ -226,7 +235,7 @@ def optional_caller(
     room routes, which the SPA calls with ``fetch`` and no token."""
     if authorization is None:
         return None
-    return caller(request, rt, bearer_token(authorization))
+    return caller(request, rt, _bearer(authorization))
 
 
 OptionalCallerDep = Annotated[Caller | None, Depends(optional_caller)]
@@ -244,14 +253,14 @@ def admin(rt: RuntimeDep, who: CallerDep) -> Caller:
 AdminDep = Annotated[Caller, Depends(admin)]
 
 
-def correlation_id() -> UUID:
+async def correlation_id() -> UUID:
     """The request's correlation id, set by ``api.app.RequestContext`` from the
     ``X-Correlation-Id`` header (or made up), so its events and log lines share it."""
     current = CORRELATION_ID.get()
     return UUID(current) if current else uuid4()
 
 
-def user_context(
+async def user_context(
     caller: CallerDep,
     correlation: Annotated[UUID, Depends(correlation_id)],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,

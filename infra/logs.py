@@ -50,7 +50,12 @@ REDACTED = "[redacted]"
 
 def redact(text: str) -> str:
     """``text`` with every credential and personal value the patterns above recognise
-    replaced."""
+    replaced. Each pattern needs a ``=``, ``eyJ`` or ``bearer`` to match, so a line with
+    none of them (most lines: an access line is method, route template, status and time)
+    is returned as it is: the four searches took 17 us a line, a third of what one
+    request's access line cost."""
+    if "=" not in text and "eyJ" not in text and "bearer" not in text.lower():
+        return text
     text = SECRET_PARAMETER.sub(rf"\1{REDACTED}", text)
     text = PERSONAL_PARAMETER.sub(rf"\1{REDACTED}", text)
     text = BEARER.sub(rf"\1{REDACTED}", text)

@@ -20,6 +20,7 @@ JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlLXBhcnQ"
         ("GET /login/oauth2/code/google?code=4/0AbCd&state=s3cr3t-state 302", "4/0AbCd"),
         ("GET /login/oauth2/code/google?code=4/0AbCd&state=s3cr3t-state 302", "s3cr3t-state"),
         ("< TEXT 'CONNECT\\nAuthorization:Bearer opaque-token-123\\n'", "opaque-token-123"),
+        ("upstream said AUTHORIZATION: BEARER opaque-token-9", "opaque-token-9"),
         (f"refresh failed for {JWT}", JWT),
         ("POST /token grant_type=authorization_code&client_secret=abc123&code=zz", "abc123"),
         ('"WebSocket /api/v1/room/r1/ws?userId=u1&userName=Alice%20Kim" [accepted]', "Alice"),
