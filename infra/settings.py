@@ -42,8 +42,10 @@ address, and the browser sends that exact origin)."""
 
 
 API_PROCESS_LOOP_LAG_SECONDS = 0.1
-"""``admission_loop_lag_seconds`` of an API-only process when unset: at twice the knee of
-the whole topology on 2 cores it halved the p99 (docs/reliability.md, "Measured last")."""
+"""``admission_loop_lag_seconds`` of an API-only process when unset. At twice the knee of
+the whole topology on the slower of two 2-vCPU machines it halved the p99 (1.48 s ->
+0.81 s); on the faster one it made no difference beyond a few early sheds
+(docs/reliability.md, "Overload sheds")."""
 
 
 class SettingsError(Exception):
