@@ -61,6 +61,7 @@ from bench.distributed import (  # noqa: E402
 from bench.load import percentile  # noqa: E402
 from bench.procstat import ProcessGroups, usage  # noqa: E402
 from eventflow.store import EVENTS_TABLE  # noqa: E402
+from infra.metrics import REQUESTS_SHED  # noqa: E402
 
 SPOKEN_ANSWER = (
     "I live in Seoul and I work at a bank. On weekends I like hiking with my friends, and I "
@@ -1006,6 +1007,10 @@ async def _step(
     }
 
 
+REQUESTS_SHED_FAMILY = REQUESTS_SHED.describe()[0].name
+"""The APIs' shed counter as ``/metrics`` names it (api/admission.py counts into it)."""
+
+
 async def _server_sheds(clients: dict[str, aiohttp.ClientSession]) -> Counter[str]:
     """What the APIs say they shed, by reason (their ``/metrics``): which of admission's
     signals refused the requests the generator saw refused."""
@@ -1014,7 +1019,7 @@ async def _server_sheds(clients: dict[str, aiohttp.ClientSession]) -> Counter[st
         async with client.get("/metrics") as response:
             text = await response.text()
         for family in text_string_to_metric_families(text):
-            if family.name == "languagemate_http_requests_shed":
+            if family.name == REQUESTS_SHED_FAMILY:
                 for sample in family.samples:
                     if sample.name.endswith("_total"):
                         counts[sample.labels["reason"]] += int(sample.value)

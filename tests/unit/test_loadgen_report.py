@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -31,6 +30,7 @@ from bench.loadgen import (
     _server_sheds,
 )
 from bench.loadgen import _summary as summary
+from devservices.process import free_port
 
 
 async def _answer(request: Request) -> JSONResponse:
@@ -45,9 +45,7 @@ async def _answer(request: Request) -> JSONResponse:
 @contextlib.asynccontextmanager
 async def _serving(app: Starlette) -> AsyncIterator[str]:
     """A real server on a free port, as loadgen meets one; its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning"))  # fmt: skip
     serving = asyncio.create_task(server.serve())
