@@ -16,7 +16,9 @@ from tests.e2e.stomp_socket import Client
 
 def _login(base: str, name: str) -> dict[str, Any]:
     response = httpx.post(
-        f"{base}/api/v1/auth/dev-login", json={"email": f"{name}@example.com", "name": name}
+        f"{base}/api/v1/auth/dev-login",
+        json={"email": f"{name}@example.com", "name": name},
+        timeout=30,  # the first write of a topology that has just started: httpx's 5 s is short
     )
     assert response.status_code == 200, response.text
     data = response.json()["data"]

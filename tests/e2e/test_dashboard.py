@@ -28,7 +28,8 @@ SCREENSHOT = os.environ.get("LM_DASHBOARD_SCREENSHOT", "")
 
 def _login(base: str, name: str) -> str:
     response = httpx.post(f"{base}/api/v1/auth/dev-login",
-                          json={"email": f"{name}@example.com", "name": name.title()})  # fmt: skip
+                          json={"email": f"{name}@example.com", "name": name.title()},
+                          timeout=30)  # fmt: skip
     assert response.status_code == 200, response.text
     return str(response.json()["data"]["accessToken"])
 

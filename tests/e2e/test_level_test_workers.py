@@ -54,7 +54,7 @@ def test_a_worker_killed_mid_job_is_replaced_and_assesses_once(
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, api)
     who = {"email": "kill@example.com", "name": "Kill"}
-    login = httpx.post(f"{base}/api/v1/auth/dev-login", json=who).json()["data"]
+    login = httpx.post(f"{base}/api/v1/auth/dev-login", json=who, timeout=30).json()["data"]
     headers = {"Authorization": f"Bearer {login['accessToken']}"}
     started = httpx.post(f"{base}/api/v1/level-test/voice/start", headers=headers,
                          json={"languageCode": "English"}, timeout=30)  # fmt: skip
