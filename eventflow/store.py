@@ -26,6 +26,7 @@ from domain.aggregate import Aggregate
 from domain.errors import ConcurrencyConflict
 from domain.events import DomainEvent
 from eventflow.codec import RecordedEvent, decode, encode, recorded
+from eventflow.histories import Histories
 from infra.database import schema_lock
 from infra.keystore import PersonalDataCipher, open_key_store
 from infra.settings import Settings
@@ -51,9 +52,11 @@ class EventStore:
         *,
         conninfo: str = "",
         cipher: PersonalDataCipher | None = None,
+        history_cache_events: int = 0,
     ) -> None:
         self.recorder = recorder
         self.cipher = cipher
+        self.histories = Histories(history_cache_events, cipher)
         self.postgres = bool(conninfo)
         self._conninfo = conninfo
         self._appended = threading.Condition()
@@ -64,10 +67,11 @@ class EventStore:
         self._listeners: list[psycopg.Connection[Any]] = []
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        stored = self.recorder.select_events(aggregate_id)
-        return cls.replay(
-            aggregate_id, (decode(s.topic, s.state, cipher=self.cipher) for s in stored)
-        )
+        """The aggregate as of its latest event: the history kept from an earlier load
+        (``eventflow.histories``) and whatever has been appended after it."""
+        known = self.histories.get(aggregate_id)
+        new = self.history(aggregate_id, after=known.version if known else None)
+        return cls.replay(aggregate_id, self.histories.extend(aggregate_id, known, new).events)
 
     def history(self, aggregate_id: UUID, after: int | None = None) -> list[DomainEvent]:
         """The aggregate's events, or only those after version ``after``."""
@@ -260,7 +264,12 @@ def open_event_store(settings: Settings) -> EventStore:
             pg_recorder.create_table()
             with pg_datastore.transaction(commit=True) as curs:
                 curs.execute(_PG_GUARDS.encode())
-        return EventStore(pg_recorder, conninfo=settings.database_url, cipher=cipher)
+        return EventStore(
+            pg_recorder,
+            conninfo=settings.database_url,
+            cipher=cipher,
+            history_cache_events=settings.history_cache_events,
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sqlite_datastore = SQLiteDatastore(str(settings.event_store_sqlite_path), lock_timeout=30)
     sqlite_recorder = SQLiteProcessRecorder(sqlite_datastore, events_table_name=EVENTS_TABLE)
@@ -268,4 +277,6 @@ def open_event_store(settings: Settings) -> EventStore:
     with sqlite_datastore.transaction(commit=True) as c:
         for statement in _SQLITE_GUARDS:
             c.execute(statement)
-    return EventStore(sqlite_recorder, cipher=cipher)
+    return EventStore(
+        sqlite_recorder, cipher=cipher, history_cache_events=settings.history_cache_events
+    )

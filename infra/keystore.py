@@ -12,6 +12,7 @@ import base64
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -40,8 +41,11 @@ keys_table = sa.Table(
 class KeyStore:
     """Subject -> 256-bit key; a destroyed key is gone for good (the row keeps the date)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
+        self.clock = clock
+        """What ages cached keys (a test moves it on to see what another process's erasure
+        does once this process's cache has lapsed)."""
         _metadata.create_all(engine)
         self._cache: dict[str, tuple[float, bytes | None]] = {}
         self._lock = threading.Lock()
@@ -49,7 +53,7 @@ class KeyStore:
     def prefetch(self, subjects: set[str]) -> None:
         """Load many keys in one query (a projection batch decrypts events of many users;
         one query per user would dominate a rebuild)."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             missing = [
                 s for s in subjects if not (c := self._cache.get(s)) or now - c[0] >= CACHE_SECONDS
@@ -68,7 +72,7 @@ class KeyStore:
 
     def key(self, subject: str, *, create: bool) -> bytes | None:
         """The subject's key; ``None`` when destroyed (or absent and not ``create``)."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             cached = self._cache.get(subject)
         if cached and now - cached[0] < CACHE_SECONDS and (cached[1] is not None or not create):
@@ -117,7 +121,7 @@ class KeyStore:
                     )
                 )
         with self._lock:
-            self._cache[subject] = (time.monotonic(), None)
+            self._cache[subject] = (self.clock(), None)
 
 
 class PersonalDataCipher:
@@ -132,6 +136,11 @@ class PersonalDataCipher:
         nonce = os.urandom(12)
         sealed = AESGCM(key).encrypt(nonce, value.encode(), subject.encode())
         return PREFIX + base64.b64encode(nonce + sealed).decode()
+
+    def can_decrypt(self, subject: str) -> bool:
+        """Whether the subject's key is (as far as this process's key cache knows) still
+        there: what anything holding the subject's decrypted data must ask before use."""
+        return self.keys.key(subject, create=False) is not None
 
     def decrypt(self, subject: str, value: str) -> str:
         if not value.startswith(PREFIX):

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     """After a transaction, how long a group lets events gather before its next poll.
     A group applies whatever arrived while it worked in one transaction anyway; a window
     only makes batches larger at the price of every read-your-writes wait."""
+    history_cache_events: int = Field(default=10_000, ge=0, le=10_000_000)
+    """Decoded events a process keeps so a command reads only its aggregate's newest
+    events (``eventflow.histories``; 0 keeps none). About 2 kB each (measured with
+    tracemalloc on small events), so the default holds at most about 20 MB."""
     read_your_writes_timeout_seconds: float = Field(default=2.0, ge=0)
     """How long a write's answer waits for the read model the SPA reads next; past it the
     write (stored all the same) is answered marked ``X-Read-Your-Writes: late``."""
