@@ -78,13 +78,16 @@ def page_of(
     page: int,
     size: int,
 ) -> tuple[list[RowT], int]:
-    """One page of rows and the real total (list endpoints answer both)."""
-    with read_models.engine.connect() as conn:
+    """One page of rows and the real total (list endpoints answer both), read in one
+    snapshot: a projection committing between the two reads must not leave a page whose
+    rows and total disagree."""
+    query = sa.select(table).where(*conditions).order_by(order_by)
+    with read_models.snapshot() as conn:
         total = conn.execute(
             sa.select(sa.func.count()).select_from(table).where(*conditions)
         ).scalar_one()
-    query = sa.select(table).where(*conditions).order_by(order_by)
-    return rows_of(read_models, query.limit(size).offset((page - 1) * size), row_type), int(total)
+        rows = conn.execute(query.limit(size).offset((page - 1) * size))
+        return [as_row(row_type, r._mapping) for r in rows], int(total)
 
 
 class Positioned(TypedDict):

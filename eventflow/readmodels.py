@@ -67,6 +67,9 @@ class ReadModels:
         if self.postgres:
             self._tracking_select = self._tracking_select.with_for_update()
         self._batch_engine = engine.execution_options(**{WRITE_LOCK_FIRST: True})
+        self._snapshot_engine = (
+            engine.execution_options(isolation_level="REPEATABLE READ") if self.postgres else engine
+        )
         insert = (postgresql.insert if self.postgres else sqlite.insert)(tracking_table)
         self._advance = insert.on_conflict_do_update(
             index_elements=[tracking_table.c.projection, tracking_table.c.version,
@@ -233,6 +236,13 @@ class ReadModels:
         (``BEGIN IMMEDIATE``): a batch reads its tracking and then writes, and a read lock
         upgraded later can deadlock against another writer."""
         return self._batch_engine.begin()
+
+    def snapshot(self) -> AbstractContextManager[Connection]:
+        """A read transaction whose statements all see one snapshot, for answers made of more
+        than one query (a page and its total; a count and the progress it was counted at).
+        PostgreSQL needs ``REPEATABLE READ`` for that; SQLite's read transactions are
+        snapshots already."""
+        return self._snapshot_engine.begin()
 
     def lock_tracking(
         self, conn: Connection, members: Sequence[Member], partition: int

@@ -243,10 +243,7 @@ def unread_count_at(read_models: ReadModels, user_id: str) -> tuple[int, int, in
     progress = sa.select(sa.func.coalesce(sa.func.sum(tracking_table.c.position), 0)).where(
         tracking_table.c.projection == notifications.name, tracking_table.c.version == version
     )
-    engine = read_models.engine
-    if read_models.postgres:  # SQLite's read transactions are snapshots already
-        engine = engine.execution_options(isolation_level="REPEATABLE READ")
-    with engine.begin() as conn:
+    with read_models.snapshot() as conn:
         return (
             int(conn.execute(count).scalar_one()),
             version,
