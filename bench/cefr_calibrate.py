@@ -8,12 +8,13 @@ is ridge regression of the level (1..6) on standardised text features with a str
 whole set, and the figure stored with it is the nested cross-validated one
 (``bench/leveltest_eval.py``), where that choice was made inside each outer fold.
 
-``--llm NAME`` adds that model's log-probability level as one more feature and stores the
-fit under the model's ``signal_key`` (``with_llm``; the model file's and the examiner
-prompt's digests), with the nested figures of features alone and features plus signal, so
-the report says whether the signal adds anything. The scorer uses it only with that exact
-model and prompt. Fits for another feature set or protocol are dropped on ``--write``: the
-scorer refuses a calibration whose features it does not compute.
+``--llm NAME`` adds that model's surprisal features (``workers/cefr_surprisal.py``) and
+stores the fit under the model's ``signal_key`` (``with_llm``; the model file's and the
+examiner prompt's digests), with the nested figures of features alone, features plus
+surprisal, and word count, paired, so the report says whether the model adds anything and
+whether the result beats word count. The scorer uses it only with that exact model and
+prompt. Fits for another feature set or protocol are dropped on ``--write``: the scorer
+refuses a calibration whose features it does not compute.
 
     python bench/cefr_calibrate.py [--data PATH] [--llm qwen2.5-1.5b] [--write]
 """
@@ -34,9 +35,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.cefr_stats import Ridge, agreement, bootstrap, confusion, nested, select  # noqa: E402
+from bench.cefr_stats import report as stats_report  # noqa: E402
 from bench.leveltest_eval import feature_matrix, load  # noqa: E402
 from workers import llm  # noqa: E402
 from workers.cefr_features import TEXT_FEATURES  # noqa: E402
+from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "cefr-dev" / "asag-dev.jsonl"
 TARGET = ROOT / "workers" / "cefr_calibration.json"
@@ -90,20 +93,24 @@ def main() -> None:
     model = llm.shared_model(args.llm, args.cache)
     if model is not None:
         started = time.perf_counter()
-        signal = np.array([[llm.expected_level(model.level_distribution(t))] for t in texts])
+        measured = [surprisal_features(model, t, "en") for t in texts]
         seconds = (time.perf_counter() - started) / len(rows)
-        blended = calibration(np.hstack([x, signal]), y, [*TEXT_FEATURES, "llm_level"],
+        signal = np.array([[m[name] for name in SURPRISAL_FEATURES] for m in measured])
+        blended = calibration(np.hstack([x, signal]), y, [*TEXT_FEATURES, *SURPRISAL_FEATURES],
                               f"{VERSION}+{model.name}", data)  # fmt: skip
         blended["model"] = model.name
         text_fit["with_llm"][model.signal_key] = blended
         features_only, _ = nested(x, y, seed=SEED)
         with_signal, _ = nested(np.hstack([x, signal]), y, seed=SEED)
+        words, _ = nested(x[:, [TEXT_FEATURES.index("log_words")]], y, seed=SEED)
         report["llm"] = {
             "model": model.name,
-            "signal_alone": {
+            "features": list(SURPRISAL_FEATURES),
+            "surprisal_alone": {
                 k: round(v, 3) for k, v in agreement(y, nested(signal, y, seed=SEED)[0]).items()
             },
-            "with_signal_minus_features_alone": bootstrap(y, with_signal, features_only),
+            "with_surprisal_minus_features_alone": bootstrap(y, with_signal, features_only),
+            "with_surprisal_vs_word_count": stats_report(y, with_signal, words),
             "seconds_per_answer": round(seconds, 3),
         }
     if args.write:

@@ -1,7 +1,7 @@
 """Level-test latency (issue 7): seconds from upload to result for a spoken answer of about
 60 s through a real ``languagemate serve`` process (its in-process Dramatiq workers run
 Whisper, the scorer and the language model), then the parts on their own in this process:
-Whisper's real-time factor, the LLM level signal and the LLM feedback wording.
+Whisper's real-time factor, the LLM surprisal features and the LLM feedback wording.
 
 The answer is synthesised with espeak-ng. The first test in a fresh server pays for model
 loading ("cold"); the following ones show the steady state ("warm").
@@ -37,6 +37,7 @@ from bench.load import stop, wait_healthy  # noqa: E402
 from devservices import free_port  # noqa: E402
 from infra.media import audio  # noqa: E402
 from workers import cefr_scorer, level_feedback, llm, speech  # noqa: E402
+from workers.cefr_surprisal import surprisal_features  # noqa: E402
 
 ANSWER = (
     "I would like to talk about the town where I grew up. It is a small place on the south "
@@ -149,13 +150,13 @@ def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[s
     model = llm.shared_model(model_name, cache)
     report["llm_load_seconds"] = round(time.perf_counter() - began, 2)
     if model is not None:
-        model.level_distribution(transcript)  # warm the examiner prefix
+        model.token_surprisals(transcript)  # warm the examiner prefix
         signal = []
         for _ in range(3):
             began = time.perf_counter()
-            model.level_distribution(heard.text)
+            surprisal_features(model, heard.text, "en")
             signal.append(time.perf_counter() - began)
-        report["llm_signal_seconds_p50"] = round(statistics.median(signal), 2)
+        report["llm_surprisal_seconds_p50"] = round(statistics.median(signal), 2)
         answer = cefr_scorer.Answer("", heard.text, [[w.word, w.start, w.end, w.probability]
                                                      for w in heard.words])  # fmt: skip
         facts = cefr_scorer.assess([answer], "en")["feedback"]

@@ -13,7 +13,8 @@ development set; ``--data .../cefr-sp-wikiauto.tsv`` scores CEFR-SP sentences, o
 domain), optionally with ``--llm``.
 
 ``--audio`` speaks each answer with espeak-ng, transcribes it with the shipped Whisper
-path (word timings included) and scores transcript and text with the shipped calibration:
+path (word timings included) and scores transcript and text with the shipped calibration
+(``--llm`` loads the model, whose surprisal fit is used when one is stored):
 the speech-minus-text level shift per answer (mean, max) and Whisper's real-time factor.
 It is slow (seconds per answer); ``--limit N`` takes N answers evenly over the set.
 
@@ -152,16 +153,19 @@ def spoken(text: str, transcriber: speech.Transcriber) -> tuple[cefr_scorer.Answ
     return cefr_scorer.Answer("", result.text, words), len(samples) / audio.SAMPLE_RATE, elapsed
 
 
-def speech_shift(rows: list[tuple[str, str, float]], cache: Path) -> dict[str, Any]:
-    """Speech-minus-text level (shipped calibration) per answer, on espeak-ng renderings."""
+def speech_shift(rows: list[tuple[str, str, float]], model_name: str,
+                 cache: Path) -> dict[str, Any]:  # fmt: skip
+    """Speech-minus-text level (shipped calibration, with ``model_name``'s surprisal fit when
+    one is stored for it) per answer, on espeak-ng renderings."""
     transcriber = speech.shared_transcriber(cache)
+    model = llm.shared_model(model_name, cache)
     shifts, changed, audio_s, asr_s = [], 0, 0.0, 0.0
     per_answer = []
     for prompt, text, level in rows:
         answer, seconds, took = spoken(text, transcriber)
         audio_s, asr_s = audio_s + seconds, asr_s + took
-        said = cefr_scorer.assess([answer], "en")
-        written = cefr_scorer.assess([cefr_scorer.Answer(prompt, text, [])], "en")
+        said = cefr_scorer.assess([answer], "en", llm=model)
+        written = cefr_scorer.assess([cefr_scorer.Answer(prompt, text, [])], "en", llm=model)
         shift = said["features"]["level_value"] - written["features"]["level_value"]
         shifts.append(shift)
         changed += said["level"] != written["level"]
@@ -173,7 +177,8 @@ def speech_shift(rows: list[tuple[str, str, float]], cache: Path) -> dict[str, A
     return {
         "benchmark": "leveltest_eval --audio",
         "input": "espeak-ng en-us 150 wpm -> Whisper base (shipped path) with word timings",
-        "calibration": cefr_scorer.fit_for(None)["version"],
+        "calibration": cefr_scorer.fit_for(model.signal_key if model else None)["version"],
+        "llm": model.name if model else "off",
         "samples": len(rows),
         "shift_mean": round(float(values.mean()), 3),
         "shift_mean_ci95": bootstrap_mean(values),
@@ -226,14 +231,15 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--audio", action="store_true")
     mode.add_argument("--shipped", action="store_true")
-    parser.add_argument("--llm", default="off", help="with --shipped: smollm2, qwen2.5-1.5b, off")
+    parser.add_argument("--llm", default="off",
+                        help="with --shipped or --audio: smollm2, qwen2.5-1.5b, off")  # fmt: skip
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lm-models")
     args = parser.parse_args()
 
     rows = load(args.data, args.limit)
     if args.audio:
-        result = speech_shift(rows, args.cache)
+        result = speech_shift(rows, args.llm, args.cache)
     elif args.shipped:
         result = shipped(rows, args.data, args.llm, args.cache, args.resamples)
     else:

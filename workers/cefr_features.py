@@ -148,7 +148,7 @@ def words_of(text: str) -> list[str]:
 
 
 @cache
-def _zipf(word: str, language: str) -> float:
+def zipf(word: str, language: str) -> float:
     from wordfreq import zipf_frequency
 
     if language not in PREFIX_LOOKUP:
@@ -253,7 +253,7 @@ def text_features(
     count = max(len(words), 1)
     sentences = units(text, timed)
     clauses = _subordinate_clauses(words, language)
-    known = [z for z in (_zipf(w, language) for w in words) if z > 0]
+    known = [z for z in (zipf(w, language) for w in words) if z > 0]
     connectives = CONNECTIVES.get(language, set())
     profiled: dict[str, float] = {}
     if language == "en":  # the profiles are English; elsewhere the fit's mean stands in

@@ -3,9 +3,11 @@
 The level comes from a ridge regression over text features, fitted on examiner-labelled
 learner answers (``bench/cefr_calibrate.py`` fits it and reports nested cross-validated quality;
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
-trusted (models-notes: it rated A2 text B2 and C1 text B2); its log-probability level
-(``workers/llm.py``) joins the regression as one more feature, but only with a fit made
-for that exact model file and prompt (``signal_key``), since each has its own scale.
+trusted (models-notes: it rated A2 text B2 and C1 text B2); how surprising it finds the
+answer's words (``workers/cefr_surprisal.py``) joins the regression only with a fit made
+for that exact model file and prompt (``signal_key``), since each has its own scale. None is
+shipped: on the development set it beat word count, but it rated speech 0.2 of a level
+below the same text (docs/level-test.md), so the level is the text features' alone.
 Sub-scores map the measured features onto 0-100 with fixed, documented anchors; speech
 features (rate, pauses, runs, Whisper's word confidence) drive fluency and pronunciation,
 which written data cannot calibrate.
@@ -25,8 +27,9 @@ from typing import Any
 
 from domain.levels import level_for, overall_for
 from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
+from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features
 from workers.level_feedback import MIN_WORDS_FOR_STRENGTH, assessment_feedback, measured_facts
-from workers.llm import LanguageModel, expected_level
+from workers.llm import LanguageModel
 
 CALIBRATION = Path(__file__).with_name("cefr_calibration.json")
 STRONG, WEAK = 70, 50
@@ -52,7 +55,7 @@ def _calibration() -> dict[str, Any]:
 
 
 def fit_for(signal_key: str | None) -> dict[str, Any]:
-    """The fit for features plus this model's level signal, or the text-only fit."""
+    """The fit for features plus this model's surprisal, or the text-only fit."""
     fits: dict[str, dict[str, Any]] = _calibration().get("with_llm", {})
     return fits.get(signal_key or "", _calibration())
 
@@ -138,13 +141,14 @@ def assess(
 ) -> dict[str, Any]:
     """The ``LevelAssessed`` fields (less ids) for a test's transcribed answers.
     ``relevance`` is each answer's similarity to its prompt (0..1), if known; ``llm`` adds
-    its level signal (used when calibrated for it) and feedback wording."""
+    feedback wording, and its surprisal features when a fit for this model uses them (none
+    is shipped: docs/level-test.md)."""
     text = " ".join(a.text for a in answers)
     timed = [w for a in answers for w in a.words]
     features = text_features(text, language, timed)
-    if llm is not None:
-        features["llm_level"] = expected_level(llm.level_distribution(text))
     fit = fit_for(llm.signal_key if llm else None)
+    if llm is not None and set(SURPRISAL_FEATURES) <= set(fit["features"]):
+        features.update(surprisal_features(llm, text, language))
     speech = speech_features(timed)
     value = calibrated_level(features, fit)
     overall = overall_for(value)

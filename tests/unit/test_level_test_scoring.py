@@ -16,7 +16,7 @@ from domain.errors import Conflict, NotFound, RuleViolation
 from domain.level_practice import suggestions
 from domain.level_tests import LevelTest, level_test_key
 from domain.levels import band, level_for, overall_for, sub_level
-from workers import cefr_scorer
+from workers import cefr_scorer, llm
 from workers.cefr_features import (
     TEXT_FEATURES,
     grammar_items,
@@ -28,7 +28,6 @@ from workers.cefr_features import (
     words_of,
 )
 from workers.level_feedback import kept_advice, kept_corrections
-from workers.llm import grounded
 
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
 USER = "learner-1"
@@ -204,21 +203,21 @@ def test_korean_words_are_looked_up_by_stem_and_endings_count_as_clauses() -> No
 def test_a_fit_for_the_model_file_blends_its_signal_and_others_fall_back() -> None:
     text = text_features("I like cats because they are calm.", "en")
     only_signal = {
-        "version": "test", "features": [*TEXT_FEATURES, "llm_level"], "intercept": 0.0,
+        "version": "test", "features": [*TEXT_FEATURES, "lm_surprisal"], "intercept": 0.0,
         "weights": [0.0] * len(TEXT_FEATURES) + [1.0], "mean": [0.0] * (len(TEXT_FEATURES) + 1),
         "std": [1.0] * (len(TEXT_FEATURES) + 1),
     }  # fmt: skip
-    assert cefr_scorer.calibrated_level({**text, "llm_level": 4.5}, only_signal) == 4.5
-    assert cefr_scorer.calibrated_level({**text, "llm_level": 9.0}, only_signal) == 6.0
+    assert cefr_scorer.calibrated_level({**text, "lm_surprisal": 4.5}, only_signal) == 4.5
+    assert cefr_scorer.calibrated_level({**text, "lm_surprisal": 9.0}, only_signal) == 6.0
     assert cefr_scorer.fit_for("no-such-model")["features"] == list(TEXT_FEATURES)
     assert cefr_scorer.fit_for(None)["features"] == list(TEXT_FEATURES)
 
 
 def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
     facts = "Estimated level B1 from 60 words. Your strongest area is vocabulary (72/100)."
-    assert grounded("Your vocabulary is strong at 72 out of 100.", facts)
-    assert not grounded("You are nearly at B2!", facts)  # a level the scorer did not give
-    assert not grounded("You used 95 different words.", facts)  # a number it did not measure
+    assert llm.grounded("Your vocabulary is strong at 72 out of 100.", facts)
+    assert not llm.grounded("You are nearly at B2!", facts)  # a level the scorer did not give
+    assert not llm.grounded("You used 95 different words.", facts)  # a number it did not measure
     advice = "Read a short article aloud every day to build your vocabulary further."
     assert kept_advice({"advice": advice}, facts) == advice
     assert kept_advice({"advice": "Aim for C1 soon."}, facts) is None
