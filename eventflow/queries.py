@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, TypeVar, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from domain.events import registry
 from eventflow.readmodels import ReadModels
@@ -41,7 +42,13 @@ def rows_of(
 ) -> list[RowT]:
     """Every row ``query`` selects, as ``row_type``."""
     with read_models.engine.connect() as conn:
-        return [as_row(row_type, r._mapping, zoned=zoned) for r in conn.execute(query)]
+        return _rows(conn, query, row_type, zoned=zoned)
+
+
+def _rows(
+    conn: Connection, query: sa.Select[Any], row_type: type[RowT], *, zoned: bool = False
+) -> list[RowT]:
+    return [as_row(row_type, r._mapping, zoned=zoned) for r in conn.execute(query)]
 
 
 def first_row(
@@ -86,8 +93,7 @@ def page_of(
         total = conn.execute(
             sa.select(sa.func.count()).select_from(table).where(*conditions)
         ).scalar_one()
-        rows = conn.execute(query.limit(size).offset((page - 1) * size))
-        return [as_row(row_type, r._mapping) for r in rows], int(total)
+        return _rows(conn, query.limit(size).offset((page - 1) * size), row_type), int(total)
 
 
 class Positioned(TypedDict):

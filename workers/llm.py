@@ -180,7 +180,7 @@ class LanguageModel:
             {"role": "system", "content": EXAMINER},
             {"role": "user", "content": TRANSCRIPT_MESSAGE.format(transcript=SENTINEL)},
         ]).prompt  # fmt: skip
-        head, self.tail = prompt.split(SENTINEL)
+        head = prompt.split(SENTINEL)[0]
         self.prefix = self._tokens(head)
 
     def _tokens(self, text: str) -> list[int]:
