@@ -151,14 +151,14 @@ def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[s
     report["llm_load_seconds"] = round(time.perf_counter() - began, 2)
     if model is not None:
         model.token_surprisals(transcript)  # warm the examiner prefix
+        rows = [[w.word, w.start, w.end, w.probability] for w in heard.words]
         signal = []
         for _ in range(3):
             began = time.perf_counter()
-            surprisal_features(model, heard.text, "en")
+            surprisal_features(model, heard.text, "en", rows)
             signal.append(time.perf_counter() - began)
         report["llm_surprisal_seconds_p50"] = round(statistics.median(signal), 2)
-        answer = cefr_scorer.Answer("", heard.text, [[w.word, w.start, w.end, w.probability]
-                                                     for w in heard.words])  # fmt: skip
+        answer = cefr_scorer.Answer("", heard.text, rows)
         facts = cefr_scorer.assess([answer], "en")["feedback"]
         began = time.perf_counter()
         _, source = level_feedback.assessment_feedback(model, heard.text, facts)

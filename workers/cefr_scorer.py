@@ -5,9 +5,10 @@ learner answers (``bench/cefr_calibrate.py`` fits it and reports nested cross-va
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
 trusted (models-notes: it rated A2 text B2 and C1 text B2); how surprising it finds the
 answer's words (``workers/cefr_surprisal.py``) joins the regression only with a fit made
-for that exact model file and prompt (``signal_key``), since each has its own scale. None is
-shipped: on the development set it beat word count, but it rated speech 0.2 of a level
-below the same text (docs/level-test.md), so the level is the text features' alone.
+for that exact model file and prompt (``signal_key``), since each has its own scale. One is
+shipped, for the default SmolLM2 (docs/level-test.md): with robust aggregates that leave
+out the words Whisper was unsure of, it beats word count on text and rates speech like
+text; any other model, or none, gets the text features' fit.
 Sub-scores map the measured features onto 0-100 with fixed, documented anchors; speech
 features (rate, pauses, runs, Whisper's word confidence) drive fluency and pronunciation,
 which written data cannot calibrate.
@@ -148,7 +149,7 @@ def assess(
     features = text_features(text, language, timed)
     fit = fit_for(llm.signal_key if llm else None)
     if llm is not None and set(SURPRISAL_FEATURES) <= set(fit["features"]):
-        features.update(surprisal_features(llm, text, language))
+        features.update(surprisal_features(llm, text, language, timed))
     speech = speech_features(timed)
     value = calibrated_level(features, fit)
     overall = overall_for(value)

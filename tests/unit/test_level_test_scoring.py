@@ -27,6 +27,7 @@ from workers.cefr_features import (
     word_level,
     words_of,
 )
+from workers.cefr_surprisal import SURPRISAL_FEATURES, trusted
 from workers.level_feedback import kept_advice, kept_corrections
 
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
@@ -202,15 +203,41 @@ def test_korean_words_are_looked_up_by_stem_and_endings_count_as_clauses() -> No
 
 def test_a_fit_for_the_model_file_blends_its_signal_and_others_fall_back() -> None:
     text = text_features("I like cats because they are calm.", "en")
+    signal = SURPRISAL_FEATURES[0]
     only_signal = {
-        "version": "test", "features": [*TEXT_FEATURES, "lm_surprisal"], "intercept": 0.0,
+        "version": "test", "features": [*TEXT_FEATURES, signal], "intercept": 0.0,
         "weights": [0.0] * len(TEXT_FEATURES) + [1.0], "mean": [0.0] * (len(TEXT_FEATURES) + 1),
         "std": [1.0] * (len(TEXT_FEATURES) + 1),
     }  # fmt: skip
-    assert cefr_scorer.calibrated_level({**text, "lm_surprisal": 4.5}, only_signal) == 4.5
-    assert cefr_scorer.calibrated_level({**text, "lm_surprisal": 9.0}, only_signal) == 6.0
+    assert cefr_scorer.calibrated_level({**text, signal: 4.5}, only_signal) == 4.5
+    assert cefr_scorer.calibrated_level({**text, signal: 9.0}, only_signal) == 6.0
     assert cefr_scorer.fit_for("no-such-model")["features"] == list(TEXT_FEATURES)
     assert cefr_scorer.fit_for(None)["features"] == list(TEXT_FEATURES)
+
+
+def test_surprisal_leaves_out_what_whisper_was_unsure_of_and_the_word_after() -> None:
+    """A misheard word is a common word in an odd place, and it spoils the next word's
+    context: neither may read as the learner's (docs/level-test.md, Quality)."""
+    words = ["i", "went", "to", "the", "market", "today"]
+    heard = [
+        [" I", 0.0, 0.2, 0.9],
+        [" went", 0.2, 0.5, 0.3],
+        [" to", 0.5, 0.6, 0.8],
+        [" the", 0.6, 0.7, 0.9],
+        [" market", 0.7, 1.1, 0.95],
+        [" today.", 1.1, 1.6, 0.7],
+    ]
+    assert trusted(words, heard) == [True, False, False, True, True, True]
+    assert trusted(words, []) == [True] * 6  # a written answer
+    # Rows and words need not match one to one: a row may hold two words (Whisper's
+    # "ourworld"; as sure as the row), a word split over rows is as sure as its least sure
+    # part, and a word no row holds is unsure.
+    row = [[w, 0.0, 0.0, p] for w, p in [("ourworld", 0.9), ("is", 0.9), ("big", 0.9)]]
+    assert trusted(["our", "world", "is", "big"], row) == [True] * 4
+    row = [[w, 0.0, 0.0, p] for w, p in [("at", 0.9), ("o", 0.9), ("'clock", 0.4), ("we", 0.9)]]
+    assert trusted(["at", "o'clock", "we"], row) == [True, False, False]
+    row = [[w, 0.0, 0.0, 0.9] for w in ("and", "too", "now")]
+    assert trusted(["and", "fun", "too", "now"], row) == [True, False, False, True]
 
 
 def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
