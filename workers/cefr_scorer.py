@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.levels import level_for, overall_for
-from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
-from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features
+from workers.cefr_features import TEXT_FEATURES, speech_features, text_features, words_of
+from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features, trusted
 from workers.level_feedback import MIN_WORDS_FOR_STRENGTH, assessment_feedback, measured_facts
 from workers.llm import LanguageModel
 
@@ -142,14 +142,17 @@ def assess(
 ) -> dict[str, Any]:
     """The ``LevelAssessed`` fields (less ids) for a test's transcribed answers.
     ``relevance`` is each answer's similarity to its prompt (0..1), if known; ``llm`` adds
-    feedback wording, and its surprisal features when a fit for this model uses them (none
-    is shipped: docs/level-test.md)."""
+    feedback wording, and its surprisal features when a fit for this model uses them (one
+    is shipped, for SmolLM2: docs/level-test.md); each answer's words that Whisper was
+    unsure of are left out of them (``trusted``, per answer, so that a written answer
+    beside a spoken one keeps every word)."""
     text = " ".join(a.text for a in answers)
     timed = [w for a in answers for w in a.words]
     features = text_features(text, language, timed)
     fit = fit_for(llm.signal_key if llm else None)
     if llm is not None and set(SURPRISAL_FEATURES) <= set(fit["features"]):
-        features.update(surprisal_features(llm, text, language, timed))
+        trust = [flag for a in answers for flag in trusted(words_of(a.text), a.words)]
+        features.update(surprisal_features(llm, text, language, trust))
     speech = speech_features(timed)
     value = calibrated_level(features, fit)
     overall = overall_for(value)

@@ -1,4 +1,5 @@
-"""How predictable an answer's words are to the language model (issue 21's third round).
+"""How predictable an answer's words are to the language model (issue 21, third and fourth
+rounds).
 
 Length and the CEFR profiles place an answer between A2 and B2 well and then stop rising:
 a C1 answer uses words and structures a B2 one also has, but strings them the way fluent
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from workers.cefr_features import words_of, zipf
-from workers.llm import LanguageModel
+from workers.llm import TRANSCRIPT_CHARS, LanguageModel
 
 SURPRISAL_FEATURES = ("lm_surprisal_trimmed", "lm_excess_median")
 LANGUAGES = {"en"}
@@ -49,15 +50,23 @@ TRIMMED = 80
 
 
 def reading(text: str) -> tuple[str, list[str]]:
-    """What the model reads: the words, space-separated, and the words themselves."""
+    """What the model reads: the words, space-separated, and the words themselves, as many
+    as fit the model's transcript limit (``TRANSCRIPT_CHARS``), cut at a word so that the
+    model reads every word it is given whole and the tokens map back onto them."""
     words = words_of(text)
     shown = ["I" + w[1:] if w == "i" or w.startswith(("i'", "i\u2019")) else w for w in words]
-    return " ".join(shown), words
+    length, fit = -1, 0
+    for word in shown:
+        length += len(word) + 1
+        if length > TRANSCRIPT_CHARS:
+            break
+        fit += 1
+    return " ".join(shown[:fit]), words[:fit]
 
 
 def word_surprisals(model: LanguageModel, text: str) -> list[tuple[str, float, int]]:
-    """Each word of ``words_of(text)`` with the summed surprisal of its tokens and their
-    number (0 for words cut off by the model's length limit). A token belongs to the word its
+    """Each word the model reads (``reading``: the first words of ``words_of(text)``) with
+    the summed surprisal of its tokens and their number. A token belongs to the word its
     first non-space byte falls in (byte-level BPE tokens carry the space before a word)."""
     line, words = reading(text)
     pieces = model.token_surprisals(line)
@@ -97,15 +106,18 @@ def trusted(words: list[str], heard: Sequence[Sequence[Any]]) -> list[bool]:
 
 
 def surprisal_features(model: LanguageModel, text: str, language: str,
-                       heard: Sequence[Sequence[Any]] = ()) -> dict[str, float]:  # fmt: skip
-    """``SURPRISAL_FEATURES`` for the answer (``heard``: Whisper's word rows, for a spoken
-    one), or nothing (the fit's mean stands in) for a language the model does not read or an
-    answer without a known, trusted word."""
+                       trust: Sequence[bool] = ()) -> dict[str, float]:  # fmt: skip
+    """``SURPRISAL_FEATURES`` for the answer, or nothing (the fit's mean stands in) for a
+    language the model does not read or an answer without a known, trusted word. ``trust``
+    holds a flag per word of ``words_of(text)`` (``trusted``, per answer of a test); without
+    it (a written answer) every word is the learner's."""
     if language not in LANGUAGES:
         return {}
     read = word_surprisals(model, text)
-    keep = trusted([w for w, _, _ in read], heard)
-    known = [(s, c, zipf(w, language)) for (w, s, c), k in zip(read, keep, strict=True) if k and c]
+    keep = list(trust) or [True] * len(read)
+    if len(keep) < len(read):
+        raise ValueError("trust needs a flag for every word of the text")
+    known = [(s, c, zipf(w, language)) for (w, s, c), k in zip(read, keep, strict=False) if k and c]
     known = [(s, c, z) for s, c, z in known if z > 0]
     if not known:
         return {}

@@ -14,7 +14,12 @@ import pytest
 from devservices.settings import MODEL_CACHE
 from workers import cefr_scorer, level_feedback, llm
 from workers.cefr_features import TEXT_FEATURES, words_of
-from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features, word_surprisals
+from workers.cefr_surprisal import (
+    SURPRISAL_FEATURES,
+    surprisal_features,
+    trusted,
+    word_surprisals,
+)
 from workers.model_files import ModelUnavailable
 
 pytestmark = pytest.mark.skipif(
@@ -69,14 +74,12 @@ def test_a_misheard_word_reads_as_a_weaker_learner_only_if_whisper_was_sure_of_i
     the words it was unsure of (and the next one) stay out of the features, so the learner
     is not marked down for them."""
     misheard = ADVANCED.replace("younger", "young her")
-    clean = surprisal_features(
-        model, ADVANCED, "en", [[w, 0.0, 0.0, 0.9] for w in ADVANCED.split()]
-    )
+    clean = surprisal_features(model, ADVANCED, "en")
     heard = [[w, 0.0, 0.0, 0.9] for w in misheard.split()]
-    sure = surprisal_features(model, misheard, "en", heard)
+    sure = surprisal_features(model, misheard, "en", trusted(words_of(misheard), heard))
     for row in heard:
         row[3] = 0.2 if row[0] in ("young", "her") else row[3]
-    unsure = surprisal_features(model, misheard, "en", heard)
+    unsure = surprisal_features(model, misheard, "en", trusted(words_of(misheard), heard))
     for name in SURPRISAL_FEATURES:
         assert sure[name] > clean[name] + 0.3  # believed, it reads as a weaker answer
         assert abs(unsure[name] - clean[name]) < (sure[name] - clean[name]) / 3, name

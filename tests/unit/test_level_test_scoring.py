@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import uuid4
 
 import pytest
@@ -27,8 +27,9 @@ from workers.cefr_features import (
     word_level,
     words_of,
 )
-from workers.cefr_surprisal import SURPRISAL_FEATURES, trusted
+from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features, trusted, word_surprisals
 from workers.level_feedback import kept_advice, kept_corrections
+from workers.llm import TRANSCRIPT_CHARS, LanguageModel
 
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
 USER = "learner-1"
@@ -238,6 +239,53 @@ def test_surprisal_leaves_out_what_whisper_was_unsure_of_and_the_word_after() ->
     assert trusted(["at", "o'clock", "we"], row) == [True, False, False]
     row = [[w, 0.0, 0.0, 0.9] for w in ("and", "too", "now")]
     assert trusted(["and", "fun", "too", "now"], row) == [True, False, False, True]
+
+
+class WordLengthModel:
+    """A stand-in for the language model where a word's one token is as surprising as the
+    word is long, and, like the real one, only the first ``TRANSCRIPT_CHARS`` are read."""
+
+    def __init__(self) -> None:
+        self.read: list[str] = []
+
+    def token_surprisals(self, text: str) -> list[tuple[bytes, float]]:
+        clipped = text[:TRANSCRIPT_CHARS]
+        self.read.append(clipped)
+        words = clipped.split(" ")
+        pieces = [(" " if i else "") + w for i, w in enumerate(words)]
+        return [(p.encode(), float(len(p.strip()))) for p in pieces]
+
+
+def test_every_surprisal_lands_on_its_own_word_even_past_the_model_length_limit() -> None:
+    model = WordLengthModel()
+    words = ["because", "the", "harbour", "was", "quiet", "in", "winter"] * 80  # ~3,400 chars
+    read = word_surprisals(cast(LanguageModel, model), " ".join(words))
+    assert len(model.read[0]) <= TRANSCRIPT_CHARS and not model.read[0].endswith(" ")
+    assert 300 < len(read) < len(words)  # cut at a word ...
+    assert all(s == len(w) and c == 1 for w, s, c in read)  # ... and every token on its word
+    assert [w for w, _, _ in read] == words[: len(read)]
+
+
+def test_words_left_untrusted_count_in_neither_surprisal_feature() -> None:
+    model = cast(LanguageModel, WordLengthModel())
+    text = "we walked along the harbour yesterday"
+    every = surprisal_features(model, text, "en")
+    trust = [True, True, True, True, False, False]  # "harbour" unsure, so "yesterday" too
+    fewer = surprisal_features(model, text, "en", trust)
+    assert fewer == surprisal_features(model, "we walked along the", "en")
+    assert fewer["lm_surprisal_trimmed"] < every["lm_surprisal_trimmed"]
+    with pytest.raises(ValueError, match="a flag for every word"):
+        surprisal_features(model, text, "en", trust[:3])
+
+
+def test_the_shipped_calibration_holds_a_fit_for_the_default_model_and_its_prompt() -> None:
+    """An edit to the examiner prompt or the model package changes the key, and the level
+    would silently fall back to the text fit: refit (``cefr_calibrate.py --llm smollm2
+    --write``) when this fails."""
+    key = llm.signal_key(llm.PACKAGED["smollm2"].sha256)
+    fit = cefr_scorer.fit_for(key)
+    assert fit["features"] == [*TEXT_FEATURES, *SURPRISAL_FEATURES]
+    assert fit["cross_validated"]["rmse"] < cefr_scorer.fit_for(None)["cross_validated"]["rmse"]
 
 
 def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
