@@ -37,7 +37,6 @@ from bench.load import stop, wait_healthy  # noqa: E402
 from devservices import free_port  # noqa: E402
 from infra.media import audio  # noqa: E402
 from workers import cefr_scorer, level_feedback, llm, speech  # noqa: E402
-from workers.cefr_features import words_of  # noqa: E402
 from workers.cefr_surprisal import surprisal_features, trusted  # noqa: E402
 
 ANSWER = (
@@ -156,7 +155,7 @@ def parts(samples: Any, model_name: str, cache: Path, transcript: str) -> dict[s
         signal = []
         for _ in range(3):
             began = time.perf_counter()
-            surprisal_features(model, heard.text, "en", trusted(words_of(heard.text), rows))
+            surprisal_features(model, heard.text, "en", trusted(heard.text, rows))
             signal.append(time.perf_counter() - began)
         report["llm_surprisal_seconds_p50"] = round(statistics.median(signal), 2)
         answer = cefr_scorer.Answer("", heard.text, rows)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.levels import level_for, overall_for
-from workers.cefr_features import TEXT_FEATURES, speech_features, text_features, words_of
+from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
 from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features, trusted
 from workers.level_feedback import MIN_WORDS_FOR_STRENGTH, assessment_feedback, measured_facts
 from workers.llm import LanguageModel
@@ -151,7 +151,7 @@ def assess(
     features = text_features(text, language, timed)
     fit = fit_for(llm.signal_key if llm else None)
     if llm is not None and set(SURPRISAL_FEATURES) <= set(fit["features"]):
-        trust = [flag for a in answers for flag in trusted(words_of(a.text), a.words)]
+        trust = [flag for a in answers for flag in trusted(a.text, a.words)]
         features.update(surprisal_features(llm, text, language, trust))
     speech = speech_features(timed)
     value = calibrated_level(features, fit)

@@ -82,13 +82,14 @@ def word_surprisals(model: LanguageModel, text: str) -> list[tuple[str, float, i
     return list(zip(words, sums, counts, strict=True))
 
 
-def trusted(words: list[str], heard: Sequence[Sequence[Any]]) -> list[bool]:
-    """For each of ``words`` (the transcript's), whether it and the word before it were heard
-    with probability ``UNSURE`` or more. ``heard`` holds Whisper's ``[word, start, end,
-    probability]`` rows; they are aligned to the words by their own ``words_of`` (a row may
-    hold two words, or split one), a word matched to several rows taking the least sure, and
-    a word no row matches counting as unsure. Without rows (a written answer) every word is
-    trusted."""
+def trusted(text: str, heard: Sequence[Sequence[Any]]) -> list[bool]:
+    """For each word of ``words_of(text)`` (a transcript's), whether it and the word before it
+    were heard with probability ``UNSURE`` or more. ``heard`` holds Whisper's ``[word, start,
+    end, probability]`` rows; they are aligned to the words by their own ``words_of`` (a row
+    may hold two words, or split one), a word matched to several rows taking the least sure,
+    and a word no row matches counting as unsure. Without rows (a written answer) every word
+    is trusted."""
+    words = words_of(text)
     if not heard:
         return [True] * len(words)
     pieces = [(w, float(row[3])) for row in heard for w in words_of(str(row[0]))]

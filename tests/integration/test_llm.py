@@ -76,10 +76,10 @@ def test_a_misheard_word_reads_as_a_weaker_learner_only_if_whisper_was_sure_of_i
     misheard = ADVANCED.replace("younger", "young her")
     clean = surprisal_features(model, ADVANCED, "en")
     heard = [[w, 0.0, 0.0, 0.9] for w in misheard.split()]
-    sure = surprisal_features(model, misheard, "en", trusted(words_of(misheard), heard))
+    sure = surprisal_features(model, misheard, "en", trusted(misheard, heard))
     for row in heard:
         row[3] = 0.2 if row[0] in ("young", "her") else row[3]
-    unsure = surprisal_features(model, misheard, "en", trusted(words_of(misheard), heard))
+    unsure = surprisal_features(model, misheard, "en", trusted(misheard, heard))
     for name in SURPRISAL_FEATURES:
         assert sure[name] > clean[name] + 0.3  # believed, it reads as a weaker answer
         assert abs(unsure[name] - clean[name]) < (sure[name] - clean[name]) / 3, name

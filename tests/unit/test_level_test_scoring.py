@@ -219,7 +219,7 @@ def test_a_fit_for_the_model_file_blends_its_signal_and_others_fall_back() -> No
 def test_surprisal_leaves_out_what_whisper_was_unsure_of_and_the_word_after() -> None:
     """A misheard word is a common word in an odd place, and it spoils the next word's
     context: neither may read as the learner's (docs/level-test.md, Quality)."""
-    words = ["i", "went", "to", "the", "market", "today"]
+    text = "I went to the market today"
     heard = [
         [" I", 0.0, 0.2, 0.9],
         [" went", 0.2, 0.5, 0.3],
@@ -228,17 +228,17 @@ def test_surprisal_leaves_out_what_whisper_was_unsure_of_and_the_word_after() ->
         [" market", 0.7, 1.1, 0.95],
         [" today.", 1.1, 1.6, 0.7],
     ]
-    assert trusted(words, heard) == [True, False, False, True, True, True]
-    assert trusted(words, []) == [True] * 6  # a written answer
+    assert trusted(text, heard) == [True, False, False, True, True, True]
+    assert trusted(text, []) == [True] * 6  # a written answer
     # Rows and words need not match one to one: a row may hold two words (Whisper's
     # "ourworld"; as sure as the row), a word split over rows is as sure as its least sure
     # part, and a word no row holds is unsure.
     row = [[w, 0.0, 0.0, p] for w, p in [("ourworld", 0.9), ("is", 0.9), ("big", 0.9)]]
-    assert trusted(["our", "world", "is", "big"], row) == [True] * 4
+    assert trusted("our world is big", row) == [True] * 4
     row = [[w, 0.0, 0.0, p] for w, p in [("at", 0.9), ("o", 0.9), ("'clock", 0.4), ("we", 0.9)]]
-    assert trusted(["at", "o'clock", "we"], row) == [True, False, False]
+    assert trusted("at o'clock we", row) == [True, False, False]
     row = [[w, 0.0, 0.0, 0.9] for w in ("and", "too", "now")]
-    assert trusted(["and", "fun", "too", "now"], row) == [True, False, False, True]
+    assert trusted("and fun too now", row) == [True, False, False, True]
 
 
 class WordLengthModel:
