@@ -189,10 +189,11 @@ def give_back_place() -> None:
 
 
 def install(app: FastAPI, settings: Settings, behind: Callable[[], float]) -> None:
-    """Install it after api.body_limits and before api.app.RequestContext and CORS: a 503
-    then carries CORS headers (a browser can read it) and is logged and counted like any
-    answer, and no body is read before a request is admitted. ``behind`` tells how long
-    the process's oldest read-your-writes wait has waited (app.runtime.Runtime)."""
+    """Install it before api.body_limits, api.app.RequestContext and CORS: a 503 then
+    carries CORS headers (a browser can read it) and is logged and counted like any answer,
+    a declared length over its route's limit is refused 413 before it could be shed, and no
+    body is read before a request is admitted. ``behind`` tells how long the process's
+    oldest read-your-writes wait has waited (app.runtime.Runtime)."""
     app.add_middleware(Admission, settings=settings, behind=behind)
 
 

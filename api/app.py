@@ -147,9 +147,9 @@ def create_app(rt: Services) -> FastAPI:
     app = FastAPI(title="LanguageMate API", version="0.1.0", docs_url="/docs")
     app.state.runtime = rt
     errors.install(app)
-    body_limits.install(app, rt.settings)
     socket_limits.install(app, rt)
     admission.install(app, rt.settings, rt.read_models_behind)
+    body_limits.install(app, rt.settings)
     app.add_middleware(blank_params.BlankQueryParams)
     app.add_middleware(RequestContext)
     app.add_middleware(

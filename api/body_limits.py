@@ -107,9 +107,11 @@ async def _nothing() -> Message:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """The middleware, and the limits in the OpenAPI document. Install it before the other
-    middleware: it then runs inside them, so a 413 carries CORS headers (a browser can read
-    it) and is logged and counted like any answer (api.app.RequestContext)."""
+    """The middleware, and the limits in the OpenAPI document. Install it after
+    api.admission and before api.app.RequestContext and CORS: it then runs inside those two,
+    so a 413 carries CORS headers (a browser can read it) and is logged and counted like any
+    answer, and outside admission, so a declared length over the limit is answered 413 even
+    while the process sheds (a 503 would tell the client to send again what can never fit)."""
     app.add_middleware(BodyLimits, router=app.router, settings=settings)
     build = app.openapi
 

@@ -92,6 +92,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # stopped reading before the outbox bound does: that is what the tests check.
         "LANGUAGEMATE_TCP_USER_TIMEOUT_SECONDS": "600",
         "LANGUAGEMATE_WS_PING_SECONDS": "600",
+        # Every oversized body of the parallel attack is read at once, the worst case for
+        # memory: admission's 8 places would read them a few at a time, and shed (503) the
+        # ones whose wait for a place ran out, as they please the scheduler.
+        "LANGUAGEMATE_ADMISSION_MAX_IN_FLIGHT": "64",
     }
     proc = processes.start(["serve"], env, "serve")
     try:

@@ -1,7 +1,8 @@
 """The waits besides admission (api/admission.py) that an overloaded process bounds,
 through the application: a read model later than the read-your-writes budget (the late
 write is a success; in a full process, the writes after it are shed while it waits), and a
-database pool with no connection to give."""
+database pool with no connection to give; and a body that can never fit, refused 413 even
+by a process that sheds everything else."""
 
 from __future__ import annotations
 
@@ -120,3 +121,37 @@ def test_a_full_database_pool_is_a_shed_not_an_error(
     assert refused.json()["code"] == "OVERLOADED"
     assert refused.headers["retry-after"] == "1"
     assert served.status_code != 503, served.text
+
+
+def test_a_declared_length_past_the_limit_is_refused_413_even_while_the_process_sheds(
+    sqlite_settings: Settings, runtimes: Callable[..., Runtime]
+) -> None:
+    """The only place is held by a sign-in waiting for its read model and nobody may
+    queue: a small sign-in is shed, but a body declared past the limit is answered 413
+    (send it again and it still cannot fit), before admission and without being read."""
+    settings = sqlite_settings.model_copy(update={
+        "read_your_writes_timeout_seconds": 60.0, "admission_max_in_flight": 1,
+        "admission_max_queued": 0,
+    })  # fmt: skip
+    rt = runtimes(settings)
+    answers: list[Any] = []
+    with TestClient(create_app(rt)) as client:
+
+        def sign_in(email: str) -> Any:
+            return client.post("/api/v1/auth/dev-login", json={"email": email, "name": "Big"})
+
+        first = threading.Thread(target=lambda: answers.append(sign_in("first@example.com")))
+        first.start()
+        wait_for(lambda: rt.read_models_behind() > 0, "the first sign-in holding the place")
+        too_large = b" " * (settings.max_body_bytes + 1)
+        oversized = client.post("/api/v1/auth/dev-login", content=too_large,
+                                headers={"Content-Type": "application/json"})  # fmt: skip
+        shed = sign_in("second@example.com")
+        rt.start_projectors()
+        first.join(timeout=60)
+
+    assert oversized.status_code == 413, oversized.text
+    assert oversized.json()["code"] == "PAYLOAD_TOO_LARGE"
+    assert shed.status_code == 503, shed.text
+    assert shed.json()["code"] == "OVERLOADED"
+    assert [a.status_code for a in answers] == [200]
