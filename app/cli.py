@@ -177,7 +177,7 @@ def serve(host: str | None, port: int | None) -> None:
         rt.start_projectors(kafka=False)
         rt.start_policies(kafka=False)
         rt.start_schedules()
-        rt.start_workers()
+        rt.start_workers(warm=settings.warm_models)
         if settings.kafka_bootstrap:
             rt.start_relay()
         _serve_api(rt, settings.host, settings.port)
@@ -245,7 +245,7 @@ def worker() -> None:
     logs.setup(settings.log_level)
     tracing.setup("worker")
     with _runtime(settings) as rt:
-        rt.start_workers()
+        rt.start_workers(warm=settings.warm_models)
         _wait_for_signal(rt, "worker")
 
 

@@ -55,6 +55,7 @@ from policies.schedules import run_due
 from projections.catalog import PROJECTIONS
 from projections.notifications import UnreadCounters, notifications
 from workers.jobs import start_workers
+from workers.warm_up import start_warm_up
 
 log = logging.getLogger(__name__)
 DEFAULT_GROUP = "read-models"
@@ -87,6 +88,7 @@ class Runtime:
     """The last dependency check and when it ran (health probes are cached briefly)."""
     _tail: LogTail | None = field(default=None, init=False, repr=False)
     _worker: Worker | None = field(default=None, init=False, repr=False)
+    _warming: threading.Thread | None = field(default=None, init=False, repr=False)
     _tail_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @classmethod
@@ -418,9 +420,12 @@ class Runtime:
             "crashed_at": dict(self.crashed_at),
         }
 
-    def start_workers(self, threads: int = 2) -> None:
-        """Run the background jobs (embeddings, speech scoring, push) in this process."""
+    def start_workers(self, threads: int = 2, warm: bool = False) -> None:
+        """Run the background jobs (embeddings, speech scoring, push) in this process;
+        ``warm`` loads the level test's models meanwhile (workers/warm_up.py)."""
         self._worker = start_workers(self.jobs, self, threads)
+        if warm:
+            self._warming = start_warm_up(self.settings)
 
     def start_relay(self) -> Relay:
         relay = Relay(self.store, self.settings)
@@ -433,6 +438,8 @@ class Runtime:
             thread.join(timeout=15)
         if self._worker is not None:
             self._worker.stop()
+        if self._warming is not None:
+            self._warming.join()
         self.jobs.close()
         if "fanout" in self.__dict__:
             self.fanout.close()

@@ -154,8 +154,10 @@ def _tokens(base: str, users: int) -> list[str]:
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
     ours_port, bare_port = free_port(), free_port()
+    # No level-test models loaded at start (workers/warm_up.py): the load would fall on the
+    # first rounds, bare or ours, and this bench takes no level test (--env WARM_MODELS=1).
     ours_env = env | {"LANGUAGEMATE_DATA_DIR": str(workdir / "var"),
-                      "LANGUAGEMATE_DEV_LOGIN": "1"} | dict(
+                      "LANGUAGEMATE_DEV_LOGIN": "1", "LANGUAGEMATE_WARM_MODELS": "0"} | dict(
         f"LANGUAGEMATE_{item}".split("=", 1) for item in args.env)  # fmt: skip
     ours_cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(ours_port)]
     bare_cmd = [sys.executable, str(ROOT / "bench" / "bare_app.py"), "--port", str(bare_port),

@@ -3,10 +3,12 @@
 Whisper, the scorer and the language model), then the parts on their own in this process:
 Whisper's real-time factor, the LLM surprisal features and the LLM feedback wording.
 
-The answer is synthesised with espeak-ng. The first test in a fresh server pays for model
-loading ("cold"); the following ones show the steady state ("warm").
+The answer is synthesised with espeak-ng. The first test is sent as soon as a fresh server
+answers ("cold": it may meet the models still loading, workers/warm_up.py); the following
+ones show the steady state ("warm"). ``--env WARM_MODELS=0`` leaves the load to the first
+test, as before the warm-up.
 
-    python bench/leveltest.py [--llm smollm2|qwen2.5-1.5b|off] [--runs 3]
+    python bench/leveltest.py [--llm smollm2|qwen2.5-1.5b|off] [--runs 3] [--env NAME=VALUE]
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ ANSWER = (
 
 
 @contextlib.contextmanager
-def server(workdir: Path, model: str, cache: Path) -> Iterator[str]:
+def server(workdir: Path, model: str, cache: Path, settings: list[str]) -> Iterator[str]:
+    """A ``serve`` process; ``settings`` are ``NAME=VALUE`` LANGUAGEMATE_* settings."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
+    env |= dict(f"LANGUAGEMATE_{item}".split("=", 1) for item in settings)
     env |= {
         "LANGUAGEMATE_DATA_DIR": str(workdir / "var"),
         "LANGUAGEMATE_DEV_LOGIN": "1",
@@ -172,6 +176,8 @@ def main() -> None:
     parser.add_argument("--llm", default="smollm2")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lm-models")
+    parser.add_argument("--env", action="append", default=[],
+                        help="a LANGUAGEMATE_* setting, e.g. WARM_MODELS=0")  # fmt: skip
     args = parser.parse_args()
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -180,7 +186,7 @@ def main() -> None:
                        check=True)  # fmt: skip
         spoken = wav.read_bytes()
         samples = audio.decode(spoken)
-        with server(Path(tmp), args.llm, args.cache) as base:
+        with server(Path(tmp), args.llm, args.cache, args.env) as base:
             login = httpx.post(f"{base}/api/v1/auth/dev-login", timeout=30,
                                json={"email": "bench@example.com", "name": "Bench"})  # fmt: skip
             headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
@@ -190,6 +196,7 @@ def main() -> None:
         report = {
             "benchmark": "leveltest",
             "llm": args.llm,
+            "settings": args.env,
             "audio_seconds": round(len(samples) / audio.SAMPLE_RATE, 1),
             "upload_to_result_cold_seconds": runs[0]["seconds"],
             "upload_to_result_warm_seconds": [r["seconds"] for r in runs[1:]],

@@ -46,6 +46,11 @@ PROJECTION_ERRORS = Counter(
     "Failed attempts to apply an event (poison events are retried, never dropped)",
     ["projection"],
 )
+MODELS_WARMED = Gauge(
+    "languagemate_level_test_models_warm_seconds",
+    "How long this worker process took to load the level test's models at start"
+    " (workers/warm_up.py); 0 until they are loaded",
+)
 WORKER_DURATION = Histogram(
     "languagemate_worker_job_seconds", "Duration of worker jobs", ["actor", "outcome"]
 )

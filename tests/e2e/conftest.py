@@ -27,6 +27,10 @@ class Processes:
 
     def start(self, args: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
+        # No role loads the level test's models at start unless its test asks for it
+        # (workers/warm_up.py): most tests take no level test, and the load would take
+        # the cores, and memory, from what they measure.
+        clean["LANGUAGEMATE_WARM_MODELS"] = "0"
         log = open(self.tmp_path / f"{name}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [*CLI, *args], env={**clean, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT

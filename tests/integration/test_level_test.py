@@ -16,18 +16,23 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from app.runtime import Runtime
+from bench.leveltest import ANSWER as MINUTE
 from commands.base import CommandContext
 from commands.level_tests import record_answer, record_transcript
-from domain.level_tests import AnswerTranscribed, LevelAssessed, LevelTestFailed
+from devservices.settings import make_settings
+from domain.level_tests import AnswerTranscribed, LevelAssessed, LevelTestFailed, voice_question
 from domain.profiles import LanguageLevelAssessed
 from infra.jobs import TRANSCRIBE_ANSWER
 from infra.media import audio
+from infra.metrics import MODELS_WARMED
 from projections import level_tests as rm
 from tests.support import appended_by_requests, signed_in_learner
-from workers import llm, speech
+from workers import llm, sentence_encoder, speech
 from workers.cefr_surprisal import SURPRISAL_FEATURES
+from workers.warm_up import warm_up
 
 # An intermediate answer (present perfect continuous, "although", "used to", a relative
 # clause) of 76 words, short enough for one 30 s Whisper window: Whisper base skipped most
@@ -337,3 +342,55 @@ def test_results_go_with_a_deleted_account(client: TestClient) -> None:
     while rm.tests_of(rt.read_models, user["id"], page=1, size=10)[1]:
         assert time.monotonic() < deadline, "the deleted user's level tests are still listed"
         time.sleep(0.05)
+
+
+def _warm_seconds() -> float:
+    return REGISTRY.get_sample_value("languagemate_level_test_models_warm_seconds") or 0.0
+
+
+@pytest.mark.skipif(not llm.runtime_available(), reason="the llm extra is not installed")
+def test_a_runtime_closed_while_its_models_load_waits_for_the_load(tmp_path: Path) -> None:
+    """A worker process stopped as it starts closes its runtime while the warm-up may still
+    be loading: ``close`` returns only once the load is over (the language model is freed
+    at exit, and freeing it under a running load would crash the process)."""
+    MODELS_WARMED.set(0)
+    rt = Runtime.build(make_settings(tmp_path / "var", llm_model="smollm2"))
+    try:
+        rt.start_workers(warm=True)
+    finally:
+        rt.close()
+    assert _warm_seconds() > 0
+
+
+def test_a_model_that_cannot_load_at_start_is_left_to_the_job(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warm-up only logs a model it cannot load: the level test's job reports it to the
+    learner (``test_a_model_that_cannot_load_fails_the_test_at_once``), and the process
+    runs on."""
+    MODELS_WARMED.set(0)
+    warm_up(make_settings(tmp_path / "var", llm_model="/nowhere/model.gguf"))
+    assert _warm_seconds() == 0
+    assert "level-test models not loaded at start" in caplog.text
+
+
+@pytest.mark.skipif(not sentence_encoder.available(), reason="embeddings extra not installed")
+def test_a_transcript_does_not_change_once_the_process_has_embedded_a_profile(
+    tmp_path: Path,
+) -> None:
+    """numpy's BLAS thread count is the whole process's, and Whisper's transcripts depend on
+    it: the encoder used to leave it at one thread once loaded, and from then on this minute
+    of speech came out with a third of its words missing (workers/blas.py)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is needed to synthesise test speech (apt-get install espeak-ng)")
+    path = tmp_path / "minute.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), MINUTE],
+                   check=True)  # fmt: skip
+    samples = audio.samples_of(path.read_bytes())
+    transcriber = speech.shared_transcriber(make_settings(tmp_path / "var").model_cache)
+    prompt = voice_question("").prompt
+    before = transcriber.transcribe(samples, "en", prompt=prompt)
+    sentence_encoder.shared_encoder().encode(["I like hiking and cooking."])
+    after = transcriber.transcribe(samples, "en", prompt=prompt)
+    assert [w.word for w in after.words] == [w.word for w in before.words]
+    assert len(before.words) >= 0.9 * len(MINUTE.split())

@@ -1,0 +1,41 @@
+"""numpy's BLAS thread count, set by each user for as long as it runs, never left to chance.
+
+numpy's OpenBLAS (a pthreads build) has one thread count for the whole process, and
+Whisper's transcripts depend on it: the same 60 s recording gave 163 words with two
+threads and 105 with one (faster-whisper ended its first 30 s window after one segment and
+went on at the second). The sentence encoder, whose small matrices run faster on one
+thread, used to set one for the whole process as it loaded (issue 19), so from the first
+profile embedding on every level test in that process was transcribed the other way, and
+rated lower than the speech figures of docs/level-test.md, measured with two, say. Now each
+sets the count it needs while it runs, under one lock: a transcription and an encoding do
+not overlap (an encoding, ~40 ms, waits for a transcription, seconds, in a background job).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController
+
+_lock = threading.Lock()
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    """The process's thread pools, found once (numpy's OpenBLAS is loaded with numpy, which
+    every caller has imported by then). threadpoolctl comes with the extras that use numpy."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def blas_threads(count: int) -> Iterator[None]:
+    """Run the block with numpy's BLAS on ``count`` threads, and no other user meanwhile."""
+    with _lock, _controller().limit(limits=count, user_api="blas"):
+        yield

@@ -1,0 +1,58 @@
+"""The level test's models, loaded as a worker process starts rather than when the first
+learner waits for a result (issue 21: upload to result under 20 s for a 60 s answer).
+
+A fresh ``languagemate serve`` that had sat idle for 30 s answered its first 60 s answer
+in 22.0 s and the next in 15.1 s (bench/leveltest.py's test, 2026-12-07): the first paid
+for loading Whisper (+3.1 s before the transcript) and for the assessment's first run
+(+3.8 s: the sentence encoder, the language model and its examiner prompt, the scorer's
+word and grammar tables). So a worker process loads them in a background thread once it
+has started, and assesses a made-up answer once. A job that arrives meanwhile waits for
+the same load: each model is loaded once per process, under its lock. A model that cannot
+load is only logged here; the job that needs it fails its test with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from infra.metrics import MODELS_WARMED
+from infra.settings import Settings
+from workers import cefr_scorer, llm, sentence_encoder, speech
+from workers.model_files import ModelUnavailable
+
+log = logging.getLogger(__name__)
+SAMPLE = cefr_scorer.Answer(
+    "Tell me about the place where you live.",
+    "I live in a small town near the sea. In summer it is busy with tourists, but in winter "
+    "it is quiet, and I like walking on the beach when nobody is there.",
+    [],
+)
+"""What the warm-up assesses: an answer of a few sentences, so every feature is computed."""
+
+
+def warm_up(settings: Settings) -> None:
+    """Load Whisper, the sentence encoder and the language model, and assess
+    :data:`SAMPLE` once with them; record how long it took in ``MODELS_WARMED``."""
+    began = time.perf_counter()
+    try:
+        speech.shared_transcriber(settings.model_cache)
+        if sentence_encoder.available():
+            sentence_encoder.shared_encoder().encode([SAMPLE.prompt, SAMPLE.text])
+        model = llm.shared_model(settings.llm_model, settings.model_cache)
+    except ModelUnavailable as unavailable:
+        log.warning("level-test models not loaded at start: %s", unavailable)
+        return
+    cefr_scorer.assess([SAMPLE], "en", None, model)
+    seconds = time.perf_counter() - began
+    MODELS_WARMED.set(seconds)
+    log.info("level-test models loaded in %.1f s", seconds)
+
+
+def start_warm_up(settings: Settings) -> threading.Thread:
+    """:func:`warm_up` in a daemon thread; join it before the process exits, as the
+    models' native code must not be torn down under it."""
+    thread = threading.Thread(target=warm_up, args=(settings,), name="warm-models", daemon=True)
+    thread.start()
+    return thread
