@@ -58,6 +58,9 @@ from workers.jobs import start_workers
 from workers.warm_up import start_warm_up
 
 log = logging.getLogger(__name__)
+WARM_UP_JOIN_SECONDS = 60.0
+"""How long a closing runtime waits for the model warm-up's stage under way (seconds, as
+a rule); past it, a load that hangs must not keep the process from exiting."""
 DEFAULT_GROUP = "read-models"
 """The group every projection joins unless ``PROJECTION_GROUPS`` places it elsewhere."""
 
@@ -425,7 +428,7 @@ class Runtime:
         ``warm`` loads the level test's models meanwhile (workers/warm_up.py)."""
         self._worker = start_workers(self.jobs, self, threads)
         if warm:
-            self._warming = start_warm_up(self.settings)
+            self._warming = start_warm_up(self.settings, self.stop_event)
 
     def start_relay(self) -> Relay:
         relay = Relay(self.store, self.settings)
@@ -439,7 +442,9 @@ class Runtime:
         if self._worker is not None:
             self._worker.stop()
         if self._warming is not None:
-            self._warming.join()
+            self._warming.join(timeout=WARM_UP_JOIN_SECONDS)
+            if self._warming.is_alive():
+                log.warning("the level-test models were still loading at exit")
         self.jobs.close()
         if "fanout" in self.__dict__:
             self.fanout.close()

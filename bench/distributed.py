@@ -104,6 +104,9 @@ def topology(
             # Every virtual user connects from this machine's one address: the per-address
             # socket cap (200 by default) would refuse the load, not protect the server.
             "LANGUAGEMATE_WS_MAX_PER_IP": "100000",
+            # The workers load no level-test models at start (workers/warm_up.py): the load
+            # would fall on the first measured step; a run with level tests loads them then.
+            "LANGUAGEMATE_WARM_MODELS": "0",
         } | (extra_env or {})
         cli = [sys.executable, "-m", "app.cli"]
         commands = {f"api{i}": ["api", "--port", str(p)] for i, p in enumerate(ports)}

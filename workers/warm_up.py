@@ -32,27 +32,39 @@ SAMPLE = cefr_scorer.Answer(
 """What the warm-up assesses: an answer of a few sentences, so every feature is computed."""
 
 
-def warm_up(settings: Settings) -> None:
+def warm_up(settings: Settings, stop: threading.Event) -> None:
     """Load Whisper, the sentence encoder and the language model, and assess
-    :data:`SAMPLE` once with them; record how long it took in ``MODELS_WARMED``."""
+    :data:`SAMPLE` once with them, unless ``stop`` is set between those stages; record how
+    long it took in ``MODELS_WARMED`` (served at ``/metrics`` by ``serve``; a ``worker``
+    says it in its log)."""
     began = time.perf_counter()
+    stages = (
+        lambda: speech.shared_transcriber(settings.model_cache),
+        lambda: sentence_encoder.available() and sentence_encoder.shared_encoder(),
+        lambda: cefr_scorer.assess([SAMPLE], "en", None,
+                                   llm.shared_model(settings.llm_model, settings.model_cache)),
+    )  # fmt: skip
     try:
-        speech.shared_transcriber(settings.model_cache)
-        if sentence_encoder.available():
-            sentence_encoder.shared_encoder().encode([SAMPLE.prompt, SAMPLE.text])
-        model = llm.shared_model(settings.llm_model, settings.model_cache)
+        for stage in stages:
+            if stop.is_set():
+                return
+            stage()
     except ModelUnavailable as unavailable:
         log.warning("level-test models not loaded at start: %s", unavailable)
         return
-    cefr_scorer.assess([SAMPLE], "en", None, model)
+    except Exception:  # the job that needs the model will meet the error and report it
+        log.exception("level-test models not loaded at start")
+        return
     seconds = time.perf_counter() - began
     MODELS_WARMED.set(seconds)
     log.info("level-test models loaded in %.1f s", seconds)
 
 
-def start_warm_up(settings: Settings) -> threading.Thread:
-    """:func:`warm_up` in a daemon thread; join it before the process exits, as the
-    models' native code must not be torn down under it."""
-    thread = threading.Thread(target=warm_up, args=(settings,), name="warm-models", daemon=True)
+def start_warm_up(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """:func:`warm_up` in a daemon thread. Join it before the process exits (the models'
+    native code must not be freed under a load): a set ``stop`` ends it after the stage
+    under way, a few seconds at most."""
+    thread = threading.Thread(target=warm_up, args=(settings, stop), name="warm-models",
+                              daemon=True)  # fmt: skip
     thread.start()
     return thread

