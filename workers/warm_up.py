@@ -1,12 +1,13 @@
 """The level test's models, loaded as a worker process starts rather than when the first
 learner waits for a result (issue 21: upload to result under 20 s for a 60 s answer).
 
-A fresh ``languagemate serve`` that had sat idle for 30 s answered its first 60 s answer
-in 22.0 s and the next in 15.1 s (bench/leveltest.py's test, 2026-12-07): the first paid
-for loading Whisper (+3.1 s before the transcript) and for the assessment's first run
-(+3.8 s: the sentence encoder, the language model and its examiner prompt, the scorer's
-word and grammar tables). So a worker process loads them in a background thread once it
-has started, and assesses a made-up answer once. A job that arrives meanwhile waits for
+Without it, a fresh ``languagemate serve`` answered a 60 s answer sent 20 s after it
+started in 18.6-31.5 s, and the next ones in 13.9-18.0 s (``bench/leveltest.py
+--start-delay 20 --env WARM_MODELS=0``, 2026-12-07): the first paid for loading Whisper and
+for the assessment's first run (the sentence encoder, the language model and its examiner
+prompt, the scorer's word and grammar tables). So a worker process loads them in a
+background thread once it has started, and assesses a made-up answer once: the first test
+then took 11.6-13.5 s (docs/level-test.md, Latency). A job that arrives meanwhile waits for
 the same load: each model is loaded once per process, under its lock. A model that cannot
 load is only logged here; the job that needs it fails its test with the reason.
 """

@@ -7,39 +7,23 @@ them: a count the main thread set and left would make OpenBLAS ignore the others
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from tests.support import blas_count_set_by_a_job, blas_counts, in_thread
 from workers.blas import blas_threads
 
-threadpoolctl = pytest.importorskip("threadpoolctl", reason="no extra with numpy installed")
+pytest.importorskip("threadpoolctl", reason="no extra with numpy installed")
 pytest.importorskip("numpy", reason="no extra with numpy installed")
 
 
-def _blas_threads() -> set[int]:
-    return {p["num_threads"] for p in threadpoolctl.threadpool_info()
-            if p["user_api"] == "blas"}  # fmt: skip
-
-
-def in_thread(work: Callable[[], Any]) -> Any:
-    """``work()`` in a new thread (not the main one), its result here."""
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(work()))
-    thread.start()
-    thread.join(30)
-    return result[0]
-
-
 def test_a_count_holds_only_inside_the_block_and_one_user_at_a_time() -> None:
-    original = in_thread(lambda: threadpoolctl.threadpool_limits(limits=2, user_api="blas"))
     inside: list[set[int]] = []
     entered, release, second_ran = threading.Event(), threading.Event(), threading.Event()
 
     def first() -> None:
         with blas_threads(1):
-            inside.append(_blas_threads())
+            inside.append(blas_counts())
             entered.set()
             release.wait(10)
 
@@ -47,8 +31,8 @@ def test_a_count_holds_only_inside_the_block_and_one_user_at_a_time() -> None:
         with blas_threads(2):
             second_ran.set()
 
-    try:
-        default = in_thread(_blas_threads)
+    with blas_count_set_by_a_job(2):
+        default = in_thread(blas_counts)
         holder = threading.Thread(target=first)
         holder.start()
         entered.wait(10)
@@ -58,9 +42,7 @@ def test_a_count_holds_only_inside_the_block_and_one_user_at_a_time() -> None:
         release.set()
         holder.join(10)
         waiter.join(10)
-        after = in_thread(_blas_threads)
-    finally:
-        in_thread(original.restore_original_limits)
+        after = in_thread(blas_counts)
     assert default == {2}, "numpy's BLAS was not found, or ignored the count"
     assert not overlapped, "a second user ran while the first held the count"
     assert second_ran.is_set()

