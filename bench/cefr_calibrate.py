@@ -16,7 +16,14 @@ whether the result beats word count. The scorer uses it only with that exact mod
 prompt. Fits for another feature set or protocol are dropped on ``--write``: the scorer
 refuses a calibration whose features it does not compute.
 
-    python bench/cefr_calibrate.py [--data PATH] [--llm qwen2.5-1.5b] [--write]
+``--class-weights 0,0.5,1`` also measures class-balanced sample weights (issue 21, fifth
+round; ``bench/cefr_stats.py``, ``class_weights``) on the same features (with ``--llm``,
+features plus surprisal): the power chosen by the inner folds from those given, jointly
+with the penalty and stretch, paired against the unweighted selection and against word
+count. It is measured only; ``--write`` stores the unweighted fit.
+
+    python bench/cefr_calibrate.py [--data PATH] [--llm qwen2.5-1.5b] [--class-weights P,P]
+        [--write]
 """
 
 from __future__ import annotations
@@ -34,7 +41,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cefr_stats import Ridge, agreement, bootstrap, confusion, nested, select  # noqa: E402
+from bench.cefr_stats import (  # noqa: E402
+    Ridge,
+    agreement,
+    bootstrap,
+    confusion,
+    ends,
+    nested,
+    select,
+)
 from bench.cefr_stats import report as stats_report  # noqa: E402
 from bench.leveltest_eval import feature_matrix, load  # noqa: E402
 from workers import llm  # noqa: E402
@@ -50,7 +65,7 @@ SEED = 0
 def calibration(x: np.ndarray, y: np.ndarray, names: list[str], version: str,
                 data: str) -> dict[str, Any]:  # fmt: skip
     """A fit as the scorer reads it, with its nested cross-validated quality."""
-    alpha, stretch = select(x, y, 5, SEED)
+    alpha, stretch, _ = select(x, y, 5, SEED)
     model = Ridge.fit(x, y, alpha, stretch)
     held_out, _ = nested(x, y, seed=SEED)
     return {
@@ -69,11 +84,32 @@ def calibration(x: np.ndarray, y: np.ndarray, names: list[str], version: str,
     }
 
 
+def class_weighted(x: np.ndarray, y: np.ndarray, words: np.ndarray,
+                   powers: list[float]) -> dict[str, Any]:  # fmt: skip
+    """Nested figures with the class-weight power chosen by the inner folds from ``powers``,
+    paired against the unweighted selection on the same features and against word count."""
+    unweighted, _ = nested(x, y, seed=SEED)
+    guess, chosen = nested(x, y, seed=SEED, powers=powers)
+    return {
+        "powers": powers,
+        "minus_unweighted": stats_report(y, guess, unweighted),
+        "minus_word_count": bootstrap(y, guess, words),
+        "unweighted_ends": ends(y, unweighted),
+        "chosen_per_fold": chosen,
+    }
+
+
+def powers_list(text: str) -> list[float]:
+    return [float(p) for p in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--llm", default="off", help="smollm2, qwen2.5-1.5b, a GGUF path, off")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "lm-models")
+    parser.add_argument("--class-weights", type=powers_list, default=None, metavar="P,P",
+                        help="also measure class-balanced weights (powers: 0,0.5,1)")  # fmt: skip
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
     rows = load(args.data, None)
@@ -90,6 +126,8 @@ def main() -> None:
         if fit["features"][: len(TEXT_FEATURES)] == list(TEXT_FEATURES)
         and "cross_validated" in fit
     }  # fmt: skip
+    words, _ = nested(x[:, [TEXT_FEATURES.index("log_words")]], y, seed=SEED)
+    measured_x = x
     model = llm.shared_model(args.llm, args.cache)
     if model is not None:
         started = time.perf_counter()
@@ -101,8 +139,8 @@ def main() -> None:
         blended["model"] = model.name
         text_fit["with_llm"][model.signal_key] = blended
         features_only, _ = nested(x, y, seed=SEED)
-        with_signal, _ = nested(np.hstack([x, signal]), y, seed=SEED)
-        words, _ = nested(x[:, [TEXT_FEATURES.index("log_words")]], y, seed=SEED)
+        measured_x = np.hstack([x, signal])
+        with_signal, _ = nested(measured_x, y, seed=SEED)
         report["llm"] = {
             "model": model.name,
             "features": list(SURPRISAL_FEATURES),
@@ -113,6 +151,8 @@ def main() -> None:
             "with_surprisal_vs_word_count": stats_report(y, with_signal, words),
             "seconds_per_answer": round(seconds, 3),
         }
+    if args.class_weights is not None:
+        report["class_weights"] = class_weighted(measured_x, y, words, args.class_weights)
     if args.write:
         TARGET.write_text(json.dumps(text_fit, indent=2) + "\n")
     print(json.dumps(report, indent=2))

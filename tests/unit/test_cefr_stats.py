@@ -12,6 +12,7 @@ from bench.cefr_stats import (
     apply_cuts,
     average_ranks,
     bootstrap,
+    class_weights,
     ends,
     fit_cuts,
     folds,
@@ -115,3 +116,25 @@ def test_cut_points_fitted_for_macro_recall_lift_a_rare_level_that_rounding_miss
     assert cuts == sorted(cuts) and cuts[0] > 1.9
     assert macro_recall(truth, apply_cuts(raw, cuts)) == 1.0
     assert quadratic_kappa(truth, apply_cuts(raw, cuts)) == pytest.approx(1.0)
+
+
+def test_class_weights_balance_levels_and_a_weighted_fit_leans_toward_the_rare_one() -> None:
+    y = np.array([1, 3, 3, 3, 3, 3, 3, 5, 6], float)
+    assert class_weights(y, 0) is None
+    weights = class_weights(y, 1)
+    assert weights is not None and weights.mean() == pytest.approx(1.0)
+    by_level = {level: float(weights[y == level].sum()) for level in (1, 3)}
+    assert by_level[1] == pytest.approx(by_level[3])  # one A1 answer weighs as six B1 ones
+    assert weights[y == 5][0] == weights[y == 6][0]  # C1 and C2 are one class
+    x = np.array([[0.0], [1.0], [1.2], [0.8], [1.1], [0.9], [1.0], [2.0], [2.2]])
+    plain = Ridge.fit(x, y, alpha=1e-6)
+    same = Ridge.fit(x, y, alpha=1e-6, sample_weight=np.ones(len(y)))
+    assert same.predict(x) == pytest.approx(plain.predict(x))  # equal weights change nothing
+    leaning = Ridge.fit(x, y, alpha=1e-6, sample_weight=weights)
+
+    def weighted_error(model: Ridge) -> float:
+        return float(weights @ (model.linear(x) - y) ** 2)
+
+    # Weighted least squares: no line fits the balanced classes better than the weighted
+    # fit, and it is not the unweighted one.
+    assert weighted_error(leaning) < weighted_error(plain)
