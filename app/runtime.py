@@ -246,14 +246,19 @@ class Runtime:
             for name in wanted
         ]  # fmt: skip
 
-    def runner(self, group: Applier, *, kafka: bool, live: bool = False) -> GroupRunner:
+    def runner(
+        self, group: Applier, *, kafka: bool, live: bool = False, gather_seconds: float = 0.0
+    ) -> GroupRunner:
+        """A runner for ``group``: its batch window is the configured one, or the longer
+        one the group allows (``Projection.gather_seconds``); a live group has none."""
         settings = self.settings
+        window = max(settings.projection_batch_window_seconds, gather_seconds)
         return GroupRunner(
             group,
             self.kafka_source if kafka else self.log_source,
             self.fetch,
             poll_seconds=settings.projection_poll_seconds,
-            batch_window_seconds=0.0 if live else settings.projection_batch_window_seconds,
+            batch_window_seconds=0.0 if live else window,
             retry_max_seconds=settings.projection_retry_max_seconds,
             told=self.applied.tell,
         )
@@ -341,7 +346,8 @@ class Runtime:
         one thread: from Kafka when configured, except a group that needs the log's order."""
         use_kafka = self.uses_kafka if kafka is None else kafka
         for group in self.projection_groups(names):
-            runner = self.runner(group, kafka=use_kafka and not group.ordered)
+            runner = self.runner(group, kafka=use_kafka and not group.ordered,
+                                 gather_seconds=group.gather_seconds)  # fmt: skip
             self.spawn(f"projector:{group.name}", runner.run)
 
     def policy_groups(

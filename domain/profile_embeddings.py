@@ -50,8 +50,14 @@ def changes_document(event: DomainEvent) -> bool:
 
 def changed_since(history: Sequence[DomainEvent], version: int) -> bool:
     """Whether the document changed after profile ``version``: then the job sent for that
-    later change will embed the newer text, and a job for ``version`` has nothing to add."""
-    return any(e.version > version and changes_document(e) for e in history)
+    later change will embed the newer text, and a job for ``version`` has nothing to add.
+    ``history`` is in version order; it is read from its end, where the answer is."""
+    for event in reversed(history):
+        if event.version <= version:
+            return False
+        if changes_document(event):
+            return True
+    return False
 
 
 def embedding_id(user_id: str) -> UUID:

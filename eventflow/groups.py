@@ -25,6 +25,7 @@ chain) cannot skip an event, so it halts instead, alone in its group.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 AfterCommit = Callable[[list[RecordedEvent]], None]
 Fetch = Callable[[int], RecordedEvent | None]
 """The stored event at a position (retries of parked events read it again)."""
+PARKED_LOOK_SECONDS = 10.0
+"""How often a group that knows of no parked events looks for some parked elsewhere."""
 
 
 class Halt(Exception):
@@ -90,7 +93,13 @@ class ProjectionGroup:
         self.ordered = any(p.ordered for p in members)
         self.parked_possible = True
         """Whether parked sequences may exist for this group: true until a look at the
-        table finds none, then kept up to date by this group's own parking and retries."""
+        table finds none, then kept up to date by this group's own parking, halts and
+        retries. Events parked elsewhere (a rebuild's catch-up under a member's new
+        version, another process that had this group's partition) are found by a look
+        when a member switches versions and every ``PARKED_LOOK_SECONDS``; between looks
+        an idle group asks the database nothing about parked events."""
+        self._looked: tuple[list[Member], float] = ([], float("-inf"))
+        """The versions and the (monotonic) time of the last look at the parked table."""
 
     @property
     def topics(self) -> list[str]:
@@ -101,6 +110,11 @@ class ProjectionGroup:
 
     def members(self) -> list[str]:
         return [p.name for p in self.projections]
+
+    @property
+    def gather_seconds(self) -> float:
+        """How long the group may let events gather: the least any member allows."""
+        return min(p.gather_seconds for p in self.projections)
 
     def key(self) -> tuple[Member, ...]:
         return tuple(self.versions())
@@ -136,6 +150,7 @@ class ProjectionGroup:
                     done = self._apply(conn, members, partition, events, seen_upto, careful=True)
         self._report(done, events, partition)
         if done.halted is not None:
+            self.parked_possible = True
             self.read_models.record_halt(members[0], partition, done.halted.event,
                                          done.halted.error, self.retry_max_seconds)  # fmt: skip
             raise done.halted
@@ -210,16 +225,23 @@ class ProjectionGroup:
         """Retry the parked sequences whose time has come (or that an operator skipped);
         returns how many parked events were settled."""
         members = self.versions()
+        versions, looked_at = self._looked
+        if members != versions or time.monotonic() - looked_at >= PARKED_LOOK_SECONDS:
+            self.parked_possible = True
+        if not self.parked_possible:
+            return 0
+        settled = 0
         if self.ordered:  # never re-applied out of order: resolved once the group is past
             self.read_models.resolve_passed(members[0])
-            return 0
-        due = self.read_models.due(members)
-        settled = 0
-        for head in due:
-            settled += self._retry_sequence(head, fetch)
-        if not due and self.parked_possible:
-            with self.read_models.engine.connect() as conn:
-                self.parked_possible = bool(self.read_models.open_sequences(conn, members))
+        else:
+            due = self.read_models.due(members)
+            for head in due:
+                settled += self._retry_sequence(head, fetch)
+            if due:
+                return settled
+        with self.read_models.engine.connect() as conn:
+            self.parked_possible = bool(self.read_models.open_sequences(conn, members))
+        self._looked = (members, time.monotonic())
         return settled
 
     def _retry_sequence(self, head: dict[str, Any], fetch: Fetch) -> int:

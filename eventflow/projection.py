@@ -29,8 +29,12 @@ TableBuilder = Callable[[sa.MetaData, Callable[[str], str]], None]
 class Projection:
     """A named read model: versioned tables plus handlers keyed by event type."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, gather_seconds: float = 0.0) -> None:
         self.name = name
+        self.gather_seconds = gather_seconds
+        """How long after a transaction its group may let events gather before the next
+        one. Zero for a read model a request waits for (read-your-writes); a read model
+        nobody reads right after a write takes larger, cheaper batches under load."""
         self.handlers: dict[str, Handler] = {}
         self._builders: list[TableBuilder] = []
         self._tables: dict[int, dict[str, sa.Table]] = {}

@@ -67,11 +67,16 @@ class EventStore:
         self._listeners: list[psycopg.Connection[Any]] = []
 
     def load(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        """The aggregate as of its latest event: the history kept from an earlier load
-        (``eventflow.histories``) and whatever has been appended after it."""
+        """The aggregate as of its latest event."""
+        return cls.replay(aggregate_id, self.events(aggregate_id))
+
+    def events(self, aggregate_id: UUID) -> Sequence[DomainEvent]:
+        """The aggregate's whole history, each event decoded once per process: the history
+        kept from an earlier read (``eventflow.histories``) and whatever has been appended
+        after it. :meth:`history` reads and decodes every asked-for row again."""
         known = self.histories.get(aggregate_id)
         new = self.history(aggregate_id, after=known.version if known else None)
-        return cls.replay(aggregate_id, self.histories.extend(aggregate_id, known, new).events)
+        return self.histories.extend(aggregate_id, known, new).events
 
     def history(self, aggregate_id: UUID, after: int | None = None) -> list[DomainEvent]:
         """The aggregate's events, or only those after version ``after``."""

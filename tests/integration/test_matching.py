@@ -541,6 +541,34 @@ def test_a_burst_of_bio_edits_is_encoded_once_by_the_job_of_its_last_edit(
     assert len(_embeddings_of(rt, me["id"])) == 1
 
 
+@pytest.mark.skipif(not sentence_encoder.available(), reason="embeddings extra not installed")
+def test_the_jobs_of_a_burst_decode_each_stored_event_once(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A superseded edit's job reads the profile's history from the events its process
+    keeps decoded, so the burst's jobs together read each stored event at most once. Each
+    used to read and decrypt every event after its own edit: under a write load the queue's
+    lag made that a fifth of the embedded server's CPU."""
+    me = _user(client, "Me", native=1, target=2)
+    for n in range(6):
+        _bio(client, me, f"I grow tomatoes and read novels, draft {n}.")
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    edits = [e.version for e in rt.store.history(profile_id(me["id"])) if isinstance(e, SelfBioSet)]
+    select, mine, rows = rt.store.recorder.select_events, threading.get_ident(), []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        found = select(*args, **kwargs)
+        if threading.get_ident() == mine:
+            rows.append(len(found))
+        return found
+
+    monkeypatch.setattr(rt.store.recorder, "select_events", counted)
+    for version in edits[:-1]:
+        embed_profile.run(rt, me["id"], version)
+    assert _embeddings_of(rt, me["id"]) == []
+    assert len(rows) == len(edits) - 1 and sum(rows) <= 1  # the last edit, if not yet read
+
+
 def test_language_and_level_filters_read_what_candidates_learn(client: TestClient) -> None:
     me = _user(client, "Me", native=1, target=2)
     beginner = _user(client, "Beginner", native=2, target=1)  # learns 1 at level 102

@@ -21,6 +21,7 @@ from app.rebuild import rebuild
 from app.runtime import Runtime
 from commands.base import CommandContext
 from devservices.settings import make_settings
+from eventflow import groups
 from eventflow.codec import RecordedEvent
 from eventflow.groups import ProjectionGroup
 from eventflow.projection import Projection
@@ -28,6 +29,10 @@ from eventflow.relay import Relay
 from eventflow.runner import Applier, GroupRunner
 from eventflow.schema import LOG, create_engine
 from eventflow.sources import EventSource
+from projections.audit import audit
+from projections.chat import chat
+from projections.matching import matching
+from projections.profiles import profiles
 from tests.support import PoisonSwitch, counter_values, increment, make_counters_projection
 
 NAMES = ("counters_a", "counters_b", "counters_c")
@@ -258,6 +263,43 @@ def test_a_poison_event_parks_only_what_it_poisons(harness: Harness) -> None:
     assert status()[poisoned.name]["error"] is None
 
 
+def test_an_idle_group_asks_nothing_about_parked_events_until_its_next_look(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between batches an idle group that has found nothing parked sends no query about
+    parked events (they were one every second per group: most of an idle server's CPU);
+    events parked elsewhere, by another process on the same group, are found and retried
+    at its next look."""
+    counter = uuid4()
+    increment(harness.rt.bus, CommandContext(), counter, 1)
+    harness.publish()
+    group = harness.group
+    harness.catch_up(harness.runner(group))
+    assert not group.parked_possible
+    increment(harness.rt.bus, CommandContext(), counter, 5, poison=True)
+    harness.publish()
+    harness.catch_up(harness.runner())  # another process: it parks the event for every member
+    statements: list[str] = []
+    engine = harness.rt.read_models.engine
+    listener = lambda _c, _cur, statement, *_rest: statements.append(statement)  # noqa: E731
+    sa_event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for _ in range(3):
+            group.maintain(harness.rt.fetch)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listener)
+    assert not [s for s in statements if "parked" in s]
+    PoisonSwitch.armed = False
+    monkeypatch.setattr(groups, "PARKED_LOOK_SECONDS", 0.0)
+    parked = lambda: harness.rt.read_models.status(harness.head())[0]["parked"]  # noqa: E731
+    deadline = time.monotonic() + 30
+    while parked():
+        assert time.monotonic() < deadline, "the group never found the parked events"
+        group.maintain(harness.rt.fetch)
+        time.sleep(0.05)
+    assert _all(harness) == [{str(counter): (6, 2)}] * 3
+
+
 def test_a_parked_event_fixed_by_a_deploy_is_applied_on_retry(harness: Harness) -> None:
     counter = uuid4()
     increment(harness.rt.bus, CommandContext(), counter, 5, poison=True)
@@ -398,6 +440,24 @@ def test_a_busy_runner_lets_events_gather_for_its_batch_window(harness: Harness)
     later = [at for at in source.polled_at if at > first]
     assert later and later[0] - first >= 0.4
     assert {k: v[1] for k, v in harness.values().items()} == dict.fromkeys(expected, 4)
+
+
+def test_a_group_gathers_events_only_as_long_as_every_member_allows(harness: Harness) -> None:
+    """A read model no request waits for may take a batch window; a group that also holds
+    one a write waits for takes none. The shipped seal gathers; the read models the API
+    waits for (``visible_in``) never do."""
+    waited, background = harness.projections[0], make_counters_projection("background")
+    background.gather_seconds = 0.25
+    alone = ProjectionGroup("alone", harness.rt.read_models, [background])
+    mixed = ProjectionGroup("mixed", harness.rt.read_models, [waited, background])
+
+    def window(group: ProjectionGroup) -> float:
+        runner = harness.rt.runner(group, kafka=False, gather_seconds=group.gather_seconds)
+        return runner.batch_window_seconds
+
+    assert (window(alone), window(mixed)) == (0.25, 0)
+    assert audit.gather_seconds > 0
+    assert {p.gather_seconds for p in (profiles, chat, matching)} == {0}
 
 
 def test_read_model_connections_are_reused_across_bursts(postgres_url: str) -> None:
