@@ -246,13 +246,11 @@ class Runtime:
             for name in wanted
         ]  # fmt: skip
 
-    def runner(
-        self, group: Applier, *, kafka: bool, live: bool = False, gather_seconds: float = 0.0
-    ) -> GroupRunner:
+    def runner(self, group: Applier, *, kafka: bool, live: bool = False) -> GroupRunner:
         """A runner for ``group``: its batch window is the configured one, or the longer
         one the group allows (``Projection.gather_seconds``); a live group has none."""
         settings = self.settings
-        window = max(settings.projection_batch_window_seconds, gather_seconds)
+        window = max(settings.projection_batch_window_seconds, group.gather_seconds)
         return GroupRunner(
             group,
             self.kafka_source if kafka else self.log_source,
@@ -346,8 +344,7 @@ class Runtime:
         one thread: from Kafka when configured, except a group that needs the log's order."""
         use_kafka = self.uses_kafka if kafka is None else kafka
         for group in self.projection_groups(names):
-            runner = self.runner(group, kafka=use_kafka and not group.ordered,
-                                 gather_seconds=group.gather_seconds)  # fmt: skip
+            runner = self.runner(group, kafka=use_kafka and not group.ordered)
             self.spawn(f"projector:{group.name}", runner.run)
 
     def policy_groups(

@@ -46,7 +46,9 @@ AfterCommit = Callable[[list[RecordedEvent]], None]
 Fetch = Callable[[int], RecordedEvent | None]
 """The stored event at a position (retries of parked events read it again)."""
 PARKED_LOOK_SECONDS = 10.0
-"""How often a group that knows of no parked events looks for some parked elsewhere."""
+"""How often a group that knows of no parked events looks for some parked elsewhere (by a
+process that had one of its Kafka partitions before): their retries, and an operator's
+skip of them, wait up to this long; the group's own parked events are retried at once."""
 
 
 class Halt(Exception):
@@ -138,6 +140,8 @@ class ProjectionGroup:
     def apply(self, partition: int, events: Sequence[RecordedEvent], seen_upto: int) -> Applied:
         """Apply one partition's batch for every member, in one transaction."""
         members = self.versions()
+        if members != self._looked[0]:  # switched since the last look: a rebuild's parked
+            self.parked_possible = True  # events must hold back this batch's later ones
         attributes = {"languagemate.group": self.name, "languagemate.partition": partition}
         with batch_span(f"project {self.name}", events, attributes):
             warm_keys([e for e in events if any(p.handles(e.topic) for p in self.projections)])

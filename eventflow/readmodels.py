@@ -269,7 +269,9 @@ class ReadModels:
         and for a group of 17 members that walk cost a batch more than its query."""
         return self._tracking_select.where(
             _members(tracking_table, members),
-            tracking_table.c.partition.in_([sa.bindparam("partition"), LOG]),
+            tracking_table.c.partition.in_(
+                [sa.bindparam("partition", type_=tracking_table.c.partition.type), LOG]
+            ),
         )
 
     def advance_tracking(

@@ -41,6 +41,11 @@ class Applier(Protocol):
     def topics(self) -> list[str]:
         """The topics to read (empty: every event)."""
 
+    @property
+    def gather_seconds(self) -> float:
+        """How long after a transaction events may gather before the next poll (a longer
+        batch window than the configured one, for a group nobody waits for)."""
+
     def key(self) -> Hashable:
         """Identifies the subscription: when it changes, the source starts again."""
 

@@ -70,13 +70,17 @@ class EventStore:
         """The aggregate as of its latest event."""
         return cls.replay(aggregate_id, self.events(aggregate_id))
 
-    def events(self, aggregate_id: UUID) -> Sequence[DomainEvent]:
-        """The aggregate's whole history, each event decoded once per process: the history
-        kept from an earlier read (``eventflow.histories``) and whatever has been appended
-        after it. :meth:`history` reads and decodes every asked-for row again."""
+    def events(self, aggregate_id: UUID, after: int = 0) -> Sequence[DomainEvent]:
+        """The aggregate's events after version ``after``, each decoded once per process:
+        the history kept from an earlier read (``eventflow.histories``) and whatever has
+        been appended after it. With nothing kept, only the events asked for are read (and
+        not kept: they are not a whole history). :meth:`history` reads every row again."""
         known = self.histories.get(aggregate_id)
+        if known is None and after:
+            return self.history(aggregate_id, after=after)
         new = self.history(aggregate_id, after=known.version if known else None)
-        return self.histories.extend(aggregate_id, known, new).events
+        events = self.histories.extend(aggregate_id, known, new).events
+        return [e for e in events if e.version > after] if after else events
 
     def history(self, aggregate_id: UUID, after: int | None = None) -> list[DomainEvent]:
         """The aggregate's events, or only those after version ``after``."""

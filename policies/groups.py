@@ -90,6 +90,9 @@ class _Group:
     def members(self) -> list[str]:
         return [r.name for r in self.reactions]
 
+    gather_seconds = 0.0
+    """Reactions are prompt: a chat room, a notification or a job follows its event at once."""
+
     def key(self) -> str:
         return self.name
 

@@ -42,13 +42,15 @@ def embed_profile(runtime: WorkerServices, user_id: str, changed_at: int | None 
     if not sentence_encoder.available():
         log.warning("profile embeddings are off: the embeddings extra/model is not installed")
         return
-    # In a burst of edits most jobs stop here. The history comes from the decoded events
-    # the process keeps for loads, so a job decodes only what was appended since the last
-    # read of the profile (the edit's own command read it): reading every later row
-    # afresh made each job's cost grow with the queue's lag, a fifth of a busy server.
-    if changed_at is not None and changed_since(runtime.store.events(profile_id(user_id)),
-                                                changed_at):  # fmt: skip
-        return  # not the end of the burst: the later change's job embeds the newer text
+    # In a burst of edits most jobs stop here. The later events come from the decoded
+    # history the process keeps for loads (in the embedded server the edit's own command
+    # has just read it; a worker keeps it after its first job for the profile), so a job
+    # decodes only what was appended since: reading every later row afresh made each job's
+    # cost grow with the queue's lag, a fifth of a busy server's time.
+    if changed_at is not None:
+        later = runtime.store.events(profile_id(user_id), after=changed_at)
+        if changed_since(later, changed_at):
+            return  # not the end of the burst: the later change's job embeds the newer text
     account = runtime.store.load(Account, UUID(user_id))
     profile = runtime.store.load(Profile, profile_id(user_id))
     if account is None or not account.active or profile is None:

@@ -98,6 +98,22 @@ def test_a_load_reads_only_what_was_appended_since_the_last(
     assert reads == [None, 3]  # the whole history once, then only the event after version 3
 
 
+def test_the_events_after_a_version_are_served_kept_or_read_alone(
+    stores: tuple[EventStore, EventStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``events(after=v)``: from the kept history (reading only what is new) when this
+    process holds one, else only the rows after ``v``, never the whole history."""
+    mine, theirs = stores
+    counter_id = _saved(mine, 1, 2, 3, 4)
+    fresh = _reads(theirs, monkeypatch)
+    assert [e.version for e in theirs.events(counter_id, after=2)] == [3, 4]
+    assert fresh == [2]  # nothing kept there: the tail alone
+    assert _loaded(mine, counter_id).version == 4
+    kept = _reads(mine, monkeypatch)
+    assert [e.version for e in mine.events(counter_id, after=1)] == [2, 3, 4]
+    assert kept == [4]  # kept here: only what came after the kept version
+
+
 def test_an_append_by_another_process_is_not_missed(
     stores: tuple[EventStore, EventStore],
 ) -> None:
