@@ -219,7 +219,7 @@ class Runtime:
         digest = hashlib.sha256(repr(group.key()).encode()).hexdigest()[:12]
         name = f"{self.settings.kafka_group_prefix}.group.{group.name}.{digest}"
         return KafkaSource(self.settings, name, self.store.cipher, applied=start,
-                           identity=self.topic_identity)  # fmt: skip
+                           identity=self.topic_identity, on_assigned=group.assigned)  # fmt: skip
 
     def fetch(self, position: int) -> RecordedEvent | None:
         """The stored event at ``position`` (a parked event retried)."""

@@ -96,10 +96,10 @@ class ProjectionGroup:
         self.parked_possible = True
         """Whether parked sequences may exist for this group: true until a look at the
         table finds none, then kept up to date by this group's own parking, halts and
-        retries. Events parked elsewhere (a rebuild's catch-up under a member's new
-        version, another process that had this group's partition) are found by a look
-        when a member switches versions and every ``PARKED_LOOK_SECONDS``; between looks
-        an idle group asks the database nothing about parked events."""
+        retries. Events parked elsewhere are found by a look when a member switches
+        versions (a rebuild's catch-up parked them), when Kafka hands the group partitions
+        (another process had them), and every ``PARKED_LOOK_SECONDS``; between looks an
+        idle group asks the database nothing about parked events."""
         self._looked: tuple[list[Member], float] = ([], float("-inf"))
         """The versions and the (monotonic) time of the last look at the parked table."""
 
@@ -117,6 +117,9 @@ class ProjectionGroup:
     def gather_seconds(self) -> float:
         """How long the group may let events gather: the least any member allows."""
         return min(p.gather_seconds for p in self.projections)
+
+    def assigned(self, partitions: set[int]) -> None:
+        self.parked_possible = True
 
     def key(self) -> tuple[Member, ...]:
         return tuple(self.versions())

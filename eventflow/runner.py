@@ -49,6 +49,10 @@ class Applier(Protocol):
     def key(self) -> Hashable:
         """Identifies the subscription: when it changes, the source starts again."""
 
+    def assigned(self, partitions: set[int]) -> None:
+        """The source now delivers ``partitions`` (Kafka moved them to this process): events
+        another process parked for them may be waiting."""
+
     def start(self) -> dict[int, int]:
         """Per partition, the position after which the source must deliver."""
 

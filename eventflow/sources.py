@@ -8,11 +8,11 @@ runners are identical whichever source feeds them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from eventflow.codec import RecordedEvent
@@ -132,8 +132,10 @@ class KafkaSource:
         settings: Settings,
         group_id: str,
         cipher: PersonalDataCipher | None = None,
+        *,
         applied: dict[int, int] | None = None,
         identity: TopicIdentity | None = None,
+        on_assigned: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.topic = settings.kafka_topic
         self.cipher = cipher
@@ -147,7 +149,8 @@ class KafkaSource:
         # refresh (minutes); creating it first makes start-up order irrelevant.
         ensure_topic(settings)
         self.consumer: KafkaConsumer = consumer(settings, group_id)
-        self.consumer.subscribe([self.topic])
+        listener = None if on_assigned is None else _Assigned(on_assigned)
+        self.consumer.subscribe([self.topic], listener=listener)
 
     def poll(self, timeout: float) -> list[tuple[int, list[RecordedEvent], int]]:
         self._check_topic()
@@ -228,3 +231,17 @@ class KafkaSource:
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
+
+
+class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the group which partitions Kafka handed this consumer (on the consumer's own
+    thread, inside ``poll``): another process may have parked events in them."""
+
+    def __init__(self, heard: Callable[[set[int]], None]) -> None:
+        self.heard = heard
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing to hand over: each batch's progress is committed with its writes."""
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.heard({tp.partition for tp in assigned})

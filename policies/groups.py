@@ -96,6 +96,10 @@ class _Group:
     def key(self) -> str:
         return self.name
 
+    def assigned(self, partitions: set[int]) -> None:
+        """Another process may have parked reactions in these partitions."""
+        self.parked_possible = True
+
     def tracking_name(self, partition: int) -> str:
         return self.name if partition == LOG else f"{self.name}#{partition}"
 

@@ -275,6 +275,7 @@ def test_an_idle_group_asks_nothing_about_parked_events_until_its_next_look(
     harness.publish()
     group = harness.group
     harness.catch_up(harness.runner(group))
+    group.maintain(harness.rt.fetch)  # a look after Kafka's assignment: nothing parked
     assert not group.parked_possible
     increment(harness.rt.bus, CommandContext(), counter, 5, poison=True)
     harness.publish()
@@ -298,6 +299,32 @@ def test_an_idle_group_asks_nothing_about_parked_events_until_its_next_look(
         group.maintain(harness.rt.fetch)
         time.sleep(0.05)
     assert [s["parked"] for s in harness.rt.read_models.status(harness.head())] == [0, 0, 0]
+
+
+def test_partitions_kafka_hands_over_make_the_group_look_for_parked_events(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process may have parked events in the partitions Kafka assigns this one: a
+    group that knew of none looks again at its next batch, so the later events of a parked
+    aggregate queue behind them rather than being applied out of order."""
+    if not harness.kafka:
+        pytest.skip("the log is read whole by one runner per group: no partition changes hands")
+    monkeypatch.setattr(groups, "PARKED_LOOK_SECONDS", 600.0)
+    increment(harness.rt.bus, CommandContext(), uuid4(), 1)
+    harness.publish()
+    group = harness.group
+    runner = harness.runner(group)
+    harness.catch_up(runner)
+    group.maintain(harness.rt.fetch)  # a look after the first assignment: nothing parked
+    assert not group.parked_possible
+    source = harness.source(runner)  # a rebalance: this consumer is handed the partitions
+    try:
+        deadline = time.monotonic() + 30
+        while not group.parked_possible:
+            assert time.monotonic() < deadline, "no assignment was heard"
+            source.poll(0.2)
+    finally:
+        source.close()
 
 
 def test_a_parked_event_fixed_by_a_deploy_is_applied_on_retry(harness: Harness) -> None:
