@@ -119,6 +119,7 @@ class ProjectionGroup:
         return min(p.gather_seconds for p in self.projections)
 
     def assigned(self, partitions: set[int]) -> None:
+        """Another process may have parked events in these partitions."""
         self.parked_possible = True
 
     def key(self) -> tuple[Member, ...]:

@@ -234,14 +234,17 @@ class KafkaSource:
 
 
 class _Assigned(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Tells the group which partitions Kafka handed this consumer (on the consumer's own
-    thread, inside ``poll``): another process may have parked events in them."""
+    """Tells the group which partitions Kafka handed this consumer: another process may
+    have parked events in them. It runs on kafka-python's IO thread at the end of a group
+    join, while ``poll`` blocks the runner, so it must be quick and must not call the
+    consumer."""
 
     def __init__(self, heard: Callable[[set[int]], None]) -> None:
         self.heard = heard
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Nothing to hand over: each batch's progress is committed with its writes."""
+        """Nothing to hand over: a projection batch's progress commits with its writes, and
+        a dispatcher's deferred progress is at least once by design (``policies.base``)."""
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.heard({tp.partition for tp in assigned})

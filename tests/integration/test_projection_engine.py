@@ -305,8 +305,9 @@ def test_partitions_kafka_hands_over_make_the_group_look_for_parked_events(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process may have parked events in the partitions Kafka assigns this one: a
-    group that knew of none looks again at its next batch, so the later events of a parked
-    aggregate queue behind them rather than being applied out of order."""
+    group that knew of none must look again (its batches then queue a parked aggregate's
+    later events behind the parked ones, as ``test_a_poison_event_parks_only_what_it_poisons``
+    shows), so an assignment marks parked events as possible."""
     if not harness.kafka:
         pytest.skip("the log is read whole by one runner per group: no partition changes hands")
     monkeypatch.setattr(groups, "PARKED_LOOK_SECONDS", 600.0)
@@ -317,7 +318,7 @@ def test_partitions_kafka_hands_over_make_the_group_look_for_parked_events(
     harness.catch_up(runner)
     group.maintain(harness.rt.fetch)  # a look after the first assignment: nothing parked
     assert not group.parked_possible
-    source = harness.source(runner)  # a rebalance: this consumer is handed the partitions
+    source = harness.source(runner)  # a join: Kafka hands this consumer the partitions
     try:
         deadline = time.monotonic() + 30
         while not group.parked_possible:
