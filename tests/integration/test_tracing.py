@@ -30,16 +30,26 @@ recording = level_test.recording
 """The spoken answer (espeak-ng) the level test module records."""
 
 
-def _wait_for(spans: InMemorySpanExporter, *names: str) -> Sequence[ReadableSpan]:
-    """The finished spans once one of each name has ended (roles run on their own
-    threads and end their spans after they commit)."""
+def _wait_for(spans: InMemorySpanExporter, trace_id: int, *names: str) -> Sequence[ReadableSpan]:
+    """The finished spans once one of each name has ended and every ended span of the trace
+    has its parent among them (roles run on their own threads and end their spans after
+    they commit, and a parent ends just after its last child: a reaction's span after the
+    command it sent). A parent that never ends shows in :func:`_tree` after the deadline."""
     deadline = time.monotonic() + 120
     while True:
         finished = spans.get_finished_spans()
         missing = [n for n in names if not any(s.name == n for s in finished)]
-        if not missing:
+        ids = {s.context.span_id for s in finished}
+        open_parents = [
+            s.name
+            for s in finished
+            if s.context.trace_id == trace_id and s.parent and s.parent.span_id not in ids
+        ]
+        if not missing and not open_parents:
             return finished
-        assert time.monotonic() < deadline, f"no span {missing} ended"
+        assert time.monotonic() < deadline or not missing, f"no span {missing} ended"
+        if time.monotonic() >= deadline:
+            return finished
         time.sleep(0.1)
 
 
@@ -90,7 +100,7 @@ def test_a_sign_up_is_one_trace_from_http_through_relay_projector_and_policy(
     trace_id = root.get_span_context().trace_id
     settled(rt)
     finished = _wait_for(
-        spans, "POST /api/v1/auth/dev-login", "POST /api/v1/onboarding/interest/topic",
+        spans, trace_id, "POST /api/v1/auth/dev-login", "POST /api/v1/onboarding/interest/topic",
         "publish profiles.InterestsChosen", "react policy.matching.embedder",
     )  # fmt: skip
 
@@ -154,7 +164,7 @@ def test_a_level_test_is_one_trace_from_upload_through_the_workers_to_the_result
         assert analyzed.status_code == 200, analyzed.text
     trace_id = root.get_span_context().trace_id
     finished = _wait_for(
-        spans, "job leveltest.transcribe", "job leveltest.assess",
+        spans, trace_id, "job leveltest.transcribe", "job leveltest.assess",
         "command leveltest.RecordAssessment",
     )  # fmt: skip
     tree = _tree(finished, trace_id)
