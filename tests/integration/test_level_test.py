@@ -49,14 +49,19 @@ ANSWER = (
 pytestmark = pytest.mark.skipif(not speech.available(), reason="the speech extra is not installed")
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """About 25 s of English speech as WAV (espeak-ng; .ci/run installs it)."""
+def _spoken(path: Path, text: str, words_per_minute: int) -> bytes:
+    """``text`` spoken by espeak-ng (.ci/run installs it) as WAV, written to ``path``."""
     if shutil.which("espeak-ng") is None:
         pytest.fail("espeak-ng is needed to synthesise test speech (apt-get install espeak-ng)")
-    path = tmp_path_factory.mktemp("speech") / "answer.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), ANSWER], check=True)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(words_per_minute), "-w", str(path),
+                    text], check=True)  # fmt: skip
     return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About 25 s of English speech as WAV."""
+    return _spoken(tmp_path_factory.mktemp("speech") / "answer.wav", ANSWER, 150)
 
 
 def _wav(frames: bytes) -> bytes:
@@ -235,12 +240,10 @@ def test_a_recording_without_speech_ends_the_test_as_no_speech_without_a_level(
 @pytest.mark.settings(level_test_wait_seconds=90)
 def test_two_short_sentences_of_a_beginner_are_rated(client: TestClient, tmp_path: Path) -> None:
     """The no-speech check must not refuse a real beginner who says little."""
-    path = tmp_path / "beginner.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "120", "-w", str(path),
-                    "Last year I went to Jeju. It was fun."], check=True)  # fmt: skip
+    spoken = _spoken(tmp_path / "beginner.wav", "Last year I went to Jeju. It was fun.", 120)
     user = signed_in_learner(client, "Beginner")
     test_id = _start(client, user)
-    assert _upload(client, user, test_id, path.read_bytes()).status_code == 200
+    assert _upload(client, user, test_id, spoken).status_code == 200
     analyzed = client.post(f"/api/v1/level-test/voice/{test_id}/analyze", headers=user["headers"])
     assert analyzed.status_code == 200, analyzed.text
     data = analyzed.json()["data"]
@@ -380,12 +383,7 @@ def test_a_model_that_cannot_load_at_start_is_left_to_the_job(
 @pytest.fixture(scope="module")
 def minute(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The bench's 60 s answer spoken by espeak-ng, as the transcriber's samples."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is needed to synthesise test speech (apt-get install espeak-ng)")
-    path = tmp_path_factory.mktemp("speech") / "minute.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), MINUTE],
-                   check=True)  # fmt: skip
-    return audio.samples_of(path.read_bytes())
+    return audio.samples_of(_spoken(tmp_path_factory.mktemp("speech") / "minute.wav", MINUTE, 140))
 
 
 def _heard_whole(transcript: speech.Transcript) -> None:

@@ -30,6 +30,12 @@ recording = level_test.recording
 """The spoken answer (espeak-ng) the level test module records."""
 
 
+def _orphans(finished: Sequence[ReadableSpan], trace_id: int) -> list[str]:
+    """The ended spans of the trace whose parent has not ended (or never will)."""
+    mine = {s.context.span_id: s for s in finished if s.context.trace_id == trace_id}
+    return [s.name for s in mine.values() if s.parent and s.parent.span_id not in mine]
+
+
 def _wait_for(spans: InMemorySpanExporter, trace_id: int, *names: str) -> Sequence[ReadableSpan]:
     """The finished spans once one of each name has ended and every ended span of the trace
     has its parent among them (roles run on their own threads and end their spans after
@@ -39,16 +45,8 @@ def _wait_for(spans: InMemorySpanExporter, trace_id: int, *names: str) -> Sequen
     while True:
         finished = spans.get_finished_spans()
         missing = [n for n in names if not any(s.name == n for s in finished)]
-        ids = {s.context.span_id for s in finished}
-        open_parents = [
-            s.name
-            for s in finished
-            if s.context.trace_id == trace_id and s.parent and s.parent.span_id not in ids
-        ]
-        if not missing and not open_parents:
-            return finished
-        assert time.monotonic() < deadline or not missing, f"no span {missing} ended"
-        if time.monotonic() >= deadline:
+        if (not missing and not _orphans(finished, trace_id)) or time.monotonic() >= deadline:
+            assert not missing, f"no span {missing} ended"
             return finished
         time.sleep(0.1)
 
@@ -58,9 +56,8 @@ def _tree(finished: Sequence[ReadableSpan], trace_id: int) -> dict[int, Readable
     other span's parent among them."""
     mine = {s.context.span_id: s for s in finished if s.context.trace_id == trace_id}
     roots = [s.name for s in mine.values() if s.parent is None]
-    orphans = [s.name for s in mine.values() if s.parent and s.parent.span_id not in mine]
     assert len(roots) == 1, roots
-    assert orphans == []
+    assert _orphans(finished, trace_id) == []
     return mine
 
 
