@@ -109,6 +109,10 @@ class ChatMessagePosted(DomainEvent):
     watching: list[str] = Field(default_factory=list, max_length=MAX_GROUP_PARTICIPANTS)
     """Members who had the room open when it was posted (they saw it live), recorded so the
     notifications it causes do not depend on when a policy happens to process it."""
+    members: list[str] | None = Field(default=None, max_length=MAX_GROUP_PARTICIPANTS)
+    """The room's members when it was posted, for the same reason: who hears of a message
+    follows from the event alone (a replay notifies the same people, and the live path
+    reads no read model per message). ``None`` in messages stored before it was recorded."""
 
 
 def owner_of(room_type: RoomType, created_by: str) -> str | None:
@@ -266,6 +270,7 @@ class ChatMessage(Aggregate):
             audio_duration=audio_duration,
             message_type=message_type,
             watching=sorted(watching & room.participants),
+            members=sorted(room.participants),
         )
         return str(self.id)
 

@@ -29,6 +29,7 @@ from eventflow.codec import RecordedEvent
 from eventflow.kafka import (
     PREV_HEADER,
     TICK_HEADER,
+    UNMETERED,
     TopicIdentity,
     ensure_topic,
     partition_for,
@@ -293,6 +294,7 @@ class Relay:
             return recreated
         if self._offsets is None:
             self._offsets = KafkaConsumer(
+                **UNMETERED,
                 bootstrap_servers=self.settings.kafka_bootstrap,
                 client_id="languagemate-relay-check",
                 group_id=None,

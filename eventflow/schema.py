@@ -107,8 +107,12 @@ def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> 
     # that a new PostgreSQL backend (a fork and a cold catalogue cache) every few
     # transactions. The bound is the same as ``pool_size`` plus as many overflow. A
     # request that waits ``pool_timeout`` for one is answered 503 (api/errors.py).
+    # No pre-ping (a ``SELECT 1`` round trip before every read, batch and reaction, as the
+    # event store's pool already does without): a connection the server dropped fails its
+    # first statement instead, SQLAlchemy then discards every connection the pool held, and
+    # that one request is a 503 with Retry-After (api/errors.py), the batch a retry.
     return sa.create_engine(url, pool_size=2 * pool_size, max_overflow=0,
-                            pool_timeout=pool_timeout, pool_pre_ping=True, **codec)  # fmt: skip
+                            pool_timeout=pool_timeout, **codec)  # fmt: skip
 
 
 def _json_text(value: Any) -> str:

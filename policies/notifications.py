@@ -125,10 +125,14 @@ def _session_reminder(event: SessionReminded, policy: PolicyContext) -> None:
 @notifier.when(ChatMessagePosted)
 def _chat(event: ChatMessagePosted, policy: PolicyContext) -> None:
     """Members who are not looking at the room (no socket subscribed to it) hear of the
-    message; those reading it live are not notified of every line."""
-    if policy.services.read_models is None:
-        raise RuntimeError("the notifier needs the read models")
-    members = participants_of(policy.services.read_models, [event.room_id])[event.room_id]
+    message; those reading it live are not notified of every line. The members are the
+    event's own (the room as it was when the message was posted); only a message stored
+    before events recorded them is looked up in the read model."""
+    members = event.members
+    if members is None:
+        if policy.services.read_models is None:
+            raise RuntimeError("the notifier needs the read models")
+        members = participants_of(policy.services.read_models, [event.room_id])[event.room_id]
     for member in members:
         if member != event.sender_id and member not in event.watching:
             _tell(policy, event, recipient_id=member, kind="chat",

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
 from commands.base import CommandContext
 from commands.notifications import notify
+from domain.aggregate import Cause
+from domain.chat import ChatMessage, ChatRoom, message_aggregate_id, room_aggregate_id
 from domain.matching import MatchRequested
 from domain.notifications import NotificationCreated
 from tests.support import StompClient, signed_in_learner, token_of
@@ -132,6 +136,45 @@ def test_chat_messages_notify_only_members_not_watching_the_room(client: TestCli
         chats[0]["message"] == "Owner님의 새 메시지가 있어요." and chats[0]["clickUrl"] == "/chat"
     )
     assert _inbox(client, owner)["notifications"] == []  # never about one's own messages
+
+
+def test_who_hears_of_a_chat_message_follows_from_the_event_alone(client: TestClient) -> None:
+    """The notifier reads a message's recipients from its event (the room as it was when the
+    message was posted), not from the read model as it is when the policy gets there: here
+    the read model has no such room at all, and the member is still told."""
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    owner, guest = signed_in_learner(client, "Owner"), signed_in_learner(client, "Guest")
+    cause = Cause(occurred_at=datetime.now(UTC), correlation_id=uuid4())
+    room = ChatRoom(room_aggregate_id(987_654))  # never stored: no read model knows it
+    room.create(cause, room_id=987_654, name="Gone", room_type="GROUP", is_public=False,
+                max_participants=5, created_by=owner["id"],
+                participant_ids=[guest["id"]])  # fmt: skip
+    message = ChatMessage(message_aggregate_id(987_654, "m"))
+    message.post(cause, room, sender_id=owner["id"], client_message_id="m", text="still there?",
+                 image_urls=[], audio_url=None, audio_duration=None)  # fmt: skip
+    rt.store.append(message.collect())
+    chats = [n for n in _eventually_inbox(client, guest, 1)["notifications"] if n["type"] == "chat"]
+    assert [n["data"] for n in chats] == [{"userId": owner["id"], "roomId": 987_654}]
+
+
+def test_a_chat_message_stored_before_events_named_their_members_notifies_from_the_room(
+    client: TestClient,
+) -> None:
+    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    owner, guest = signed_in_learner(client, "Owner"), signed_in_learner(client, "Guest")
+    room_id = client.post(
+        "/api/v1/chat/rooms", json={"roomName": "Pair"}, headers=owner["headers"]
+    ).json()["data"]["roomId"]
+    client.post(f"/api/v1/chat/rooms/{room_id}/join", headers=guest["headers"])
+    room = rt.store.load(ChatRoom, room_aggregate_id(room_id))
+    assert room is not None
+    message = ChatMessage(message_aggregate_id(room_id, "old"))
+    message.post(Cause(occurred_at=datetime.now(UTC), correlation_id=uuid4()), room,
+                 sender_id=owner["id"], client_message_id="old", text="from last year",
+                 image_urls=[], audio_url=None, audio_duration=None)  # fmt: skip
+    rt.store.append([e.model_copy(update={"members": None}) for e in message.collect()])
+    chats = [n for n in _eventually_inbox(client, guest, 1)["notifications"] if n["type"] == "chat"]
+    assert [n["data"] for n in chats] == [{"userId": owner["id"], "roomId": room_id}]
 
 
 def _cached_count(rt: Runtime, user_id: str) -> int | None:

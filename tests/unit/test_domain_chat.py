@@ -125,11 +125,14 @@ def test_message_types_follow_the_content() -> None:
     assert kinds == ["TEXT", "IMAGE", "IMAGE", "AUDIO", "MIXED"]
 
 
-def test_a_message_records_which_members_saw_it_live() -> None:
+def test_a_message_records_its_room_members_and_which_of_them_saw_it_live() -> None:
     room = _group()
     message = ChatMessage(message_aggregate_id(room.room_id, "w"))
     message.post(
         CAUSE, room, sender_id=A, client_message_id="w", text="hi", image_urls=[],
         audio_url=None, audio_duration=None, watching=frozenset({B, "not-a-member"}),
     )  # fmt: skip
-    assert message.collect()[0].watching == [B]  # type: ignore[attr-defined]
+    posted = message.collect()[0]
+    assert isinstance(posted, ChatMessagePosted)
+    assert posted.watching == [B]
+    assert posted.members == [A, B]
