@@ -34,8 +34,9 @@ from api.views.matching import match_item, page_bounds, paged, partner_card, req
 from commands import matching as cmd
 from commands.base import CommandContext, Handler
 from domain import reference as ref
-from domain.compatibility import LearnerProfile, compatibility
+from domain.compatibility import LearnerProfile
 from domain.matching import pair_id
+from domain.ranking import overall_score
 from eventflow.readmodels import ReadModels
 from infra.presence import Presence
 from projections import matching as rm
@@ -190,7 +191,7 @@ def _matches(
     items = []
     for row, partner_id in zip(rows, partners, strict=True):
         profile = profiles.get(partner_id) or blank_profile(partner_id)
-        score = compatibility(me, LearnerProfile.from_row(profile))
+        score = overall_score(me, LearnerProfile.from_row(profile))
         account = accounts.get(partner_id)
         name = account["name"] if account else None
         card = partner_card(origin, profile, name, score, lang, seen[partner_id])

@@ -177,7 +177,7 @@ def post_best_matches(
     matches = []
     for match in ranked:
         i = match.partner.user_id
-        card = partner_card(origin, rows[i], accounts[i]["name"], match.base, lang, seen[i])
+        card = partner_card(origin, rows[i], accounts[i]["name"], match.base.overall, lang, seen[i])
         matches.append(best_match_item(card, match, lang))
     complete = all(m.scores["semanticSimilarity"] is not None for m in ranked)
     message = (

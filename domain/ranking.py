@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from domain.compatibility import (
     Compatibility,
@@ -34,10 +35,26 @@ FACTORS = (
 Scores = dict[str, float | None]
 
 
+SCORE_CACHE_PAIRS = 20_000
+"""Pairs of profiles whose overall score a process remembers (a few hundred bytes each)."""
+
+
+@lru_cache(maxsize=SCORE_CACHE_PAIRS)
+def overall_score(me: LearnerProfile, partner: LearnerProfile) -> float:
+    """``compatibility(me, partner).overall``, remembered per pair of profiles.
+
+    A search page scores a tier of up to 100 candidates, and the next page, a refresh or a
+    changed filter scores the same tiers again; one score is some 60 us of exact arithmetic
+    and explanation text that the search does not show. Profiles are immutable values, so an
+    edited profile is a new key: a remembered score is never stale."""
+    return compatibility(me, partner).overall
+
+
 @dataclass(frozen=True)
 class Ranked:
     partner: LearnerProfile
-    score: Compatibility
+    score: float
+    """The overall compatibility score (0..100)."""
 
 
 def search_order(
@@ -64,8 +81,8 @@ def search_order(
         is_online = partner.user_id in online
         if online_only and not is_online:
             continue
-        score = compatibility(me, partner)
-        key = (index // pool, not is_online, -score.overall, partner.user_id)
+        score = overall_score(me, partner)
+        key = (index // pool, not is_online, -score, partner.user_id)
         keyed.append((key, Ranked(partner, score)))
     keyed.sort(key=lambda item: item[0])
     return [ranked for _, ranked in keyed]

@@ -9,7 +9,7 @@ from typing import Any
 from api.envelope import ok
 from api.views.files import file_url
 from domain import reference as ref
-from domain.compatibility import Compatibility, explain_factors
+from domain.compatibility import compatibility_level, explain_factors
 from domain.ranking import BestMatch
 from projections.identity import AccountRow
 from projections.matching import MatchRequestRow, MatchRow
@@ -51,11 +51,12 @@ def partner_card(
     origin: str,
     row: ProfileRow,
     name: str | None,
-    score: Compatibility,
+    score: float,
     lang: ref.Lang,
     presence: Presence,
 ) -> dict[str, Any]:
-    """A partner from their profile row and account ``name``, scored for the caller."""
+    """A partner from their profile row and account ``name``, with the caller's overall
+    compatibility ``score``."""
     location = ref.location(row["location_id"]) if row["location_id"] else None
     native = ref.language(row["native_language_id"]) if row["native_language_id"] else None
     topics = [ref.label(t, lang) for t in (ref.topic(i) for i in row["topics"] or []) if t]
@@ -82,8 +83,8 @@ def partner_card(
         "targetLanguages": _targets(row, lang),
         "interests": topics,
         "partnerPersonalities": personalities,
-        "compatibilityScore": score.overall,
-        "compatibilityLevel": score.level,
+        "compatibilityScore": score,
+        "compatibilityLevel": compatibility_level(score),
         "onlineStatus": presence["status"],
         "lastActiveTime": presence["lastSeen"],
     }

@@ -3,8 +3,17 @@ profiles built by hand (languages 1 ko, 2 en; level 102 = B1)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from domain.compatibility import LearnerProfile, Target, compatibility
-from domain.ranking import FACTORS, advanced_scores, best_matches, search_order, weighted
+from domain.ranking import (
+    FACTORS,
+    advanced_scores,
+    best_matches,
+    overall_score,
+    search_order,
+    weighted,
+)
 
 KO, EN, B1 = 1, 2, 102
 ME = LearnerProfile("me", native_language_id=KO, targets=(Target(EN, B1, B1),), topics=(7,))
@@ -27,6 +36,14 @@ def order(
 
 def test_the_exchange_partner_scores_higher_than_a_stranger() -> None:
     assert compatibility(ME, GOOD).overall > compatibility(ME, plain("x")).overall
+
+
+def test_a_remembered_score_is_never_that_of_a_profile_since_edited() -> None:
+    first = overall_score(ME, GOOD)
+    assert first == compatibility(ME, GOOD).overall
+    edited = replace(GOOD, topics=(8,))  # the shared topic is gone: a lower score
+    assert overall_score(ME, edited) == compatibility(ME, edited).overall < first
+    assert overall_score(ME, GOOD) == first
 
 
 def test_within_a_tier_a_higher_score_goes_first_and_ties_go_by_id() -> None:
