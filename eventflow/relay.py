@@ -73,6 +73,8 @@ class RelayPosition:
     def __init__(self, store: EventStore, name: str) -> None:
         self.datastore = store.recorder.datastore  # type: ignore[attr-defined]
         self.name = name
+        self._saved: dict[int, PartitionMark] | None = None
+        """The marks as last read or saved (this relay is their only writer)."""
         self.postgres = store.postgres
         text_type = "TEXT" if not self.postgres else "text"
         with self.datastore.transaction(commit=True) as curs:
@@ -101,6 +103,7 @@ class RelayPosition:
         return int(row["position"])
 
     def marks(self) -> dict[int, PartitionMark]:
+        """The saved marks (and, from now on, what :meth:`save` compares against)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
                 self._sql(
@@ -111,15 +114,23 @@ class RelayPosition:
                 (self.name,),
             )
             rows = curs.fetchall()
-        return {
+        self._saved = {
             int(r["partition"]): PartitionMark(
                 int(r["last_position"]), int(r["end_offset"]), r["topic_id"]
             )
             for r in rows
         }
+        return dict(self._saved)
 
     def save(self, position: int, marks: dict[int, PartitionMark] | None = None) -> None:
-        """Record ``position`` and, when given, replace the partition marks with ``marks``."""
+        """Record ``position`` and, when given, make the saved partition marks ``marks``.
+
+        Only the marks that differ from the last saved ones are written (a batch usually
+        touches one or two partitions): rewriting every partition's row after every batch
+        was most of the relay's statements under chat load."""
+        if marks is not None and self._saved is None:
+            self.marks()
+        saved = self._saved
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
                 self._sql(
@@ -128,18 +139,31 @@ class RelayPosition:
                 ),
                 (self.name, position),
             )
-            if marks is None:
+            if marks is None or saved is None:
                 return
-            curs.execute(self._sql(f"DELETE FROM {PARTITIONS_TABLE} WHERE name = %s"), (self.name,))
-            for partition, mark in sorted(marks.items()):
-                curs.execute(
+            gone = [(self.name, p) for p in sorted(saved.keys() - marks.keys())]
+            if gone:
+                curs.executemany(
+                    self._sql(f"DELETE FROM {PARTITIONS_TABLE} WHERE name = %s AND partition = %s"),
+                    gone,
+                )
+            changed = [
+                (self.name, p, m.last_position, m.end_offset, m.topic_id)
+                for p, m in sorted(marks.items())
+                if saved.get(p) != m
+            ]
+            if changed:
+                curs.executemany(
                     self._sql(
                         f"INSERT INTO {PARTITIONS_TABLE} "
                         "(name, partition, last_position, end_offset, topic_id) "
-                        "VALUES (%s, %s, %s, %s, %s)"
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name, partition) DO UPDATE "
+                        "SET last_position = excluded.last_position, "
+                        "end_offset = excluded.end_offset, topic_id = excluded.topic_id"
                     ),
-                    (self.name, partition, mark.last_position, mark.end_offset, mark.topic_id),
+                    changed,
                 )
+        self._saved = dict(marks)
 
 
 class Relay:
