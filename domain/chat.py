@@ -110,9 +110,11 @@ class ChatMessagePosted(DomainEvent):
     """Members who had the room open when it was posted (they saw it live), recorded so the
     notifications it causes do not depend on when a policy happens to process it."""
     members: list[str] | None = Field(default=None, max_length=MAX_GROUP_PARTICIPANTS)
-    """The room's members when it was posted, for the same reason: who hears of a message
-    follows from the event alone (a replay notifies the same people, and the live path
-    reads no read model per message). ``None`` in messages stored before it was recorded."""
+    """The room's members when it was posted, for the same reason: whom a message concerns
+    follows from the event, not from the room's read model when a policy gets there (a
+    member who has left since is still told, as of any message sent while they were in the
+    room), and the notifier reads no room membership per message. ``None`` in messages
+    stored before it was recorded."""
 
 
 def owner_of(room_type: RoomType, created_by: str) -> str | None:

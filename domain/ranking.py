@@ -35,8 +35,9 @@ FACTORS = (
 Scores = dict[str, float | None]
 
 
-SCORE_CACHE_PAIRS = 20_000
-"""Pairs of profiles whose overall score a process remembers (a few hundred bytes each)."""
+SCORE_CACHE_PAIRS = 10_000
+"""Pairs of profiles whose overall score a process remembers: about 1.3 kB each (the cache
+entry and the partner profile its key keeps alive), some 13 MB per API process at most."""
 
 
 @lru_cache(maxsize=SCORE_CACHE_PAIRS)

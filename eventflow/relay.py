@@ -66,6 +66,11 @@ class PartitionMark:
     topic_id: str = ""
 
 
+MarkChanges = tuple[list[tuple[str, int]], list[tuple[str, int, int, int, str]]]
+"""Rows to delete ``(name, partition)`` and to upsert ``(name, partition, last position, end
+offset, topic id)``."""
+
+
 class RelayPosition:
     """The relay's last published position and per-partition marks, kept in the
     event-store database (saved together, in one transaction)."""
@@ -128,9 +133,27 @@ class RelayPosition:
         Only the marks that differ from the last saved ones are written (a batch usually
         touches one or two partitions): rewriting every partition's row after every batch
         was most of the relay's statements under chat load."""
-        if marks is not None and self._saved is None:
-            self.marks()
-        saved = self._saved
+        changes = None if marks is None else self._changes(marks)
+        try:
+            self._write(position, changes)
+        except BaseException:
+            self._saved = None  # the commit may or may not have happened: read them again
+            raise
+        if marks is not None:
+            self._saved = dict(marks)
+
+    def _changes(self, marks: dict[int, PartitionMark]) -> MarkChanges:
+        """What takes the saved marks to ``marks``."""
+        saved = self._saved if self._saved is not None else self.marks()
+        gone = [(self.name, p) for p in sorted(saved.keys() - marks.keys())]
+        changed = [
+            (self.name, p, m.last_position, m.end_offset, m.topic_id)
+            for p, m in sorted(marks.items())
+            if saved.get(p) != m
+        ]
+        return gone, changed
+
+    def _write(self, position: int, changes: MarkChanges | None) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
                 self._sql(
@@ -139,19 +162,12 @@ class RelayPosition:
                 ),
                 (self.name, position),
             )
-            if marks is None or saved is None:
-                return
-            gone = [(self.name, p) for p in sorted(saved.keys() - marks.keys())]
+            gone, changed = changes or ([], [])
             if gone:
                 curs.executemany(
                     self._sql(f"DELETE FROM {PARTITIONS_TABLE} WHERE name = %s AND partition = %s"),
                     gone,
                 )
-            changed = [
-                (self.name, p, m.last_position, m.end_offset, m.topic_id)
-                for p, m in sorted(marks.items())
-                if saved.get(p) != m
-            ]
             if changed:
                 curs.executemany(
                     self._sql(
@@ -163,7 +179,6 @@ class RelayPosition:
                     ),
                     changed,
                 )
-        self._saved = dict(marks)
 
 
 class Relay:

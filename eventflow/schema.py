@@ -109,8 +109,10 @@ def create_engine(url: str, pool_size: int = 10, pool_timeout: float = 30.0) -> 
     # request that waits ``pool_timeout`` for one is answered 503 (api/errors.py).
     # No pre-ping (a ``SELECT 1`` round trip before every read, batch and reaction, as the
     # event store's pool already does without): a connection the server dropped fails its
-    # first statement instead, SQLAlchemy then discards every connection the pool held, and
-    # that one request is a 503 with Retry-After (api/errors.py), the batch a retry.
+    # first statement instead, as a 503 with Retry-After (api/errors.py) or a retried batch,
+    # and SQLAlchemy then discards every connection the pool held. So after a server restart
+    # each process fails the requests that were holding a connection at that moment (at
+    # most the pool's size) or, when it was idle, one.
     return sa.create_engine(url, pool_size=2 * pool_size, max_overflow=0,
                             pool_timeout=pool_timeout, **codec)  # fmt: skip
 

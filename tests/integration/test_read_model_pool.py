@@ -42,7 +42,7 @@ def test_a_pool_whose_connections_the_server_dropped_fails_one_read_then_serves(
         assert len(set(pids)) == 4
         with psycopg.connect(postgres_admin_url, autocommit=True) as admin:
             killed = admin.execute(
-                "SELECT count(*) FROM unnest(%s::int[]) AS p WHERE pg_terminate_backend(p)",
+                "SELECT count(*) FROM unnest(%s::int[]) AS p WHERE pg_terminate_backend(p, 5000)",
                 (pids,),
             ).fetchone()
         assert killed == (4,)

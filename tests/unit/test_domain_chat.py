@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import orjson
 import pytest
 
 from domain.aggregate import Cause
@@ -18,6 +19,7 @@ from domain.chat import (
     room_aggregate_id,
 )
 from domain.errors import Conflict, Forbidden, NotFound, RuleViolation
+from eventflow.codec import decode
 
 A, B, C = "user-a", "user-b", "user-c"
 CAUSE = Cause(occurred_at=datetime(2026, 11, 26, tzinfo=UTC), correlation_id=uuid4())
@@ -136,3 +138,19 @@ def test_a_message_records_its_room_members_and_which_of_them_saw_it_live() -> N
     assert isinstance(posted, ChatMessagePosted)
     assert posted.watching == [B]
     assert posted.members == [A, B]
+
+
+def test_a_message_stored_before_members_were_recorded_reads_them_as_unknown() -> None:
+    room = _group()
+    message = ChatMessage(message_aggregate_id(room.room_id, "old"))
+    message.post(
+        CAUSE, room, sender_id=A, client_message_id="old", text="hi", image_urls=[],
+        audio_url=None, audio_duration=None,
+    )  # fmt: skip
+    posted = message.collect()[0]
+    data = {k: v for k, v in posted.payload().items() if k != "members"}
+    meta = posted.meta.model_dump(mode="json", exclude={"position", "trace_context"})
+    stored = orjson.dumps({"schema_version": 1, "meta": meta, "data": data})
+    old = decode(ChatMessagePosted.topic, stored)
+    assert isinstance(old, ChatMessagePosted)
+    assert old.members is None and old.watching == [] and old.sender_id == A

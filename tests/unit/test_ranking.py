@@ -38,12 +38,14 @@ def test_the_exchange_partner_scores_higher_than_a_stranger() -> None:
     assert compatibility(ME, GOOD).overall > compatibility(ME, plain("x")).overall
 
 
-def test_a_remembered_score_is_never_that_of_a_profile_since_edited() -> None:
+def test_a_score_is_remembered_but_never_that_of_a_profile_since_edited() -> None:
     first = overall_score(ME, GOOD)
     assert first == compatibility(ME, GOOD).overall
+    hits = overall_score.cache_info().hits
+    assert overall_score(ME, replace(GOOD)) == first  # an equal profile, as a new request reads
+    assert overall_score.cache_info().hits == hits + 1
     edited = replace(GOOD, topics=(8,))  # the shared topic is gone: a lower score
     assert overall_score(ME, edited) == compatibility(ME, edited).overall < first
-    assert overall_score(ME, GOOD) == first
 
 
 def test_within_a_tier_a_higher_score_goes_first_and_ties_go_by_id() -> None:
