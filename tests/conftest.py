@@ -175,6 +175,7 @@ def redis_url(redis_server_url: str) -> str:
 # ======================================================================================
 
 from app.runtime import Runtime  # noqa: E402
+from eventflow.store import EventStore, open_event_store  # noqa: E402
 from infra.settings import Settings  # noqa: E402
 
 
@@ -186,6 +187,22 @@ def sqlite_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def pg_settings(tmp_path: Path, postgres_url: str) -> Settings:
     return make_settings(tmp_path / "var", database_url=postgres_url)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The embedded (SQLite) and the distributed (PostgreSQL) store's settings: a test that
+    takes them runs against both (a module may define its own ``settings`` instead)."""
+    name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[EventStore]:
+    """An event store on ``settings``, closed after the test."""
+    opened = open_event_store(settings)
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

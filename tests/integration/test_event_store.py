@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -18,19 +17,6 @@ from domain.system import CommandHandled
 from eventflow.store import EVENTS_TABLE, EventStore, open_event_store
 from infra.settings import Settings
 from tests.support import Counter, Incremented, increment
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest) -> Settings:
-    name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[EventStore]:
-    opened = open_event_store(settings)
-    yield opened
-    opened.close()
 
 
 def _cause() -> Cause:

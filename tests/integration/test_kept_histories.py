@@ -37,12 +37,6 @@ class Notebook(Aggregate):
         self.note = event.note
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest) -> Settings:
-    name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def stores(settings: Settings) -> Iterator[tuple[EventStore, EventStore]]:
     """Two stores on one database: two processes, each with its own kept histories."""

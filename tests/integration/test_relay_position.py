@@ -4,8 +4,6 @@ unchanged partitions alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 from eventsourcing import persistence
@@ -13,19 +11,6 @@ from eventsourcing import persistence
 from eventflow.relay import PartitionMark, RelayPosition
 from eventflow.store import EventStore, open_event_store
 from infra.settings import Settings
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def settings(request: pytest.FixtureRequest) -> Settings:
-    name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[EventStore]:
-    opened = open_event_store(settings)
-    yield opened
-    opened.close()
 
 
 def _reread(settings: Settings) -> tuple[int, dict[int, PartitionMark]]:
