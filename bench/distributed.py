@@ -107,6 +107,9 @@ def topology(
             # The workers load no level-test models at start (workers/warm_up.py): the load
             # would fall on the first measured step; a run with level tests loads them then.
             "LANGUAGEMATE_WARM_MODELS": "0",
+            # The batch windows docker-compose.yml gives the distributed roles.
+            "LANGUAGEMATE_RELAY_BATCH_WINDOW_SECONDS": "0.03",
+            "LANGUAGEMATE_PROJECTION_BATCH_WINDOW_SECONDS": "0.03",
         } | (extra_env or {})
         cli = [sys.executable, "-m", "app.cli"]
         commands = {f"api{i}": ["api", "--port", str(p)] for i, p in enumerate(ports)}

@@ -195,6 +195,8 @@ class Relay:
         self.checked_at = 0.0
         self.behind = False
         """The last read was a full batch: more events may be waiting."""
+        self.published_at = float("-inf")
+        """When the last batch that held events was acknowledged (monotonic)."""
 
     @property
     def producer(self) -> KafkaProducer:
@@ -310,6 +312,7 @@ class Relay:
         if not events:
             return after
         self.publish(events)
+        self.published_at = time.monotonic()
         last = events[-1].position
         self.position.save(last, self.marks)
         RELAY_PUBLISHED.inc(len(events))
@@ -317,6 +320,12 @@ class Relay:
         # A short read means the relay reached the head; only a full one needs a count.
         RELAY_LAG.set(max(self.store.max_position() - last, 0) if self.behind else 0)
         return last
+
+    def _window_left(self) -> float:
+        """How long appends may still gather after the last batch that held events (<= 0:
+        read now). Under load the appends of a window then share one read, flush and save;
+        a relay that published nothing lately reads at once, so a lone event is not delayed."""
+        return self.published_at + self.settings.relay_batch_window_seconds - time.monotonic()
 
     def lost_partitions(self) -> dict[int, str]:
         """Partitions whose acknowledged records the broker no longer holds, each with the
@@ -375,6 +384,8 @@ class Relay:
             ensure_topic(self.settings)
             after = self.verified(after)
             while not stop.is_set():
+                if stop.wait(self._window_left()):
+                    break
                 appends = self.store.appends
                 new = self.step(after)
                 if new > self.ticked and time.monotonic() - self.last_tick >= TICK_SECONDS:

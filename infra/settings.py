@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     write (stored all the same) is answered marked ``X-Read-Your-Writes: late``."""
     schedule_interval_seconds: float = Field(default=60.0, gt=0)
     relay_batch_size: int = Field(default=2_000, ge=1, le=100_000)
+    relay_batch_window_seconds: float = Field(default=0.0, ge=0, le=5)
+    """After publishing a batch, how long the relay lets appends gather before it reads
+    again (an idle relay reads at once). Each batch costs a read, a flush to the broker and
+    a position save whatever its size, so under load a window trades that much freshness
+    of every Kafka-fed read model for fewer of them."""
 
     webpush_vapid_private_key: str = ""
     """The VAPID signing key (base64url raw P-256 scalar, or PEM); empty turns Web Push off.
