@@ -70,6 +70,7 @@ from eventflow.readmodels import ReadModels
 from infra.fanout import CHANNEL_PREFIX
 from infra.ratelimit import RateLimit, TooManyAttempts
 from infra.room_registry import RoomFull
+from infra.spread import spread
 from infra.tokens import InvalidToken
 from projections import rooms as rm
 
@@ -453,7 +454,7 @@ class Signalling:
 
     async def _keep_seat(self) -> None:
         while True:
-            await asyncio.sleep(self.rt.rooms.lease_seconds / 3)
+            await asyncio.sleep(spread(self.rt.rooms.lease_seconds / 3))
             with contextlib.suppress(Exception):  # Redis briefly away: the next round renews
                 await run_in_threadpool(self.rt.rooms.renew, self.room_id, self.user_id)
 

@@ -29,6 +29,7 @@ from api.envelope import error
 from api.services import Services
 from infra.server_protocols import MESSAGE_LIMIT_EXTENSION
 from infra.socket_leases import SocketLeases
+from infra.spread import spread
 
 log = logging.getLogger(__name__)
 TOO_BIG, TRY_LATER, SLOW_READER, IDLE = 1009, 1013, 1008, 1000
@@ -80,7 +81,7 @@ class SocketGuard:
 
     async def _keep(self) -> None:
         while True:
-            await asyncio.sleep(self.leases.renew_every)
+            await asyncio.sleep(spread(self.leases.renew_every))
             try:
                 await run_in_threadpool(self.leases.renew, self.keys, self.socket_id)
             except Exception:  # Redis briefly away: the next round renews

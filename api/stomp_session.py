@@ -37,6 +37,7 @@ from api.socket_limits import TRY_LATER, Outbox, SocketGuard, allow_messages_up_
 from api.stomp import HEARTBEAT, Frame, FrameError, FrameParser
 from domain.errors import DomainError
 from infra.settings import DEFAULT_CHAT_VOICE_MAX_BYTES, chat_frame_limit
+from infra.spread import spread
 from infra.tokens import InvalidToken
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ class StompSession:
         """Renew this socket's presence lease and listening marks while it is open; if the
         process dies nobody renews them and they lapse (see infra.presence)."""
         while True:
-            await asyncio.sleep(self.rt.presence.renew_every)
+            await asyncio.sleep(spread(self.rt.presence.renew_every))
             if self.user_id:
                 try:
                     await run_in_threadpool(self._renew)

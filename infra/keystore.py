@@ -23,9 +23,12 @@ from sqlalchemy.engine import Engine
 from domain.events import ERASED
 from infra.database import schema_lock
 from infra.settings import Settings
+from infra.spread import spread
 
 PREFIX = "pii:v1:"
 CACHE_SECONDS = 30.0
+"""The longest a process keeps a key (or its absence) without asking the store again: an
+erasure in another process reaches this one within it."""
 
 _metadata = sa.MetaData()
 keys_table = sa.Table(
@@ -48,16 +51,20 @@ class KeyStore:
         does once this process's cache has lapsed)."""
         _metadata.create_all(engine)
         self._cache: dict[str, tuple[float, bytes | None]] = {}
+        """Subject -> (when the entry expires, the key)."""
         self._lock = threading.Lock()
+
+    def _expiry(self, now: float) -> float:
+        """When a key fetched at ``now`` leaves the cache: within ``CACHE_SECONDS``, keys
+        fetched together expiring apart (``infra.spread``)."""
+        return now + spread(CACHE_SECONDS)
 
     def prefetch(self, subjects: set[str]) -> None:
         """Load many keys in one query (a projection batch decrypts events of many users;
         one query per user would dominate a rebuild)."""
         now = self.clock()
         with self._lock:
-            missing = [
-                s for s in subjects if not (c := self._cache.get(s)) or now - c[0] >= CACHE_SECONDS
-            ]
+            missing = [s for s in subjects if not (c := self._cache.get(s)) or now >= c[0]]
         if not missing:
             return
         with self.engine.connect() as conn:
@@ -68,14 +75,15 @@ class KeyStore:
             ).all()
         with self._lock:
             for row in rows:
-                self._cache[row.subject] = (now, bytes(row.key) if row.key is not None else None)
+                key = bytes(row.key) if row.key is not None else None
+                self._cache[row.subject] = (self._expiry(now), key)
 
     def key(self, subject: str, *, create: bool) -> bytes | None:
         """The subject's key; ``None`` when destroyed (or absent and not ``create``)."""
         now = self.clock()
         with self._lock:
             cached = self._cache.get(subject)
-        if cached and now - cached[0] < CACHE_SECONDS and (cached[1] is not None or not create):
+        if cached and now < cached[0] and (cached[1] is not None or not create):
             return cached[1]
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -86,7 +94,7 @@ class KeyStore:
         else:
             key = bytes(row.key) if row.key is not None else None
         with self._lock:
-            self._cache[subject] = (now, key)
+            self._cache[subject] = (self._expiry(now), key)
         return key
 
     def _create(self, subject: str) -> bytes | None:
@@ -121,7 +129,7 @@ class KeyStore:
                     )
                 )
         with self._lock:
-            self._cache[subject] = (self.clock(), None)
+            self._cache[subject] = (self._expiry(self.clock()), None)
 
 
 class PersonalDataCipher:

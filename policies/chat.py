@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
-from cachetools import TTLCache
+from cachetools import TLRUCache
 
 from commands.chat import open_direct_room
 from domain.chat import (
@@ -13,6 +13,7 @@ from domain.chat import (
 from domain.matching import MatchRequestAccepted
 from eventflow.readmodels import ReadModels
 from infra.fanout import room_channel
+from infra.spread import spread
 from policies.base import CommandPolicy, LivePublisher, PolicyContext
 from projections.chat import Person, message_row, message_view, people
 
@@ -39,14 +40,20 @@ hand it to their subscribed sockets, the sender's own included."""
 
 
 SENDER_CACHE_SECONDS = 10.0
-_senders: WeakKeyDictionary[ReadModels, TTLCache[str, Person]] = WeakKeyDictionary()
+_senders: WeakKeyDictionary[ReadModels, TLRUCache[str, Person]] = WeakKeyDictionary()
+
+
+def _sender_expiry(_user_id: str, _sender: Person, now: float) -> float:
+    """Within ``SENDER_CACHE_SECONDS``, senders looked up together expiring apart: in one
+    burst their lookups held up every room's messages for a second (``infra.spread``)."""
+    return now + spread(SENDER_CACHE_SECONDS)
 
 
 def _sender(read_models: ReadModels, user_id: str) -> Person:
     """How a sender is shown, remembered for a few seconds: a busy room's messages come
     from a handful of people, and two lookups per message were the live path's bottleneck
     (a renamed sender shows the new name within ``SENDER_CACHE_SECONDS``)."""
-    cache = _senders.setdefault(read_models, TTLCache(10_000, SENDER_CACHE_SECONDS))
+    cache = _senders.setdefault(read_models, TLRUCache(10_000, _sender_expiry))
     found = cache.get(user_id)
     if found is None:
         found = cache[user_id] = people(read_models, [user_id])[user_id]
