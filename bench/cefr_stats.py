@@ -24,6 +24,9 @@ Why each piece is here:
   --class-weights 0,0.5,1``). On the shipped SmolLM2 features the inner folds kept 0 in 8
   of 10 outer folds; C1/C2 rated C1 or above went from 3 to 2 of 11, A1 stayed 1 of 6. A
   power forced to 1 reached 5 of 11 and 1 of 6 at exact 0.598.
+- Candidate columns (``extra``): blocks of columns, one of which the inner folds add to the
+  features with the penalty and stretch (an empty block adds none); the low-end length
+  hinge's T is chosen this way (``bench/cefr_calibrate.py --hinge-grid``).
 """
 
 from __future__ import annotations
@@ -221,23 +224,27 @@ def class_weights(y: np.ndarray, power: float) -> np.ndarray | None:
 
 def select(x: np.ndarray, y: np.ndarray, inner: int, seed: int, *,
            alphas: Sequence[float] = ALPHAS, stretches: Sequence[float] = STRETCHES,
-           powers: Sequence[float] = (0.0,)) -> tuple[float, float, float]:  # fmt: skip
-    """The (alpha, stretch, class-weight power) with the best cross-validated ``criterion``
-    on these answers; a tie keeps the earlier grid entry (the first power: unweighted)."""
+           powers: Sequence[float] = (0.0,),
+           extra: Sequence[np.ndarray] = ()) -> tuple[float, float, float, int]:  # fmt: skip
+    """The (alpha, stretch, class-weight power, index into ``extra``) with the best
+    cross-validated ``criterion`` on these answers, ``x`` taking the chosen block of
+    ``extra`` columns beside its own (none without ``extra``); a tie keeps the earlier grid
+    entry (the first block, then the first power: unweighted)."""
     fold = folds(y, inner, seed)
-    best: tuple[float, float, float, float] | None = None
-    for power, alpha, stretch in product(powers, alphas, stretches):
-        guess = np.empty(len(y))
+    candidates = [np.hstack([x, block]) for block in extra] or [x]
+    best: tuple[float, float, float, float, int] | None = None
+    for pick, power, alpha, stretch in product(range(len(candidates)), powers, alphas, stretches):
+        z, guess = candidates[pick], np.empty(len(y))
         for f in range(inner):
             train = fold != f
             weight = class_weights(y[train], power)
-            model = Ridge.fit(x[train], y[train], alpha, stretch, weight)
-            guess[~train] = model.predict(x[~train])
+            model = Ridge.fit(z[train], y[train], alpha, stretch, weight)
+            guess[~train] = model.predict(z[~train])
         score = criterion(y, guess)
         if best is None or score > best[0]:
-            best = (score, alpha, stretch, power)
+            best = (score, alpha, stretch, power, pick)
     assert best is not None
-    return best[1], best[2], best[3]
+    return best[1], best[2], best[3], best[4]
 
 
 def macro_recall(truth: np.ndarray, guess: np.ndarray) -> float:
@@ -319,20 +326,24 @@ def held_out_linear(x: np.ndarray, y: np.ndarray, alpha: float, inner: int,
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, inner: int, seed: int,
-              cuts_for: Objective | None, *,
-              powers: Sequence[float] = (0.0,)) -> tuple[Ridge, dict[str, Any]]:  # fmt: skip
+              cuts_for: Objective | None, *, powers: Sequence[float] = (0.0,),
+              extra: Sequence[np.ndarray] = ()) -> tuple[Ridge, dict[str, Any]]:  # fmt: skip
     """The model a training set selects for itself: the ridge penalty and stretch (and, with
-    ``powers``, the class-weight power) by inner cross-validation (``select``), or with
-    ``cuts_for`` the penalty alone and cut points that maximise that objective on the inner
-    held-out outputs (``fit_cuts``) instead of the stretch."""
+    ``powers``, the class-weight power; with ``extra``, the block of columns added to ``x``,
+    by its index) by inner cross-validation (``select``), or with ``cuts_for`` the penalty
+    alone and cut points that maximise that objective on the inner held-out outputs
+    (``fit_cuts``) instead of the stretch."""
     if cuts_for is None:
-        alpha, stretch, power = select(x, y, inner, seed, powers=powers)
-        model = Ridge.fit(x, y, alpha, stretch, class_weights(y, power))
-        settings = {"alpha": alpha, "stretch": stretch}
+        alpha, stretch, power, pick = select(x, y, inner, seed, powers=powers, extra=extra)
+        z = np.hstack([x, extra[pick]]) if extra else x
+        model = Ridge.fit(z, y, alpha, stretch, class_weights(y, power))
+        settings: dict[str, Any] = {"alpha": alpha, "stretch": stretch}
         if len(powers) > 1:
             settings["class_weight_power"] = power
+        if extra:
+            settings["extra"] = pick
         return model, settings
-    alpha, _, _ = select(x, y, inner, seed)
+    alpha, _, _, _ = select(x, y, inner, seed)
     cuts = fit_cuts(held_out_linear(x, y, alpha, inner, seed), y, cuts_for)
     return Ridge.fit(x, y, alpha), {"alpha": alpha, "cuts": [round(c, 4) for c in cuts]}
 
@@ -344,7 +355,8 @@ def predict(model: Ridge, settings: dict[str, Any], x: np.ndarray) -> np.ndarray
 
 
 def nested(x: np.ndarray, y: np.ndarray, outer: int = 10, inner: int = 5, seed: int = 0, *,
-           cuts_for: Objective | None = None, powers: Sequence[float] = (0.0,)
+           cuts_for: Objective | None = None, powers: Sequence[float] = (0.0,),
+           extra: Sequence[np.ndarray] = ()
            ) -> tuple[np.ndarray, list[dict[str, Any]]]:  # fmt: skip
     """Out-of-fold predictions where each outer fold's model was selected and fitted on the
     other folds alone (``fit_model``), and the settings each fold chose."""
@@ -352,10 +364,10 @@ def nested(x: np.ndarray, y: np.ndarray, outer: int = 10, inner: int = 5, seed: 
     guess, chosen = np.empty(len(y)), []
     for f in range(outer):
         train = fold != f
-        model, settings = fit_model(
-            x[train], y[train], inner, seed + 1 + f, cuts_for, powers=powers
-        )
-        guess[~train] = predict(model, settings, x[~train])
+        model, settings = fit_model(x[train], y[train], inner, seed + 1 + f, cuts_for,
+                                    powers=powers, extra=[b[train] for b in extra])  # fmt: skip
+        test = np.hstack([x[~train], extra[settings["extra"]][~train]]) if extra else x[~train]
+        guess[~train] = predict(model, settings, test)
         chosen.append(settings)
     return guess, chosen
 

@@ -84,6 +84,9 @@ type-token ratio is left out (it stays in the vocabulary score): Whisper drops r
 words and spells a learner's variants of a word one way, which raised it on speech and,
 with it, the level by a tenth against the same text, for no gain on text (nested CV
 Spearman 0.836 without it, 0.843 with, inside the bootstrap noise)."""
+HINGE = "length_hinge"
+"""A fit's low-end length hinge (issue 21, eighth round): English only, and only for a fit
+that stores its ``hinge_words`` (``length_hinge``)."""
 _PARTICIPLE = ("been|done|seen|made|taken|given|known|shown|found|told|said|bought|brought|"
                "thought|taught|caught|built|sent|spent|left|kept|felt|held|met|read|put|set|"
                "written|spoken|broken|chosen|forgotten|gotten|got|won|lost|paid|heard|grown|"
@@ -244,24 +247,38 @@ def mattr(words: Sequence[str], window: int = MATTR_WINDOW) -> float:
     return sum(ratios) / len(ratios)
 
 
+def length_hinge(log_words: float, hinge_words: float) -> float:
+    """min(0, log(1 + words) - log(1 + ``hinge_words``)), on ``log_words``'s scale: 0 at
+    and above ``hinge_words`` words, negative below, so a fit can weigh length more where
+    the shortest answers are than ``log_words`` alone does."""
+    return min(0.0, log_words - math.log1p(hinge_words))
+
+
 def text_features(
-    text: str, language: str, timed: Sequence[Sequence[Any]] = ()
+    text: str,
+    language: str,
+    timed: Sequence[Sequence[Any]] = (),
+    hinge_words: float | None = None,
 ) -> dict[str, float]:
     """``timed``: Whisper's ``[word, start, end, probability]`` rows, when the text was
-    spoken (units then come from pauses, see above)."""
+    spoken (units then come from pauses, see above); ``hinge_words``: the fit's hinge (the
+    ``HINGE`` feature, English only), if it has one."""
     words = words_of(text)
+    log_words = math.log1p(len(words))
     count = max(len(words), 1)
     sentences = units(text, timed)
     clauses = _subordinate_clauses(words, language)
     known = [z for z in (zipf(w, language) for w in words) if z > 0]
     connectives = CONNECTIVES.get(language, set())
-    profiled: dict[str, float] = {}
+    english: dict[str, float] = {}
     if language == "en":  # the profiles are English; elsewhere the fit's mean stands in
         levels = _profile()["grammar"]
-        profiled = lexical_levels(words)
-        profiled["grammar_b1"] = sum(1 for code in grammar_items(words) if levels[code] >= 3)
+        english = lexical_levels(words)
+        english["grammar_b1"] = sum(1 for code in grammar_items(words) if levels[code] >= 3)
+        if hinge_words is not None:  # fitted on English answers only (no Korean is labelled)
+            english[HINGE] = length_hinge(log_words, hinge_words)
     return {
-        "log_words": math.log1p(len(words)),
+        "log_words": log_words,
         "mattr": mattr(words),
         "rare_share": sum(1 for z in known if z < RARE_ZIPF) / max(len(known), 1),
         "word_length": sum(len(w) for w in words) / count,
@@ -271,7 +288,7 @@ def text_features(
         "connectives": 100 * sum(1 for w in words if w in connectives) / count,
         "fillers": 100 * sum(1 for w in words if w in FILLERS.get(language, set())) / count,
         "repetitions": 100 * sum(1 for a, b in itertools.pairwise(words) if a == b) / count,
-        **profiled,
+        **english,
     }
 
 

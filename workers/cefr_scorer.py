@@ -8,7 +8,9 @@ answer's words (``workers/cefr_surprisal.py``) joins the regression only with a 
 for that exact model file and prompt (``signal_key``), since each has its own scale. One is
 shipped, for the default SmolLM2 (docs/level-test.md): with robust aggregates that leave
 out the words Whisper was unsure of, it beats word count on text and rates speech like
-text; any other model, or none, gets the text features' fit.
+text; any other model, or none, gets the text features' fit. A fit may store a low-end
+length hinge (``hinge_words``, chosen by the calibration's inner folds; none when they found
+no use for it), computed for English answers only.
 Sub-scores map the measured features onto 0-100 with fixed, documented anchors; speech
 features (rate, pauses, runs, Whisper's word confidence) drive fluency and pronunciation,
 which written data cannot calibrate.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.levels import level_for, overall_for
-from workers.cefr_features import TEXT_FEATURES, speech_features, text_features
+from workers.cefr_features import HINGE, TEXT_FEATURES, speech_features, text_features
 from workers.cefr_surprisal import SURPRISAL_FEATURES, surprisal_features, trusted
 from workers.level_feedback import MIN_WORDS_FOR_STRENGTH, assessment_feedback, measured_facts
 from workers.llm import LanguageModel
@@ -50,7 +52,11 @@ def _scale(value: float, zero: float, full: float) -> float:
 def _calibration() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(CALIBRATION.read_text())
     fits = [data, *data.get("with_llm", {}).values()]
-    if any(f["features"][: len(TEXT_FEATURES)] != list(TEXT_FEATURES) for f in fits):
+    if any(
+        f["features"][: len(TEXT_FEATURES)] != list(TEXT_FEATURES)
+        or (HINGE in f["features"]) != (f.get("hinge_words") is not None)
+        for f in fits
+    ):
         raise RuntimeError("cefr_calibration.json does not match the feature set; refit it")
     return data
 
@@ -148,8 +154,8 @@ def assess(
     beside a spoken one keeps every word)."""
     text = " ".join(a.text for a in answers)
     timed = [w for a in answers for w in a.words]
-    features = text_features(text, language, timed)
     fit = fit_for(llm.signal_key if llm else None)
+    features = text_features(text, language, timed, fit.get("hinge_words"))
     if llm is not None and set(SURPRISAL_FEATURES) <= set(fit["features"]):
         trust = [flag for a in answers for flag in trusted(a.text, a.words)]
         features.update(surprisal_features(llm, text, language, trust))

@@ -138,3 +138,17 @@ def test_class_weights_balance_levels_and_a_weighted_fit_leans_toward_the_rare_o
     # Weighted least squares: no line fits the balanced classes better than the weighted
     # fit, and it is not the unweighted one.
     assert weighted_error(leaning) < weighted_error(plain)
+
+
+def test_the_inner_folds_add_the_block_of_columns_that_carries_the_level() -> None:
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(1.0, 7.0), 10)
+    x = rng.normal(0, 1, (60, 1))
+    plain, _ = nested(x, y, outer=5, inner=4)
+    alone, chosen = nested(x, y, outer=5, inner=4, extra=[x[:, :0]])  # an empty block: none
+    assert list(alone) == list(plain) and [c["extra"] for c in chosen] == [0] * 5
+    signal = (y + rng.normal(0, 0.4, 60))[:, None]
+    noise = rng.normal(0, 1, (60, 1))
+    guess, chosen = nested(x, y, outer=5, inner=4, extra=[x[:, :0], noise, signal])
+    assert [c["extra"] for c in chosen] == [2] * 5
+    assert agreement(y, guess)["spearman"] > 0.8 > agreement(y, plain)["spearman"]

@@ -18,6 +18,7 @@ from domain.level_tests import LevelTest, level_test_key
 from domain.levels import band, level_for, overall_for, sub_level
 from workers import cefr_scorer, llm
 from workers.cefr_features import (
+    HINGE,
     TEXT_FEATURES,
     grammar_items,
     mattr,
@@ -281,10 +282,11 @@ def test_words_left_untrusted_count_in_neither_surprisal_feature() -> None:
 def test_the_shipped_calibration_holds_a_fit_for_the_default_model_and_its_prompt() -> None:
     """An edit to the examiner prompt or the model package changes the key, and the level
     would silently fall back to the text fit: refit (``cefr_calibrate.py --llm smollm2
-    --write``) when this fails."""
+    --hinge-grid none,40,60,80 --write``: the fit keeps its length hinge, issue 21's eighth
+    round) when this fails."""
     key = llm.signal_key(llm.PACKAGED["smollm2"].sha256)
     fit = cefr_scorer.fit_for(key)
-    assert fit["features"] == [*TEXT_FEATURES, *SURPRISAL_FEATURES]
+    assert fit["features"] == [*TEXT_FEATURES, *SURPRISAL_FEATURES, HINGE]
     assert fit["cross_validated"]["rmse"] < cefr_scorer.fit_for(None)["cross_validated"]["rmse"]
 
 
