@@ -92,7 +92,8 @@ def calibration(x: np.ndarray, y: np.ndarray, names: list[str], version: str, da
     model = Ridge.fit(chosen, y, alpha, stretch)
     held_out, _ = nested(x, y, seed=SEED, extra=blocks)
     return {
-        "version": version,
+        # A fit with a hinge scores differently: its results must say so (LevelAssessed).
+        "version": version if hinge is None else f"{version}+hinge{hinge}",
         "data": data,
         "features": names if hinge is None else [*names, HINGE],
         "hinge_words": hinge,

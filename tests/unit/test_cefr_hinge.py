@@ -85,6 +85,8 @@ def test_the_calibration_stores_the_hinge_and_the_scorer_reads_it_back(
     assert plain["hinge_words"] is None and plain["features"] == list(TEXT_FEATURES)
     hinged = calibration(x, y, list(TEXT_FEATURES), "v", "made up", hinges=[60])
     assert hinged["hinge_words"] == 60 and hinged["hinge_grid"] == [60]
+    # Results name the fit that scored them: a hinged fit's version says so.
+    assert plain["version"] == "v" and hinged["version"] == "v+hinge60"
     assert hinged["features"] == [*TEXT_FEATURES, HINGE] and len(hinged["weights"]) == 10
     stored = tmp_path / "cefr_calibration.json"
     stored.write_text(json.dumps({**plain, "with_llm": {"model-key": hinged}}))
