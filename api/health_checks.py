@@ -36,7 +36,7 @@ def _redis(rt: Services) -> None:
 
 
 def _read_models(rt: Services) -> None:
-    with rt.read_models.engine.connect() as conn:
+    with rt.read_models.reads() as conn:
         conn.execute(sa.text("SELECT 1"))
 
 

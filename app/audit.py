@@ -88,7 +88,7 @@ def _sealed(read_models: ReadModels) -> Iterator[tuple[int, str, str]]:
     table = read_models.table(audit, "audit_chain")
     after = -1
     while True:
-        with read_models.engine.connect() as conn:
+        with read_models.reads() as conn:
             rows = conn.execute(
                 sa.select(table.c.position, table.c.digest, table.c.chain)
                 .where(table.c.position > after)

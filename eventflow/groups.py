@@ -247,7 +247,7 @@ class ProjectionGroup:
                 settled += self._retry_sequence(head, fetch)
             if due:
                 return settled
-        with self.read_models.engine.connect() as conn:
+        with self.read_models.reads() as conn:
             self.parked_possible = bool(self.read_models.open_sequences(conn, members))
         self._looked = (members, time.monotonic())
         return settled

@@ -41,7 +41,7 @@ def rows_of(
     read_models: ReadModels, query: sa.Select[Any], row_type: type[RowT], *, zoned: bool = False
 ) -> list[RowT]:
     """Every row ``query`` selects, as ``row_type``."""
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         return _rows(conn, query, row_type, zoned=zoned)
 
 
@@ -55,7 +55,7 @@ def first_row(
     read_models: ReadModels, query: sa.Select[Any], row_type: type[RowT], *, zoned: bool = False
 ) -> RowT | None:
     """The first row ``query`` selects (lookups by key), as ``row_type``; None if none."""
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         row = conn.execute(query).first()
     return None if row is None else as_row(row_type, row._mapping, zoned=zoned)
 
@@ -71,7 +71,7 @@ def rows_where(
     if not values:
         return {}
     query = sa.select(table).where(table.c[column].in_(list(values)))
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         return {getattr(r, column): as_row(row_type, r._mapping) for r in conn.execute(query)}
 
 

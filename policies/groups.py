@@ -122,7 +122,7 @@ class _Group:
         """A group's first start on a store whose policies were tracked per policy in the
         read models (before groups): begin where the slowest of them stopped, never at 0,
         or every reaction of history would run again."""
-        with self.read_models.engine.connect() as conn:
+        with self.read_models.reads() as conn:
             rows = conn.execute(
                 tracking_table.select().where(
                     tracking_table.c.projection.in_(self.members()),
@@ -216,7 +216,7 @@ class _Group:
     def _open_sequences(self) -> set[tuple[str, str]]:
         if not self.parked_possible:
             return set()
-        with self.read_models.engine.connect() as conn:
+        with self.read_models.reads() as conn:
             return self.read_models.open_sequences(conn, self._members())
 
     def _members(self) -> list[Member]:
@@ -272,7 +272,7 @@ class _Group:
         return settled
 
     def _open_sequences_now(self) -> set[tuple[str, str]]:
-        with self.read_models.engine.connect() as conn:
+        with self.read_models.reads() as conn:
             return self.read_models.open_sequences(conn, self._members())
 
     def _retry_sequence(self, head: dict[str, Any], fetch: Fetch) -> int:

@@ -32,7 +32,7 @@ def expire_match_requests(
 ) -> int:
     """Pending match requests older than their 7 days become ``MatchRequestExpired``."""
     table = read_models.table(matching, "match_requests")
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         due = conn.execute(
             sa.select(table.c.request_id, table.c.pair_id)
             .where(table.c.status == "pending", table.c.expires_at <= now)

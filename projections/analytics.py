@@ -211,7 +211,7 @@ def _account_deleted(e: AccountDeleted, tx: ProjectionTx) -> None:
 
 # -- queries ----------------------------------------------------------------------------
 def _select(read_models: ReadModels, query: sa.Select[Any]) -> list[dict[str, Any]]:
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         return [{k: utc(v) for k, v in r._mapping.items()} for r in conn.execute(query)]
 
 

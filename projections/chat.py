@@ -265,7 +265,7 @@ def participants_of(read_models: ReadModels, room_ids: list[int]) -> dict[int, l
         .order_by(members.c.joined_at, members.c.user_id)
     )
     found: dict[int, list[str]] = {room_id: [] for room_id in room_ids}
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         for room_id, user_id in conn.execute(query):
             found[room_id].append(user_id)
     return found

@@ -364,7 +364,7 @@ def embeddings_of(read_models: ReadModels, user_ids: list[str]) -> dict[str, arr
     """The latest profile vectors of these users (absent when not computed yet)."""
     table = read_models.table(matching, "profile_embeddings")
     query = sa.select(table.c.user_id, table.c.vector).where(table.c.user_id.in_(user_ids))
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         return {user_id: unpack_vector(raw) for user_id, raw in conn.execute(query)}
 
 

@@ -17,7 +17,7 @@ def excluded_for(read_models: ReadModels, user_id: str) -> set[str]:
     """Users a search must never show: blocked either way, or already matched."""
     blocks = read_models.table(matching, "blocks")
     matches = read_models.table(matching, "matches")
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         blocked = conn.execute(
             sa.select(blocks.c.blocked_id)
             .where(blocks.c.blocker_id == user_id)
@@ -120,7 +120,7 @@ def search_candidates(
                 also.c.language_id == wanted.target_language_id,
             )
         )
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         total = int(conn.execute(counting).scalar_one())
         ids = list(
             conn.execute(

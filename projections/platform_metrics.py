@@ -188,7 +188,7 @@ def metrics(read_models: ReadModels, start: date, end: date, grouping: Grouping)
         query = query.where(column >= start, column <= end, *where).group_by(column)
         return list(conn.execute(query).all())
 
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         put("signups", per_day(t["pm_signups"]))
         put("onboardingCompleted", per_day(t["pm_onboarded"]))
         put("matchRequests", per_day(t["pm_match_requests"]))

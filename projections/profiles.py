@@ -271,7 +271,7 @@ def settings_of(read_models: ReadModels, user_id: str, model: type[Section]) -> 
 
 def get_settings(read_models: ReadModels, user_id: str) -> dict[str, dict[str, Any]]:
     table = read_models.table(profiles, "user_settings")
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         rows = conn.execute(sa.select(table).where(table.c.user_id == user_id)).all()
     return {r.section: dict(r.values) for r in rows}
 

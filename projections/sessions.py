@@ -339,7 +339,7 @@ def group_members(read_models: ReadModels, session_ids: list[str]) -> dict[str, 
         seats.c.session_id.in_(session_ids)
     )
     found: dict[str, list[str]] = {sid: [] for sid in session_ids}
-    with read_models.engine.connect() as conn:
+    with read_models.reads() as conn:
         for session_id, user_id in conn.execute(query.order_by(seats.c.joined_at)):
             found[session_id].append(user_id)
     return found
