@@ -4,6 +4,7 @@ them all (SIGINT, then kill) after the test."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,11 +14,25 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from devservices.settings import MODEL_CACHE, TEST_JWT_KEYS
 
 CLI = [sys.executable, "-m", "app.cli"]
 ROOT = Path(__file__).resolve().parents[2]
+BATCH_WINDOWS = (
+    "LANGUAGEMATE_RELAY_BATCH_WINDOW_SECONDS",
+    "LANGUAGEMATE_PROJECTION_BATCH_WINDOW_SECONDS",
+)
+
+
+def compose_default(name: str) -> str:
+    """The value docker-compose.yml gives the roles for ``name`` when the operator sets
+    none (its ``${NAME:-default}``), so a test topology runs with what a deployment does."""
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    value = str(document["services"]["relay"]["environment"][name])
+    default = re.fullmatch(r"\$\{" + name + r":-(.*)\}", value)
+    return default.group(1) if default else value
 
 
 class Processes:
@@ -91,6 +106,9 @@ def distributed_env(
         "LANGUAGEMATE_READ_YOUR_WRITES_TIMEOUT_SECONDS": "20",
         "LANGUAGEMATE_LLM_MODEL": "smollm2",
         "LANGUAGEMATE_MODEL_CACHE_DIR": str(MODEL_CACHE),
+        # The batch windows of a deployment, so the fault, redelivery and read-your-writes
+        # tests cover the relay and groups as they run there, not only without windows.
+        **{name: compose_default(name) for name in BATCH_WINDOWS},
     }
 
 
