@@ -40,6 +40,7 @@ from infra.blobs import BlobStore, blob_store_from_settings
 from infra.database import schema_lock
 from infra.fanout import Fanout
 from infra.jobs import EMBED_PROFILE, JobQueue, make_broker
+from infra.metrics import READ_YOUR_WRITES_WAIT
 from infra.presence import Presence
 from infra.ratelimit import LoginThrottle, RateLimit
 from infra.revocations import Revocations
@@ -314,7 +315,13 @@ class Runtime:
         if position <= 0:
             return True
         wait = self.settings.read_your_writes_timeout_seconds if timeout is None else timeout
-        if self.applied.wait(projection.name, self.partition_of(aggregate_id), position, wait):
+        started = time.perf_counter()
+        applied = self.applied.wait(projection.name, self.partition_of(aggregate_id), position,
+                                    wait)  # fmt: skip
+        READ_YOUR_WRITES_WAIT.labels(projection.name, "applied" if applied else "late").observe(
+            time.perf_counter() - started
+        )
+        if applied:
             return True
         log.warning("read-your-writes wait for %s timed out at %d", projection.name, position)
         note_late_read(projection.name)  # stored all the same: a success, marked late

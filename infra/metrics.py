@@ -46,6 +46,13 @@ PROJECTION_ERRORS = Counter(
     "Failed attempts to apply an event (poison events are retried, never dropped)",
     ["projection"],
 )
+READ_YOUR_WRITES_WAIT = Histogram(
+    "languagemate_read_your_writes_wait_seconds",
+    "How long a write's answer waited for the read model the SPA reads next to apply it,"
+    " by projection and outcome (applied, late): what a write pays for read-your-writes",
+    ["projection", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
 MODELS_WARMED = Gauge(
     "languagemate_level_test_models_warm_seconds",
     "How long this worker process took to load the level test's models at start"

@@ -59,4 +59,7 @@ def test_every_scenario_step_succeeds_for_a_few_virtual_users(
     assert step["endpoints"]["GET /api/v1/matching/partners"]["count"] > 0
     assert step["endpoints"]["STOMP SEND -> own MESSAGE"]["2xx"] > 0
     assert step["freshness_ms"]["match_accept -> 1:1 chat room (policy)"]["count"] > 0
+    # Requests and acceptances wait for the matching read model; their waits are reported.
+    waited = step["read_your_writes_wait_ms"]["matching"]
+    assert waited["count"] > 0 and 0 <= waited["p50"] <= waited["p95"]
     assert {"api0", "api1", "loadgen"} <= set(step["resources"]["groups"])

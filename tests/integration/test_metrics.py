@@ -52,6 +52,33 @@ def test_metrics_report_every_roles_progress_from_shared_state(client: TestClien
     assert (relay[()] > 0) if rt.uses_kafka else (relay == {})
 
 
+def _waits(client: TestClient, projection: str) -> dict[tuple[str, str], float]:
+    """The read-your-writes wait histogram's count and sum for ``projection``, by outcome."""
+    return {
+        (sample.name.rpartition("_")[2], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        if family.name == "languagemate_read_your_writes_wait_seconds"
+        for sample in family.samples
+        if sample.labels["projection"] == projection and "le" not in sample.labels
+    }
+
+
+def test_a_write_records_how_long_it_waited_for_its_read_model(client: TestClient) -> None:
+    """What read-your-writes costs a write (and whether it came late) is on /metrics, per
+    read model: the figure an inline projection would have to beat (README)."""
+    user = signed_in_learner(client, "Mina")
+    before = _waits(client, "profiles")
+    saved = client.post("/api/v1/users/self-bio", json={"selfBio": "Hi"}, headers=user["headers"])
+    assert saved.status_code == 200 and "X-Read-Your-Writes" not in saved.headers
+    after = _waits(client, "profiles")
+    assert after[("count", "applied")] == before.get(("count", "applied"), 0) + 1
+    assert after[("sum", "applied")] > before.get(("sum", "applied"), 0)
+    assert after.get(("count", "late"), 0) == before.get(("count", "late"), 0)
+    # A read that asks for no write waits for nothing.
+    assert client.get("/api/v1/users/profile", headers=user["headers"]).status_code == 200
+    assert _waits(client, "profiles") == after
+
+
 def test_a_projection_that_is_not_running_shows_its_lag_and_staleness(
     tmp_path: Path, runtimes: Callable[..., Runtime]
 ) -> None:
@@ -61,6 +88,7 @@ def test_a_projection_that_is_not_running_shows_its_lag_and_staleness(
         login = {"email": "mina@example.com", "name": "Mina"}
         assert client.post("/api/v1/auth/dev-login", json=login).status_code == 200
         text = client.get("/metrics").text
+        assert _waits(client, "accounts")[("count", "late")] >= 1
     head = rt.store.max_position()
     lag = _samples(text, "languagemate_projection_lag_events")
     assert lag[(("projection", "accounts"),)] == head > 0

@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import uvicorn
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,7 +33,7 @@ from bench.loadgen import (
     Stats,
     StepFailed,
     User,
-    _server_sheds,
+    _scrape,
 )
 from bench.loadgen import _summary as summary
 from devservices.process import free_port
@@ -80,31 +86,59 @@ def _calls(kinds: list[str]) -> tuple[Stats, list[str]]:
     return asyncio.run(scenario())
 
 
-def test_the_servers_sheds_are_read_by_reason_from_every_apis_metrics() -> None:
-    """Two APIs, each with its own count: the report sums them by reason."""
+def _metrics_app(registry: CollectorRegistry) -> Starlette:
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    def metrics_app(sheds: dict[str, int]) -> Starlette:
-        registry = CollectorRegistry()
-        shed = Counter("languagemate_http_requests_shed", "shed", ["reason"], registry=registry)
-        for reason, count in sheds.items():
-            shed.labels(reason).inc(count)
+    return Starlette(routes=[Route("/metrics", metrics)])
 
-        async def metrics(request: Request) -> Response:
-            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-        return Starlette(routes=[Route("/metrics", metrics)])
+def test_the_servers_sheds_and_waits_are_read_from_every_apis_metrics() -> None:
+    """Two APIs, each with its own counts: the report sums sheds by reason, and gives the
+    read-your-writes waits of the step alone (the second scrape minus the first)."""
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    sheds = [Counter("languagemate_http_requests_shed", "", ["reason"], registry=r)
+             for r in registries]  # fmt: skip
+    waits = [
+        Histogram(
+            "languagemate_read_your_writes_wait_seconds",
+            "",
+            ["projection", "outcome"],
+            buckets=(0.01, 0.1, 1.0),
+            registry=r,
+        )
+        for r in registries
+    ]
+    sheds[0].labels("loop_lag").inc(3)
+    sheds[1].labels("loop_lag").inc(2)
+    sheds[1].labels("queue_wait").inc(1)
+    waits[0].labels("chat", "applied").observe(5.0)  # before the step: left out
 
-    async def scenario() -> dict[str, int]:
-        one, two = metrics_app({"loop_lag": 3}), metrics_app({"loop_lag": 2, "queue_wait": 1})
+    async def scenario() -> tuple[dict[str, int], dict[str, dict[str, object]]]:
         async with (
-            _serving(one) as a,
-            _serving(two) as b,
+            _serving(_metrics_app(registries[0])) as a,
+            _serving(_metrics_app(registries[1])) as b,
             aiohttp.ClientSession(base_url=a) as c1,
             aiohttp.ClientSession(base_url=b) as c2,
         ):
-            return dict(await _server_sheds({a: c1, b: c2}))
+            before = await _scrape({a: c1, b: c2})
+            for _ in range(3):
+                waits[0].labels("chat", "applied").observe(0.005)
+            waits[1].labels("chat", "applied").observe(0.05)
+            waits[1].labels("chat", "late").observe(2.0)
+            waits[1].labels("matching", "applied").observe(0.05)
+            after = await _scrape({a: c1, b: c2})
+            return dict(after.sheds), after.waits_since(before)
 
-    assert asyncio.run(scenario()) == {"loop_lag": 5, "queue_wait": 1}
+    found_sheds, found_waits = asyncio.run(scenario())
+    assert found_sheds == {"loop_lag": 5, "queue_wait": 1}
+    # chat: 0.005 x3 (bucket <= 10 ms), 0.05 (<= 100 ms), 2.0 late (+Inf). The median's
+    # rank, 2.5, falls in the first bucket: 2.5 / 3 of the way to 10 ms; the 95th's rank,
+    # 4.75, in +Inf: the last finite bound.
+    assert found_waits == {
+        "chat": {"count": 5, "late": 1, "p50": 8.3, "p95": 1000.0},
+        "matching": {"count": 1, "late": 0, "p50": 55.0, "p95": 95.5},
+    }
 
 
 def test_overloaded_answers_are_sheds_and_other_503s_stay_errors() -> None:
