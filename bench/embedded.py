@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.distributed import write_report  # noqa: E402
 from bench.procstat import CLOCK_TICKS  # noqa: E402
+from bench.server_metrics import Scrape  # noqa: E402
 
 WRITE_SCRIPT = """
 tokens = {%(tokens)s}
@@ -151,6 +152,12 @@ def _tokens(base: str, users: int) -> list[str]:
     return tokens
 
 
+def _scrape(base: str) -> Scrape:
+    scrape = Scrape()
+    scrape.add(httpx.get(f"{base}/metrics", timeout=30).text)
+    return scrape
+
+
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGUAGEMATE_")}
     ours_port, bare_port = free_port(), free_port()
@@ -179,8 +186,12 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             one = {"round": number + 1}
             for target, base, script in (("bare", bare_base, bare_write),
                                          ("ours", ours_base, ours_write)):  # fmt: skip
+                before = _scrape(ours_base) if target == "ours" else None
                 one[f"write_{target}"] = wrk(base, script, args.seconds, args.connections,
                                              workdir)  # fmt: skip
+                if before is not None:  # what the writes' answers waited for their read model
+                    waits = _scrape(ours_base).waits_since(before)
+                    one["write_ours"]["read_your_writes_wait_ms"] = waits
                 time.sleep(args.settle)
             for target, url in (("bare", f"{bare_base}/health/live"),
                                 ("ours", f"{ours_base}/health/live")):  # fmt: skip

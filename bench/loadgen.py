@@ -45,7 +45,6 @@ from typing import Any
 import aiohttp
 import psycopg
 import uvloop
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,8 +59,8 @@ from bench.distributed import (  # noqa: E402
 )
 from bench.load import percentile  # noqa: E402
 from bench.procstat import ProcessGroups, usage  # noqa: E402
+from bench.server_metrics import Scrape  # noqa: E402
 from eventflow.store import EVENTS_TABLE  # noqa: E402
-from infra.metrics import READ_YOUR_WRITES_WAIT, REQUESTS_SHED  # noqa: E402
 
 SPOKEN_ANSWER = (
     "I live in Seoul and I work at a bank. On weekends I like hiking with my friends, and I "
@@ -1008,75 +1007,12 @@ async def _step(
     }
 
 
-REQUESTS_SHED_FAMILY = REQUESTS_SHED.describe()[0].name
-"""The APIs' shed counter as ``/metrics`` names it (api/admission.py counts into it)."""
-WAIT_FAMILY = READ_YOUR_WRITES_WAIT.describe()[0].name
-"""The APIs' read-your-writes wait histogram (app/runtime.py observes into it)."""
-
-
-@dataclass
-class Scrape:
-    """What the APIs' ``/metrics`` say, summed over the APIs: the requests they shed, by
-    reason (which of admission's signals refused what the generator saw refused), and
-    their writes' read-your-writes waits (what a write's answer spent waiting for its read
-    model: the most an inline projection could save it)."""
-
-    sheds: Counter[str] = field(default_factory=Counter)
-    buckets: Counter[tuple[str, float]] = field(default_factory=Counter)
-    """(projection, bucket's upper bound in seconds) -> waits up to it, both outcomes."""
-    late: Counter[str] = field(default_factory=Counter)
-
-    def waits_since(self, before: Scrape) -> dict[str, dict[str, Any]]:
-        """Per projection, the waits between ``before`` and this scrape: how many, how many
-        ran out (late), and p50/p95 in ms, interpolated within the buckets."""
-        found: dict[str, dict[str, Any]] = {}
-        for projection in sorted({p for p, _ in self.buckets}):
-            cumulative = sorted(
-                (bound, count - before.buckets[(projection, bound)])
-                for (name, bound), count in self.buckets.items()
-                if name == projection
-            )
-            if cumulative[-1][1] > 0:
-                found[projection] = {
-                    "count": int(cumulative[-1][1]),
-                    "late": int(self.late[projection] - before.late[projection]),
-                    "p50": _bucket_quantile(cumulative, 0.5),
-                    "p95": _bucket_quantile(cumulative, 0.95),
-                }
-        return found
-
-
-def _bucket_quantile(cumulative: list[tuple[float, float]], q: float) -> float:
-    """The ``q`` quantile, in ms, of a histogram given as (upper bound, cumulative count),
-    linear within the bucket the rank falls in (as PromQL's ``histogram_quantile``); the
-    last finite bound when the rank falls in the ``+Inf`` bucket."""
-    rank = q * cumulative[-1][1]
-    lower, below = 0.0, 0.0
-    for bound, count in cumulative:
-        if count >= rank:
-            if bound == float("inf"):
-                return round(lower * 1000, 1)
-            share = (rank - below) / (count - below) if count > below else 1.0
-            return round((lower + (bound - lower) * share) * 1000, 1)
-        lower, below = bound, count
-    return round(lower * 1000, 1)
-
-
 async def _scrape(clients: dict[str, aiohttp.ClientSession]) -> Scrape:
+    """Every API's ``/metrics``, summed."""
     scrape = Scrape()
     for client in clients.values():
         async with client.get("/metrics") as response:
-            text = await response.text()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if family.name == REQUESTS_SHED_FAMILY and sample.name.endswith("_total"):
-                    scrape.sheds[sample.labels["reason"]] += int(sample.value)
-                elif family.name == WAIT_FAMILY and sample.name.endswith("_bucket"):
-                    key = (sample.labels["projection"], float(sample.labels["le"]))
-                    scrape.buckets[key] += sample.value
-                elif family.name == WAIT_FAMILY and sample.name.endswith("_count"):
-                    late = sample.labels["outcome"] == "late"
-                    scrape.late[sample.labels["projection"]] += sample.value if late else 0
+            scrape.add(await response.text())
     return scrape
 
 
