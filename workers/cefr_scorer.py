@@ -5,10 +5,11 @@ learner answers (``bench/cefr_calibrate.py`` fits it and reports nested cross-va
 the coefficients are in ``cefr_calibration.json``). A small LLM's free-text verdict is not
 trusted (models-notes: it rated A2 text B2 and C1 text B2); how surprising it finds the
 answer's words (``workers/cefr_surprisal.py``) joins the regression only with a fit made
-for that exact model file and prompt (``signal_key``), since each has its own scale. One is
-shipped, for the default SmolLM2 (docs/level-test.md): with robust aggregates that leave
-out the words Whisper was unsure of, it beats word count on text and rates speech like
-text; any other model, or none, gets the text features' fit. A fit may store a low-end
+for that exact model file and prompt (``signal_key``), since each has its own scale. Two
+are shipped, for the default SmolLM2 and for Qwen 1.5B (docs/level-test.md): with robust
+aggregates that leave out the words Whisper was unsure of, each beats word count on text
+and rates speech like text (Qwen no better than SmolLM2); any other model, or none, gets
+the text features' fit. A fit may store a low-end
 length hinge (``hinge_words``, chosen by the calibration's inner folds; none when they found
 no use for it), computed for English answers only.
 Sub-scores map the measured features onto 0-100 with fixed, documented anchors; speech
@@ -148,8 +149,8 @@ def assess(
 ) -> dict[str, Any]:
     """The ``LevelAssessed`` fields (less ids) for a test's transcribed answers.
     ``relevance`` is each answer's similarity to its prompt (0..1), if known; ``llm`` adds
-    feedback wording, and its surprisal features when a fit for this model uses them (one
-    is shipped, for SmolLM2: docs/level-test.md); each answer's words that Whisper was
+    feedback wording, and its surprisal features when a fit for this model uses them (for
+    SmolLM2 and Qwen 1.5B: docs/level-test.md); each answer's words that Whisper was
     unsure of are left out of them (``trusted``, per answer, so that a written answer
     beside a spoken one keeps every word)."""
     text = " ".join(a.text for a in answers)

@@ -290,6 +290,18 @@ def test_the_shipped_calibration_holds_a_fit_for_the_default_model_and_its_promp
     assert fit["cross_validated"]["rmse"] < cefr_scorer.fit_for(None)["cross_validated"]["rmse"]
 
 
+def test_the_qwen_fit_sits_beside_the_default_one_under_its_own_key() -> None:
+    """Issue 21, ninth round: each model's fit is keyed by its file's sha256, so Qwen's
+    (``cefr_calibrate.py --llm qwen2.5-1.5b --hinge-grid none,40,60,80 --write``) leaves
+    SmolLM2's as it was and scores only with Qwen."""
+    keys = {name: llm.signal_key(llm.PACKAGED[name].sha256) for name in ("smollm2", "qwen2.5-1.5b")}
+    fits = {name: cefr_scorer.fit_for(key) for name, key in keys.items()}
+    assert fits["qwen2.5-1.5b"]["model"] == llm.PACKAGED["qwen2.5-1.5b"].name
+    assert fits["smollm2"]["model"] == llm.PACKAGED["smollm2"].name
+    assert fits["qwen2.5-1.5b"]["features"] == [*TEXT_FEATURES, *SURPRISAL_FEATURES, HINGE]
+    assert fits["qwen2.5-1.5b"]["version"] != fits["smollm2"]["version"]
+
+
 def test_model_wording_that_claims_more_than_the_facts_is_dropped() -> None:
     facts = "Estimated level B1 from 60 words. Your strongest area is vocabulary (72/100)."
     assert llm.grounded("Your vocabulary is strong at 72 out of 100.", facts)
