@@ -57,6 +57,7 @@ from bench.cefr_stats import (  # noqa: E402
     confusion,
     nested,
     select,
+    widened,
 )
 from bench.cefr_stats import report as stats_report  # noqa: E402
 from bench.leveltest_eval import feature_matrix, load  # noqa: E402
@@ -88,7 +89,7 @@ def calibration(x: np.ndarray, y: np.ndarray, names: list[str], version: str, da
     blocks = hinge_blocks(x, hinges)
     alpha, stretch, _, pick = select(x, y, 5, SEED, extra=blocks)
     hinge = hinges[pick]
-    chosen = np.hstack([x, blocks[pick]])
+    chosen = widened(x, blocks, pick)
     model = Ridge.fit(chosen, y, alpha, stretch)
     held_out, _ = nested(x, y, seed=SEED, extra=blocks)
     return {

@@ -222,6 +222,12 @@ def class_weights(y: np.ndarray, power: float) -> np.ndarray | None:
     return normalised
 
 
+def widened(x: np.ndarray, extra: Sequence[np.ndarray], pick: int) -> np.ndarray:
+    """``x`` with the ``pick``-th block of ``extra`` columns beside it (``x`` itself when
+    there are no blocks)."""
+    return np.hstack([x, extra[pick]]) if extra else x
+
+
 def select(x: np.ndarray, y: np.ndarray, inner: int, seed: int, *,
            alphas: Sequence[float] = ALPHAS, stretches: Sequence[float] = STRETCHES,
            powers: Sequence[float] = (0.0,),
@@ -231,7 +237,7 @@ def select(x: np.ndarray, y: np.ndarray, inner: int, seed: int, *,
     ``extra`` columns beside its own (none without ``extra``); a tie keeps the earlier grid
     entry (the first block, then the first power: unweighted)."""
     fold = folds(y, inner, seed)
-    candidates = [np.hstack([x, block]) for block in extra] or [x]
+    candidates = [widened(x, extra, pick) for pick in range(max(len(extra), 1))]
     best: tuple[float, float, float, float, int] | None = None
     for pick, power, alpha, stretch in product(range(len(candidates)), powers, alphas, stretches):
         z, guess = candidates[pick], np.empty(len(y))
@@ -335,8 +341,7 @@ def fit_model(x: np.ndarray, y: np.ndarray, inner: int, seed: int,
     (``fit_cuts``) instead of the stretch."""
     if cuts_for is None:
         alpha, stretch, power, pick = select(x, y, inner, seed, powers=powers, extra=extra)
-        z = np.hstack([x, extra[pick]]) if extra else x
-        model = Ridge.fit(z, y, alpha, stretch, class_weights(y, power))
+        model = Ridge.fit(widened(x, extra, pick), y, alpha, stretch, class_weights(y, power))
         settings: dict[str, Any] = {"alpha": alpha, "stretch": stretch}
         if len(powers) > 1:
             settings["class_weight_power"] = power
@@ -366,7 +371,7 @@ def nested(x: np.ndarray, y: np.ndarray, outer: int = 10, inner: int = 5, seed: 
         train = fold != f
         model, settings = fit_model(x[train], y[train], inner, seed + 1 + f, cuts_for,
                                     powers=powers, extra=[b[train] for b in extra])  # fmt: skip
-        test = np.hstack([x[~train], extra[settings["extra"]][~train]]) if extra else x[~train]
+        test = widened(x[~train], [b[~train] for b in extra], settings.get("extra", 0))
         guess[~train] = predict(model, settings, test)
         chosen.append(settings)
     return guess, chosen

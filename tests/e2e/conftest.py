@@ -3,6 +3,7 @@ them all (SIGINT, then kill) after the test."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -26,11 +27,17 @@ BATCH_WINDOWS = (
 )
 
 
+@functools.cache
+def _compose_environment() -> dict[str, object]:
+    """The roles' environment in docker-compose.yml, read once per test session."""
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return dict(document["services"]["relay"]["environment"])
+
+
 def compose_default(name: str) -> str:
     """The value docker-compose.yml gives the roles for ``name`` when the operator sets
     none (its ``${NAME:-default}``), so a test topology runs with what a deployment does."""
-    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    value = str(document["services"]["relay"]["environment"][name])
+    value = str(_compose_environment()[name])
     default = re.fullmatch(r"\$\{" + name + r":-(.*)\}", value)
     return default.group(1) if default else value
 
