@@ -1,8 +1,8 @@
 """The two event sources a projector can follow: the notification log and Kafka.
 
-Both hand out ``(partition, events)`` batches of ``RecordedEvent`` in per-partition order, and
-both can be rewound to re-deliver a batch's unapplied tail, so the projector and policy
-runners are identical whichever source feeds them.
+Both hand out ``(partition, events)`` batches of ``RecordedEvent`` in per-partition order,
+each event once, and both can be rewound to re-deliver a batch's unapplied tail, so the
+projector and policy runners are identical whichever source feeds them.
 """
 
 from __future__ import annotations
@@ -125,6 +125,14 @@ class KafkaSource:
     applied means records went missing (its offset points into a log the broker rebuilt
     after losing its data). The partition is then read again from its first offset, and so
     is every partition when the topic's id changes (see :meth:`_check_topic`).
+
+    And it delivers each event once: a record at or below the highest position it has
+    delivered on that partition is dropped. Such records are re-sends: a relay stopped
+    between publishing a batch and saving its position (a database outage does that) sends
+    the batch again, right behind the first copy, and a consumer that was down meanwhile
+    reads both copies in one poll. The groups' tracking is read once per batch, so both
+    copies would pass it and be applied twice (measured: an account's login undone by its
+    registration applied again, its login then parked on a duplicate key).
     """
 
     def __init__(
@@ -164,13 +172,14 @@ class KafkaSource:
                 if self._gap(tp, r.offset, headers):
                     break
                 tick = header(headers, TICK_HEADER)
+                position = int(tick if tick is not None else header(headers, "position") or 0)
+                if position <= self._seen(tp.partition):
+                    continue  # delivered already: a re-send (see the class docstring)
                 if tick is not None:
-                    seen_upto = int(tick)
-                    position = seen_upto
+                    seen_upto = position
                 else:
                     events.append(_from_record(r.offset, r.key, r.value, headers, self.cipher))
-                    position = events[-1].position
-                self.seen[tp.partition] = max(self._seen(tp.partition), position)
+                self.seen[tp.partition] = position
             if events or seen_upto:
                 batches.append((tp.partition, events, seen_upto))
         return batches

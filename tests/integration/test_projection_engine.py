@@ -222,6 +222,22 @@ def test_redelivered_batches_are_applied_once(harness: Harness) -> None:
     assert _all(harness) == [want, want, want]
 
 
+@pytest.mark.parametrize("harness", ["kafka"], indirect=True)
+def test_a_batch_sent_again_by_a_restarted_relay_is_applied_once(harness: Harness) -> None:
+    """A relay stopped between publishing a batch and saving its position (a database
+    outage stops it there) sends the batch again, right behind the first copy; a group that
+    was down meanwhile reads both copies in one poll and must count each event once."""
+    assert harness.relay is not None
+    counters = [uuid4() for _ in range(2)]
+    expected = _write(harness, counters, rounds=2)
+    harness.relay.publish(harness.rt.store.read(0, 1000))  # ...and stopped before saving
+    harness.relay.marks = harness.relay.position.marks()  # restarted: what was saved
+    harness.publish()  # the same events again, after the first copies
+    harness.catch_up(harness.runner())
+    want = {k: (v, 2) for k, v in expected.items()}
+    assert _all(harness) == [want, want, want]
+
+
 def test_a_poison_event_parks_only_what_it_poisons(harness: Harness) -> None:
     """A member that fails on one event parks it (and the later events of that aggregate,
     in order) while the group goes on: the other members apply everything, the failing
