@@ -207,10 +207,15 @@ def test_unread_counts_live_in_redis_follow_every_change_and_survive_a_wipe(
     assert _cached_count(rt, jun["id"]) == 2  # counted again from the read model
 
     # A count tagged with a later projection version or progress is never replaced by an
-    # older one (a slow writer), whatever the count.
+    # older one (a slow writer), whatever the count; one refresh counts and stores many
+    # users, each key keeping the newer of its two tags.
     rt.redis.set(f"notifications:unread:{jun['id']}", f"1:{10**15}:7")
-    assert rt.unread_counters.refresh(jun["id"]) == 2
+    rt.redis.set(f"notifications:unread:{senders[0]['id']}", "1:0:5")  # older: replaced
+    refreshed = rt.unread_counters.refresh_many([jun["id"], senders[0]["id"], senders[1]["id"]])
+    assert refreshed == {jun["id"]: 2, senders[0]["id"]: 0, senders[1]["id"]: 0}
     assert _cached_count(rt, jun["id"]) == 7
+    assert _cached_count(rt, senders[0]["id"]) == 0
+    assert _cached_count(rt, senders[1]["id"]) == 0  # a missing key is stored
     rt.redis.delete(f"notifications:unread:{jun['id']}")
     client.patch("/api/v1/notifications/read-all", headers=jun["headers"])
     assert client.get("/api/v1/notifications/unread-count",
