@@ -133,16 +133,24 @@ class Gate:
 
 class LoopLag:
     """How late the event loop runs what is ready: a timer due every
-    :data:`LAG_TICK_SECONDS`, and how much later than due it last ran. Past the machine's
-    capacity the time goes before a request reaches any middleware (in the socket's
-    buffer while the loop, starved of CPU or of the GIL, has not read it yet), which no
-    count of requests in flight shows; this does. It ticks only while the process serves
-    requests (the first starts it, and it stops at a tick with none), so an idle server
-    does not wake for it."""
+    :data:`LAG_TICK_SECONDS`, and how much later than due it ran at each of its last two
+    ticks (the lesser of the two). Past the machine's capacity the time goes before a
+    request reaches any middleware (in the socket's buffer while the loop, starved of CPU
+    or of the GIL, has not read it yet), which no count of requests in flight shows; this
+    does. One late tick is not that: a garbage collection or a neighbour's burst on the
+    same cores delays a single tick, and shedding on it refused requests the process then
+    served in time (a few sheds a step at 75-82 % of the machine, p99 130-200 ms). It ticks
+    only while the process serves requests (the first starts it, and it stops at a tick
+    with none), so an idle server does not wake for it."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self._last = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    def record(self, late: float) -> None:
+        """A tick ran ``late`` seconds after it was due."""
+        self.seconds, self._last = min(self._last, late), late
 
     def watch(self, busy: Callable[[], bool]) -> None:
         if self._task is None:
@@ -154,11 +162,11 @@ class LoopLag:
             while True:
                 due = loop.time() + LAG_TICK_SECONDS
                 await asyncio.sleep(LAG_TICK_SECONDS)
-                self.seconds = max(0.0, loop.time() - due)
+                self.record(max(0.0, loop.time() - due))
                 if not busy():
                     return
         finally:
-            self.seconds = 0.0
+            self.seconds = self._last = 0.0
             self._task = None
 
 
