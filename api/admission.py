@@ -29,11 +29,11 @@ write then is stored and answered late, as before (a graceful stop costs no clie
 
 Any request is shed on a third signal, the event loop's lag (:class:`LoopLag`, off unless
 ``admission_loop_lag_seconds`` is set, as ``languagemate api`` does by default): while at
-least half the places are taken and the loop runs later than the bound, a request is
-answered 503 at once rather than left in the socket's buffer. With fewer requests in
-flight a late loop is not their doing (a neighbour on the same cores, a transcribing
-worker, or the process's own threads holding the GIL, took the time): refusing the few
-would not give the time back, and would refuse a lone user.
+least half the places are taken and the loop runs later than the bound (two ticks in a
+row), a request is answered 503 at once rather than left in the socket's buffer. With
+fewer requests in flight a late loop is not their doing (a neighbour on the same cores, a
+transcribing worker, or the process's own threads holding the GIL, took the time):
+refusing the few would not give the time back, and would refuse a lone user.
 
 Two other waits are bounded too: a read-model or key-store pool with every connection busy
 past ``db_pool_timeout_seconds`` is a 503 ``OVERLOADED`` as well (api/errors.py), and a

@@ -273,8 +273,9 @@ class Settings(BaseSettings):
     longer, writes (POST, PUT, PATCH, DELETE) are answered 503 ``OVERLOADED`` at once
     instead of queueing: a write accepted then would wait as long for its read model."""
     admission_loop_lag_seconds: float | None = Field(default=None, ge=0, le=60)
-    """While at least half of a process's places are taken and its event loop runs this
-    much later than due, requests are answered 503 ``OVERLOADED`` at once: the process is
+    """While at least half of a process's places are taken and its event loop ran this
+    much later than due at two ticks in a row, requests are answered 503 ``OVERLOADED`` at
+    once: the process is
     past what the machine gives it (api/admission.py, LoopLag). 0: off. Unset: 0.1 s in
     ``languagemate api`` (:data:`API_PROCESS_LOOP_LAG_SECONDS`), off in every other process:
     in the embedded server its own projector and worker threads hold the GIL, so its loop
