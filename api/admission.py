@@ -139,7 +139,7 @@ class LoopLag:
     or of the GIL, has not read it yet), which no count of requests in flight shows; this
     does. One late tick is not that: a garbage collection or a neighbour's burst on the
     same cores delays a single tick, and shedding on it refused requests the process then
-    served in time (a few sheds a step at 75-82 % of the machine, p99 130-200 ms). It ticks
+    served in time (2-17 sheds a step at 82-95 % of the machine, p99 200-620 ms). It ticks
     only while the process serves requests (the first starts it, and it stops at a tick
     with none), so an idle server does not wake for it."""
 
